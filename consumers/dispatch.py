@@ -1,0 +1,7 @@
+"""The dispatch consumer."""
+
+from __future__ import annotations
+
+from consumers.registry import Handlers
+
+handlers = Handlers("dispatch")

@@ -1,0 +1,7 @@
+"""The inventory consumer."""
+
+from __future__ import annotations
+
+from consumers.registry import Handlers
+
+handlers = Handlers("inventory")

@@ -1,0 +1,7 @@
+"""The provision consumer."""
+
+from __future__ import annotations
+
+from consumers.registry import Handlers
+
+handlers = Handlers("provision")

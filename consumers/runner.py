@@ -1,0 +1,309 @@
+"""The one loop every consumer runs: poll, decode, dedupe, apply in a transaction, commit,
+retry transient failures, dead-letter what can never be applied.
+
+Effects happen exactly once although delivery is at least once: the handler's changes and the
+`(consumer, event id)` row commit together, and the Kafka offset is committed only afterwards.
+A crash between the two means a redelivery that finds the row and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlmodel import Session, select
+
+from consumers.models import DeadLetter, ProcessedEvent
+from consumers.registry import Context, Handlers
+from events.bus import make_consumer, make_producer
+from events.envelope import DecodeError, Envelope, decode
+from events.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, HANDLER_SECONDS
+from events.registry import payload_class
+from events.topics import Topic, topic_name
+
+log = logging.getLogger(__name__)
+
+DLQ_REASON_HEADER = "nuanliu_dlq_reason"
+#: Attempts for an error that is not known to be transient, before the event is dead-lettered.
+MAX_HANDLER_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    bootstrap: str
+    prefix: str
+    session_timeout_ms: int = 6000
+    heartbeat_ms: int = 1000
+    max_event_bytes: int = 256 * 1024
+
+
+class _Stopped(Exception):
+    """Raised inside a retry loop when the runner is asked to stop: the record stays
+    uncommitted and will be redelivered."""
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+class ConsumerRunner:
+    """Runs one consumer (a handler table) as a member of its consumer group."""
+
+    def __init__(
+        self,
+        handlers: Handlers,
+        engine: Engine,
+        config: RunnerConfig,
+        *,
+        services: dict[str, Any] | None = None,
+        group_suffix: str = "",
+    ) -> None:
+        self.handlers = handlers
+        self.name = handlers.consumer
+        self.engine = engine
+        self.config = config
+        self.services = services or {}
+        self.group_id = f"{config.prefix}{self.name}{group_suffix}"
+        self._consumer: Any = None
+        self._producer: Any = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.applied = 0
+        self.ready = threading.Event()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name=f"consumer-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Finish the event in hand (or leave it uncommitted), commit, leave the group."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.close()
+
+    def close(self, *, commit: bool = True) -> None:
+        if self._consumer is not None:
+            try:
+                self._consumer.close(autocommit=False)
+            except Exception:
+                log.debug("consumer close failed", exc_info=True)
+            self._consumer = None
+        if self._producer is not None:
+            try:
+                self._producer.close(timeout=2)
+            except Exception:
+                log.debug("producer close failed", exc_info=True)
+            self._producer = None
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll_once()
+            except (KafkaError, OSError) as exc:
+                log.warning("%s: broker error (%s); reconnecting", self.name, exc)
+                self.close()
+                self._stop.wait(1.0)
+
+    # -- the loop body ---------------------------------------------------------------------
+    def _kafka(self) -> Any:
+        if self._consumer is None:
+            topics = [topic_name(t, self.config.prefix) for t in self.handlers.topics]
+            self._consumer = make_consumer(
+                self.config.bootstrap,
+                self.group_id,
+                topics,
+                session_timeout_ms=self.config.session_timeout_ms,
+                heartbeat_interval_ms=self.config.heartbeat_ms,
+            )
+        return self._consumer
+
+    def poll_once(self, timeout_ms: int = 500, *, commit: bool = True) -> int:
+        """Poll one batch and settle each record; returns how many were settled.
+
+        `commit=False` leaves offsets uncommitted, which is what a crash right after the
+        database commit looks like to the group (tests use it)."""
+        consumer = self._kafka()
+        batch = consumer.poll(timeout_ms=timeout_ms)
+        self.ready.set()
+        settled = 0
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        try:
+            for tp, records in batch.items():
+                for record in records:
+                    if self._stop.is_set() and settled:
+                        raise _Stopped
+                    self.handle_record(record)
+                    settled += 1
+                    offsets[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
+        except _Stopped:
+            pass
+        finally:
+            if commit and offsets:
+                try:
+                    consumer.commit(offsets)
+                except CommitFailedError:
+                    # a rebalance took the partition; its new owner re-reads and dedupes
+                    log.info("%s: commit lost to a rebalance", self.name)
+        return settled
+
+    def handle_record(self, record: Any) -> str:
+        """Decode, validate and apply one record; returns the outcome."""
+        try:
+            envelope = decode(
+                record.key, record.value, record.headers, max_bytes=self.config.max_event_bytes
+            )
+        except DecodeError as exc:
+            return self._dead_letter(record, exc.reason)
+        cls = payload_class(envelope.type)
+        if cls is None:
+            return self._dead_letter(record, f"unknown event type {envelope.type!r}", envelope)
+        expected_topic = topic_name(cls.TOPIC, self.config.prefix)
+        if record.topic != expected_topic:
+            return self._dead_letter(
+                record, f"{envelope.type} does not belong on {record.topic}", envelope
+            )
+        handler = self.handlers.by_type.get(envelope.type)
+        if handler is None:
+            EVENTS_CONSUMED.labels(self.name, "skipped").inc()
+            return "skipped"
+        try:
+            payload = envelope.payload()
+        except DecodeError as exc:
+            return self._dead_letter(record, exc.reason, envelope)
+        return self._apply(record, envelope, handler, payload)
+
+    def _apply(self, record: Any, envelope: Envelope, handler: Any, payload: Any) -> str:
+        attempt = 0
+        delay = 0.1
+        while True:
+            attempt += 1
+            started = time.perf_counter()
+            try:
+                outcome, ctx = self._apply_once(envelope, handler, payload)
+            except _Stopped:
+                raise
+            except Exception as exc:
+                if self._stop.is_set():
+                    raise _Stopped from exc
+                if _is_transient(exc):
+                    log.warning(
+                        "%s: transient error on %s (%s); retrying", self.name, envelope.id, exc
+                    )
+                elif attempt >= MAX_HANDLER_ATTEMPTS:
+                    log.exception("%s: %s failed %d times", self.name, envelope.id, attempt)
+                    return self._dead_letter(
+                        record, f"handler failed: {type(exc).__name__}: {exc}"[:500], envelope
+                    )
+                self._stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            HANDLER_SECONDS.labels(self.name).observe(time.perf_counter() - started)
+            EVENTS_CONSUMED.labels(self.name, outcome).inc()
+            if outcome == "applied":
+                self.applied += 1
+                for action in ctx._after_commit:
+                    try:
+                        action()
+                    except Exception:
+                        log.exception(
+                            "%s: after-commit action failed for %s", self.name, envelope.id
+                        )
+            return outcome
+
+    def _apply_once(self, envelope: Envelope, handler: Any, payload: Any) -> tuple[str, Context]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            ctx = Context(session=session, envelope=envelope, services=self.services)
+            if not self.handlers.exactly_once:
+                handler(ctx, payload)
+                session.commit()
+                return "applied", ctx
+            seen = session.exec(
+                select(ProcessedEvent.id).where(
+                    ProcessedEvent.consumer == self.name, ProcessedEvent.event_id == envelope.id
+                )
+            ).first()
+            if seen is not None:
+                session.rollback()
+                return "duplicate", ctx
+            session.add(
+                ProcessedEvent(consumer=self.name, event_id=envelope.id, event_type=envelope.type)
+            )
+            try:
+                session.flush()
+            except IntegrityError:
+                # another copy of this consumer applied it a moment ago
+                session.rollback()
+                return "duplicate", ctx
+            handler(ctx, payload)
+            session.commit()
+            return "applied", ctx
+
+    def _dead_letter(self, record: Any, reason: str, envelope: Envelope | None = None) -> str:
+        log.warning(
+            "%s: dead-lettering %s[%s]@%s: %s",
+            self.name,
+            record.topic,
+            record.partition,
+            record.offset,
+            reason,
+        )
+        headers = [(k, v) for k, v in (record.headers or []) if not k.startswith("nuanliu_dlq_")]
+        headers += [
+            (DLQ_REASON_HEADER, reason.encode("utf-8")),
+            ("nuanliu_dlq_consumer", self.name.encode()),
+            ("nuanliu_dlq_topic", record.topic.encode()),
+            ("nuanliu_dlq_offset", f"{record.partition}:{record.offset}".encode()),
+        ]
+        value = record.value or b""
+        if len(value) > self.config.max_event_bytes:
+            value = value[: self.config.max_event_bytes]  # keep the DLQ itself within limits
+        delay = 0.2
+        while True:
+            try:
+                if self._producer is None:
+                    self._producer = make_producer(self.config.bootstrap)
+                self._producer.send(
+                    topic_name(Topic.DLQ, self.config.prefix),
+                    key=record.key,
+                    value=value,
+                    headers=headers,
+                ).get(timeout=10)
+                with Session(self.engine) as session:
+                    session.add(
+                        DeadLetter(
+                            consumer=self.name,
+                            topic=record.topic,
+                            partition=record.partition,
+                            offset=record.offset,
+                            event_id=envelope.id if envelope else None,
+                            event_type=envelope.type if envelope else None,
+                            reason=reason,
+                            value_preview=repr((record.value or b"")[:4096]),
+                        )
+                    )
+                    session.commit()
+                break
+            except Exception as exc:  # never drop it: wait for the broker or the database
+                if self._stop.is_set():
+                    raise _Stopped from exc
+                log.warning("%s: cannot dead-letter yet (%s)", self.name, exc)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+        EVENTS_DEAD_LETTERED.labels(self.name).inc()
+        EVENTS_CONSUMED.labels(self.name, "dead_lettered").inc()
+        return "dead_lettered"

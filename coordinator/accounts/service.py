@@ -1,0 +1,98 @@
+"""Tokens, actors and the audit log. No HTTP here: `deps.py` turns these into dependencies."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import Session, select
+
+from coordinator.accounts.models import ROLES, ApiToken, AuditLog
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Whoever is acting: a token's or a session's role and stations, or the system itself."""
+
+    name: str
+    role: str
+    station_ids: frozenset[int] = field(default_factory=frozenset)
+
+    def may_manage(self, station_id: int) -> bool:
+        """Dispatchers and admins see every station; a manager only their own."""
+        if self.role in ("admin", "dispatcher"):
+            return True
+        return self.role == "station_manager" and station_id in self.station_ids
+
+
+SYSTEM = Actor(name="system", role="admin")
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def create_token(
+    *,
+    session: Session,
+    role: str,
+    station_ids: list[int] | None = None,
+    label: str = "",
+    value: str | None = None,
+    user_id: int | None = None,
+) -> str:
+    """Store a new token and return its value; the value is never stored and cannot be shown
+    again. `value` lets NUANLIU_ADMIN_TOKEN choose it."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+    if role == "station_manager" and not station_ids:
+        raise ValueError("a station_manager token needs at least one station")
+    token = value or f"nl_{secrets.token_urlsafe(32)}"
+    digest = hash_token(token)
+    if session.exec(select(ApiToken).where(ApiToken.token_hash == digest)).first() is None:
+        session.add(
+            ApiToken(
+                token_hash=digest,
+                role=role,
+                station_ids=sorted(station_ids or []),
+                label=label,
+                user_id=user_id,
+            )
+        )
+    return token
+
+
+def actor_for_token(*, session: Session, token: str) -> Actor | None:
+    row = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).first()
+    if row is None or row.revoked_at is not None:
+        return None
+    return Actor(
+        name=row.label or f"token:{row.id}",
+        role=row.role,
+        station_ids=frozenset(row.station_ids or []),
+    )
+
+
+def record_audit(
+    *,
+    session: Session,
+    actor: Actor | str,
+    action: str,
+    subject: str = "",
+    detail: dict[str, Any] | None = None,
+    event_id: str | None = None,
+    request_id: str | None = None,
+) -> None:
+    """Append to the audit log inside the caller's transaction."""
+    session.add(
+        AuditLog(
+            actor=actor if isinstance(actor, str) else f"{actor.role}:{actor.name}",
+            action=action,
+            subject=subject,
+            detail=detail or {},
+            event_id=event_id,
+            request_id=request_id,
+        )
+    )

@@ -1,0 +1,18 @@
+"""Imports every table so `SQLModel.metadata` is complete (Alembic and tests rely on it).
+A new domain with tables adds its models module here."""
+
+from consumers import models as consumer_models
+from coordinator.accounts import models as accounts_models
+from coordinator.geo import models as geo_models
+from coordinator.logistics import models as logistics_models
+from coordinator.volunteers import models as volunteers_models
+from events import outbox
+
+__all__ = [
+    "accounts_models",
+    "consumer_models",
+    "geo_models",
+    "logistics_models",
+    "outbox",
+    "volunteers_models",
+]

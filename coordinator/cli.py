@@ -1,0 +1,237 @@
+"""`nuanliu`: run everything, run one part, load demo data, make tokens, benchmarks.
+
+Errors a person can fix (a bad DATABASE_URL, an unreachable broker) end the command with one
+clear line and exit code 2, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlmodel import Session
+
+from consumers import CONSUMERS
+from coordinator.config import Settings, SettingsError, get_settings
+from events.bus import BrokerUnreachable
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="暖流 Nuanliu coordinator")
+token_app = typer.Typer(no_args_is_help=True, help="API tokens")
+app.add_typer(token_app, name="token")
+console = Console()
+err = Console(stderr=True)
+
+#: Extra commands registered by domains (simulate, check, bench) — see `register`.
+_EXTENSIONS: list[Callable[[typer.Typer], None]] = []
+
+
+def fail(message: str) -> None:
+    err.print(f"[bold red]nuanliu:[/] {message}")
+    raise typer.Exit(2)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    try:
+        settings = get_settings()
+    except (ValidationError, SettingsError) as exc:
+        if isinstance(exc, ValidationError):
+            first = exc.errors()[0]
+            message = str(first.get("ctx", {}).get("error") or first.get("msg"))
+            fail(f"bad setting {'.'.join(map(str, first['loc']))}: {message}")
+        fail(str(exc))
+        raise  # unreachable; keeps type checkers content
+    return settings.model_copy(update=overrides) if overrides else settings
+
+
+@contextmanager
+def friendly_errors() -> Iterator[None]:
+    try:
+        yield
+    except BrokerUnreachable as exc:
+        fail(str(exc))
+    except (OperationalError, ArgumentError) as exc:
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        fail(f"cannot use the database: {reason}")
+    except SettingsError as exc:
+        fail(str(exc))
+
+
+def _logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+
+
+def _first_start(runtime: Any, *, empty: bool) -> None:
+    from coordinator.accounts.service import create_token
+    from coordinator.demo import is_loaded, load_demo
+
+    with Session(runtime.engine) as session:
+        settings = runtime.settings
+        if settings.admin_token is not None:
+            create_token(
+                session=session,
+                role="admin",
+                label="NUANLIU_ADMIN_TOKEN",
+                value=settings.admin_token.get_secret_value(),
+            )
+            session.commit()
+        if not empty and not is_loaded(session):
+            console.print("Loading the Guiyang demo data (first start)…")
+            load_demo(session, progress=True)
+            token = create_token(session=session, role="admin", label="first-start")
+            session.commit()
+            console.print(f"One-time admin token (shown once): [bold]{token}[/]")
+        for hook in FIRST_START_HOOKS:
+            hook(session, console)
+
+
+#: Domains that need something on first start (the board's one-time admin login) add a hook.
+FIRST_START_HOOKS: list[Callable[[Session, Console], None]] = []
+
+
+def _serve(runtime: Any, host: str, port: int) -> None:
+    import uvicorn
+
+    from coordinator.main import create_app
+
+    api = create_app(runtime=runtime)
+    console.print(
+        f"Nuanliu board: [bold]http://{host}:{port}/board[/]   API docs: http://{host}:{port}/docs"
+    )
+    uvicorn.run(api, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+
+
+@app.command()
+def run(
+    host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
+    empty: Annotated[bool, typer.Option("--empty", help="do not load the demo data")] = False,
+) -> None:
+    """Everything in one process: API, board, consumers, relay, scheduler (and the embedded
+    broker when KAFKA_BOOTSTRAP_SERVERS is unset)."""
+    from coordinator.runtime import Runtime
+
+    _logging()
+    settings = load_settings()
+    with friendly_errors():
+        runtime = Runtime(settings, relay=True, consumers=CONSUMERS, scheduler=True).start()
+    try:
+        _first_start(runtime, empty=empty)
+        _serve(runtime, host or settings.host, port or settings.port)
+    finally:
+        runtime.stop()
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """The API and board alone (with the board's own event feed), for scale-out."""
+    from coordinator.runtime import Runtime
+
+    _logging()
+    settings = load_settings()
+    with friendly_errors():
+        runtime = Runtime(settings, relay=False, consumers=("board",)).start()
+    try:
+        _first_start(runtime, empty=True)
+        _serve(runtime, host or settings.host, port or settings.port)
+    finally:
+        runtime.stop()
+
+
+WORKERS = (*CONSUMERS, "relay", "scheduler")
+
+
+@app.command()
+def worker(name: Annotated[str, typer.Argument(help=" | ".join(WORKERS))]) -> None:
+    """One part alone; start more copies of a consumer to share its load."""
+    from coordinator.runtime import Runtime
+
+    if name not in WORKERS:
+        fail(f"unknown worker {name!r}; choose one of: {', '.join(WORKERS)}")
+    _logging()
+    settings = load_settings()
+    with friendly_errors():
+        runtime = Runtime(
+            settings,
+            relay=name == "relay",
+            consumers=(name,) if name in CONSUMERS else (),
+            scheduler=name == "scheduler",
+        ).start()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    console.print(f"worker {name} running; Ctrl-C stops it")
+    try:
+        while not stop.wait(1.0):
+            dead = [n for n, r in runtime.runners.items() if not r.alive]
+            if dead:
+                err.print(f"consumer {dead[0]} stopped unexpectedly")
+                sys.exit(1)
+    finally:
+        runtime.stop()
+
+
+@app.command()
+def demo(seed: int = 20140105) -> None:
+    """Load the Guiyang demo data into an empty database."""
+    from coordinator.db import make_engine, migrate
+    from coordinator.demo import load_demo
+
+    settings = load_settings()
+    with friendly_errors():
+        engine = make_engine(settings)
+        migrate(engine)
+        with Session(engine) as session:
+            loaded = load_demo(session, seed=seed, progress=True)
+    console.print("demo data loaded" if loaded else "the database already has data; nothing done")
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[str, typer.Option(help="admin | dispatcher | station_manager")],
+    station: Annotated[list[int] | None, typer.Option(help="station id (repeatable)")] = None,
+    label: Annotated[str, typer.Option()] = "",
+) -> None:
+    """Print a new API token (it is stored hashed and cannot be shown again)."""
+    from coordinator.accounts.service import create_token
+    from coordinator.db import make_engine, migrate
+
+    settings = load_settings()
+    with friendly_errors():
+        engine = make_engine(settings)
+        migrate(engine)
+        with Session(engine) as session:
+            try:
+                token = create_token(
+                    session=session, role=role, station_ids=list(station or []), label=label
+                )
+            except ValueError as exc:
+                fail(str(exc))
+            session.commit()
+    print(token)
+
+
+def register(extension: Callable[[typer.Typer], None]) -> None:
+    _EXTENSIONS.append(extension)
+
+
+def main() -> None:
+    from coordinator import cli_extensions  # noqa: F401  (registers simulate, check, bench)
+
+    for extension in _EXTENSIONS:
+        extension(app)
+    app()

@@ -1,0 +1,113 @@
+"""Settings: one pydantic-settings object, every knob with an environment variable.
+
+Build it through :func:`get_settings` (cached) inside the app's lifespan or a command, never at
+import time, so tests can swap it with ``get_settings.cache_clear()`` and new variables.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+
+class SettingsError(ValueError):
+    """A setting has a value Nuanliu cannot use; the message is one line for a person."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    # Storage and bus
+    database_url: str = Field(default="sqlite:///data/nuanliu.db", alias="DATABASE_URL")
+    kafka_bootstrap_servers: str | None = Field(default=None, alias="KAFKA_BOOTSTRAP_SERVERS")
+    topic_prefix: str = Field(default="nuanliu.", alias="NUANLIU_TOPIC_PREFIX")
+    broker_connect_timeout_s: float = Field(default=10.0, alias="NUANLIU_BROKER_CONNECT_TIMEOUT")
+    # Consumer group tuning: a join takes about half the session timeout, so keep it short.
+    consumer_session_timeout_ms: int = Field(default=6000, alias="NUANLIU_SESSION_TIMEOUT_MS")
+    consumer_heartbeat_ms: int = Field(default=1000, alias="NUANLIU_HEARTBEAT_MS")
+    max_event_bytes: int = Field(default=256 * 1024, alias="NUANLIU_MAX_EVENT_BYTES")
+    relay_batch_size: int = Field(default=500, alias="NUANLIU_RELAY_BATCH")
+    relay_idle_s: float = Field(default=0.2, alias="NUANLIU_RELAY_IDLE")
+
+    # Web
+    host: str = Field(default="127.0.0.1", alias="NUANLIU_HOST")
+    port: int = Field(default=8000, alias="NUANLIU_PORT")
+    public_base_url: str | None = Field(default=None, alias="NUANLIU_PUBLIC_URL")
+    admin_token: SecretStr | None = Field(default=None, alias="NUANLIU_ADMIN_TOKEN")
+    session_secret: SecretStr | None = Field(default=None, alias="NUANLIU_SESSION_SECRET")
+
+    # SMS
+    sms_gateway: Literal["console", "twilio"] = Field(
+        default="console", alias="NUANLIU_SMS_GATEWAY"
+    )
+    twilio_account_sid: str | None = Field(default=None, alias="TWILIO_ACCOUNT_SID")
+    twilio_auth_token: SecretStr | None = Field(default=None, alias="TWILIO_AUTH_TOKEN")
+    twilio_from: str | None = Field(default=None, alias="TWILIO_FROM")
+    twilio_api_base: str = Field(default="https://api.twilio.com", alias="TWILIO_API_BASE")
+
+    # Dispatch
+    offer_timeout: timedelta = Field(default=timedelta(minutes=10), alias="NUANLIU_OFFER_TIMEOUT")
+    reminder_before: timedelta = Field(default=timedelta(hours=1), alias="NUANLIU_REMINDER_BEFORE")
+    cap_feeds: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, alias="NUANLIU_CAP_FEEDS"
+    )
+    cap_poll_interval_s: int = Field(default=300, alias="NUANLIU_CAP_POLL_INTERVAL")
+    max_body_bytes: int = Field(default=1024 * 1024, alias="NUANLIU_MAX_BODY_BYTES")
+
+    # Travel rush window around Lunar New Year (announced yearly, so configurable)
+    travel_rush_days_before: int = Field(default=15, alias="NUANLIU_RUSH_DAYS_BEFORE")
+    travel_rush_length_days: int = Field(default=40, alias="NUANLIU_RUSH_LENGTH_DAYS")
+    timezone: str = Field(default="Asia/Shanghai", alias="NUANLIU_TIMEZONE")
+
+    # Runtime toggles (tests turn parts off)
+    run_scheduler: bool = Field(default=True, alias="NUANLIU_RUN_SCHEDULER")
+    data_dir: Path = Field(default=Path("data"), alias="NUANLIU_DATA_DIR")
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise SettingsError(f"DATABASE_URL is not a database URL: {value!r}") from exc
+        if url.get_backend_name() not in {"sqlite", "postgresql"}:
+            raise SettingsError(
+                f"DATABASE_URL must be sqlite:// or postgresql://, got {url.get_backend_name()!r}"
+            )
+        return value
+
+    @field_validator("cap_feeds", mode="before")
+    @classmethod
+    def _split_feeds(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.replace(",", " ").split() if part.strip()]
+        return value
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The URL with the driver SQLAlchemy should use (psycopg 3 for PostgreSQL)."""
+        url = make_url(self.database_url)
+        if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
+            url = url.set(drivername="postgresql+psycopg")
+        return url.render_as_string(hide_password=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return make_url(self.database_url).get_backend_name() == "sqlite"
+
+    @property
+    def embedded_broker(self) -> bool:
+        return not self.kafka_bootstrap_servers
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings, read once from the environment (and `.env`)."""
+    return Settings()

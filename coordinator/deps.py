@@ -1,0 +1,89 @@
+"""FastAPI dependencies as `Annotated` aliases. Every /api route names the roles it admits
+through :func:`require`; station-scoped routes also call :func:`ensure_station`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from coordinator.accounts.service import Actor, actor_for_token
+from coordinator.config import Settings
+
+
+def get_engine(request: Request) -> Engine:
+    return request.app.state.engine  # type: ignore[no-any-return]
+
+
+def get_app_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+
+#: Other ways to authenticate (the board's session cookie) register here, so that pages and the
+#: API check roles through the same dependency.
+EXTRA_AUTHENTICATORS: list[Callable[[Request, Session], Actor | None]] = []
+
+
+def current_actor(request: Request, session: SessionDep) -> Actor:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    actor: Actor | None = None
+    if scheme.lower() == "bearer" and token.strip():
+        actor = actor_for_token(session=session, token=token.strip())
+        if actor is None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "invalid or revoked token",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+    else:
+        for authenticate in EXTRA_AUTHENTICATORS:
+            actor = authenticate(request, session)
+            if actor is not None:
+                break
+    if actor is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "authentication required",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    request.state.actor = actor
+    return actor
+
+
+def require(*roles: str) -> Callable[[Actor], Actor]:
+    """A dependency admitting only `roles` (admin is always admitted)."""
+    allowed = set(roles) | {"admin"}
+
+    def check(actor: Annotated[Actor, Depends(current_actor)]) -> Actor:
+        if actor.role not in allowed:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"this needs the role {' or '.join(sorted(allowed))}"
+            )
+        return actor
+
+    return check
+
+
+def ensure_station(actor: Actor, station_id: int) -> None:
+    """403 unless `actor` may act for `station_id`."""
+    if not actor.may_manage(station_id):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "not your station")
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+Dispatcher = Annotated[Actor, Depends(require("dispatcher"))]
+Admin = Annotated[Actor, Depends(require("admin"))]
+StationStaff = Annotated[Actor, Depends(require("dispatcher", "station_manager"))]

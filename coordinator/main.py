@@ -1,0 +1,91 @@
+"""The FastAPI application: routers, error shapes, and a lifespan that starts the runtime."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.responses import Response
+
+from coordinator import __version__, system_views
+from coordinator.accounts import views as accounts_views
+from coordinator.alerts import views as alerts_views
+from coordinator.board import views as board_views
+from coordinator.config import Settings, get_settings
+from coordinator.dispatch import views as dispatch_views
+from coordinator.logistics import views as logistics_views
+from coordinator.runtime import Runtime
+from coordinator.sms import views as sms_views
+from coordinator.volunteers import views as volunteers_views
+
+log = logging.getLogger(__name__)
+
+ROUTERS = [
+    system_views.router,
+    accounts_views.router,
+    alerts_views.router,
+    dispatch_views.router,
+    volunteers_views.router,
+    sms_views.router,
+    logistics_views.router,
+    board_views.router,
+]
+
+
+class BodyLimit(BaseHTTPMiddleware):
+    """Refuse bodies over the limit before reading them (413), so a huge upload cannot
+    exhaust memory. Chunked bodies without a length are limited by the route's own reader."""
+
+    def __init__(self, app: object, limit: int) -> None:
+        super().__init__(app)  # type: ignore[arg-type]
+        self.limit = limit
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None:
+            try:
+                too_big = int(length) > self.limit
+            except ValueError:
+                return JSONResponse({"detail": "invalid Content-Length"}, status_code=400)
+            if too_big:
+                return JSONResponse(
+                    {"detail": f"body larger than {self.limit} bytes"}, status_code=413
+                )
+        return await call_next(request)
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    """Build the app. With `runtime`, the caller has started (and will stop) the parts; without
+    it, the lifespan starts an API-only runtime from `settings` (or the environment)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = runtime is None
+        rt = runtime or Runtime(settings or get_settings(), relay=False, consumers=("board",))
+        if own:
+            rt.start()
+        app.state.runtime = rt
+        app.state.settings = rt.settings
+        app.state.engine = rt.engine
+        app.state.bootstrap = rt.bootstrap
+        try:
+            yield
+        finally:
+            if own:
+                rt.stop()
+
+    app = FastAPI(
+        title="Nuanliu 暖流",
+        version=__version__,
+        description="Event-driven volunteer and logistics coordinator.",
+        lifespan=lifespan,
+    )
+    limit = (settings or (runtime.settings if runtime else get_settings())).max_body_bytes
+    app.add_middleware(BodyLimit, limit=limit)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

@@ -1,0 +1,130 @@
+"""The parts of a running Nuanliu and their lifecycle: broker (embedded or external), schema,
+outbox relay, consumers and scheduler. `nuanliu run` starts them all in one process;
+`nuanliu api` and `nuanliu worker NAME` start a few.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from consumers import consumer_tables
+from consumers.runner import ConsumerRunner, RunnerConfig
+from coordinator import scheduler as scheduler_module
+from coordinator.config import Settings
+from coordinator.db import make_engine, migrate
+from events.bus import ensure_topics, wait_for_broker
+from events.embedded import EmbeddedBroker
+from events.outbox import Relay
+from events.topics import all_topic_names
+
+log = logging.getLogger(__name__)
+
+_current: Runtime | None = None
+
+
+def current() -> Runtime:
+    """The runtime of this process (scheduler jobs use it to find the engine)."""
+    if _current is None:
+        raise RuntimeError("Nuanliu's runtime is not started in this process")
+    return _current
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    relay: bool = True
+    consumers: Iterable[str] = ()
+    scheduler: bool = False
+    engine: Engine | None = None
+    bootstrap: str | None = None
+    broker: EmbeddedBroker | None = None
+    runners: dict[str, ConsumerRunner] = field(default_factory=dict)
+    services: dict[str, Any] = field(default_factory=dict)
+    _relay: Relay | None = None
+
+    def start(self) -> Runtime:
+        """Start every part; raises with a one-line message if the database or broker is bad."""
+        global _current
+        settings = self.settings
+        if self.engine is None:
+            self.engine = make_engine(settings)
+        migrate(self.engine)
+        if self.bootstrap is None:
+            if settings.embedded_broker:
+                self.broker = EmbeddedBroker(
+                    log_path=settings.data_dir / "broker.log" if settings.data_dir else None
+                ).start()
+                self.bootstrap = self.broker.bootstrap
+            else:
+                assert settings.kafka_bootstrap_servers
+                self.bootstrap = settings.kafka_bootstrap_servers
+                wait_for_broker(self.bootstrap, settings.broker_connect_timeout_s)
+        ensure_topics(self.bootstrap, all_topic_names(settings.topic_prefix))
+        _current = self
+        if self.relay:
+            self._relay = Relay(
+                self.engine,
+                self.bootstrap,
+                settings.topic_prefix,
+                batch_size=settings.relay_batch_size,
+                idle_s=settings.relay_idle_s,
+            )
+            self._relay.start()
+        tables = consumer_tables()
+        config = self.runner_config()
+        for name in self.consumers:
+            runner = ConsumerRunner(
+                tables[name],
+                self.engine,
+                config,
+                services=self.services,
+                group_suffix=self._group_suffix(name),
+            )
+            runner.start()
+            self.runners[name] = runner
+        if self.scheduler and settings.run_scheduler:
+            scheduler_module.start(self.engine, settings)
+        return self
+
+    def runner_config(self) -> RunnerConfig:
+        assert self.bootstrap
+        return RunnerConfig(
+            bootstrap=self.bootstrap,
+            prefix=self.settings.topic_prefix,
+            session_timeout_ms=self.settings.consumer_session_timeout_ms,
+            heartbeat_ms=self.settings.consumer_heartbeat_ms,
+            max_event_bytes=self.settings.max_event_bytes,
+        )
+
+    @staticmethod
+    def _group_suffix(name: str) -> str:
+        # The board pushes to the browsers connected to *this* process, so every API process
+        # needs every board event: its own group, not a share of one.
+        if name == "board":
+            import os
+            import socket
+
+            return f".{socket.gethostname()}.{os.getpid()}"
+        return ""
+
+    def stop(self) -> None:
+        """Stop in reverse order: scheduler, consumers (in-flight events finish or stay
+        uncommitted), relay, broker."""
+        global _current
+        scheduler_module.stop()
+        for runner in self.runners.values():
+            runner.stop()
+        self.runners.clear()
+        if self._relay is not None:
+            self._relay.stop()
+            self._relay = None
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
+        if _current is self:
+            _current = None

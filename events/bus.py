@@ -1,0 +1,119 @@
+"""kafka-python plumbing: producers, consumers, topic creation and the broker check.
+
+One code path for every broker: the embedded `tansu` on a laptop and in tests, Apache Kafka in
+production. Settings that matter are here so every part uses the same ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from events.topics import DEFAULT_PARTITIONS
+
+log = logging.getLogger(__name__)
+
+
+class BrokerUnreachable(RuntimeError):
+    """The broker did not answer in time; the message is one line for a person."""
+
+
+def make_producer(bootstrap: str, **overrides: object) -> KafkaProducer:
+    """An idempotent producer that waits for all replicas: no duplicates on retry, and order
+    per partition is kept (max 5 in flight is the idempotence limit)."""
+    options: dict[str, object] = {
+        "bootstrap_servers": bootstrap,
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 5,
+        "max_in_flight_requests_per_connection": 5,
+        "request_timeout_ms": 10_000,
+        "max_block_ms": 10_000,
+        "retries": 5,
+        "client_id": "nuanliu",
+    }
+    options.update(overrides)
+    return KafkaProducer(**options)
+
+
+def make_consumer(
+    bootstrap: str,
+    group_id: str,
+    topics: Iterable[str],
+    *,
+    session_timeout_ms: int,
+    heartbeat_interval_ms: int,
+    **overrides: object,
+) -> KafkaConsumer:
+    """A group member that commits only when told to (after the database transaction)."""
+    options: dict[str, object] = {
+        "bootstrap_servers": bootstrap,
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "session_timeout_ms": session_timeout_ms,
+        "heartbeat_interval_ms": heartbeat_interval_ms,
+        "max_poll_records": 500,
+        "client_id": f"nuanliu-{group_id}",
+    }
+    options.update(overrides)
+    consumer = KafkaConsumer(**options)
+    consumer.subscribe(list(topics))
+    return consumer
+
+
+def wait_for_broker(bootstrap: str, timeout_s: float) -> None:
+    """Return once the broker answers a metadata request; raise BrokerUnreachable otherwise."""
+    deadline = time.monotonic() + timeout_s
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            admin = KafkaAdminClient(
+                bootstrap_servers=bootstrap, request_timeout_ms=2000, client_id="nuanliu-check"
+            )
+            try:
+                admin.list_topics()
+                return
+            finally:
+                admin.close()
+        except (KafkaError, OSError, ValueError) as exc:
+            last = exc
+            time.sleep(0.2)
+    reason = type(last).__name__ if last else "timeout"
+    raise BrokerUnreachable(
+        f"cannot reach the Kafka broker at {bootstrap} within {timeout_s:g}s ({reason})"
+    )
+
+
+def ensure_topics(
+    bootstrap: str, names: Iterable[str], partitions: int = DEFAULT_PARTITIONS
+) -> None:
+    """Create the topics that do not exist yet (idempotent)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="nuanliu-admin")
+    try:
+        existing = set(admin.list_topics())
+        missing = [n for n in names if n not in existing]
+        if not missing:
+            return
+        try:
+            admin.create_topics(
+                [NewTopic(name=n, num_partitions=partitions, replication_factor=1) for n in missing]
+            )
+        except TopicAlreadyExistsError:
+            pass  # another process created them between our list and create
+    finally:
+        admin.close()
+
+
+def broker_ok(bootstrap: str) -> bool:
+    """A cheap liveness probe for /healthz."""
+    try:
+        wait_for_broker(bootstrap, timeout_s=2.0)
+        return True
+    except BrokerUnreachable:
+        return False

@@ -1,0 +1,1 @@
+"""One module of typed payloads per domain; `events.registry` collects them all."""

@@ -1,0 +1,85 @@
+"""Shipments, stock and supply plans."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from events.base import EventPayload
+from events.topics import Topic
+
+
+class ShipmentLine(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    sku: str
+    quantity: int
+    received: int | None = None
+
+
+class ShipmentDispatched(EventPayload):
+    TYPE = "nuanliu.shipment.dispatched"
+    TOPIC = Topic.SHIPMENTS
+    KEY_FIELD = "to_id"
+
+    shipment_id: int
+    short_code: str
+    from_id: int
+    to_id: int
+    lines: list[ShipmentLine]
+
+
+class ShipmentReceived(EventPayload):
+    TYPE = "nuanliu.shipment.received"
+    TOPIC = Topic.SHIPMENTS
+    KEY_FIELD = "to_id"
+
+    shipment_id: int
+    short_code: str
+    from_id: int
+    to_id: int
+    lines: list[ShipmentLine]
+    discrepancies: int = 0
+
+
+class StockChanged(EventPayload):
+    TYPE = "nuanliu.stock.changed"
+    TOPIC = Topic.STOCK
+    KEY_FIELD = "place_id"
+
+    place_id: int
+    sku: str
+    delta: int
+    balance: int
+    kind: str
+    movement_id: int
+
+
+class StockLow(EventPayload):
+    TYPE = "nuanliu.stock.low"
+    TOPIC = Topic.STOCK
+    KEY_FIELD = "place_id"
+
+    place_id: int
+    sku: str
+    balance: int
+    reorder_point: int
+    target: int
+
+
+class PlanProposed(EventPayload):
+    TYPE = "nuanliu.plan.proposed"
+    TOPIC = Topic.PLANS
+    KEY_FIELD = "plan_id"
+
+    plan_id: int
+    incident_id: int | None = None
+    stations: int
+    worst_coverage_days: float
+
+
+class PlanApproved(EventPayload):
+    TYPE = "nuanliu.plan.approved"
+    TOPIC = Topic.PLANS
+    KEY_FIELD = "plan_id"
+
+    plan_id: int
+    by: str

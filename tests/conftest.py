@@ -1,0 +1,198 @@
+"""Shared fixtures: one real broker per test session (topic prefix per test), a fresh database
+per test (SQLite file, or PostgreSQL when TEST_DATABASE_URL is set), and a started runtime."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session, SQLModel
+
+import coordinator.all_models  # noqa: F401
+from coordinator.config import Settings
+from coordinator.db import make_engine, migrate
+from events.embedded import EmbeddedBroker
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05) -> Any:
+    """Poll `predicate` until it returns something truthy; fail the test after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[EmbeddedBroker]:
+    b = EmbeddedBroker().start()
+    yield b
+    b.stop()
+
+
+# -- databases ---------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def _pg_database() -> Iterator[str | None]:
+    if not TEST_DATABASE_URL:
+        yield None
+        return
+    base = make_url(TEST_DATABASE_URL)
+    name = f"nuanliu_test_{os.getpid()}"
+    admin = create_engine(base.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = base.set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(Settings(DATABASE_URL=url))
+    migrate(engine)
+    engine.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+            {"n": name},
+        )
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(Settings(DATABASE_URL=f"sqlite:///{path}"))
+    migrate(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def database_url(_pg_database: str | None, _sqlite_template: Path, tmp_path: Path) -> str:
+    if _pg_database:
+        engine = create_engine(make_url(_pg_database).set(drivername="postgresql+psycopg"))
+        tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+        with engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            conn.execute(text("DROP TABLE IF EXISTS scheduler_jobs"))
+        engine.dispose()
+        return _pg_database
+    path = tmp_path / "nuanliu.db"
+    shutil.copy(_sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def on_postgres(database_url: str) -> None:
+    """Concurrency tests only mean something on PostgreSQL; `.ci/run` runs them there."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("needs PostgreSQL: set TEST_DATABASE_URL (CI does)")
+
+
+@pytest.fixture
+def settings(database_url: str, broker: EmbeddedBroker, tmp_path: Path) -> Settings:
+    return Settings(
+        DATABASE_URL=database_url,
+        KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap,
+        NUANLIU_TOPIC_PREFIX=f"t{uuid.uuid4().hex[:10]}.",
+        NUANLIU_SESSION_TIMEOUT_MS=1000,
+        NUANLIU_HEARTBEAT_MS=300,
+        NUANLIU_RELAY_IDLE=0.05,
+        NUANLIU_RUN_SCHEDULER=False,
+        NUANLIU_DATA_DIR=tmp_path,
+    )
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    eng = make_engine(settings)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as s:
+        yield s
+
+
+@pytest.fixture
+def demo(engine: Engine) -> None:
+    """The Guiyang demo data (districts, roster, stations, items, warehouse…)."""
+    from coordinator.demo import load_demo
+
+    with Session(engine) as s:
+        load_demo(s)
+
+
+@pytest.fixture
+def make_runtime(
+    settings: Settings, engine: Engine, broker: EmbeddedBroker
+) -> Iterator[Callable[..., Any]]:
+    """Start a Runtime with the parts a test chooses; all are stopped after the test."""
+    from coordinator.runtime import Runtime
+
+    started: list[Runtime] = []
+
+    def start(**parts: Any) -> Runtime:
+        parts.setdefault("relay", True)
+        rt = Runtime(settings, engine=engine, bootstrap=broker.bootstrap, **parts).start()
+        started.append(rt)
+        return rt
+
+    yield start
+    for rt in reversed(started):
+        rt.stop()
+
+
+@pytest.fixture
+def client(make_runtime: Callable[..., Any]) -> Iterator[Any]:
+    """An HTTP client for an app whose runtime runs every consumer and the relay."""
+    from fastapi.testclient import TestClient
+
+    from consumers import CONSUMERS
+    from coordinator.main import create_app
+
+    rt = make_runtime(consumers=CONSUMERS)
+    with TestClient(create_app(runtime=rt)) as c:
+        yield c
+
+
+@pytest.fixture
+def tokens(engine: Engine, demo: None) -> dict[str, str]:
+    """Bearer tokens per role; `manager_a`/`manager_b` manage the first two stations."""
+    from sqlmodel import select
+
+    from coordinator.accounts.service import create_token
+    from coordinator.logistics.models import Place
+
+    with Session(engine) as s:
+        stations = s.exec(select(Place).where(Place.kind == "station").order_by(Place.id)).all()
+        out = {
+            "admin": create_token(session=s, role="admin", label="test-admin"),
+            "dispatcher": create_token(session=s, role="dispatcher", label="test-dispatcher"),
+            "manager_a": create_token(
+                session=s, role="station_manager", station_ids=[stations[0].id], label="mgr-a"
+            ),
+            "manager_b": create_token(
+                session=s, role="station_manager", station_ids=[stations[1].id], label="mgr-b"
+            ),
+        }
+        s.commit()
+    return out
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
