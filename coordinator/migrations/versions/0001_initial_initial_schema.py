@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises: 
-Create Date: 2026-11-25 10:51:58.615667
+Create Date: 2026-11-25 10:59:32.427111
 """
 
 from alembic import op
@@ -75,6 +75,17 @@ def upgrade() -> None:
     with op.batch_alter_table('districts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_districts_name_zh'), ['name_zh'], unique=False)
 
+    op.create_table('funds',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('year', sa.Integer(), nullable=False),
+    sa.Column('budget_fen', sa.Integer(), nullable=False),
+    sa.Column('spent_fen', sa.Integer(), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('spent_fen <= budget_fen', name='ck_fund_not_overdrawn'),
+    sa.PrimaryKeyConstraint('id')
+    )
     op.create_table('items',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('sku', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
@@ -91,6 +102,20 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('items', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_items_sku'), ['sku'], unique=True)
+
+    op.create_table('login_attempts',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('username', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('address', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('ok', sa.Boolean(), nullable=False),
+    sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('login_attempts', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_login_attempts_address'), ['address'], unique=False)
+        batch_op.create_index(batch_op.f('ix_login_attempts_at'), ['at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_login_attempts_username'), ['username'], unique=False)
 
     op.create_table('outbox',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -111,6 +136,24 @@ def upgrade() -> None:
         batch_op.create_index('ix_outbox_pending', ['published_at', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_type'), ['type'], unique=False)
 
+    op.create_table('plans',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('trigger', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('incident_id', sa.Integer(), nullable=True),
+    sa.Column('as_of', sa.Date(), nullable=False),
+    sa.Column('target_days', sa.Float(), nullable=False),
+    sa.Column('worst_coverage_days', sa.Float(), nullable=False),
+    sa.Column('baseline_worst_coverage_days', sa.Float(), nullable=False),
+    sa.Column('purchase_fen', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('approved_by', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('approved_at', sa.DateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('plans', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_plans_status'), ['status'], unique=False)
+
     op.create_table('processed_events',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('consumer', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
@@ -122,6 +165,24 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('processed_events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_processed_events_consumer'), ['consumer'], unique=False)
+
+    op.create_table('users',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('username', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('password_hash', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+    sa.Column('role', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('station_ids', sa.JSON(), nullable=False),
+    sa.Column('display_name', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('must_change_password', sa.Boolean(), nullable=False),
+    sa.Column('failed_attempts', sa.Integer(), nullable=False),
+    sa.Column('locked_until', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('disabled', sa.Boolean(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('last_login_at', sa.DateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_users_username'), ['username'], unique=True)
 
     op.create_table('places',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -150,6 +211,123 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('name')
     )
+    op.create_table('user_sessions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('csrf_token', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('user_sessions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_user_sessions_token_hash'), ['token_hash'], unique=True)
+        batch_op.create_index(batch_op.f('ix_user_sessions_user_id'), ['user_id'], unique=False)
+
+    op.create_table('distributions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('place_id', sa.Integer(), nullable=False),
+    sa.Column('item_id', sa.Integer(), nullable=False),
+    sa.Column('quantity', sa.Integer(), nullable=False),
+    sa.Column('note', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('destination', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('cost_fen', sa.Integer(), nullable=True),
+    sa.Column('actor', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['item_id'], ['items.id'], ),
+    sa.ForeignKeyConstraint(['place_id'], ['places.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('distributions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_distributions_at'), ['at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_distributions_place_id'), ['place_id'], unique=False)
+
+    op.create_table('forecasts',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('place_id', sa.Integer(), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('travellers', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['place_id'], ['places.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('place_id', 'day', name='uq_forecast_place_day')
+    )
+    with op.batch_alter_table('forecasts', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_forecasts_place_id'), ['place_id'], unique=False)
+
+    op.create_table('plan_lines',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('plan_id', sa.Integer(), nullable=False),
+    sa.Column('place_id', sa.Integer(), nullable=False),
+    sa.Column('item_id', sa.Integer(), nullable=False),
+    sa.Column('allocate', sa.Integer(), nullable=False),
+    sa.Column('purchase', sa.Integer(), nullable=False),
+    sa.Column('daily_demand', sa.Float(), nullable=False),
+    sa.Column('coverage_days', sa.Float(), nullable=False),
+    sa.ForeignKeyConstraint(['item_id'], ['items.id'], ),
+    sa.ForeignKeyConstraint(['place_id'], ['places.id'], ),
+    sa.ForeignKeyConstraint(['plan_id'], ['plans.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('plan_lines', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_plan_lines_plan_id'), ['plan_id'], unique=False)
+
+    op.create_table('shipments',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('short_code', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
+    sa.Column('from_id', sa.Integer(), nullable=False),
+    sa.Column('to_id', sa.Integer(), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('origin', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('plan_id', sa.Integer(), nullable=True),
+    sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('dispatched_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('received_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('received_by', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('receipt_note', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('received_via', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=True),
+    sa.Column('corrected_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('corrected_by', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.ForeignKeyConstraint(['from_id'], ['places.id'], ),
+    sa.ForeignKeyConstraint(['plan_id'], ['plans.id'], ),
+    sa.ForeignKeyConstraint(['to_id'], ['places.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('shipments', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_shipments_short_code'), ['short_code'], unique=True)
+        batch_op.create_index(batch_op.f('ix_shipments_status'), ['status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_shipments_to_id'), ['to_id'], unique=False)
+
+    op.create_table('station_targets',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('place_id', sa.Integer(), nullable=False),
+    sa.Column('item_id', sa.Integer(), nullable=False),
+    sa.Column('target', sa.Integer(), nullable=False),
+    sa.Column('reorder_point', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['item_id'], ['items.id'], ),
+    sa.ForeignKeyConstraint(['place_id'], ['places.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('place_id', 'item_id', name='uq_station_target')
+    )
+    with op.batch_alter_table('station_targets', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_station_targets_place_id'), ['place_id'], unique=False)
+
+    op.create_table('stock_balances',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('place_id', sa.Integer(), nullable=False),
+    sa.Column('item_id', sa.Integer(), nullable=False),
+    sa.Column('quantity', sa.Integer(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('quantity >= 0', name='ck_stock_balance_not_negative'),
+    sa.ForeignKeyConstraint(['item_id'], ['items.id'], ),
+    sa.ForeignKeyConstraint(['place_id'], ['places.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('place_id', 'item_id', name='uq_stock_balance_place_item')
+    )
+    with op.batch_alter_table('stock_balances', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_stock_balances_place_id'), ['place_id'], unique=False)
+
     op.create_table('volunteers',
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('phone', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
@@ -173,34 +351,221 @@ def upgrade() -> None:
     with op.batch_alter_table('volunteers', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_volunteers_phone'), ['phone'], unique=True)
 
+    op.create_table('discrepancies',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('shipment_id', sa.Integer(), nullable=False),
+    sa.Column('place_id', sa.Integer(), nullable=False),
+    sa.Column('item_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+    sa.Column('sent', sa.Integer(), nullable=False),
+    sa.Column('received', sa.Integer(), nullable=False),
+    sa.Column('quantity', sa.Integer(), nullable=False),
+    sa.Column('note', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('superseded', sa.Boolean(), nullable=False),
+    sa.Column('acknowledged_by', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('acknowledged_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['item_id'], ['items.id'], ),
+    sa.ForeignKeyConstraint(['place_id'], ['places.id'], ),
+    sa.ForeignKeyConstraint(['shipment_id'], ['shipments.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('discrepancies', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_discrepancies_place_id'), ['place_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_discrepancies_shipment_id'), ['shipment_id'], unique=False)
+
+    op.create_table('fund_charges',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('fund_id', sa.Integer(), nullable=False),
+    sa.Column('amount_fen', sa.Integer(), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=256), nullable=False),
+    sa.Column('actor', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('distribution_id', sa.Integer(), nullable=True),
+    sa.Column('plan_id', sa.Integer(), nullable=True),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['distribution_id'], ['distributions.id'], ),
+    sa.ForeignKeyConstraint(['fund_id'], ['funds.id'], ),
+    sa.ForeignKeyConstraint(['plan_id'], ['plans.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('fund_charges', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_fund_charges_fund_id'), ['fund_id'], unique=False)
+
+    op.create_table('shipment_lines',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('shipment_id', sa.Integer(), nullable=False),
+    sa.Column('item_id', sa.Integer(), nullable=False),
+    sa.Column('quantity', sa.Integer(), nullable=False),
+    sa.Column('received', sa.Integer(), nullable=True),
+    sa.Column('damaged', sa.Integer(), nullable=False),
+    sa.Column('note', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.ForeignKeyConstraint(['item_id'], ['items.id'], ),
+    sa.ForeignKeyConstraint(['shipment_id'], ['shipments.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('shipment_id', 'item_id', name='uq_shipment_line_item')
+    )
+    with op.batch_alter_table('shipment_lines', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_shipment_lines_shipment_id'), ['shipment_id'], unique=False)
+
+    op.create_table('sms_messages',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('direction', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+    sa.Column('phone', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('segments', sa.Integer(), nullable=False),
+    sa.Column('encoding', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
+    sa.Column('gateway', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
+    sa.Column('provider_sid', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('volunteer_id', sa.Integer(), nullable=True),
+    sa.Column('assignment_id', sa.Integer(), nullable=True),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=24), nullable=False),
+    sa.Column('template', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+    sa.Column('params', sa.JSON(), nullable=True),
+    sa.Column('error', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['volunteer_id'], ['volunteers.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('sms_messages', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sms_messages_assignment_id'), ['assignment_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_sms_messages_direction'), ['direction'], unique=False)
+        batch_op.create_index('ix_sms_messages_phone_id', ['phone', 'id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_sms_messages_provider_sid'), ['provider_sid'], unique=False)
+        batch_op.create_index('ix_sms_messages_status_id', ['status', 'id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_sms_messages_volunteer_id'), ['volunteer_id'], unique=False)
+
+    op.create_table('stock_movements',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('place_id', sa.Integer(), nullable=False),
+    sa.Column('item_id', sa.Integer(), nullable=False),
+    sa.Column('delta', sa.Integer(), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('balance_after', sa.Integer(), nullable=False),
+    sa.Column('actor', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=256), nullable=False),
+    sa.Column('shipment_id', sa.Integer(), nullable=True),
+    sa.Column('distribution_id', sa.Integer(), nullable=True),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['distribution_id'], ['distributions.id'], ),
+    sa.ForeignKeyConstraint(['item_id'], ['items.id'], ),
+    sa.ForeignKeyConstraint(['place_id'], ['places.id'], ),
+    sa.ForeignKeyConstraint(['shipment_id'], ['shipments.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('stock_movements', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_stock_movements_at'), ['at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_stock_movements_kind'), ['kind'], unique=False)
+        batch_op.create_index('ix_stock_movements_place_item', ['place_id', 'item_id', 'id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_stock_movements_shipment_id'), ['shipment_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('stock_movements', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_stock_movements_shipment_id'))
+        batch_op.drop_index('ix_stock_movements_place_item')
+        batch_op.drop_index(batch_op.f('ix_stock_movements_kind'))
+        batch_op.drop_index(batch_op.f('ix_stock_movements_at'))
+
+    op.drop_table('stock_movements')
+    with op.batch_alter_table('sms_messages', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_sms_messages_volunteer_id'))
+        batch_op.drop_index('ix_sms_messages_status_id')
+        batch_op.drop_index(batch_op.f('ix_sms_messages_provider_sid'))
+        batch_op.drop_index('ix_sms_messages_phone_id')
+        batch_op.drop_index(batch_op.f('ix_sms_messages_direction'))
+        batch_op.drop_index(batch_op.f('ix_sms_messages_assignment_id'))
+
+    op.drop_table('sms_messages')
+    with op.batch_alter_table('shipment_lines', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_shipment_lines_shipment_id'))
+
+    op.drop_table('shipment_lines')
+    with op.batch_alter_table('fund_charges', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_fund_charges_fund_id'))
+
+    op.drop_table('fund_charges')
+    with op.batch_alter_table('discrepancies', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_discrepancies_shipment_id'))
+        batch_op.drop_index(batch_op.f('ix_discrepancies_place_id'))
+
+    op.drop_table('discrepancies')
     with op.batch_alter_table('volunteers', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_volunteers_phone'))
 
     op.drop_table('volunteers')
+    with op.batch_alter_table('stock_balances', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_stock_balances_place_id'))
+
+    op.drop_table('stock_balances')
+    with op.batch_alter_table('station_targets', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_station_targets_place_id'))
+
+    op.drop_table('station_targets')
+    with op.batch_alter_table('shipments', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_shipments_to_id'))
+        batch_op.drop_index(batch_op.f('ix_shipments_status'))
+        batch_op.drop_index(batch_op.f('ix_shipments_short_code'))
+
+    op.drop_table('shipments')
+    with op.batch_alter_table('plan_lines', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_plan_lines_plan_id'))
+
+    op.drop_table('plan_lines')
+    with op.batch_alter_table('forecasts', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_forecasts_place_id'))
+
+    op.drop_table('forecasts')
+    with op.batch_alter_table('distributions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_distributions_place_id'))
+        batch_op.drop_index(batch_op.f('ix_distributions_at'))
+
+    op.drop_table('distributions')
+    with op.batch_alter_table('user_sessions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_user_sessions_user_id'))
+        batch_op.drop_index(batch_op.f('ix_user_sessions_token_hash'))
+
+    op.drop_table('user_sessions')
     op.drop_table('teams')
     with op.batch_alter_table('places', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_places_kind'))
 
     op.drop_table('places')
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_users_username'))
+
+    op.drop_table('users')
     with op.batch_alter_table('processed_events', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_processed_events_consumer'))
 
     op.drop_table('processed_events')
+    with op.batch_alter_table('plans', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_plans_status'))
+
+    op.drop_table('plans')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_outbox_type'))
         batch_op.drop_index('ix_outbox_pending')
         batch_op.drop_index(batch_op.f('ix_outbox_event_id'))
 
     op.drop_table('outbox')
+    with op.batch_alter_table('login_attempts', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_login_attempts_username'))
+        batch_op.drop_index(batch_op.f('ix_login_attempts_at'))
+        batch_op.drop_index(batch_op.f('ix_login_attempts_address'))
+
+    op.drop_table('login_attempts')
     with op.batch_alter_table('items', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_items_sku'))
 
     op.drop_table('items')
+    op.drop_table('funds')
     with op.batch_alter_table('districts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_districts_name_zh'))
 
