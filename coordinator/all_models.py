@@ -5,6 +5,7 @@ from consumers import models as consumer_models
 from coordinator.accounts import models as accounts_models
 from coordinator.geo import models as geo_models
 from coordinator.logistics import models as logistics_models
+from coordinator.sms import models as sms_models
 from coordinator.volunteers import models as volunteers_models
 from events import outbox
 
@@ -14,5 +15,6 @@ __all__ = [
     "geo_models",
     "logistics_models",
     "outbox",
+    "sms_models",
     "volunteers_models",
 ]

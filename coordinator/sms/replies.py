@@ -1,0 +1,128 @@
+"""What a text message from a volunteer or a station manager means.
+
+`parse_reply` never raises. It normalises the text (NFKC, so full-width `ＹＥＳ`/`１` become
+`YES`/`1`; upper case; punctuation and spaces are separators), then accepts exactly one reply
+word, optionally with one offer short code before or after it (`A7K 1`, `1 A7K`, `接受A7K`).
+Anything else, including two different reply words, is "unknown", so the sender gets the help
+text rather than a guess.
+
+Opt-out words follow Twilio's set and the Chinese convention (STOP, UNSUBSCRIBE, END, QUIT,
+CANCEL, TD, T, 退订; 退订 also inside a longer Chinese phrase such as 我要退订), matched as whole
+words. ECOSYSTEM lists `N` and `R` as Chinese opt-out words too, but Nuanliu's offers say "2/N to
+decline" (issue 3), so `N` is a decline here; `R` is not a reply word at all.
+
+Station managers confirm receipts with `收 S123 全` or `RCV S123 ...`: intent "receipt", the
+reference in `code` and the rest of the message (normalised) in `rest` for logistics to read.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from typing import Literal
+
+Intent = Literal["accept", "decline", "done", "stop", "receipt", "unknown"]
+
+ACCEPT = {"1", "Y", "YES", "OK", "是", "好", "好的", "接受", "可以", "同意"}
+DECLINE = {"2", "N", "NO", "否", "不", "不要", "不去", "不行", "拒绝", "不接受"}
+DONE = {"完成", "已完成", "DONE", "FINISHED"}
+STOP = {"退订", "STOP", "TD", "UNSUBSCRIBE", "END", "QUIT", "CANCEL", "T", "STOPALL"}
+
+WORDS: dict[str, Intent] = {
+    **dict.fromkeys(ACCEPT, "accept"),
+    **dict.fromkeys(DECLINE, "decline"),
+    **dict.fromkeys(DONE, "done"),
+    **dict.fromkeys(STOP, "stop"),
+}
+
+#: An offer short code: 2-8 letters and digits with at least one of each (so that no reply
+#: word and no plain number can be mistaken for one). `new_code()` makes codes that fit.
+CODE_RE = re.compile(r"^(?=[A-Z0-9]*[A-Z])(?=[A-Z0-9]*[0-9])[A-Z0-9]{2,8}$")
+#: Letters and digits that cannot be confused on a small screen or when read aloud.
+CODE_LETTERS = "ACDEFHJKMNPRTUVWXY"
+CODE_DIGITS = "2345679"
+
+_CJK = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_TOKEN_RE = re.compile(rf"[{_CJK}]+|[A-Z0-9]+")
+_WORD_RE = re.compile(r"\w+")
+_RECEIPT_RE = re.compile(
+    r"^(?:收到?|RCV|RECV|RECEIVED)[\s\W_]*(?P<code>[A-Z]*[0-9][A-Z0-9-]*)(?P<rest>.*)$", re.S
+)
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), None)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The meaning of a text: its intent, the code it named (offer code, or the shipment
+    reference of a receipt) and the text as received. `rest` is the normalised remainder of a
+    receipt (`全`, `面 20 水 10`, …); empty otherwise."""
+
+    intent: Intent
+    code: str | None
+    text: str
+    rest: str = ""
+
+
+def normalise(text: str) -> str:
+    """NFKC, upper case, zero-width characters removed, spaces collapsed."""
+    folded = unicodedata.normalize("NFKC", text).translate(_INVISIBLE).upper()
+    return " ".join(folded.split())
+
+
+def new_code(length: int = 3) -> str:
+    """A random offer short code that `parse_reply` recognises: letter, digit, letter…"""
+    chars = [secrets.choice(CODE_LETTERS if i % 2 == 0 else CODE_DIGITS) for i in range(length)]
+    return "".join(chars)
+
+
+def is_code(token: str) -> bool:
+    return bool(CODE_RE.match(token))
+
+
+def parse_reply(text: str) -> Reply:
+    """The intent of an SMS reply; never raises, "unknown" when in doubt."""
+    try:
+        return _parse(text)
+    except Exception:  # a parser bug must not lose an inbound message: it is just unknown
+        return Reply("unknown", None, text if isinstance(text, str) else "")
+
+
+def _parse(text: str) -> Reply:
+    clean = normalise(text)
+    stripped = re.sub(r"^[\W_]+|[\W_]+$", "", clean)
+    receipt = _RECEIPT_RE.match(stripped)
+    if receipt:
+        rest = re.sub(r"^[\s\W_]+", "", receipt.group("rest")).strip()
+        return Reply("receipt", receipt.group("code"), text, rest)
+    tokens: list[str] = []
+    for word in _WORD_RE.findall(clean):
+        parts = _TOKEN_RE.findall(word)
+        if "".join(parts) != word:  # letters of another script, underscores: not a reply
+            return Reply("unknown", None, text)
+        tokens.extend(parts)
+    intents: set[Intent] = set()
+    codes: set[str] = set()
+    for token in tokens:
+        if token in WORDS:
+            intents.add(WORDS[token])
+        elif is_code(token):
+            codes.add(token)
+        elif "退订" in token:
+            intents.add("stop")
+        else:
+            return Reply("unknown", _one(codes), text)
+    code = _one(codes)
+    if len(codes) > 1:
+        return Reply("unknown", None, text)
+    if "stop" in intents:
+        # an opt-out is honoured even next to other words ("1 TD"): missing one is worse
+        return Reply("stop", code, text)
+    if len(intents) == 1:
+        return Reply(intents.pop(), code, text)
+    return Reply("unknown", code, text)
+
+
+def _one(codes: set[str]) -> str | None:
+    return next(iter(codes)) if len(codes) == 1 else None

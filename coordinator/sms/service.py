@@ -1,0 +1,272 @@
+"""The SMS log's logic: counting segments, queueing outbound messages, storing inbound ones.
+
+No HTTP and no gateway calls here: a queued row is delivered by the sender after the caller's
+transaction commits, so a message is sent only if the decision to send it was stored.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import unicodedata
+from typing import Any
+
+from sqlalchemy import event, func
+from sqlmodel import Session, col, select
+
+from coordinator.common import utcnow
+from coordinator.sms.models import MAX_BODY_CHARS, SmsMessage
+from coordinator.sms.templates import render
+from coordinator.volunteers.service import get_by_phone, normalise_phone
+from events.outbox import stage
+from events.payloads.sms import SmsReceived
+
+#: Set after a transaction that queued a message commits, so the sender delivers at once
+#: instead of on its next poll (the same idea as `events.outbox.WAKE`, but after commit, since
+#: a row the sender cannot see yet is no use to it).
+WAKE = threading.Event()
+
+# GSM 03.38: the basic set costs one septet, the extension table two (escape + char).
+_GSM_BASIC = set(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+_GSM_EXTENSION = set("^{}\\[~]|€\f")
+
+
+class InvalidMessage(ValueError):
+    """A message body Nuanliu will not store or send; the message says why."""
+
+
+def segments(text: str) -> tuple[int, str]:
+    """How many SMS parts `text` needs and in which encoding.
+
+    GSM-7 fits 160 septets in one part and 153 per part when split; anything outside the GSM
+    alphabet (Chinese) travels as UCS-2: 70 UTF-16 units in one part, 67 per part when split."""
+    if all(ch in _GSM_BASIC or ch in _GSM_EXTENSION for ch in text):
+        septets = sum(2 if ch in _GSM_EXTENSION else 1 for ch in text)
+        return (1 if septets <= 160 else math.ceil(septets / 153)), "GSM-7"
+    units = len(text.encode("utf-16-le")) // 2
+    return (1 if units <= 70 else math.ceil(units / 67)), "UCS-2"
+
+
+def check_body(body: str) -> str:
+    """`body` if it is fit to store and send: not empty, at most 1,600 characters, no control
+    characters other than line breaks and tabs, no lone surrogates. Raises InvalidMessage."""
+    if not isinstance(body, str):
+        raise InvalidMessage("body must be text")
+    if len(body) > MAX_BODY_CHARS:
+        raise InvalidMessage(f"body is longer than {MAX_BODY_CHARS} characters")
+    for ch in body:
+        category = unicodedata.category(ch)
+        if category == "Cs":
+            raise InvalidMessage("body is not valid Unicode (lone surrogate)")
+        if category == "Cc" and ch not in "\n\r\t":
+            raise InvalidMessage(f"body contains the control character U+{ord(ch):04X}")
+    return body
+
+
+def _wake_after_commit(session: Session) -> None:
+    # One listener per session until it fires; after a rollback it stays and fires on the
+    # session's next commit, which is at worst one spurious (harmless) wake.
+    if session.info.get("sms_wake_pending"):
+        return
+    session.info["sms_wake_pending"] = True
+
+    def wake(_session: Any) -> None:
+        session.info.pop("sms_wake_pending", None)
+        WAKE.set()
+
+    event.listen(session, "after_commit", wake, once=True)
+
+
+def queue_outbound(
+    *,
+    session: Session,
+    phone: str,
+    body: str,
+    kind: str = "info",
+    volunteer_id: int | None = None,
+    assignment_id: int | None = None,
+    template: str | None = None,
+    params: dict[str, Any] | None = None,
+) -> SmsMessage:
+    """Queue a text to `phone` inside the caller's transaction and return the row (flushed,
+    so it has an id).
+
+    The sender delivers it after the transaction commits (never if it rolls back), exactly
+    once: it is claimed before the gateway is called and never resent automatically.
+    Raises InvalidPhone or InvalidMessage for a number or body that cannot be sent."""
+    e164 = normalise_phone(phone, mobile_only=False)
+    check_body(body)
+    if not body.strip():
+        raise InvalidMessage("body is empty")
+    count, encoding = segments(body)
+    now = utcnow()
+    row = SmsMessage(
+        direction="outbound",
+        phone=e164,
+        body=body,
+        segments=count,
+        encoding=encoding,
+        status="queued",
+        volunteer_id=volunteer_id,
+        assignment_id=assignment_id,
+        kind=kind[:24],
+        template=template,
+        params=_plain(params) if params else None,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(row)
+    session.flush()
+    _wake_after_commit(session)
+    return row
+
+
+def _plain(params: dict[str, Any]) -> dict[str, str]:
+    """Template parameters as strings (lists joined), as providers take them."""
+    out: dict[str, str] = {}
+    for key, value in params.items():
+        if isinstance(value, list | tuple):
+            out[key] = ",".join(str(v) for v in value)
+        else:
+            out[key] = str(value)
+    return out
+
+
+def queue_template(
+    *,
+    session: Session,
+    phone: str,
+    template: str,
+    lang: str = "zh",
+    kind: str | None = None,
+    volunteer_id: int | None = None,
+    assignment_id: int | None = None,
+    **params: Any,
+) -> SmsMessage:
+    """Render `template` in `lang` and queue it (see :func:`queue_outbound`); the template's
+    name and parameters are kept for providers that send only approved templates."""
+    body = render(template, lang, **params)
+    return queue_outbound(
+        session=session,
+        phone=phone,
+        body=body,
+        kind=kind or template,
+        volunteer_id=volunteer_id,
+        assignment_id=assignment_id,
+        template=template,
+        params=params,
+    )
+
+
+def record_inbound(
+    *,
+    session: Session,
+    phone: str,
+    body: str,
+    provider_sid: str | None = None,
+    gateway: str = "api",
+) -> SmsMessage:
+    """Store a received text and stage `SmsReceived` in the caller's transaction.
+
+    The sender's number may be any valid number (a landline's SMS service too); the
+    volunteer is linked when the number is on the roster. Raises InvalidPhone/InvalidMessage."""
+    e164 = normalise_phone(phone, mobile_only=False)
+    check_body(body)
+    volunteer = get_by_phone(session=session, phone=e164)
+    count, encoding = segments(body)
+    now = utcnow()
+    row = SmsMessage(
+        direction="inbound",
+        phone=e164,
+        body=body,
+        segments=count,
+        encoding=encoding,
+        status="received",
+        gateway=gateway[:16],
+        provider_sid=provider_sid,
+        volunteer_id=volunteer.id if volunteer else None,
+        kind="reply",
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(row)
+    session.flush()
+    assert row.id is not None
+    stage(session, SmsReceived(message_id=row.id, phone=e164, body=body))
+    return row
+
+
+def get_by_provider_sid(*, session: Session, provider_sid: str) -> SmsMessage | None:
+    return session.exec(select(SmsMessage).where(SmsMessage.provider_sid == provider_sid)).first()
+
+
+def inbound_seen(*, session: Session, provider_sid: str) -> SmsMessage | None:
+    """The inbound message already stored under `provider_sid` (providers retry webhooks)."""
+    return session.exec(
+        select(SmsMessage).where(
+            SmsMessage.provider_sid == provider_sid, SmsMessage.direction == "inbound"
+        )
+    ).first()
+
+
+#: how far along a status is; a delivery report never moves a message backwards
+_PROGRESS = {
+    "queued": 0,
+    "sending": 1,
+    "unknown": 1,
+    "sent": 2,
+    "failed": 3,
+    "undelivered": 3,
+    "delivered": 4,
+}
+
+
+def apply_status(
+    *, session: Session, message: SmsMessage, status: str, error: str | None = None
+) -> bool:
+    """Move an outbound message to a provider-reported status. Reports arrive out of order,
+    so a status never moves back (a late "sent" after "delivered" changes nothing).
+    Returns whether the row changed."""
+    if message.direction != "outbound" or status not in _PROGRESS:
+        return False
+    if _PROGRESS[status] <= _PROGRESS.get(message.status, 0):
+        return False
+    message.status = status
+    if error:
+        message.error = error[:500]
+    message.updated_at = utcnow()
+    session.add(message)
+    return True
+
+
+def list_messages(
+    *,
+    session: Session,
+    direction: str | None = None,
+    phone: str | None = None,
+    volunteer_id: int | None = None,
+    assignment_id: int | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[SmsMessage], int]:
+    """A page of the log, newest first, and the total that matches."""
+    query = select(SmsMessage)
+    count_query = select(func.count()).select_from(SmsMessage)
+    conditions = []
+    if direction:
+        conditions.append(SmsMessage.direction == direction)
+    if phone:
+        conditions.append(SmsMessage.phone == phone)
+    if volunteer_id is not None:
+        conditions.append(SmsMessage.volunteer_id == volunteer_id)
+    if assignment_id is not None:
+        conditions.append(SmsMessage.assignment_id == assignment_id)
+    for condition in conditions:
+        query = query.where(condition)
+        count_query = count_query.where(condition)
+    rows = session.exec(query.order_by(col(SmsMessage.id).desc()).offset(offset).limit(limit)).all()
+    total = int(session.exec(count_query).one())
+    return list(rows), total

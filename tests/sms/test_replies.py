@@ -1,0 +1,169 @@
+"""The reply parser on every form issue 3 lists, on codes, receipts and on junk."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from coordinator.sms.replies import Reply, is_code, new_code, parse_reply
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1",
+        "Y",
+        "y",
+        "YES",
+        "yes",
+        "Yes",
+        "是",
+        "好",
+        "接受",
+        "１",
+        "ＹＥＳ",
+        " 1 ",
+        "1。",
+        "“是”",
+        "好！",
+        "Y.",
+        "ok",
+    ],
+)
+def test_accept_forms(text: str) -> None:
+    assert parse_reply(text).intent == "accept"
+
+
+@pytest.mark.parametrize(
+    "text", ["2", "N", "n", "NO", "no", "否", "不", "拒绝", "２", "ｎｏ", "不。", "No!", "  拒绝  "]
+)
+def test_decline_forms(text: str) -> None:
+    assert parse_reply(text).intent == "decline"
+
+
+def test_n_is_decline_not_opt_out() -> None:
+    # ECOSYSTEM lists N among Chinese opt-out words; our offers say "2/N to decline"
+    assert parse_reply("N").intent == "decline"
+
+
+@pytest.mark.parametrize("text", ["完成", "DONE", "done", "Done.", "ＤＯＮＥ", "已完成"])
+def test_done_forms(text: str) -> None:
+    assert parse_reply(text).intent == "done"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "退订",
+        "STOP",
+        "stop",
+        "TD",
+        "td",
+        "UNSUBSCRIBE",
+        "END",
+        "QUIT",
+        "CANCEL",
+        "T",
+        "ＳＴＯＰ",
+        "Stop.",
+        "【退订】",
+        "我要退订",
+        "1 TD",
+    ],
+)
+def test_opt_out_forms(text: str) -> None:
+    assert parse_reply(text).intent == "stop"
+
+
+@pytest.mark.parametrize("word", ["STOPPED", "TOP", "TEND", "TDX", "STOPS", "please stop now"])
+def test_opt_out_words_are_whole_words(word: str) -> None:
+    assert parse_reply(word).intent == "unknown"
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "code"),
+    [
+        ("A7K 1", "accept", "A7K"),
+        ("1 A7K", "accept", "A7K"),
+        ("接受A7K", "accept", "A7K"),
+        ("A7K接受", "accept", "A7K"),
+        ("a7k y", "accept", "A7K"),
+        ("Ａ７Ｋ　２", "decline", "A7K"),
+        ("A7K,2", "decline", "A7K"),
+        ("拒绝 C3M", "decline", "C3M"),
+        ("完成 C3M", "done", "C3M"),
+        ("A7K", "unknown", "A7K"),
+    ],
+)
+def test_codes_before_or_after(text: str, intent: str, code: str) -> None:
+    assert parse_reply(text) == Reply(intent, code, text)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "3",
+        "12",
+        "hello",
+        "1 2",
+        "是 不",
+        "A7K C3M 1",
+        "我明天有空",
+        "?",
+        "😀",
+        "Да",
+        "1_",
+        "收到",
+        "Y N",
+        "\x00",
+        "YES PLEASE",
+    ],
+)
+def test_everything_else_is_unknown(text: str) -> None:
+    assert parse_reply(text).intent == "unknown"
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "rest"),
+    [
+        ("收 S123 全", "S123", "全"),
+        ("收S123全", "S123", "全"),
+        ("收到 S123 全", "S123", "全"),
+        ("ＲＣＶ s123 all", "S123", "ALL"),
+        ("rcv 42 面 20 水 10", "42", "面 20 水 10"),
+        ("收：S7，全", "S7", "全"),
+    ],
+)
+def test_receipt(text: str, code: str, rest: str) -> None:
+    reply = parse_reply(text)
+    assert (reply.intent, reply.code, reply.rest) == ("receipt", code, rest)
+
+
+def test_receipt_needs_a_reference() -> None:
+    assert parse_reply("收").intent == "unknown"
+    assert parse_reply("收到，谢谢").intent == "unknown"
+
+
+def test_generated_codes_are_recognised() -> None:
+    for _ in range(200):
+        code = new_code()
+        assert is_code(code)
+        assert parse_reply(f"{code} 1") == Reply("accept", code, f"{code} 1")
+        assert parse_reply(f"1 {code.lower()}").code == code
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text())
+def test_never_raises_on_any_text(text: str) -> None:
+    reply = parse_reply(text)
+    assert reply.intent in {"accept", "decline", "done", "stop", "receipt", "unknown"}
+    assert reply.text == text
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("12YN是否收退订A7K ，。!?")), max_size=12))
+def test_never_raises_on_near_misses(text: str) -> None:
+    parse_reply(text)
