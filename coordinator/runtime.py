@@ -46,6 +46,7 @@ class Runtime:
     runners: dict[str, ConsumerRunner] = field(default_factory=dict)
     services: dict[str, Any] = field(default_factory=dict)
     _relay: Relay | None = None
+    _sms_sender: Any = None
 
     def start(self) -> Runtime:
         """Start every part; raises with a one-line message if the database or broker is bad."""
@@ -75,6 +76,8 @@ class Runtime:
                 idle_s=settings.relay_idle_s,
             )
             self._relay.start()
+        if "notify" in self.consumers:
+            self._start_sms_sender()
         tables = consumer_tables()
         config = self.runner_config()
         for name in self.consumers:
@@ -90,6 +93,17 @@ class Runtime:
         if self.scheduler and settings.run_scheduler:
             scheduler_module.start(self.engine, settings)
         return self
+
+    def _start_sms_sender(self) -> None:
+        """The notify worker delivers queued SMS; handlers find the gateway in `services`."""
+        from coordinator.sms.gateways import make_gateway
+        from coordinator.sms.sender import Sender
+
+        assert self.engine is not None
+        gateway = self.services.get("sms_gateway") or make_gateway(self.settings)
+        self.services["sms_gateway"] = gateway
+        self._sms_sender = Sender(self.engine, gateway).start()
+        self.services["sms_sender"] = self._sms_sender
 
     def runner_config(self) -> RunnerConfig:
         assert self.bootstrap
@@ -120,6 +134,9 @@ class Runtime:
         for runner in self.runners.values():
             runner.stop()
         self.runners.clear()
+        if self._sms_sender is not None:
+            self._sms_sender.stop()
+            self._sms_sender = None
         if self._relay is not None:
             self._relay.stop()
             self._relay = None

@@ -1,0 +1,175 @@
+"""Where outbound messages go: the console (default; nothing leaves the machine) or a
+Twilio-compatible HTTP API.
+
+A gateway's `send` never raises for a provider's refusal: it answers a `SendResult` whose
+status is "sent" (handed over), "queued" (the provider accepted it for later) or "failed"
+with the provider's message. Only a delivery report may later say "delivered".
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+
+from coordinator.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What the provider said: its message id, "sent"/"queued"/"failed", and why if failed."""
+
+    provider_sid: str | None
+    status: str
+    error: str | None = None
+
+
+class Gateway(Protocol):
+    name: str
+
+    def send(
+        self,
+        to: str,
+        body: str,
+        *,
+        template_id: str | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> SendResult:
+        """Hand one message to the provider. `template_id`/`params` are for providers that
+        send only pre-approved templates; `body` is the rendered text and the fallback."""
+        ...
+
+
+class ConsoleGateway:
+    """Sends nothing anywhere: the message is logged and the database row is the record.
+
+    Its status is "sent" with gateway "console", meaning handed to the console log only; it
+    never claims "delivered"."""
+
+    name = "console"
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def send(
+        self,
+        to: str,
+        body: str,
+        *,
+        template_id: str | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> SendResult:
+        self.count += 1
+        log.info("SMS (console) to %s: %s", to, body)
+        return SendResult(provider_sid=f"console-{self.count}", status="sent")
+
+
+#: Twilio's message states after a create call, mapped onto ours
+_TWILIO_ACCEPTED = {"accepted", "queued", "scheduled", "sending", "sent"}
+
+
+class TwilioGateway:
+    """Twilio's Messages API (or a compatible provider at `api_base`) over httpx.
+
+    POST {api_base}/2010-04-01/Accounts/{sid}/Messages.json, basic auth sid:token, form
+    fields To, From, Body and StatusCallback (when a public URL is configured)."""
+
+    name = "twilio"
+
+    def __init__(
+        self,
+        *,
+        account_sid: str,
+        auth_token: str,
+        from_number: str,
+        api_base: str = "https://api.twilio.com",
+        status_callback: str | None = None,
+        timeout_s: float = 10.0,
+        client: httpx.Client | None = None,
+    ) -> None:
+        self.account_sid = account_sid
+        self.from_number = from_number
+        self.status_callback = status_callback
+        self.url = f"{api_base.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json"
+        self._client = client or httpx.Client(
+            auth=(account_sid, auth_token), timeout=httpx.Timeout(timeout_s)
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TwilioGateway:
+        sid, token, sender = (
+            settings.twilio_account_sid,
+            settings.twilio_auth_token,
+            settings.twilio_from,
+        )
+        if not (sid and token and sender):
+            raise ValueError(
+                "NUANLIU_SMS_GATEWAY=twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN "
+                "and TWILIO_FROM"
+            )
+        callback = None
+        if settings.public_base_url:
+            callback = settings.public_base_url.rstrip("/") + "/webhooks/sms/twilio/status"
+        return cls(
+            account_sid=sid,
+            auth_token=token.get_secret_value(),
+            from_number=sender,
+            api_base=settings.twilio_api_base,
+            status_callback=callback,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def send(
+        self,
+        to: str,
+        body: str,
+        *,
+        template_id: str | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> SendResult:
+        # Twilio sends free text, so the rendered body is what goes out.
+        form = {"To": to, "From": self.from_number, "Body": body}
+        if self.status_callback:
+            form["StatusCallback"] = self.status_callback
+        try:
+            response = self._client.post(self.url, data=form)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            return SendResult(None, "failed", f"cannot reach the SMS provider: {exc}")
+        except httpx.TimeoutException as exc:
+            # The provider may or may not have taken it: the caller must not resend blindly.
+            return SendResult(None, "unknown", f"timeout talking to the SMS provider: {exc}")
+        except httpx.HTTPError as exc:
+            return SendResult(None, "failed", f"cannot reach the SMS provider: {exc}")
+        data = _json(response)
+        if response.status_code >= 400:
+            message = data.get("message") if isinstance(data, dict) else None
+            code = data.get("code") if isinstance(data, dict) else None
+            detail = message or response.text[:200] or response.reason_phrase
+            prefix = f"HTTP {response.status_code}" + (f" (code {code})" if code else "")
+            return SendResult(None, "failed", f"{prefix}: {detail}")
+        if not isinstance(data, dict) or not isinstance(data.get("sid"), str):
+            return SendResult(None, "unknown", "the SMS provider's answer has no message sid")
+        status = str(data.get("status") or "queued")
+        if status in ("failed", "undelivered"):
+            return SendResult(data["sid"], "failed", str(data.get("error_message") or status))
+        return SendResult(data["sid"], "sent" if status in _TWILIO_ACCEPTED else "unknown")
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def make_gateway(settings: Settings) -> Gateway:
+    """The gateway `NUANLIU_SMS_GATEWAY` names."""
+    if settings.sms_gateway == "twilio":
+        return TwilioGateway.from_settings(settings)
+    return ConsoleGateway()

@@ -1,0 +1,197 @@
+"""The sender: delivers queued outbound messages through the gateway, each at most once.
+
+A message is claimed (status "sending", committed) BEFORE the gateway is called, so no crash
+can ever send it twice: a row left in "sending" by a crash becomes "unknown" after
+`stale_after_s` and is shown to the dispatcher, never resent automatically. The result is
+written with its `SmsSent`/`SmsFailed` event in one transaction. On PostgreSQL rows are claimed
+with `FOR UPDATE SKIP LOCKED`, so several notify workers share the queue without overlap; on
+SQLite the claim runs under `BEGIN IMMEDIATE` (see `db.py`), which serialises it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+
+from prometheus_client import Counter
+from sqlalchemy import update as sa_update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from coordinator.common import utcnow
+from coordinator.sms import service
+from coordinator.sms.gateways import Gateway, SendResult
+from coordinator.sms.models import SmsMessage
+from events.outbox import stage
+from events.payloads.sms import SmsFailed, SmsSent
+
+log = logging.getLogger(__name__)
+
+SMS_SENT = Counter("nuanliu_sms_outbound_total", "Outbound SMS by final status", ["status"])
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    id: int
+    phone: str
+    body: str
+    template: str | None
+    params: dict[str, str] | None
+
+
+class Sender:
+    """A background thread draining the queue; `run_once` is the unit tests drive."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        gateway: Gateway,
+        *,
+        batch_size: int = 50,
+        idle_s: float = 0.5,
+        stale_after_s: float = 120.0,
+    ) -> None:
+        self.engine = engine
+        self.gateway = gateway
+        self.batch_size = batch_size
+        self.idle_s = idle_s
+        self.stale_after_s = stale_after_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.handled = 0
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> Sender:
+        self._thread = threading.Thread(target=self.run, name="sms-sender", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        service.WAKE.set()
+        if self._thread:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def run(self) -> None:
+        backoff = self.idle_s
+        while not self._stop.is_set():
+            try:
+                self.mark_stuck_unknown()
+                while not self._stop.is_set() and self.run_once():
+                    pass
+                backoff = self.idle_s
+                service.WAKE.wait(self.idle_s)
+                service.WAKE.clear()
+            except Exception:
+                log.exception("SMS sender failed; retrying in %.1fs", backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    # -- work ------------------------------------------------------------------------------
+    def claim(self) -> list[_Claimed]:
+        """Mark up to `batch_size` queued rows "sending" and commit; returns them."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            rows = session.exec(
+                select(SmsMessage)
+                .where(SmsMessage.status == "queued", SmsMessage.direction == "outbound")
+                .order_by(col(SmsMessage.id))
+                .limit(self.batch_size)
+                .with_for_update(skip_locked=True)
+            ).all()
+            now = utcnow()
+            claimed = []
+            for row in rows:
+                assert row.id is not None
+                row.status = "sending"
+                row.gateway = self.gateway.name
+                row.updated_at = now
+                session.add(row)
+                claimed.append(_Claimed(row.id, row.phone, row.body, row.template, row.params))
+            session.commit()
+        return claimed
+
+    def run_once(self) -> int:
+        """Claim a batch, send it, record the outcomes; returns how many were handled."""
+        claimed = self.claim()
+        if not claimed:
+            return 0
+        results: list[tuple[_Claimed, SendResult]] = []
+        for message in claimed:
+            try:
+                result = self.gateway.send(
+                    message.phone,
+                    message.body,
+                    template_id=message.template,
+                    params=message.params,
+                )
+            except Exception as exc:  # a gateway bug: we cannot know whether it went out
+                log.exception("gateway raised for SMS %s", message.id)
+                result = SendResult(None, "unknown", f"gateway error: {exc}"[:500])
+            results.append((message, result))
+        self._record(results)
+        self.handled += len(results)
+        return len(results)
+
+    def _record(self, results: list[tuple[_Claimed, SendResult]]) -> None:
+        with Session(self.engine, expire_on_commit=False) as session:
+            now = utcnow()
+            for message, result in results:
+                row = session.get(SmsMessage, message.id)
+                if row is None or row.status != "sending":
+                    continue  # a status callback got there first; it knows better
+                status = result.status if result.status in ("sent", "failed") else "unknown"
+                row.status = status
+                row.provider_sid = result.provider_sid
+                row.error = result.error[:500] if result.error else None
+                row.updated_at = now
+                if status == "sent":
+                    row.sent_at = now
+                    stage(
+                        session,
+                        SmsSent(
+                            message_id=message.id,
+                            phone=row.phone,
+                            body=row.body,
+                            segments=row.segments,
+                            gateway=self.gateway.name,
+                            volunteer_id=row.volunteer_id,
+                            assignment_id=row.assignment_id,
+                        ),
+                    )
+                elif status == "failed":
+                    stage(
+                        session,
+                        SmsFailed(
+                            message_id=message.id, phone=row.phone, error=row.error or "failed"
+                        ),
+                    )
+                # "unknown": shown in the log, no event; a person decides whether to resend
+                session.add(row)
+                SMS_SENT.labels(status=status).inc()
+            session.commit()
+
+    def mark_stuck_unknown(self) -> int:
+        """Rows left in "sending" longer than `stale_after_s` (their sender died between the
+        claim and the result) become "unknown"; they are never resent automatically."""
+        cutoff = utcnow() - timedelta(seconds=self.stale_after_s)
+        with Session(self.engine) as session:
+            result = session.execute(
+                sa_update(SmsMessage)
+                .where(
+                    col(SmsMessage.status) == "sending",
+                    col(SmsMessage.updated_at) < cutoff,
+                )
+                .values(
+                    status="unknown",
+                    error="sender stopped while sending; not resent automatically",
+                    updated_at=utcnow(),
+                )
+            )
+            session.commit()
+        count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        if count:
+            log.warning("%d SMS left in 'sending' marked unknown", count)
+        return count
