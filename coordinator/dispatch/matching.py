@@ -1,0 +1,678 @@
+"""Matching: which volunteer takes which task slot (issue 3, item 4). Pure logic, no I/O.
+
+The objective, per match, in cost units (1 unit = 1 km of travel with the default weights)::
+
+    cost = km · distance_km + hour · recent_hours − team_bonus · share   (share: team tasks)
+
+`solve` fills as many slots as can be filled at all and, among those maximum fills, minimises the
+total cost. It is a min-cost max-flow (OR-Tools `SimpleMinCostFlow`, integer costs: cost units ×
+`Weights.scale`, i.e. metres) on a sparse graph::
+
+    source ─(cap m)→ slot group ─(cap 1, cost)→ (volunteer, shift) ─(cap 1)→ sink
+
+* A *slot group* is the set of identical slots of one task (same place, skills, shift): they are
+  interchangeable, so one node with capacity m replaces m nodes and m copies of the same arcs.
+* Each group gets arcs to its m + K nearest *eligible* volunteers only (a KD-tree on 3-D unit
+  vectors; the chord length orders points exactly like the great-circle distance).
+* The (volunteer, shift) node has capacity 1: a volunteer holds at most one slot per shift but
+  may serve several shifts. Volunteers busy in a shift are not eligible for it.
+* Sparsity must never cost a fill: a group left short widens its K, and when every short group
+  already sees all its eligible volunteers, an alternating-path search over the *full* eligibility
+  (Berge) adds the few arcs that let the flow fill one more slot. When that search finds nothing,
+  the fill is the maximum of the dense problem.
+
+Team cohesion (playbooks that want whole teams) cannot be written as a min-cost flow exactly,
+since "as few teams as possible" is a fixed charge per team. Instead a member of a team gets a
+discount on a team task that grows with how much of the task their team can cover on its own
+(`share` = eligible members / slots of the task, at most 1): a team that can field the whole task
+is cheaper to use than a mix of strangers and fragments of other teams at similar distances.
+
+`refill` picks the single best volunteer for one slot after a decline or expiry in one vectorised
+pass (no re-solve). `greedy` is the nearest-eligible baseline that `bench/dispatch_solver.py`
+compares against.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+from ortools.graph.python import min_cost_flow
+from scipy.spatial import cKDTree
+
+from coordinator.geo.service import EARTH_RADIUS_KM
+
+__all__ = [
+    "Candidate",
+    "CandidatePool",
+    "Match",
+    "Slot",
+    "Weights",
+    "greedy",
+    "refill",
+    "solve",
+]
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One volunteer place in a task."""
+
+    #: e.g. "12:3" (task 12, slot 3); unique within one `solve` call
+    slot_id: str
+    task_id: int
+    lat: float
+    lon: float
+    #: every one of these is required
+    skills: frozenset[str]
+    #: shift key, e.g. "2014-01-05T08"; a volunteer takes at most one slot per shift
+    shift: str
+    #: the playbook asks for whole teams: prefer filling from as few teams as possible
+    team_task: bool = False
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A volunteer who might take a slot, as the matching sees them."""
+
+    volunteer_id: int
+    #: current location if known, else home (say which in `at_home`)
+    lat: float
+    lon: float
+    skills: frozenset[str]
+    #: hours served recently: the fairness input (more hours, higher cost)
+    recent_hours: float
+    team_id: int | None = None
+    #: shifts this volunteer already holds elsewhere
+    busy_shifts: frozenset[str] = frozenset()
+    #: False when opted out, inactive or unavailable
+    available: bool = True
+    #: whether lat/lon is the home address (True) or a reported current location (False)
+    at_home: bool = True
+
+
+@dataclass(frozen=True)
+class Match:
+    """One volunteer in one slot, with what it costs and why it was chosen."""
+
+    slot_id: str
+    task_id: int
+    volunteer_id: int
+    distance_km: float
+    #: in cost units (see `Weights`); the solver minimises the sum of these
+    cost: float
+    #: short and human-readable, e.g. "2.1 km from home; has de_icing; 3 h served recently"
+    reason: str
+
+
+@dataclass(frozen=True)
+class Weights:
+    """How the matching trades travel against fairness and team cohesion.
+
+    Cost units are "kilometres of travel" with the default `km=1`.
+    """
+
+    #: cost per kilometre between the volunteer and the slot
+    km: float = 1.0
+    #: cost per hour served recently: with 0.2, five hours served weigh like one km further away
+    hour: float = 0.2
+    #: discount for a team member on a team task, scaled by the share of the task their team can
+    #: fill (a team that can fill it all gets the whole bonus)
+    team_bonus: float = 3.0
+    #: integer cost units per cost unit for the flow solver (1000: metres with km=1)
+    scale: int = 1000
+
+    def __post_init__(self) -> None:
+        for name in ("km", "hour", "team_bonus"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"Weights.{name} must be a finite number ≥ 0, not {value!r}")
+        if self.scale < 1:
+            raise ValueError(f"Weights.scale must be ≥ 1, not {self.scale!r}")
+
+
+DEFAULT_WEIGHTS = Weights()
+
+
+# -- geometry ----------------------------------------------------------------------------------
+def _unit_vectors(lat: FloatArray, lon: FloatArray) -> FloatArray:
+    la, lo = np.radians(lat), np.radians(lon)
+    cos_la = np.cos(la)
+    return np.column_stack((cos_la * np.cos(lo), cos_la * np.sin(lo), np.sin(la)))
+
+
+def _chord_to_km(chord: FloatArray) -> FloatArray:
+    # chord = 2·sin(θ/2) on the unit sphere; the same central angle the haversine formula gives
+    return 2.0 * EARTH_RADIUS_KM * np.arcsin(np.clip(chord / 2.0, 0.0, 1.0))
+
+
+# -- the candidates, prepared once -------------------------------------------------------------
+class CandidatePool:
+    """Candidates as numpy arrays, with eligibility masks and KD-trees built on demand.
+
+    Build one when several calls (a `solve` and then many `refill`s) see the same candidates;
+    every function here also accepts a plain sequence of `Candidate` and builds it itself.
+    Candidates with non-finite coordinates or hours are treated as unavailable.
+    """
+
+    def __init__(self, candidates: Iterable[Candidate]) -> None:
+        self.candidates: tuple[Candidate, ...] = tuple(candidates)
+        n = self.size = len(self.candidates)
+        rows = np.array(
+            [
+                (
+                    c.volunteer_id,
+                    c.lat,
+                    c.lon,
+                    c.recent_hours,
+                    -1 if c.team_id is None else c.team_id,
+                    c.available,
+                )
+                for c in self.candidates
+            ],
+            dtype=np.float64,
+        ).reshape(n, 6)
+        self.ids: IntArray = rows[:, 0].astype(np.int64)
+        if np.unique(self.ids).size != n:
+            raise ValueError("each volunteer may appear only once among the candidates")
+        self.lat: FloatArray = rows[:, 1]
+        self.lon: FloatArray = rows[:, 2]
+        self.hours: FloatArray = rows[:, 3]
+        team = rows[:, 4].astype(np.int64)
+        self.ok: BoolArray = (
+            (rows[:, 5] != 0)
+            & np.isfinite(self.lat)
+            & np.isfinite(self.lon)
+            & np.isfinite(self.hours)
+        )
+        # teams as dense codes 0..T-1, -1 for none, so shares can be counted with bincount
+        self.team_ids, codes = np.unique(team[team >= 0], return_inverse=True)
+        self.team_code: IntArray = np.full(n, -1, dtype=np.int64)
+        self.team_code[team >= 0] = codes
+        self.xyz: FloatArray = _unit_vectors(
+            np.where(self.ok, self.lat, 0.0), np.where(self.ok, self.lon, 0.0)
+        )
+        self._busy: dict[str, BoolArray] = {}
+        self._busy_rows: list[tuple[int, frozenset[str]]] | None = None
+        self._team_counts: dict[tuple[frozenset[str], str], IntArray] = {}
+        self._skill: dict[str, BoolArray] = {}
+        self._eligible: dict[tuple[frozenset[str], str], BoolArray] = {}
+        self._trees: dict[frozenset[str], tuple[IntArray, cKDTree | None]] = {}
+
+    # eligibility ------------------------------------------------------------------------------
+    def _has_skill(self, skill: str) -> BoolArray:
+        mask = self._skill.get(skill)
+        if mask is None:
+            mask = np.fromiter(
+                (skill in c.skills for c in self.candidates), dtype=np.bool_, count=self.size
+            )
+            self._skill[skill] = mask
+        return mask
+
+    def _skilled(self, skills: frozenset[str]) -> BoolArray:
+        mask = self.ok.copy()
+        for skill in skills:
+            mask &= self._has_skill(skill)
+        return mask
+
+    def busy_mask(self, shift: str) -> BoolArray:
+        """True for candidates who already hold `shift` (cached; do not modify)."""
+        mask = self._busy.get(shift)
+        if mask is None:
+            if self._busy_rows is None:
+                # most volunteers hold nothing: keep only those who do, in one pass
+                self._busy_rows = [
+                    (i, b) for i, c in enumerate(self.candidates) if (b := c.busy_shifts)
+                ]
+            mask = np.zeros(self.size, dtype=np.bool_)
+            mask[[i for i, b in self._busy_rows if shift in b]] = True
+            mask.flags.writeable = False
+            self._busy[shift] = mask
+        return mask
+
+    def team_counts(self, skills: frozenset[str], shift: str) -> IntArray:
+        """Per team code, how many members are eligible for (skills, shift) (cached)."""
+        key = (skills, shift)
+        counts = self._team_counts.get(key)
+        if counts is None:
+            elig = self.eligible_mask(skills, shift) & (self.team_code >= 0)
+            counts = np.bincount(self.team_code[elig], minlength=self.team_ids.size)
+            self._team_counts[key] = counts
+        return counts
+
+    def eligible_mask(self, skills: frozenset[str], shift: str) -> BoolArray:
+        """Available, has every skill in `skills`, not busy in `shift` (cached; do not modify)."""
+        key = (skills, shift)
+        mask = self._eligible.get(key)
+        if mask is None:
+            mask = self._skilled(skills) & ~self.busy_mask(shift)
+            mask.flags.writeable = False
+            self._eligible[key] = mask
+        return mask
+
+    def distance_km(self, idx: IntArray, lat: float, lon: float) -> FloatArray:
+        """Great-circle distance from (lat, lon) to the candidates at `idx`."""
+        point = _unit_vectors(np.array([lat]), np.array([lon]))[0]
+        return _chord_to_km(np.linalg.norm(self.xyz[idx] - point, axis=1))
+
+    def nearest(
+        self, point: FloatArray, skills: frozenset[str], shift: str, count: int
+    ) -> tuple[IntArray, FloatArray]:
+        """Up to `count` eligible candidates nearest to `point` (a unit vector), nearest first,
+        with their distances in km. Fewer only when fewer are eligible."""
+        tree_idx, tree = self._tree(skills)
+        if tree is None or count <= 0:
+            return np.empty(0, np.int64), np.empty(0, np.float64)
+        busy = self.busy_mask(shift)
+        total = tree_idx.size
+        want = min(total, count)
+        while True:
+            chord, pos = tree.query(point, k=want)
+            pos, chord = np.atleast_1d(pos), np.atleast_1d(chord)
+            idx = tree_idx[pos]
+            keep = ~busy[idx]
+            if keep.sum() >= count or want == total:
+                idx, chord = idx[keep][:count], chord[keep][:count]
+                return idx, _chord_to_km(chord)
+            # some neighbours were busy in this shift: look further
+            want = min(total, 2 * want + count)
+
+    def _tree(self, skills: frozenset[str]) -> tuple[IntArray, cKDTree | None]:
+        cached = self._trees.get(skills)
+        if cached is None:
+            idx = np.flatnonzero(self._skilled(skills)).astype(np.int64)
+            cached = (idx, cKDTree(self.xyz[idx]) if idx.size else None)
+            self._trees[skills] = cached
+        return cached
+
+
+def _pool(candidates: Iterable[Candidate] | CandidatePool) -> CandidatePool:
+    return candidates if isinstance(candidates, CandidatePool) else CandidatePool(candidates)
+
+
+# -- slot groups and costs ---------------------------------------------------------------------
+@dataclass
+class _Group:
+    """Identical slots of one task: one flow node with capacity len(slots)."""
+
+    slots: list[Slot]
+    point: FloatArray
+    task_slots: int
+    #: per team code, the discount a member gets here (team tasks only)
+    discount: FloatArray | None = None
+    #: how many nearest eligible candidates this group may use (widened when it falls short)
+    reach: int = 0
+    exhausted: bool = False
+    cand: IntArray = field(default_factory=lambda: np.empty(0, np.int64))
+    dist: FloatArray = field(default_factory=lambda: np.empty(0, np.float64))
+    cost: FloatArray = field(default_factory=lambda: np.empty(0, np.float64))
+
+    @property
+    def head(self) -> Slot:
+        return self.slots[0]
+
+
+def _check_slots(slots: Sequence[Slot]) -> None:
+    ids = [s.slot_id for s in slots]
+    if len(set(ids)) != len(ids):
+        raise ValueError("slot ids must be unique")
+    for s in slots:
+        if not (math.isfinite(s.lat) and math.isfinite(s.lon)):
+            raise ValueError(f"slot {s.slot_id} has no valid location ({s.lat}, {s.lon})")
+
+
+def _groups(slots: Sequence[Slot], pool: CandidatePool, weights: Weights) -> list[_Group]:
+    per_task: dict[int, int] = {}
+    for s in slots:
+        per_task[s.task_id] = per_task.get(s.task_id, 0) + 1
+    by_key: dict[tuple[object, ...], list[Slot]] = {}
+    for s in slots:
+        key = (s.task_id, s.lat, s.lon, s.skills, s.shift, s.team_task)
+        by_key.setdefault(key, []).append(s)
+    groups = []
+    for members in by_key.values():
+        head = members[0]
+        point = _unit_vectors(np.array([head.lat]), np.array([head.lon]))[0]
+        group = _Group(members, point, per_task[head.task_id])
+        if head.team_task and weights.team_bonus > 0:
+            group.discount = _team_discount(pool, head, per_task[head.task_id], weights)
+        groups.append(group)
+    return groups
+
+
+def _team_discount(
+    pool: CandidatePool, slot: Slot, task_slots: int, weights: Weights
+) -> FloatArray:
+    """Per team code: team_bonus × min(1, eligible members / slots in the task)."""
+    counts = pool.team_counts(slot.skills, slot.shift)
+    return weights.team_bonus * np.minimum(1.0, counts / max(1, task_slots))
+
+
+def _costs(
+    pool: CandidatePool,
+    idx: IntArray,
+    dist: FloatArray,
+    weights: Weights,
+    discount: FloatArray | None,
+) -> FloatArray:
+    cost = weights.km * dist + weights.hour * pool.hours[idx]
+    if discount is not None and discount.size:
+        code = pool.team_code[idx]
+        cost = cost - np.where(code >= 0, discount[np.maximum(code, 0)], 0.0)
+    return cost
+
+
+def _reason(pool: CandidatePool, i: int, slot: Slot, dist: float, team_share: float) -> str:
+    c = pool.candidates[i]
+    parts = [f"{dist:.1f} km from {'home' if c.at_home else 'current location'}"]
+    if slot.skills:
+        parts.append("has " + ", ".join(sorted(slot.skills)))
+    parts.append(f"{round(c.recent_hours, 1):g} h served recently")
+    if slot.team_task and c.team_id is not None and team_share > 0:
+        parts.append(f"team {c.team_id}")
+    return "; ".join(parts)
+
+
+def _match(
+    pool: CandidatePool, i: int, slot: Slot, dist: float, cost: float, team_share: float
+) -> Match:
+    return Match(
+        slot_id=slot.slot_id,
+        task_id=slot.task_id,
+        volunteer_id=int(pool.ids[i]),
+        distance_km=float(dist),
+        cost=float(cost),
+        reason=_reason(pool, i, slot, dist, team_share),
+    )
+
+
+# -- the solver --------------------------------------------------------------------------------
+def solve(
+    slots: Sequence[Slot],
+    candidates: Iterable[Candidate] | CandidatePool,
+    *,
+    k: int = 8,
+    weights: Weights = DEFAULT_WEIGHTS,
+) -> list[Match]:
+    """Fill as many slots as possible at the least total cost; see the module docstring.
+
+    `k`: nearest eligible volunteers per slot beyond the slots of its group (the sparsity).
+    Returns one `Match` per filled slot, in the order of `slots`; unfilled slots are absent.
+    Raises ValueError for duplicate slot ids or volunteers, or a slot without a valid location.
+    """
+    if k < 1:
+        raise ValueError("k must be at least 1")
+    slots = list(slots)
+    _check_slots(slots)
+    pool = _pool(candidates)
+    if not slots or pool.size == 0:
+        return []
+    groups = _groups(slots, pool, weights)
+    for g in groups:
+        g.reach = len(g.slots) + k
+        _extend(pool, g, weights)
+
+    while True:
+        chosen = _flow(pool, groups, weights)
+        short = [gi for gi, g in enumerate(groups) if len(chosen[gi]) < len(g.slots)]
+        if not short:
+            break
+        widened = False
+        for gi in short:
+            g = groups[gi]
+            if not g.exhausted:
+                g.reach = 2 * g.reach + len(g.slots) - len(chosen[gi])
+                _extend(pool, g, weights)
+                widened = True
+        if widened:
+            continue
+        if not _add_augmenting_arcs(pool, groups, chosen, short, weights):
+            break  # no alternating path anywhere: this is the maximum fill
+
+    slot_order = {s.slot_id: n for n, s in enumerate(slots)}
+    matches: list[Match] = []
+    for gi, g in enumerate(groups):
+        picks = sorted(chosen[gi], key=lambda p: (p[2], p[0]))
+        for slot, (i, dist, cost) in zip(g.slots, picks, strict=False):
+            share = _share(pool, g, i, weights)
+            matches.append(_match(pool, i, slot, dist, cost, share))
+    matches.sort(key=lambda m: slot_order[m.slot_id])
+    return matches
+
+
+def _share(pool: CandidatePool, g: _Group, i: int, weights: Weights) -> float:
+    code = int(pool.team_code[i])
+    if g.discount is None or code < 0 or weights.team_bonus == 0:
+        return 0.0
+    return float(g.discount[code] / weights.team_bonus)
+
+
+def _extend(pool: CandidatePool, g: _Group, weights: Weights) -> None:
+    """Give the group arcs to its `reach` nearest eligible candidates (keeping any it had)."""
+    head = g.head
+    idx, dist = pool.nearest(g.point, head.skills, head.shift, g.reach)
+    g.exhausted = idx.size < g.reach
+    if g.cand.size:
+        idx, keep = np.unique(np.concatenate((g.cand, idx)), return_index=True)
+        dist = np.concatenate((g.dist, dist))[keep]
+    g.cand, g.dist = idx, dist
+    g.cost = _costs(pool, idx, dist, weights, g.discount)
+
+
+def _flow(
+    pool: CandidatePool, groups: list[_Group], weights: Weights
+) -> list[list[tuple[int, float, float]]]:
+    """Min-cost max-flow on the current sparse graph: per group, (candidate, km, cost) chosen."""
+    n_groups = len(groups)
+    shift_code: dict[str, int] = {}
+    sizes = np.array([g.cand.size for g in groups], dtype=np.int64)
+    g_of_arc = np.repeat(np.arange(n_groups, dtype=np.int64), sizes)
+    if g_of_arc.size == 0:
+        return [[] for _ in groups]
+    cand = np.concatenate([g.cand for g in groups])
+    dist = np.concatenate([g.dist for g in groups])
+    cost = np.concatenate([g.cost for g in groups])
+    shifts = np.array(
+        [shift_code.setdefault(g.head.shift, len(shift_code)) for g in groups], dtype=np.int64
+    )
+    # one node per (volunteer, shift) that appears in some arc
+    vs_key = cand * len(shift_code) + shifts[g_of_arc]
+    vs_keys, vs_of_arc = np.unique(vs_key, return_inverse=True)
+    source, sink, first_group = 0, 1, 2
+    first_vs = first_group + n_groups
+    # costs are shifted to be ≥ 0: every filled slot pays the same constant, and the number
+    # filled is maximised first, so the optimum does not move
+    int_cost = np.rint((cost - min(0.0, float(cost.min()))) * weights.scale).astype(np.int64)
+    capacity = np.array([len(g.slots) for g in groups], dtype=np.int64)
+    starts = np.concatenate(
+        (
+            np.full(n_groups, source),
+            first_group + g_of_arc,
+            first_vs + np.arange(vs_keys.size),
+        )
+    )
+    ends = np.concatenate(
+        (
+            first_group + np.arange(n_groups),
+            first_vs + vs_of_arc,
+            np.full(vs_keys.size, sink),
+        )
+    )
+    caps = np.concatenate((capacity, np.ones(cand.size + vs_keys.size, dtype=np.int64)))
+    costs = np.concatenate(
+        (np.zeros(n_groups, np.int64), int_cost, np.zeros(vs_keys.size, np.int64))
+    )
+    smcf = min_cost_flow.SimpleMinCostFlow()
+    arcs = smcf.add_arcs_with_capacity_and_unit_cost(
+        starts.astype(np.int32), ends.astype(np.int32), caps, costs
+    )
+    total = int(capacity.sum())
+    smcf.set_node_supply(source, total)
+    smcf.set_node_supply(sink, -total)
+    status = smcf.solve_max_flow_with_min_cost()
+    if status != smcf.OPTIMAL:
+        raise RuntimeError(f"min-cost flow failed: {status}")
+    flows = smcf.flows(arcs[n_groups : n_groups + cand.size])
+    chosen: list[list[tuple[int, float, float]]] = [[] for _ in groups]
+    used = np.flatnonzero(flows)
+    for gi, i, d, c in zip(
+        g_of_arc[used].tolist(),
+        cand[used].tolist(),
+        dist[used].tolist(),
+        cost[used].tolist(),
+        strict=True,
+    ):
+        chosen[gi].append((i, d, c))
+    return chosen
+
+
+def _add_augmenting_arcs(
+    pool: CandidatePool,
+    groups: list[_Group],
+    chosen: list[list[tuple[int, float, float]]],
+    short: list[int],
+    weights: Weights,
+) -> bool:
+    """Search alternating paths over full eligibility from the short groups (Berge): short
+    group → eligible volunteer held by group B → a volunteer eligible for B … → a free volunteer.
+    Adds the arcs of every path found to the sparse graph; False when there is none, which
+    proves the current fill is the maximum. Paths never leave a shift, so search per shift."""
+    found = False
+    by_shift: dict[str, list[int]] = {}
+    for gi in short:
+        by_shift.setdefault(groups[gi].head.shift, []).append(gi)
+    for shift, starts in by_shift.items():
+        holder = np.full(pool.size, -1, dtype=np.int64)
+        for gi, g in enumerate(groups):
+            if g.head.shift == shift:
+                for i, _, _ in chosen[gi]:
+                    holder[i] = gi
+        parent: dict[int, tuple[int, int]] = {}
+        visited = set(starts)
+        queue = deque(starts)
+        while queue:
+            gi = queue.popleft()
+            g = groups[gi]
+            elig = np.flatnonzero(pool.eligible_mask(g.head.skills, shift))
+            held_by = holder[elig]
+            free = elig[held_by < 0]
+            if free.size:
+                near = free[np.argmin(pool.distance_km(free, g.head.lat, g.head.lon))]
+                holder[near] = gi  # another path must find another free volunteer
+                _add_arc(pool, g, int(near), weights)
+                child = gi
+                while child in parent:
+                    up, via = parent[child]
+                    _add_arc(pool, groups[up], via, weights)
+                    child = up
+                found = True
+                continue
+            nxt, first = np.unique(held_by, return_index=True)
+            for g2, pos in zip(nxt.tolist(), first.tolist(), strict=True):
+                if g2 not in visited:
+                    visited.add(g2)
+                    parent[g2] = (gi, int(elig[pos]))
+                    queue.append(g2)
+    return found
+
+
+def _add_arc(pool: CandidatePool, g: _Group, i: int, weights: Weights) -> None:
+    if np.any(g.cand == i):
+        return
+    idx = np.array([i], dtype=np.int64)
+    d = pool.distance_km(idx, g.head.lat, g.head.lon)
+    g.cand = np.append(g.cand, idx)
+    g.dist = np.append(g.dist, d)
+    g.cost = np.append(g.cost, _costs(pool, idx, d, weights, g.discount))
+
+
+# -- one slot at a time ------------------------------------------------------------------------
+def refill(
+    slot: Slot,
+    candidates: Iterable[Candidate] | CandidatePool,
+    *,
+    exclude: Collection[int],
+    busy: Mapping[int, Collection[str]] | None = None,
+    weights: Weights = DEFAULT_WEIGHTS,
+    prefer_teams: Collection[int] | None = None,
+) -> Match | None:
+    """The cheapest eligible volunteer for one slot (after a decline or an expiry), or None.
+
+    `exclude`: volunteers never to offer this slot again (declined, expired, already in it).
+    `busy`: shifts volunteers hold now beyond their `busy_shifts` (volunteer id → shift keys).
+    On a team task, members of `prefer_teams` (the teams already working it) get the full team
+    bonus; when it is None, any team member does. One vectorised pass, no re-solve.
+    """
+    if not (math.isfinite(slot.lat) and math.isfinite(slot.lon)):
+        raise ValueError(f"slot {slot.slot_id} has no valid location ({slot.lat}, {slot.lon})")
+    pool = _pool(candidates)
+    if pool.size == 0:
+        return None
+    mask = pool.eligible_mask(slot.skills, slot.shift).copy()
+    if exclude:
+        mask &= ~np.isin(pool.ids, np.fromiter(exclude, dtype=np.int64, count=len(exclude)))
+    if busy:
+        taken = [vid for vid, shifts in busy.items() if slot.shift in shifts]
+        if taken:
+            mask &= ~np.isin(pool.ids, np.array(taken, dtype=np.int64))
+    idx = np.flatnonzero(mask)
+    if idx.size == 0:
+        return None
+    dist = pool.distance_km(idx, slot.lat, slot.lon)
+    discount: FloatArray | None = None
+    if slot.team_task and weights.team_bonus > 0 and pool.team_ids.size:
+        if prefer_teams is None:
+            discount = np.full(pool.team_ids.size, weights.team_bonus)
+        else:
+            wanted = np.isin(pool.team_ids, np.fromiter(prefer_teams, dtype=np.int64))
+            discount = np.where(wanted, weights.team_bonus, 0.0)
+    cost = _costs(pool, idx, dist, weights, discount)
+    best = int(np.argmin(cost))
+    i = int(idx[best])
+    code = int(pool.team_code[i])
+    share = 1.0 if discount is not None and code >= 0 and discount[code] > 0 else 0.0
+    return _match(pool, i, slot, float(dist[best]), float(cost[best]), share)
+
+
+# -- the baseline ------------------------------------------------------------------------------
+def greedy(
+    slots: Sequence[Slot],
+    candidates: Iterable[Candidate] | CandidatePool,
+    weights: Weights = DEFAULT_WEIGHTS,
+) -> list[Match]:
+    """Baseline: slot by slot in the given order, the nearest eligible volunteer still free in
+    that shift. Costs use the same formula as `solve`, so totals compare."""
+    slots = list(slots)
+    _check_slots(slots)
+    pool = _pool(candidates)
+    if not slots or pool.size == 0:
+        return []
+    group_of = {s.slot_id: g for g in _groups(slots, pool, weights) for s in g.slots}
+    taken: dict[str, BoolArray] = {}
+    matches: list[Match] = []
+    for slot in slots:
+        g = group_of[slot.slot_id]
+        used = taken.setdefault(slot.shift, np.zeros(pool.size, dtype=np.bool_))
+        want = 8
+        while True:
+            idx, dist = pool.nearest(g.point, slot.skills, slot.shift, want)
+            free = ~used[idx]
+            if free.any() or idx.size < want:
+                break
+            want *= 4
+        if not free.any():
+            continue
+        j = int(np.argmax(free))
+        i = int(idx[j])
+        used[i] = True
+        cost = float(_costs(pool, idx[j : j + 1], dist[j : j + 1], weights, g.discount)[0])
+        matches.append(_match(pool, i, slot, float(dist[j]), cost, _share(pool, g, i, weights)))
+    return matches
