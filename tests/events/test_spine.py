@@ -151,11 +151,16 @@ def test_bad_records_go_to_the_dead_letter_topic_with_a_reason(engine, make_runt
     wait_for(settled, timeout=30)
     with Session(engine) as s:
         reasons = [d.reason for d in s.exec(select(DeadLetter).order_by(DeadLetter.id)).all()]
+    # unkeyed records land on any partition, so their order is not defined
+    expected = [
+        "missing CloudEvents header",
+        "unknown event type 'com.example.other'",
+        "invalid nuanliu.incident.closed payload: incident_id",
+        "exceeds the",
+    ]
     assert len(reasons) == 4
-    assert "missing CloudEvents header" in reasons[0]
-    assert "unknown event type 'com.example.other'" in reasons[1]
-    assert "incident_id" in reasons[2]
-    assert "exceeds" in reasons[3]
+    for fragment in expected:
+        assert sum(fragment in r for r in reasons) == 1, (fragment, reasons)
 
     dlq = KafkaConsumer(
         topic_name(Topic.DLQ, config.prefix),
@@ -172,6 +177,7 @@ def test_bad_records_go_to_the_dead_letter_topic_with_a_reason(engine, make_runt
 
 def test_paused_broker_keeps_writes_in_the_outbox_until_it_returns(engine, settings, broker):
     """SIGSTOP a broker of our own: writes still commit, the outbox grows, then drains."""
+    del broker  # the shared broker must not be paused: other tests use it
     from events.embedded import EmbeddedBroker
 
     own = EmbeddedBroker().start()
