@@ -10,6 +10,7 @@ import typer
 #: benchmark name → module in `bench/` with a `run(**options)` function
 BENCHMARKS: dict[str, str] = {
     "pipeline": "bench.pipeline",
+    "dispatch-solver": "bench.dispatch_solver",
 }
 
 

@@ -166,29 +166,17 @@ class CandidatePool:
     def __init__(self, candidates: Iterable[Candidate]) -> None:
         self.candidates: tuple[Candidate, ...] = tuple(candidates)
         n = self.size = len(self.candidates)
-        rows = np.array(
-            [
-                (
-                    c.volunteer_id,
-                    c.lat,
-                    c.lon,
-                    c.recent_hours,
-                    -1 if c.team_id is None else c.team_id,
-                    c.available,
-                )
-                for c in self.candidates
-            ],
-            dtype=np.float64,
-        ).reshape(n, 6)
-        self.ids: IntArray = rows[:, 0].astype(np.int64)
+        cands = self.candidates
+        # one generator per field: no 20,000 temporary tuples to wake the garbage collector
+        self.ids: IntArray = np.fromiter((c.volunteer_id for c in cands), np.int64, n)
         if np.unique(self.ids).size != n:
             raise ValueError("each volunteer may appear only once among the candidates")
-        self.lat: FloatArray = rows[:, 1]
-        self.lon: FloatArray = rows[:, 2]
-        self.hours: FloatArray = rows[:, 3]
-        team = rows[:, 4].astype(np.int64)
+        self.lat: FloatArray = np.fromiter((c.lat for c in cands), np.float64, n)
+        self.lon: FloatArray = np.fromiter((c.lon for c in cands), np.float64, n)
+        self.hours: FloatArray = np.fromiter((c.recent_hours for c in cands), np.float64, n)
+        team = np.fromiter((-1 if c.team_id is None else c.team_id for c in cands), np.int64, n)
         self.ok: BoolArray = (
-            (rows[:, 5] != 0)
+            np.fromiter((c.available for c in cands), np.bool_, n)
             & np.isfinite(self.lat)
             & np.isfinite(self.lon)
             & np.isfinite(self.hours)

@@ -395,3 +395,15 @@ def test_a_volunteer_without_a_usable_location_or_hours_is_skipped():
     cands = [cand(1, (math.nan, LON)), cand(2, near(50)), cand(3, hours=math.inf)]
     assert [m.volunteer_id for m in solve([s], cands)] == [2]
     assert refill(s, cands, exclude=set()).volunteer_id == 2  # type: ignore[union-attr]
+
+
+def test_the_benchmark_city_is_solved_within_every_constraint():
+    from bench.dispatch_solver import make_city
+
+    slots, cands = make_city(400, 120, seed=7)
+    assert len(slots) == 120 and len({s.slot_id for s in slots}) == 120
+    best, base = solve(slots, cands), greedy(slots, cands)
+    assert_valid(best, slots, cands)
+    assert_valid(base, slots, cands)
+    assert len(best) == max_fill(slots, cands) >= len(base)
+    assert sum(m.cost for m in best) <= sum(m.cost for m in base)
