@@ -9,6 +9,7 @@ with the provider's message. Only a delivery report may later say "delivered".
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -65,7 +66,7 @@ class ConsoleGateway:
     ) -> SendResult:
         self.count += 1
         log.info("SMS (console) to %s: %s", to, body)
-        return SendResult(provider_sid=f"console-{self.count}", status="sent")
+        return SendResult(provider_sid=f"console-{uuid.uuid4().hex[:16]}", status="sent")
 
 
 #: Twilio's message states after a create call, mapped onto ours

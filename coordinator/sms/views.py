@@ -1,5 +1,177 @@
+"""SMS routes: the Twilio webhooks, replies entered by hand (or the demo phone), the log."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+import logging
+from typing import Annotated, Literal
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from coordinator.deps import Dispatcher, SessionDep, SettingsDep
+from coordinator.sms import flows, service
+from coordinator.sms.models import MAX_BODY_CHARS, SmsMessage, SmsPage, SmsPublic
+from coordinator.sms.signature import valid_twilio_signature
+from coordinator.volunteers.service import InvalidPhone, normalise_phone
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["sms"])
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+#: Twilio's delivery states we record; the rest (queued, sending, read…) change nothing
+REPORTED = {"sent", "delivered", "undelivered", "failed"}
+
+
+class InboundSms(BaseModel):
+    """A reply typed by a dispatcher or sent from the demo phone."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    from_: str = Field(alias="from", max_length=40)
+    body: str = Field(max_length=MAX_BODY_CHARS)
+
+
+def _public(message: SmsMessage) -> SmsPublic:
+    return SmsPublic.model_validate(message, from_attributes=True)
+
+
+def _unprocessable(exc: Exception) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
+
+
+async def _inbound_body(request: Request) -> InboundSms:
+    # Parsed here rather than by FastAPI so that a body that is not UTF-8 is a 422 like any
+    # other bad field (FastAPI answers 400 for undecodable JSON).
+    raw = await request.body()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"body is not valid UTF-8: {exc.reason}"
+        ) from None
+    try:
+        return InboundSms.model_validate_json(text)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from None
+
+
+@router.post(
+    "/api/sms/inbound",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SmsPublic,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": InboundSms.model_json_schema()}},
+        }
+    },
+)
+def post_inbound(
+    session: SessionDep, actor: Dispatcher, body: Annotated[InboundSms, Depends(_inbound_body)]
+) -> SmsPublic:
+    """Record a reply as if it had come from the phone network."""
+    try:
+        message, _ = flows.receive_sms(
+            session=session, actor=actor, phone=body.from_, body=body.body, gateway="api"
+        )
+    except (InvalidPhone, service.InvalidMessage) as exc:
+        raise _unprocessable(exc) from None
+    return _public(message)
+
+
+@router.get("/api/sms", response_model=SmsPage)
+def get_messages(
+    session: SessionDep,
+    _actor: Dispatcher,
+    direction: Literal["outbound", "inbound"] | None = None,
+    phone: Annotated[str | None, Query(max_length=40)] = None,
+    volunteer_id: int | None = None,
+    assignment_id: int | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> SmsPage:
+    """The message log, newest first."""
+    e164 = None
+    if phone:
+        try:
+            e164 = normalise_phone(phone, mobile_only=False)
+        except InvalidPhone as exc:
+            raise _unprocessable(exc) from None
+    rows, total = service.list_messages(
+        session=session,
+        direction=direction,
+        phone=e164,
+        volunteer_id=volunteer_id,
+        assignment_id=assignment_id,
+        offset=offset,
+        limit=limit,
+    )
+    return SmsPage(items=[_public(r) for r in rows], count=total, offset=offset, limit=limit)
+
+
+# -- Twilio --------------------------------------------------------------------------------------
+async def _signed_form(request: Request, settings: SettingsDep) -> dict[str, str]:
+    """The form fields of a request Twilio signed; 403 (nothing read further) otherwise."""
+    token = settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else ""
+    try:
+        form = await request.form()
+    except Exception:  # a body that is not a form cannot carry a valid signature either
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid signature") from None
+    items = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+    if len(items) != len(form.multi_items()):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid signature")
+    url = str(request.url)
+    if settings.public_base_url:
+        # Behind a proxy the URL Twilio signed is the public one, not the one we see.
+        url = settings.public_base_url.rstrip("/") + request.url.path
+        if request.url.query:
+            url += "?" + request.url.query
+    signature = request.headers.get("x-twilio-signature")
+    if not token or not valid_twilio_signature(token, url, items, signature):
+        log.warning("Twilio webhook with a bad or missing signature from %s", request.client)
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid signature")
+    return dict(items)
+
+
+@router.post("/webhooks/sms/twilio", response_class=Response)
+async def twilio_inbound(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    """An inbound SMS from Twilio. The answer is an empty TwiML document: replies go out
+    through the sender like every other message."""
+    fields = await _signed_form(request, settings)
+    sender, body = fields.get("From", ""), fields.get("Body")
+    if body is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "no Body")
+    try:
+        flows.receive_sms(
+            session=session,
+            actor="sms:twilio",
+            phone=sender,
+            body=body,
+            provider_sid=fields.get("MessageSid") or fields.get("SmsSid") or None,
+            gateway="twilio",
+        )
+    except (InvalidPhone, service.InvalidMessage) as exc:
+        raise _unprocessable(exc) from None
+    return Response(EMPTY_TWIML, media_type="text/xml")
+
+
+@router.post("/webhooks/sms/twilio/status", status_code=status.HTTP_204_NO_CONTENT)
+async def twilio_status(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+    """A delivery report: moves the message to delivered/undelivered/failed (never back)."""
+    fields = await _signed_form(request, settings)
+    sid = fields.get("MessageSid") or fields.get("SmsSid")
+    state = fields.get("MessageStatus") or fields.get("SmsStatus")
+    if not sid or not state:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "MessageSid and MessageStatus")
+    if state in REPORTED:
+        error = None
+        if fields.get("ErrorCode"):
+            error = f"provider error {fields['ErrorCode'][:16]}"
+            if fields.get("ErrorMessage"):
+                error += f": {fields['ErrorMessage'][:200]}"
+        flows.apply_delivery_report(
+            session=session, provider_sid=sid[:64], status=state, error=error
+        )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
