@@ -28,7 +28,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="暖流 Nuanl
 token_app = typer.Typer(no_args_is_help=True, help="API tokens")
 app.add_typer(token_app, name="token")
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 #: Extra commands registered by domains (simulate, check, bench) — see `register`.
 _EXTENSIONS: list[Callable[[typer.Typer], None]] = []
@@ -98,6 +98,15 @@ def _first_start(runtime: Any, *, empty: bool) -> None:
 
 #: Domains that need something on first start (the board's one-time admin login) add a hook.
 FIRST_START_HOOKS: list[Callable[[Session, Console], None]] = []
+
+
+def _first_admin_login(session: Session, out: Console) -> None:
+    from coordinator.accounts.people import first_start_hook
+
+    first_start_hook(session, out)
+
+
+FIRST_START_HOOKS.append(_first_admin_login)
 
 
 def _serve(runtime: Any, host: str, port: int) -> None:

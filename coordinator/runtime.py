@@ -81,6 +81,9 @@ class Runtime:
         tables = consumer_tables()
         config = self.runner_config()
         for name in self.consumers:
+            if not tables[name].by_type:
+                log.info("consumer %s handles no events yet; not started", name)
+                continue
             runner = ConsumerRunner(
                 tables[name],
                 self.engine,

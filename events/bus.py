@@ -7,6 +7,7 @@ production. Settings that matter are here so every part uses the same ones.
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections.abc import Iterable
 
@@ -67,11 +68,27 @@ def make_consumer(
     return consumer
 
 
+def _tcp_open(bootstrap: str) -> bool:
+    for server in bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=1.0):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
 def wait_for_broker(bootstrap: str, timeout_s: float) -> None:
     """Return once the broker answers a metadata request; raise BrokerUnreachable otherwise."""
     deadline = time.monotonic() + timeout_s
     last: Exception | None = None
     while time.monotonic() < deadline:
+        if not _tcp_open(bootstrap):
+            # kafka-python's own bootstrap retries far longer than we want to wait
+            last = ConnectionRefusedError(f"nothing listens at {bootstrap}")
+            time.sleep(0.2)
+            continue
         try:
             admin = KafkaAdminClient(
                 bootstrap_servers=bootstrap, request_timeout_ms=2000, client_id="nuanliu-check"

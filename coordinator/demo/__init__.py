@@ -17,6 +17,8 @@ from rich.progress import Progress
 from sqlmodel import Session, select
 
 from coordinator.geo.models import District
+from coordinator.geo.service import EARTH_RADIUS_KM
+from coordinator.logistics.demo import load_logistics_demo
 from coordinator.logistics.models import Item, Place
 from coordinator.volunteers.models import Team, Volunteer
 from coordinator.volunteers.service import normalise_phone
@@ -30,6 +32,7 @@ SKILL_WEIGHTS = [0.55, 0.35, 0.15, 0.12, 0.2, 0.05, 0.2]
 
 DemoStep = Callable[[Session, random.Random], None]
 DEMO_STEPS: list[DemoStep] = []
+DEMO_STEPS.append(load_logistics_demo)
 
 
 def is_loaded(session: Session) -> bool:
@@ -49,10 +52,12 @@ def load_places(session: Session) -> None:
 def _point_near(
     rng: random.Random, lat: float, lon: float, radius_km: float
 ) -> tuple[float, float]:
-    r = radius_km * math.sqrt(rng.random())
+    # 0.98: stay inside the circle despite the flat-earth step below
+    r = 0.98 * radius_km * math.sqrt(rng.random())
     theta = rng.random() * 2 * math.pi
-    dlat = (r * math.cos(theta)) / 111.0
-    dlon = (r * math.sin(theta)) / (111.0 * math.cos(math.radians(lat)))
+    km_per_degree = EARTH_RADIUS_KM * math.pi / 180
+    dlat = (r * math.cos(theta)) / km_per_degree
+    dlon = (r * math.sin(theta)) / (km_per_degree * math.cos(math.radians(lat)))
     return round(lat + dlat, 6), round(lon + dlon, 6)
 
 
