@@ -1,7 +1,44 @@
-"""The board consumer."""
+"""The board consumer: every event, as a compact JSON, to the browsers connected to this
+process. Its effects live outside the database, so it skips exactly-once bookkeeping
+(`exactly_once=False`); a redelivered event is pushed again and the browser ignores an event id
+it has already shown. Each API process runs it in its own consumer group (see
+`Runtime._group_suffix`), so every process sees every event."""
 
 from __future__ import annotations
 
-from consumers.registry import Handlers
+from typing import Any
 
-handlers = Handlers("board")
+from consumers.registry import Context, Handlers
+from coordinator.board.hub import hub_for
+from events.base import EventPayload
+from events.registry import EVENT_TYPES
+
+handlers = Handlers("board", exactly_once=False)
+
+
+def compact(ctx: Context) -> dict[str, Any]:
+    """What the browser gets: type, CloudEvents id, time, subject and data."""
+    env = ctx.envelope
+    return {
+        "type": env.type,
+        "id": env.id,
+        "time": env.time.isoformat(),
+        "subject": env.subject,
+        "data": env.data,
+    }
+
+
+def on_any_event(ctx: Context, payload: EventPayload) -> None:
+    """Push after the (empty) transaction commits, through the runtime's hub."""
+    data = compact(ctx)
+    hub = hub_for(ctx.services)
+
+    def push() -> None:
+        hub.publish(data)
+
+    ctx.after_commit(push)
+
+
+# One registration per type, so the table lists exactly what the board follows: everything.
+for _payload_type in EVENT_TYPES.values():
+    handlers.on(_payload_type)(on_any_event)

@@ -53,3 +53,88 @@ class TokenCreated(SQLModel):
     token: str
     role: str
     station_ids: list[int]
+
+
+# -- people: password login (the board, the station page, the admin pages) ---------------------
+class User(SQLModel, table=True):
+    """A person who logs in with a password. Tokens stay for machines; both become an `Actor`
+    with the same role and stations, so pages and the API check them the same way."""
+
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True, index=True)
+    password_hash: str = Field(max_length=255)
+    role: str = Field(max_length=20)
+    station_ids: list[int] = Field(default_factory=list, sa_column=json_column())
+    display_name: str = Field(default="", max_length=64)
+    #: the one-time admin password printed at first start must be replaced at first login
+    must_change_password: bool = False
+    #: failures in a row, forgotten `FAILURE_WINDOW` after the last one (see accounts.people)
+    failed_attempts: int = 0
+    last_failed_at: datetime | None = Field(default=None, sa_column=tz_column())
+    locked_until: datetime | None = Field(default=None, sa_column=tz_column())
+    disabled: bool = False
+    created_at: datetime = Field(default_factory=utcnow, sa_column=tz_column())
+    last_login_at: datetime | None = Field(default=None, sa_column=tz_column())
+
+
+class UserSession(SQLModel, table=True):
+    """A server-side login session. The cookie holds a random value; only its SHA-256 is
+    stored, so a leaked table does not hand out sessions."""
+
+    __tablename__ = "user_sessions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    #: per-session CSRF token, echoed in forms (`csrf_token`) and in `X-CSRF-Token` by scripts
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=tz_column())
+    expires_at: datetime = Field(sa_column=tz_column(nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=tz_column())
+
+
+class LoginAttempt(SQLModel, table=True):
+    """Every login attempt, for the per-address rate limit and for the record."""
+
+    __tablename__ = "login_attempts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_column=tz_column(index=True))
+    username: str = Field(max_length=64, index=True)
+    address: str = Field(default="", max_length=64, index=True)
+    ok: bool = False
+    reason: str = Field(default="", max_length=32)
+
+
+class UserCreate(SQLModel):
+    username: str = Field(min_length=2, max_length=64, regex=r"^[A-Za-z0-9_.@-]+$")
+    password: str = Field(min_length=10, max_length=256)
+    role: Role
+    station_ids: list[int] = []
+    display_name: str = Field(default="", max_length=64)
+
+
+class UserUpdate(SQLModel):
+    role: Role | None = None
+    station_ids: list[int] | None = None
+    display_name: str | None = Field(default=None, max_length=64)
+    disabled: bool | None = None
+    #: a new password set by an admin; the user must change it at next login
+    password: str | None = Field(default=None, min_length=10, max_length=256)
+    unlock: bool = False
+
+
+class UserPublic(SQLModel):
+    id: int
+    username: str
+    role: str
+    station_ids: list[int]
+    display_name: str
+    must_change_password: bool
+    failed_attempts: int
+    locked_until: datetime | None
+    disabled: bool
+    created_at: datetime
+    last_login_at: datetime | None

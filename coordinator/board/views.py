@@ -1,5 +1,150 @@
+"""The dispatcher's live board, its event stream, the station page and the demo phone.
+
+Pages check roles and stations through the same `require(...)` / `ensure_station` as the API
+(a login session becomes an `Actor` through `coordinator.accounts.web`). Actions on the pages
+call the JSON API of the domain that owns them, with the session's CSRF token.
+"""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+import mimetypes
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from sqlmodel import Session
+
+from coordinator.accounts import web as auth  # noqa: F401  (registers the session authenticator)
+from coordinator.accounts.service import Actor
+from coordinator.board import login_views
+from coordinator.board import service as board
+from coordinator.board.hub import Hub, hub_for
+from coordinator.board.pages import STATIC, PageRoute, authenticate_now, page
+from coordinator.deps import Dispatcher, SessionDep, SettingsDep, StationStaff, ensure_station
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+router.include_router(login_views.router)
+
+#: seconds between keep-alive comments on an idle stream
+PING_S = 15.0
+#: how long a browser waits before reconnecting (EventSource's `retry`)
+RETRY_MS = 2000
+
+
+def _hub(request: Request) -> Hub:
+    return hub_for(request.app.state.runtime.services)
+
+
+@router.get("/")
+def root() -> RedirectResponse:
+    return RedirectResponse("/board", status.HTTP_303_SEE_OTHER)
+
+
+@router.get("/board", response_class=HTMLResponse)
+def board_page(request: Request, actor: Dispatcher, settings: SettingsDep) -> HTMLResponse:
+    return page(request, "board.html", {"phone": settings.sms_gateway == "console"})
+
+
+@router.get("/board/snapshot")
+def board_snapshot(request: Request, session: SessionDep, actor: Dispatcher) -> dict[str, Any]:
+    """Everything the board shows, as JSON (the page fetches it after events arrive)."""
+    return board.snapshot(session=session, last_id=_hub(request).last_id)
+
+
+def stream_actor(request: Request) -> Actor:
+    """`require("dispatcher")` with a session closed at once: a stream lasts for hours and
+    must not hold a pooled database connection all that time."""
+    return authenticate_now(request, request.app.state.engine, "dispatcher")
+
+
+@router.get("/board/stream", response_class=EventSourceResponse)
+async def board_stream(
+    request: Request,
+    actor: Annotated[Actor, Depends(stream_actor)],
+    last_event_id: Annotated[str | None, Header(max_length=64)] = None,
+) -> AsyncIterator[ServerSentEvent]:
+    """Server-sent events: `board` for each event, `snapshot` when the missed events cannot be
+    replayed (first connection, a restart, or a gap older than the ring), comments as pings."""
+    engine = request.app.state.engine
+    hub = _hub(request)
+    client, replay, newest = hub.attach_after(last_event_id)
+    try:
+        yield ServerSentEvent(comment="connected", retry=RETRY_MS)
+        if replay is None:
+            snap = await run_in_threadpool(_snapshot, engine, newest)
+            yield ServerSentEvent(event="snapshot", id=newest, data=snap)
+        else:
+            for event in replay:
+                yield ServerSentEvent(event="board", id=event.id, raw_data=event.json)
+        while True:
+            await client.wait(PING_S)
+            if client.dropped or client.closed:
+                break
+            events = client.drain()
+            if not events:
+                if await request.is_disconnected():
+                    break
+                yield ServerSentEvent(event="ping", data=hub.last_id)
+                continue
+            for event in events:
+                yield ServerSentEvent(event="board", id=event.id, raw_data=event.json)
+    finally:
+        hub.detach(client)
+
+
+def _snapshot(engine: Any, newest: str) -> dict[str, Any]:
+    with Session(engine, expire_on_commit=False) as session:
+        return board.snapshot(session=session, last_id=newest)
+
+
+@router.get("/board/phone", response_class=HTMLResponse)
+def phone_page(request: Request, actor: Dispatcher, settings: SettingsDep) -> HTMLResponse:
+    """Every volunteer's inbox as their phone shows it, with a reply box (console SMS only)."""
+    if settings.sms_gateway != "console":
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "the demo phone needs the console gateway")
+    return page(request, "phone.html", {})
+
+
+@router.get("/board/phone/inboxes")
+def phone_inboxes(session: SessionDep, actor: Dispatcher, settings: SettingsDep) -> list[Any]:
+    if settings.sms_gateway != "console":
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "the demo phone needs the console gateway")
+    return board.phone_inboxes(session=session)
+
+
+@router.get("/stations/{station_id}", response_class=HTMLResponse)
+def station_page(
+    request: Request, station_id: int, session: SessionDep, actor: StationStaff
+) -> HTMLResponse:
+    ensure_station(actor, station_id)
+    data = _station_data(session, station_id)
+    return page(request, "station.html", {"station": data["station"], "station_id": station_id})
+
+
+@router.get("/stations/{station_id}/data")
+def station_data(station_id: int, session: SessionDep, actor: StationStaff) -> dict[str, Any]:
+    """The station page's content as JSON (the page refreshes from it after each action)."""
+    ensure_station(actor, station_id)
+    return _station_data(session, station_id)
+
+
+def _station_data(session: Session, station_id: int) -> dict[str, Any]:
+    from coordinator.logistics.service import NotFound
+
+    try:
+        return board.station_page(session=session, station_id=station_id)
+    except NotFound:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such station") from None
+
+
+@router.get("/board/static/{path:path}")
+def static(path: str) -> Response:
+    """Vendored and own CSS and JavaScript, from the package (no CDN, no build step)."""
+    target = (STATIC / path).resolve()
+    if not target.is_relative_to(STATIC.resolve()) or not target.is_file():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such file")
+    media_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+    return FileResponse(target, media_type=media_type, headers={"Cache-Control": "max-age=300"})

@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises: 
-Create Date: 2026-11-25 10:59:32.427111
+Create Date: 2026-11-25 11:05:12.437347
 """
 
 from alembic import op
@@ -86,6 +86,24 @@ def upgrade() -> None:
     sa.CheckConstraint('spent_fen <= budget_fen', name='ck_fund_not_overdrawn'),
     sa.PrimaryKeyConstraint('id')
     )
+    op.create_table('incidents',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=24), nullable=False),
+    sa.Column('level', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+    sa.Column('title', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('districts', sa.JSON(), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+    sa.Column('starts_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('ends_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('opened_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('close_reason', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('incidents', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_incidents_kind'), ['kind'], unique=False)
+        batch_op.create_index(batch_op.f('ix_incidents_status'), ['status'], unique=False)
+
     op.create_table('items',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('sku', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
@@ -154,6 +172,16 @@ def upgrade() -> None:
     with op.batch_alter_table('plans', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_plans_status'), ['status'], unique=False)
 
+    op.create_table('playbooks',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=24), nullable=False),
+    sa.Column('level', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+    sa.Column('data', sa.JSON(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('updated_by', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('kind', 'level', name='uq_playbook_kind_level')
+    )
     op.create_table('processed_events',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('consumer', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
@@ -175,6 +203,7 @@ def upgrade() -> None:
     sa.Column('display_name', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('must_change_password', sa.Boolean(), nullable=False),
     sa.Column('failed_attempts', sa.Integer(), nullable=False),
+    sa.Column('last_failed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('locked_until', sa.DateTime(timezone=True), nullable=True),
     sa.Column('disabled', sa.Boolean(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=True),
@@ -183,6 +212,30 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_users_username'), ['username'], unique=True)
+
+    op.create_table('alerts',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('sender', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+    sa.Column('identifier', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+    sa.Column('sent', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('msg_type', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+    sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=24), nullable=False),
+    sa.Column('level', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+    sa.Column('districts', sa.JSON(), nullable=False),
+    sa.Column('headline', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+    sa.Column('event', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
+    sa.Column('starts_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('ends_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('incident_id', sa.Integer(), nullable=True),
+    sa.Column('raw', sa.Text(), nullable=False),
+    sa.Column('received_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['incident_id'], ['incidents.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('sender', 'identifier', 'sent', name='uq_alert_identity')
+    )
+    with op.batch_alter_table('alerts', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_alerts_incident_id'), ['incident_id'], unique=False)
 
     op.create_table('places',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -202,6 +255,33 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('places', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_places_kind'), ['kind'], unique=False)
+
+    op.create_table('tasks',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('incident_id', sa.Integer(), nullable=False),
+    sa.Column('plan_key', sqlmodel.sql.sqltypes.AutoString(length=160), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('title', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
+    sa.Column('title_en', sqlmodel.sql.sqltypes.AutoString(length=160), nullable=False),
+    sa.Column('place', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
+    sa.Column('place_en', sqlmodel.sql.sqltypes.AutoString(length=160), nullable=False),
+    sa.Column('district_code', sqlmodel.sql.sqltypes.AutoString(length=6), nullable=True),
+    sa.Column('lat', sa.Float(), nullable=False),
+    sa.Column('lon', sa.Float(), nullable=False),
+    sa.Column('slots', sa.Integer(), nullable=False),
+    sa.Column('skills', sa.JSON(), nullable=False),
+    sa.Column('starts_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('ends_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('team_task', sa.Boolean(), nullable=False),
+    sa.Column('unfillable', sa.Boolean(), nullable=False),
+    sa.Column('unfillable_since', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['incident_id'], ['incidents.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('incident_id', 'plan_key', name='uq_task_plan_key')
+    )
+    with op.batch_alter_table('tasks', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_tasks_incident_id'), ['incident_id'], unique=False)
 
     op.create_table('teams',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -351,6 +431,36 @@ def upgrade() -> None:
     with op.batch_alter_table('volunteers', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_volunteers_phone'), ['phone'], unique=True)
 
+    op.create_table('assignments',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('task_id', sa.Integer(), nullable=False),
+    sa.Column('incident_id', sa.Integer(), nullable=False),
+    sa.Column('volunteer_id', sa.Integer(), nullable=False),
+    sa.Column('slot', sa.Integer(), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+    sa.Column('short_code', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+    sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=False),
+    sa.Column('distance_km', sa.Float(), nullable=True),
+    sa.Column('cost', sa.Float(), nullable=True),
+    sa.Column('offered_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('responded_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('reminded_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('closed_reason', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.ForeignKeyConstraint(['incident_id'], ['incidents.id'], ),
+    sa.ForeignKeyConstraint(['task_id'], ['tasks.id'], ),
+    sa.ForeignKeyConstraint(['volunteer_id'], ['volunteers.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('assignments', schema=None) as batch_op:
+        batch_op.create_index('ix_assignment_status_expires', ['status', 'expires_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_assignments_incident_id'), ['incident_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_assignments_task_id'), ['task_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_assignments_volunteer_id'), ['volunteer_id'], unique=False)
+        batch_op.create_index('uq_assignment_open_code', ['volunteer_id', 'short_code'], unique=True, sqlite_where=sa.text("status = 'offered'"), postgresql_where=sa.text("status = 'offered'"))
+        batch_op.create_index('uq_assignment_open_slot', ['task_id', 'slot'], unique=True, sqlite_where=sa.text("status IN ('offered', 'accepted', 'completed')"), postgresql_where=sa.text("status IN ('offered', 'accepted', 'completed')"))
+
     op.create_table('discrepancies',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('shipment_id', sa.Integer(), nullable=False),
@@ -496,6 +606,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_discrepancies_place_id'))
 
     op.drop_table('discrepancies')
+    with op.batch_alter_table('assignments', schema=None) as batch_op:
+        batch_op.drop_index('uq_assignment_open_slot', sqlite_where=sa.text("status IN ('offered', 'accepted', 'completed')"), postgresql_where=sa.text("status IN ('offered', 'accepted', 'completed')"))
+        batch_op.drop_index('uq_assignment_open_code', sqlite_where=sa.text("status = 'offered'"), postgresql_where=sa.text("status = 'offered'"))
+        batch_op.drop_index(batch_op.f('ix_assignments_volunteer_id'))
+        batch_op.drop_index(batch_op.f('ix_assignments_task_id'))
+        batch_op.drop_index(batch_op.f('ix_assignments_incident_id'))
+        batch_op.drop_index('ix_assignment_status_expires')
+
+    op.drop_table('assignments')
     with op.batch_alter_table('volunteers', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_volunteers_phone'))
 
@@ -533,10 +652,18 @@ def downgrade() -> None:
 
     op.drop_table('user_sessions')
     op.drop_table('teams')
+    with op.batch_alter_table('tasks', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_tasks_incident_id'))
+
+    op.drop_table('tasks')
     with op.batch_alter_table('places', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_places_kind'))
 
     op.drop_table('places')
+    with op.batch_alter_table('alerts', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_alerts_incident_id'))
+
+    op.drop_table('alerts')
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_users_username'))
 
@@ -545,6 +672,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_processed_events_consumer'))
 
     op.drop_table('processed_events')
+    op.drop_table('playbooks')
     with op.batch_alter_table('plans', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_plans_status'))
 
@@ -565,6 +693,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_items_sku'))
 
     op.drop_table('items')
+    with op.batch_alter_table('incidents', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_incidents_status'))
+        batch_op.drop_index(batch_op.f('ix_incidents_kind'))
+
+    op.drop_table('incidents')
     op.drop_table('funds')
     with op.batch_alter_table('districts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_districts_name_zh'))

@@ -1,0 +1,191 @@
+"""The in-process fan-out from the board consumer (a Kafka thread) to the browsers connected to
+this process (asyncio tasks, one per `/board/stream`).
+
+Every client has its own bounded buffer. Publishing never blocks and never waits for a client:
+a client whose buffer is full is dropped (its stream ends; the browser reconnects with
+`Last-Event-ID` and catches up from the ring of recent events, or gets a fresh snapshot). So a
+slow client never slows the consumer or the other clients.
+
+Event ids are `<boot>-<seq>`: `boot` changes with every process, so an id from before a
+restart is recognised as unknown and answered with a snapshot instead of a wrong replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_RING = 2000
+DEFAULT_CLIENT_BUFFER = 500
+
+
+@dataclass(frozen=True)
+class BoardEvent:
+    """One pushed event: the hub's id, and the compact JSON the browser gets (serialised once,
+    however many clients receive it)."""
+
+    id: str
+    seq: int
+    data: dict[str, Any]
+    json: str
+
+
+@dataclass(eq=False)  # identity: every connection is its own client
+class Client:
+    """One connected stream. `wait()` and `drain()` run on the client's event loop; `offer()`
+    runs on any thread."""
+
+    loop: asyncio.AbstractEventLoop
+    limit: int
+    buffer: deque[BoardEvent] = field(default_factory=deque)
+    dropped: bool = False
+    closed: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def offer(self, event: BoardEvent) -> bool:
+        """Queue `event`; False (and the client is marked dropped) when the buffer is full."""
+        with self._lock:
+            if self.dropped or self.closed:
+                return False
+            if len(self.buffer) >= self.limit:
+                self.dropped = True
+                self.buffer.clear()
+            else:
+                self.buffer.append(event)
+        self._wake()
+        return not self.dropped
+
+    def close(self) -> None:
+        with self._lock:
+            self.closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        try:
+            self.loop.call_soon_threadsafe(self._ready.set)
+        except RuntimeError:  # the loop is gone: the client is gone too
+            self.closed = True
+
+    def drain(self) -> list[BoardEvent]:
+        with self._lock:
+            items = list(self.buffer)
+            self.buffer.clear()
+            self._ready.clear()
+        return items
+
+    async def wait(self, timeout: float) -> None:
+        """Until something is queued, the client is dropped or closed, or `timeout` passes."""
+        if self.buffer or self.dropped or self.closed:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ready.wait(), timeout)
+
+
+class Hub:
+    """The ring of recent board events and the set of connected clients (thread-safe)."""
+
+    def __init__(
+        self, *, ring_size: int = DEFAULT_RING, client_buffer: int = DEFAULT_CLIENT_BUFFER
+    ) -> None:
+        self.boot = secrets.token_hex(4)
+        self.client_buffer = client_buffer
+        self._ring: deque[BoardEvent] = deque(maxlen=ring_size)
+        self._clients: set[Client] = set()
+        self._lock = threading.Lock()
+        self._seq = 0
+        self.published = 0
+        self.dropped_clients = 0
+
+    # -- the consumer side ------------------------------------------------------------------
+    def publish(self, data: dict[str, Any]) -> BoardEvent:
+        """Append to the ring and offer to every client; never blocks on a client."""
+        encoded = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        with self._lock:
+            self._seq += 1
+            event = BoardEvent(
+                id=f"{self.boot}-{self._seq}", seq=self._seq, data=data, json=encoded
+            )
+            self._ring.append(event)
+            clients = list(self._clients)
+            self.published += 1
+        for client in clients:
+            if not client.offer(event):
+                self.detach(client)
+                if client.dropped:
+                    with self._lock:
+                        self.dropped_clients += 1
+        return event
+
+    # -- the stream side --------------------------------------------------------------------
+    def attach(self, loop: asyncio.AbstractEventLoop | None = None) -> Client:
+        client = Client(loop=loop or asyncio.get_running_loop(), limit=self.client_buffer)
+        with self._lock:
+            self._clients.add(client)
+        return client
+
+    def detach(self, client: Client) -> None:
+        with self._lock:
+            self._clients.discard(client)
+
+    def attach_after(
+        self, last_event_id: str | None, loop: asyncio.AbstractEventLoop | None = None
+    ) -> tuple[Client, list[BoardEvent] | None, str]:
+        """Attach a client and return the events it missed since `last_event_id`, or None
+        when they cannot be replayed (no id, another process's id, or older than the ring):
+        the caller then sends a snapshot. Also returns the newest id at attach time (a
+        snapshot taken now includes everything up to it). Attaching and reading the ring
+        happen under one lock, so no event falls between the replay and the live stream."""
+        client = Client(loop=loop or asyncio.get_running_loop(), limit=self.client_buffer)
+        with self._lock:
+            replay = self._replay_locked(last_event_id)
+            self._clients.add(client)
+            newest = f"{self.boot}-{self._seq}"
+        return client, replay, newest
+
+    def _replay_locked(self, last_event_id: str | None) -> list[BoardEvent] | None:
+        if not last_event_id:
+            return None
+        boot, _, seq_text = last_event_id.partition("-")
+        if boot != self.boot or not seq_text.isdigit():
+            return None
+        seq = int(seq_text)
+        if seq > self._seq:
+            return None
+        if seq == self._seq:
+            return []
+        if not self._ring or self._ring[0].seq > seq + 1:
+            return None  # the gap is older than the ring
+        return [e for e in self._ring if e.seq > seq]
+
+    @property
+    def last_id(self) -> str:
+        with self._lock:
+            return f"{self.boot}-{self._seq}"
+
+    @property
+    def client_count(self) -> int:
+        with self._lock:
+            return len(self._clients)
+
+    def close_all(self) -> None:
+        """End every stream (server shutdown), so uvicorn can stop."""
+        with self._lock:
+            clients = list(self._clients)
+            self._clients.clear()
+        for client in clients:
+            client.close()
+
+
+def hub_for(services: dict[str, Any]) -> Hub:
+    """The hub of a runtime (one per process, shared by the board consumer and the app)."""
+    hub = services.get("board_hub")
+    if hub is None:
+        hub = services.setdefault("board_hub", Hub())
+    return hub  # type: ignore[no-any-return]

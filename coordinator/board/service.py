@@ -1,0 +1,296 @@
+"""What the board, the station page and the demo phone show, read-only.
+
+Incidents, tasks, assignments and SMS traffic are a projection of the events themselves (the
+outbox holds every committed event in order), so the board depends only on the event contract
+for them. Stations, stock, shipments, discrepancies, plans and the fund are read through the
+logistics domain's service. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from coordinator.common import aware, utcnow
+from coordinator.geo import service as geo
+from coordinator.volunteers.models import Volunteer
+from events.outbox import OutboxEvent
+
+#: how many of the newest events a projection reads (a season's worth on a city's board)
+PROJECTION_WINDOW = 50_000
+FEED_LENGTH = 150
+SMS_LENGTH = 300
+
+
+def compact(row: OutboxEvent) -> dict[str, Any]:
+    """The same shape the board consumer pushes (see consumers/board.py)."""
+    at = aware(row.created_at) or utcnow()
+    return {
+        "type": row.type,
+        "id": row.event_id,
+        "time": at.isoformat(),
+        "subject": row.subject,
+        "data": json.loads(row.data),
+    }
+
+
+def recent_events(*, session: Session, limit: int = PROJECTION_WINDOW) -> list[dict[str, Any]]:
+    """The newest committed events, oldest first."""
+    rows = session.exec(select(OutboxEvent).order_by(col(OutboxEvent.id).desc()).limit(limit)).all()
+    return [compact(r) for r in reversed(rows)]
+
+
+@dataclass
+class Projection:
+    """Incidents with their tasks and assignment states, and the SMS log, folded from events."""
+
+    incidents: dict[int, dict[str, Any]] = field(default_factory=dict)
+    tasks: dict[int, dict[str, Any]] = field(default_factory=dict)
+    sms: list[dict[str, Any]] = field(default_factory=list)
+
+    def apply(self, event: dict[str, Any]) -> None:
+        kind = event["type"].removeprefix("nuanliu.")
+        data = event["data"]
+        at = event["time"]
+        if kind == "incident.opened":
+            self.incidents[data["incident_id"]] = {
+                "id": data["incident_id"],
+                "kind": data["kind"],
+                "level": data["level"],
+                "title": data["title"],
+                "districts": data["districts"],
+                "opened_at": at,
+                "closed_at": None,
+                "task_ids": [],
+            }
+        elif kind == "incident.closed" and data["incident_id"] in self.incidents:
+            self.incidents[data["incident_id"]]["closed_at"] = at
+        elif kind == "task.planned":
+            self.tasks[data["task_id"]] = {
+                "id": data["task_id"],
+                "incident_id": data["incident_id"],
+                "title": data["title"],
+                "district_code": data.get("district_code"),
+                "slots": data["slots"],
+                "skills": data.get("skills", []),
+                "planned_at": at,
+                "assignments": {},
+            }
+            incident = self.incidents.get(data["incident_id"])
+            if incident is not None and data["task_id"] not in incident["task_ids"]:
+                incident["task_ids"].append(data["task_id"])
+        elif kind.startswith("assignment."):
+            task = self.tasks.get(data["task_id"])
+            if task is not None:
+                task["assignments"][data["assignment_id"]] = {
+                    "id": data["assignment_id"],
+                    "volunteer_id": data["volunteer_id"],
+                    "state": kind.removeprefix("assignment."),
+                    "at": at,
+                }
+        elif kind in ("sms.sent", "sms.received", "sms.failed"):
+            self.sms.append(
+                {
+                    "id": data["message_id"],
+                    "direction": "inbound" if kind == "sms.received" else "outbound",
+                    "failed": kind == "sms.failed",
+                    "phone": data["phone"],
+                    "body": data.get("body") or data.get("error", ""),
+                    "volunteer_id": data.get("volunteer_id"),
+                    "time": at,
+                }
+            )
+
+
+def project(events: list[dict[str, Any]]) -> Projection:
+    projection = Projection()
+    for event in events:
+        projection.apply(event)
+    return projection
+
+
+def task_counts(task: dict[str, Any]) -> dict[str, int]:
+    """needed / offered (outstanding) / accepted / done, and what the slots lack."""
+    states = [a["state"] for a in task["assignments"].values()]
+    accepted = states.count("accepted")
+    done = states.count("completed")
+    return {
+        "needed": task["slots"],
+        "offered": states.count("offered"),
+        "accepted": accepted,
+        "done": done,
+        "declined": states.count("declined"),
+        "expired": states.count("expired"),
+        "unfilled": max(0, task["slots"] - accepted - done),
+    }
+
+
+def _since(iso: str, now: datetime) -> int:
+    return max(0, int((now - datetime.fromisoformat(iso)).total_seconds()))
+
+
+def _volunteer_names(session: Session, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = session.exec(select(Volunteer).where(col(Volunteer.id).in_(ids))).all()
+    return {v.id: v.name for v in rows if v.id is not None}
+
+
+def incidents_view(
+    *, session: Session, projection: Projection, now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Open incidents, newest first, each with its tasks, counts and assignments."""
+    now = now or datetime.now(UTC)
+    wanted: set[int] = set()
+    for task in projection.tasks.values():
+        wanted |= {a["volunteer_id"] for a in task["assignments"].values()}
+    names = _volunteer_names(session, wanted)
+    out = []
+    for incident in sorted(projection.incidents.values(), key=lambda i: -i["id"]):
+        if incident["closed_at"] is not None:
+            continue
+        tasks = []
+        for task_id in incident["task_ids"]:
+            task = projection.tasks[task_id]
+            counts = task_counts(task)
+            tasks.append(
+                {
+                    **{k: v for k, v in task.items() if k != "assignments"},
+                    "counts": counts,
+                    "waiting_s": _since(task["planned_at"], now) if counts["unfilled"] else 0,
+                    "assignments": [
+                        {**a, "volunteer_name": names.get(a["volunteer_id"], "")}
+                        for a in sorted(task["assignments"].values(), key=lambda a: a["id"])
+                    ],
+                }
+            )
+        out.append({**incident, "tasks": tasks})
+    return out
+
+
+def map_view(*, session: Session) -> dict[str, Any]:
+    """District centres and every station and warehouse, for the SVG map."""
+    from coordinator.logistics import service as logistics
+
+    districts = [
+        {
+            "code": d.code,
+            "name_zh": d.name_zh,
+            "name_en": d.name_en,
+            "lat": d.lat,
+            "lon": d.lon,
+            "radius_km": d.radius_km,
+        }
+        for d in geo.list_districts(session=session)
+    ]
+    places = logistics.list_places(session=session, kind="station") + logistics.list_places(
+        session=session, kind="warehouse"
+    )
+    return {"districts": districts, "places": places}
+
+
+def stations_view(*, session: Session) -> list[dict[str, Any]]:
+    """Every station's stock against its targets, with a short history for the chart."""
+    from coordinator.logistics import service as logistics
+
+    out = []
+    for place in logistics.list_places(session=session, kind="station"):
+        stock = logistics.station_stock(session=session, station_id=place["id"])
+        history = logistics.stock_history(session=session, place_id=place["id"], limit=400)
+        out.append({**place, "items": stock["items"], "history": _totals_over_time(history)})
+    return out
+
+
+def _totals_over_time(movements: list[dict[str, Any]]) -> list[list[Any]]:
+    """[time, total units] after each movement, oldest first (the chart's one series)."""
+    per_item: dict[Any, int] = {}
+    points: list[list[Any]] = []
+    for m in reversed(movements):  # the service answers newest first
+        per_item[m["item_id"]] = m["balance_after"]
+        points.append([m["at"], sum(per_item.values())])
+    return points
+
+
+def logistics_view(*, session: Session) -> dict[str, Any]:
+    """Shipments on the road, open discrepancies, plans waiting for approval, the fund."""
+    from coordinator.logistics import service as logistics
+
+    try:
+        fund: dict[str, Any] | None = logistics.fund_summary(session=session)
+    except logistics.LogisticsError:
+        fund = None
+    if fund is not None:
+        fund = {k: fund[k] for k in ("name", "year", "budget_fen", "spent_fen", "remaining_fen")}
+    return {
+        "in_transit": logistics.list_shipments(session=session, status="in_transit", limit=50),
+        "discrepancies": logistics.list_discrepancies(session=session, open_only=True)[:50],
+        "plans": [
+            p for p in logistics.list_plans(session=session, limit=20) if p["status"] == "proposed"
+        ],
+        "fund": fund,
+    }
+
+
+def snapshot(*, session: Session, last_id: str | None = None) -> dict[str, Any]:
+    """Everything the board shows, as of now. `last_id` is the hub's newest event id, so
+    the browser knows which pushed events the snapshot already includes."""
+    events = recent_events(session=session)
+    projection = project(events)
+    return {
+        "as_of": datetime.now(UTC).isoformat(),
+        "last_id": last_id,
+        "incidents": incidents_view(session=session, projection=projection),
+        "feed": list(reversed(events[-FEED_LENGTH:])),
+        "sms": list(reversed(projection.sms[-SMS_LENGTH:])),
+        "map": map_view(session=session),
+        "stations": stations_view(session=session),
+        **logistics_view(session=session),
+    }
+
+
+def station_page(*, session: Session, station_id: int) -> dict[str, Any]:
+    """One station's page: stock, shipments to confirm, what is expected next, hand-outs."""
+    from coordinator.logistics import service as logistics
+
+    stock = logistics.station_stock(session=session, station_id=station_id)
+    shipments = logistics.list_shipments(session=session, station_id=station_id, limit=30)
+    return {
+        "station": stock["place"],
+        "items": stock["items"],
+        "incoming": [s for s in shipments if s["status"] == "in_transit"],
+        "received": [s for s in shipments if s["status"] != "in_transit"][:10],
+        "distributions": logistics.list_distributions(
+            session=session, station_id=station_id, limit=10
+        ),
+    }
+
+
+def phone_inboxes(*, session: Session) -> list[dict[str, Any]]:
+    """Every volunteer who has had an SMS, with their messages oldest first (the demo phone)."""
+    projection = project(recent_events(session=session))
+    by_phone: dict[str, list[dict[str, Any]]] = {}
+    for message in projection.sms:
+        by_phone.setdefault(message["phone"], []).append(message)
+    phones = list(by_phone)
+    volunteers = {
+        v.phone: v
+        for v in session.exec(select(Volunteer).where(col(Volunteer.phone).in_(phones))).all()
+    }
+    out = []
+    for phone, messages in by_phone.items():
+        volunteer = volunteers.get(phone)
+        out.append(
+            {
+                "phone": phone,
+                "name": volunteer.name if volunteer else "",
+                "volunteer_id": volunteer.id if volunteer else None,
+                "messages": messages,
+                "last": messages[-1]["time"],
+            }
+        )
+    out.sort(key=lambda p: p["last"], reverse=True)
+    return out

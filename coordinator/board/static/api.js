@@ -1,0 +1,47 @@
+/* Calls to the JSON API from the pages: same-origin, the session cookie, and the session's CSRF
+   token in X-CSRF-Token on every state-changing request. */
+(function () {
+  "use strict";
+  function csrf() {
+    var m = document.querySelector('meta[name="csrf-token"]');
+    return m ? m.getAttribute("content") : "";
+  }
+  async function api(method, url, body) {
+    var opts = { method: method, credentials: "same-origin", headers: { "Accept": "application/json" } };
+    if (method !== "GET") {
+      opts.headers["X-CSRF-Token"] = csrf();
+      if (body !== undefined) {
+        opts.headers["Content-Type"] = "application/json";
+        opts.body = JSON.stringify(body);
+      }
+    }
+    var res = await fetch(url, opts);
+    var data = null;
+    try { data = await res.json(); } catch (e) { data = null; }
+    if (!res.ok) {
+      var detail = data && data.detail !== undefined ? data.detail : res.statusText;
+      if (typeof detail !== "string") detail = JSON.stringify(detail);
+      var err = new Error(detail || ("HTTP " + res.status));
+      err.status = res.status;
+      throw err;
+    }
+    return data;
+  }
+  function esc(s) {
+    return String(s === null || s === undefined ? "" : s).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+    });
+  }
+  function yuan(fen) { return (fen / 100).toLocaleString(undefined, { maximumFractionDigits: 0 }); }
+  function clock(iso) {
+    var d = new Date(iso);
+    return d.toLocaleTimeString(I18N.lang === "en" ? "en-GB" : "zh-CN", { hour12: false });
+  }
+  function duration(s) {
+    s = Math.max(0, Math.floor(s));
+    var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+    var two = function (n) { return (n < 10 ? "0" : "") + n; };
+    return (h ? h + ":" + two(m) : m) + ":" + two(sec);
+  }
+  window.NL = { api: api, esc: esc, yuan: yuan, clock: clock, duration: duration, csrf: csrf };
+})();

@@ -1,0 +1,67 @@
+"""Fixtures for the board's tests: people with passwords, and an app without consumers for
+the tests that only need HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from coordinator.accounts import people
+from coordinator.logistics.models import Place
+
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture
+def stations(engine: Engine, demo: None) -> list[int]:
+    with Session(engine) as s:
+        rows = s.exec(select(Place).where(Place.kind == "station").order_by(col(Place.id))).all()
+        return [p.id for p in rows if p.id is not None]
+
+
+@pytest.fixture
+def users(engine: Engine, stations: list[int]) -> dict[str, str]:
+    """username → role: an admin, a dispatcher, and managers of the first two stations."""
+    made = {
+        "ada": ("admin", []),
+        "dora": ("dispatcher", []),
+        "mia": ("station_manager", [stations[0]]),
+        "max": ("station_manager", [stations[1]]),
+    }
+    with Session(engine) as s:
+        for name, (role, station_ids) in made.items():
+            people.create_user(
+                session=s, username=name, password=PASSWORD, role=role, station_ids=station_ids
+            )
+        s.commit()
+    return {name: role for name, (role, _) in made.items()}
+
+
+@pytest.fixture
+def web(make_runtime: Callable[..., Any]) -> Iterator[Any]:
+    """A TestClient on an app with no consumers (HTTP only)."""
+    from fastapi.testclient import TestClient
+
+    from coordinator.main import create_app
+
+    rt = make_runtime(relay=False, consumers=())
+    with TestClient(create_app(runtime=rt), follow_redirects=False) as c:
+        yield c
+
+
+def login(client: Any, username: str, password: str = PASSWORD) -> Any:
+    """Log in through the form (with its double-submit CSRF token); returns the response."""
+    form = client.get("/login")
+    token = form.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    return client.post(
+        "/login", data={"username": username, "password": password, "csrf_token": token}
+    )
+
+
+def csrf_of(client: Any, path: str = "/board") -> str:
+    page = client.get(path, headers={"Accept": "text/html"})
+    return str(page.text.split('name="csrf-token" content="', 1)[1].split('"', 1)[0])

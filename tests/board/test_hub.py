@@ -1,0 +1,116 @@
+"""The hub alone: bounded per-client buffers, a slow client dropped without slowing others,
+Last-Event-ID replay from the ring, and a snapshot answer when replay is impossible."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from coordinator.board.hub import Hub, hub_for
+
+
+def run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
+
+
+def test_every_client_gets_every_event_in_order() -> None:
+    async def main() -> None:
+        hub = Hub()
+        a, b = hub.attach(), hub.attach()
+        for n in range(5):
+            hub.publish({"n": n})
+        await asyncio.sleep(0)
+        assert [e.data["n"] for e in a.drain()] == [0, 1, 2, 3, 4]
+        assert [e.data["n"] for e in b.drain()] == [0, 1, 2, 3, 4]
+
+    run(main())
+
+
+def test_slow_client_is_dropped_and_others_keep_everything() -> None:
+    async def main() -> None:
+        hub = Hub(client_buffer=10)
+        slow, fast = hub.attach(), hub.attach()
+        got: list[int] = []
+        for n in range(50):
+            hub.publish({"n": n})
+            got += [e.data["n"] for e in fast.drain()]  # the fast one keeps up
+        assert got == list(range(50))
+        assert slow.dropped and not fast.dropped
+        assert slow.drain() == []  # its buffer was freed
+        assert hub.client_count == 1 and hub.dropped_clients == 1
+
+    run(main())
+
+
+def test_publish_from_another_thread_wakes_the_waiting_client() -> None:
+    async def main() -> None:
+        hub = Hub()
+        client = hub.attach()
+        threading.Timer(0.05, lambda: hub.publish({"n": 1})).start()
+        await client.wait(5.0)
+        assert [e.data for e in client.drain()] == [{"n": 1}]
+
+    run(main())
+
+
+def test_publish_never_blocks_on_clients() -> None:
+    async def main() -> None:
+        hub = Hub(client_buffer=5)
+        for _ in range(100):
+            hub.attach()  # nobody drains
+        for n in range(1000):
+            hub.publish({"n": n})
+        assert hub.client_count == 0 and hub.dropped_clients == 100
+        assert hub.published == 1000
+
+    run(main())
+
+
+def test_last_event_id_replays_what_was_missed() -> None:
+    async def main() -> None:
+        hub = Hub(ring_size=100)
+        events = [hub.publish({"n": n}) for n in range(10)]
+        client, replay, newest = hub.attach_after(events[6].id)
+        assert replay is not None and [e.data["n"] for e in replay] == [7, 8, 9]
+        assert newest == events[-1].id
+        hub.publish({"n": 10})
+        assert [e.data["n"] for e in client.drain()] == [10]
+        _, up_to_date, _ = hub.attach_after(hub.last_id)
+        assert up_to_date == []
+
+    run(main())
+
+
+@pytest.mark.parametrize(
+    "last_id",
+    [None, "", "otherboot-3", "garbage", "-", "BOOT-abc", "BOOT-999999", "BOOT-1"],
+)
+def test_unreplayable_ids_ask_for_a_snapshot(last_id: str | None) -> None:
+    async def main() -> None:
+        hub = Hub(ring_size=5)
+        for n in range(20):
+            hub.publish({"n": n})
+        wanted = last_id.replace("BOOT", hub.boot) if last_id else last_id
+        _, replay, _ = hub.attach_after(wanted)
+        assert replay is None  # unknown, another process's, in the future, or older than the ring
+
+    run(main())
+
+
+def test_close_all_ends_every_stream() -> None:
+    async def main() -> None:
+        hub = Hub()
+        client = hub.attach()
+        hub.close_all()
+        await client.wait(5.0)
+        assert client.closed and hub.client_count == 0
+
+    run(main())
+
+
+def test_one_hub_per_runtime() -> None:
+    services: dict[str, object] = {}
+    assert hub_for(services) is hub_for(services)
+    assert hub_for({}) is not hub_for(services)
