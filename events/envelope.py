@@ -114,11 +114,11 @@ def decode(
     header_map: dict[str, bytes] = {}
     for name, raw in headers or []:
         header_map[name] = raw or b""
-    try:
-        for name, raw in header_map.items():
+    for name, raw in header_map.items():
+        try:
             raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise DecodeError(f"header {name!r} is not UTF-8") from None
+        except UnicodeDecodeError:
+            raise DecodeError(f"header {name!r} is not UTF-8") from None
     for required in ("ce_id", "ce_type", "ce_source", "ce_specversion"):
         if not header_map.get(required):
             raise DecodeError(f"missing CloudEvents header {required}")
