@@ -6,6 +6,7 @@ production. Settings that matter are here so every part uses the same ones.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import time
@@ -117,12 +118,11 @@ def ensure_topics(
         missing = [n for n in names if n not in existing]
         if not missing:
             return
-        try:
+        # another process may create them between our list and create
+        with contextlib.suppress(TopicAlreadyExistsError):
             admin.create_topics(
                 [NewTopic(name=n, num_partitions=partitions, replication_factor=1) for n in missing]
             )
-        except TopicAlreadyExistsError:
-            pass  # another process created them between our list and create
     finally:
         admin.close()
 
