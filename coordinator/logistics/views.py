@@ -1,5 +1,389 @@
+"""Logistics routes: catalogue, places and stock, shipments and receipts, hand-outs,
+discrepancies, the fund, supply plans. Thin: parse, check who may act, call a flow, commit."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, TypeVar
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from coordinator.accounts.service import Actor, record_audit
+from coordinator.deps import Dispatcher, SessionDep, StationStaff, ensure_station, require
+from coordinator.logistics import flows, ledger, service
+from coordinator.logistics.flows import LineCount
+
+router = APIRouter(prefix="/api", tags=["logistics"])
+
+#: receipts and hand-outs are the station manager's (admins may act for anyone)
+StationManager = Annotated[Actor, Depends(require("station_manager"))]
+
+Quantity = Annotated[int, Field(gt=0, le=ledger.MAX_MOVEMENT)]
+Count = Annotated[int, Field(ge=0, le=ledger.MAX_MOVEMENT)]
+Sku = Annotated[str, Field(min_length=1, max_length=32)]
+Note = Annotated[str, Field(max_length=500)]
+
+T = TypeVar("T")
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ShipmentLineIn(_Body):
+    item: Sku
+    quantity: Quantity
+    unit: str | None = None
+
+
+class ShipmentIn(_Body):
+    from_id: int
+    to_id: int
+    lines: Annotated[list[ShipmentLineIn], Field(min_length=1, max_length=200)]
+
+
+class ReceiptLineIn(_Body):
+    item: Sku
+    received: Count
+    damaged: Count = 0
+    note: Note = ""
+    unit: str | None = None
+
+
+class ReceiptIn(_Body):
+    lines: Annotated[list[ReceiptLineIn], Field(min_length=1, max_length=200)]
+    note: Note = ""
+
+
+class DistributionIn(_Body):
+    item: Sku
+    quantity: Quantity
+    note: Note = ""
+    unit: str | None = None
+    destination: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    cost_fen: Annotated[int, Field(gt=0, le=flows.MAX_TICKET_FEN)] | None = None
+
+
+class AdjustmentIn(_Body):
+    item: Sku
+    delta: Annotated[int, Field(ge=-ledger.MAX_MOVEMENT, le=ledger.MAX_MOVEMENT)]
+    kind: str = "adjustment"
+    reason: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class TargetIn(_Body):
+    item: Sku
+    target: Count
+    reorder_point: Count
+
+
+def _engine(request: Request) -> Engine:
+    return request.app.state.engine  # type: ignore[no-any-return]
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """Domain refusals become HTTP answers with the domain's own message."""
+    try:
+        yield
+    except service.LogisticsError as exc:
+        raise HTTPException(exc.status, str(exc)) from exc
+    except ledger.LedgerError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+
+
+def _write(session: Session, action: Callable[[], T]) -> T:
+    with _refusals():
+        try:
+            result = action()
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+    return result
+
+
+def _flag_overdraft(request: Request, actor: Actor, exc: service.FundExhausted, what: str) -> None:
+    """A refused overdraft is flagged in the audit log even though its request rolled back."""
+    with Session(_engine(request)) as s:
+        record_audit(
+            session=s,
+            actor=actor,
+            action="fund.overdraw_refused",
+            subject=what,
+            detail={"reason": str(exc)},
+        )
+        s.commit()
+
+
+def _counts(session: Session, lines: list[ReceiptLineIn]) -> dict[int, LineCount]:
+    counts: dict[int, LineCount] = {}
+    for line in lines:
+        item = service.item_for_sku(session=session, sku=line.item, unit=line.unit)
+        assert item.id is not None
+        if item.id in counts:
+            raise service.LogisticsError(f"{item.sku} appears twice")
+        counts[item.id] = LineCount(line.received, line.damaged, line.note)
+    return counts
+
+
+# -- catalogue, places, stock -------------------------------------------------------------------
+@router.get("/items")
+def items(session: SessionDep, actor: Dispatcher) -> list[dict[str, Any]]:
+    return service.list_items(session=session)
+
+
+@router.get("/warehouses")
+def warehouses(session: SessionDep, actor: Dispatcher) -> list[dict[str, Any]]:
+    return service.list_places(session=session, kind="warehouse")
+
+
+@router.get("/warehouses/{warehouse_id}/stock")
+def warehouse_stock(warehouse_id: int, session: SessionDep, actor: Dispatcher) -> dict[str, Any]:
+    with _refusals():
+        return service.warehouse_stock(session=session, warehouse_id=warehouse_id)
+
+
+@router.get("/stations")
+def stations(session: SessionDep, actor: StationStaff) -> list[dict[str, Any]]:
+    only = None if actor.role in ("admin", "dispatcher") else actor.station_ids
+    return service.list_places(session=session, kind="station", only_ids=only)
+
+
+@router.get("/stations/{station_id}/stock")
+def station_stock(station_id: int, session: SessionDep, actor: StationStaff) -> dict[str, Any]:
+    ensure_station(actor, station_id)
+    with _refusals():
+        return service.station_stock(session=session, station_id=station_id)
+
+
+@router.get("/stations/{station_id}/movements")
+def station_movements(
+    station_id: int,
+    session: SessionDep,
+    actor: StationStaff,
+    item: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> list[dict[str, Any]]:
+    ensure_station(actor, station_id)
+    with _refusals():
+        service.get_place(session=session, place_id=station_id, kind="station")
+        item_id = service.item_for_sku(session=session, sku=item).id if item else None
+        return service.stock_history(
+            session=session, place_id=station_id, item_id=item_id, limit=limit
+        )
+
+
+@router.put("/stations/{station_id}/targets")
+def set_targets(
+    station_id: int, body: list[TargetIn], session: SessionDep, actor: Dispatcher
+) -> dict[str, Any]:
+    def act() -> None:
+        service.get_place(session=session, place_id=station_id, kind="station")
+        for line in body:
+            item = service.item_for_sku(session=session, sku=line.item)
+            assert item.id is not None
+            service.set_target(
+                session=session,
+                station_id=station_id,
+                item_id=item.id,
+                target=line.target,
+                reorder_point=line.reorder_point,
+            )
+
+    _write(session, act)
+    return service.station_stock(session=session, station_id=station_id)
+
+
+# -- shipments ----------------------------------------------------------------------------------
+@router.get("/shipments")
+def shipments(
+    session: SessionDep,
+    actor: StationStaff,
+    station_id: int | None = None,
+    status_: Annotated[str | None, Query(alias="status", pattern="^(in_transit|received)$")] = None,
+) -> list[dict[str, Any]]:
+    if station_id is not None:
+        ensure_station(actor, station_id)
+    only = None if actor.role in ("admin", "dispatcher") else actor.station_ids
+    return service.list_shipments(
+        session=session, station_id=station_id, station_ids=only, status=status_
+    )
+
+
+@router.get("/shipments/{shipment_id}")
+def shipment(shipment_id: int, session: SessionDep, actor: StationStaff) -> dict[str, Any]:
+    with _refusals():
+        found = service.get_shipment(session=session, shipment_id=shipment_id)
+        ensure_station(actor, found.to_id)
+        return service.shipment_detail(session=session, shipment_id=shipment_id)
+
+
+@router.post("/shipments", status_code=status.HTTP_201_CREATED)
+def create_shipment(body: ShipmentIn, session: SessionDep, actor: Dispatcher) -> dict[str, Any]:
+    def act() -> int:
+        lines = []
+        for line in body.lines:
+            item = service.item_for_sku(session=session, sku=line.item, unit=line.unit)
+            assert item.id is not None
+            lines.append((item.id, line.quantity))
+        made = flows.dispatch_shipment(
+            session=session, from_id=body.from_id, to_id=body.to_id, lines=lines, actor=actor
+        )
+        assert made.id is not None
+        return made.id
+
+    shipment_id = _write(session, act)
+    return service.shipment_detail(session=session, shipment_id=shipment_id)
+
+
+def _destination_manager(session: Session, actor: Actor, shipment_id: int) -> None:
+    with _refusals():
+        found = service.get_shipment(session=session, shipment_id=shipment_id)
+    ensure_station(actor, found.to_id)
+
+
+@router.post("/shipments/{shipment_id}/receipt")
+def receive(
+    shipment_id: int, body: ReceiptIn, session: SessionDep, actor: StationManager
+) -> dict[str, Any]:
+    _destination_manager(session, actor, shipment_id)
+    _write(
+        session,
+        lambda: flows.receive_shipment(
+            session=session,
+            shipment_id=shipment_id,
+            counts=_counts(session, body.lines),
+            actor=actor,
+            note=body.note,
+        ),
+    )
+    return service.shipment_detail(session=session, shipment_id=shipment_id)
+
+
+@router.post("/shipments/{shipment_id}/receipt/correction")
+@router.put("/shipments/{shipment_id}/receipt")
+def correct(
+    shipment_id: int, body: ReceiptIn, session: SessionDep, actor: StationManager
+) -> dict[str, Any]:
+    _destination_manager(session, actor, shipment_id)
+    _write(
+        session,
+        lambda: flows.correct_receipt(
+            session=session,
+            shipment_id=shipment_id,
+            counts=_counts(session, body.lines),
+            actor=actor,
+            note=body.note,
+        ),
+    )
+    return service.shipment_detail(session=session, shipment_id=shipment_id)
+
+
+# -- hand-outs and adjustments --------------------------------------------------------------------
+@router.get("/stations/{station_id}/distributions")
+def distributions(
+    station_id: int, session: SessionDep, actor: StationStaff
+) -> list[dict[str, Any]]:
+    ensure_station(actor, station_id)
+    return service.list_distributions(session=session, station_id=station_id)
+
+
+@router.post("/stations/{station_id}/distributions", status_code=status.HTTP_201_CREATED)
+def distribute(
+    station_id: int,
+    body: DistributionIn,
+    request: Request,
+    session: SessionDep,
+    actor: StationManager,
+) -> dict[str, Any]:
+    ensure_station(actor, station_id)
+
+    def act() -> int:
+        item = service.item_for_sku(session=session, sku=body.item, unit=body.unit)
+        assert item.id is not None
+        row = flows.record_distribution(
+            session=session,
+            station_id=station_id,
+            item_id=item.id,
+            quantity=body.quantity,
+            actor=actor,
+            note=body.note,
+            destination=body.destination,
+            cost_fen=body.cost_fen,
+        )
+        assert row.id is not None
+        return row.id
+
+    try:
+        distribution_id = _write(session, act)
+    except HTTPException as exc:
+        if isinstance(exc.__cause__, service.FundExhausted):
+            _flag_overdraft(request, actor, exc.__cause__, f"station:{station_id}")
+        raise
+    rows = service.list_distributions(session=session, station_id=station_id, limit=50)
+    row = next(r for r in rows if r["id"] == distribution_id)
+    stock = service.station_stock(session=session, station_id=station_id)
+    line = next(i for i in stock["items"] if i["sku"] == body.item)
+    return {**row, "balance": line["quantity"]}
+
+
+@router.post("/stations/{station_id}/adjustments", status_code=status.HTTP_201_CREATED)
+@router.post("/warehouses/{station_id}/adjustments", status_code=status.HTTP_201_CREATED)
+def adjust(
+    station_id: int, body: AdjustmentIn, session: SessionDep, actor: Dispatcher
+) -> dict[str, Any]:
+    def act() -> None:
+        item = service.item_for_sku(session=session, sku=body.item)
+        assert item.id is not None
+        flows.adjust_stock(
+            session=session,
+            place_id=station_id,
+            item_id=item.id,
+            delta=body.delta,
+            reason=body.reason,
+            actor=actor,
+            kind=body.kind,
+        )
+
+    _write(session, act)
+    return service.place_stock(session=session, place_id=station_id)
+
+
+# -- discrepancies and the fund -------------------------------------------------------------------
+@router.get("/discrepancies")
+def discrepancies(
+    session: SessionDep,
+    actor: Dispatcher,
+    open_only: Annotated[bool, Query(alias="open")] = False,
+    station_id: int | None = None,
+) -> list[dict[str, Any]]:
+    return service.list_discrepancies(session=session, open_only=open_only, station_id=station_id)
+
+
+@router.post("/discrepancies/{discrepancy_id}/acknowledge")
+def acknowledge(discrepancy_id: int, session: SessionDep, actor: Dispatcher) -> dict[str, Any]:
+    row = _write(
+        session,
+        lambda: flows.acknowledge_discrepancy(
+            session=session, discrepancy_id=discrepancy_id, actor=actor
+        ),
+    )
+    items = {i["id"]: i for i in service.list_items(session=session)}
+    out = {
+        "id": row.id,
+        "kind": row.kind,
+        "sku": items[row.item_id]["sku"],
+        "acknowledged_by": row.acknowledged_by,
+    }
+    return out
+
+
+@router.get("/fund")
+def fund(session: SessionDep, actor: Dispatcher) -> dict[str, Any]:
+    with _refusals():
+        return service.fund_summary(session=session)

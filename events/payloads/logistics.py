@@ -25,6 +25,8 @@ class ShipmentDispatched(EventPayload):
     from_id: int
     to_id: int
     lines: list[ShipmentLine]
+    origin: str = "manual"
+    plan_id: int | None = None
 
 
 class ShipmentReceived(EventPayload):
@@ -38,6 +40,8 @@ class ShipmentReceived(EventPayload):
     to_id: int
     lines: list[ShipmentLine]
     discrepancies: int = 0
+    via: str = "page"
+    corrected: bool = False
 
 
 class StockChanged(EventPayload):
@@ -74,6 +78,8 @@ class PlanProposed(EventPayload):
     incident_id: int | None = None
     stations: int
     worst_coverage_days: float
+    trigger: str = "manual"
+    purchase_fen: int = 0
 
 
 class PlanApproved(EventPayload):
@@ -83,3 +89,37 @@ class PlanApproved(EventPayload):
 
     plan_id: int
     by: str
+    shipments: list[int] = []
+
+
+class DiscrepancyRecorded(EventPayload):
+    """What a station found different from what was sent (short, over or damaged)."""
+
+    TYPE = "nuanliu.discrepancy.recorded"
+    TOPIC = Topic.SHIPMENTS
+    KEY_FIELD = "station_id"
+
+    discrepancy_id: int
+    shipment_id: int
+    short_code: str
+    station_id: int
+    sku: str
+    kind: str
+    sent: int
+    received: int
+    quantity: int
+
+
+class DistributionRecorded(EventPayload):
+    """Items handed out at a station (for an emergency ticket also where to and the cost)."""
+
+    TYPE = "nuanliu.distribution.recorded"
+    TOPIC = Topic.STOCK
+    KEY_FIELD = "station_id"
+
+    distribution_id: int
+    station_id: int
+    sku: str
+    quantity: int
+    cost_fen: int | None = None
+    destination: str | None = None

@@ -1,0 +1,515 @@
+"""Demand and supply planning for the homeward-journey stations.
+
+Demand: travellers a station serves per day (an uploaded forecast, else the default curve over
+the 40 days of the travel rush, peaking before New Year's Eve and again after the Lantern
+Festival) times per-traveller consumption of each item.
+
+Supply: the warehouse's limited stock is allocated across stations to maximise the worst
+station's days of cover (a linear programme solved by HiGHS through
+``scipy.optimize.linprog``), then purchases are proposed within what is left of the fund. The
+maths here is pure (arrays in, arrays out); :func:`load_inputs` reads the database.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import lru_cache
+
+import holidays
+import numpy as np
+from scipy.optimize import linprog
+from scipy.sparse import coo_matrix
+from sqlmodel import Session, col, select
+
+from coordinator.logistics import ledger
+from coordinator.logistics.models import Forecast, Item, Place
+
+RUSH_DAYS = 40
+#: the rush opens 15 days before Lunar New Year (day 15), so New Year's Eve is day 14 and the
+#: Lantern Festival (15th of the first month) day 29
+DAYS_BEFORE_NEW_YEAR = 15
+NEW_YEARS_EVE_DAY = DAYS_BEFORE_NEW_YEAR - 1
+LANTERN_DAY = DAYS_BEFORE_NEW_YEAR + 14
+
+#: travellers the demo stations serve in a season, all together. With the rates below this
+#: reproduces the seed's yearly totals: 8,000+ food and drink, 3,000+ boxes of medicine, 124
+#: tickets home.
+SEASON_TRAVELLERS = 10_000
+
+#: items per traveller served, by SKU (the seed's catalogue) and, for other items, by category
+RATES_BY_SKU: dict[str, float] = {
+    "FOOD-NOODLE": 0.25,
+    "FOOD-BISCUIT": 0.17,
+    "FOOD-CAKE": 0.10,
+    "DRINK-WATER": 0.30,
+    "MED-MOTION": 0.17,
+    "MED-COLD": 0.14,
+    "TICKET-HOME": 0.0124,
+}
+RATES_BY_CATEGORY: dict[str, float] = {
+    "food": 0.1,
+    "drink": 0.2,
+    "medicine": 0.05,
+    "ticket": 0.005,
+    "other": 0.0,
+}
+
+#: the two city-level stations the union runs itself carry the most travellers
+CITY_STATIONS = frozenset({"ST-JINYANG", "ST-LONGDONGBAO"})
+DEFAULT_TARGET_DAYS = 3.0
+
+
+def rate_for(item: Item) -> float:
+    """Items of `item` consumed per traveller served."""
+    if item.sku in RATES_BY_SKU:
+        return RATES_BY_SKU[item.sku]
+    return RATES_BY_CATEGORY.get(item.category, 0.0)
+
+
+def station_weight(place: Place) -> float:
+    """Relative traveller volume of a station: city-level bus stations, railway stations,
+    district bus stations."""
+    if place.code in CITY_STATIONS:
+        return 4.0
+    if place.station_type == "rail":
+        return 3.0
+    return 0.75
+
+
+@lru_cache
+def default_curve(days: int = RUSH_DAYS) -> tuple[float, ...]:
+    """The share of the season's travellers on each day of the rush (sums to 1): a steady base,
+    a homeward peak a few days before New Year's Eve, a return peak after the Lantern
+    Festival."""
+    weights = []
+    for d in range(days):
+        home = math.exp(-0.5 * ((d - (NEW_YEARS_EVE_DAY - 4)) / 3.0) ** 2)
+        back = 0.8 * math.exp(-0.5 * ((d - (LANTERN_DAY + 3)) / 3.0) ** 2)
+        weights.append(0.25 + home + back)
+    total = sum(weights)
+    return tuple(w / total for w in weights)
+
+
+def season_totals(
+    rates: dict[str, float] | None = None, travellers: int = SEASON_TRAVELLERS
+) -> dict[str, float]:
+    """Expected items handed out in a season by category under the default curve."""
+    rates = rates or RATES_BY_SKU
+    curve = default_curve()
+    served = sum(travellers * share for share in curve)
+    totals: dict[str, float] = {}
+    for sku, rate in rates.items():
+        category = "food_drink" if sku.split("-")[0] in ("FOOD", "DRINK") else sku.split("-")[0]
+        totals[category.lower()] = totals.get(category.lower(), 0.0) + served * rate
+    return {
+        "food_drink": totals.get("food_drink", 0.0),
+        "medicine": totals.get("med", 0.0),
+        "tickets": totals.get("ticket", 0.0),
+    }
+
+
+def rush_start(year: int, *, days_before: int = DAYS_BEFORE_NEW_YEAR) -> date:
+    """The first day of the travel rush whose Lunar New Year falls in `year`."""
+    for day, name in sorted(holidays.country_holidays("CN", years=year).items()):
+        if name.startswith("Chinese New Year (Spring Festival)"):
+            return day - timedelta(days=days_before)
+    raise ValueError(f"no Spring Festival date known for {year}")
+
+
+def rush_day(today: date) -> int:
+    """Day index of `today` in its travel rush (clipped to 0..39)."""
+    start = rush_start(today.year)
+    if today < start - timedelta(days=300):  # January before a late new year, etc.
+        start = rush_start(today.year - 1)
+    return min(max((today - start).days, 0), RUSH_DAYS - 1)
+
+
+# -- forecasts ----------------------------------------------------------------------------------
+class ForecastError(ValueError):
+    """A forecast upload that cannot be used; `errors` lists every bad row."""
+
+    def __init__(self, errors: list[dict[str, object]]) -> None:
+        self.errors = errors
+        first = errors[0]
+        super().__init__(
+            f"row {first['row']}: {first['error']}"
+            + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
+        )
+
+
+MAX_FORECAST_ROWS = 20_000
+
+
+def parse_forecast_csv(text: str, *, stations: dict[str, int]) -> list[tuple[int, date, int]]:
+    """Rows `station,date,travellers` (station by code or id) → (place id, day, travellers).
+    Every bad row is reported; nothing is returned unless all rows are good."""
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+    except StopIteration:
+        raise ForecastError([{"row": 1, "error": "the file is empty"}]) from None
+    except csv.Error as exc:
+        raise ForecastError([{"row": 1, "error": f"not CSV: {exc}"}]) from None
+    if header[:3] != ["station", "date", "travellers"]:
+        raise ForecastError([{"row": 1, "error": "the header must be: station,date,travellers"}])
+    out: list[tuple[int, date, int]] = []
+    errors: list[dict[str, object]] = []
+    seen: set[tuple[int, date]] = set()
+    try:
+        for number, row in enumerate(reader, start=2):
+            if not any(cell.strip() for cell in row):
+                continue
+            if number > MAX_FORECAST_ROWS + 1:
+                errors.append({"row": number, "error": f"more than {MAX_FORECAST_ROWS} rows"})
+                break
+            if len(row) != 3:
+                errors.append({"row": number, "error": f"expected 3 columns, got {len(row)}"})
+                continue
+            raw_station, raw_day, raw_count = (cell.strip() for cell in row)
+            place_id = stations.get(raw_station)
+            if place_id is None:
+                errors.append({"row": number, "error": f"unknown station {raw_station!r}"})
+                continue
+            try:
+                day = date.fromisoformat(raw_day)
+            except ValueError:
+                errors.append({"row": number, "error": f"not a date (YYYY-MM-DD): {raw_day!r}"})
+                continue
+            if not raw_count.isdigit() or int(raw_count) > 1_000_000:
+                errors.append(
+                    {"row": number, "error": f"travellers must be 0..1000000: {raw_count!r}"}
+                )
+                continue
+            if (place_id, day) in seen:
+                errors.append({"row": number, "error": f"{raw_station} {day} appears twice"})
+                continue
+            seen.add((place_id, day))
+            out.append((place_id, day, int(raw_count)))
+    except csv.Error as exc:
+        errors.append({"row": reader.line_num, "error": f"not CSV: {exc}"})
+    if errors:
+        raise ForecastError(errors)
+    if not out:
+        raise ForecastError([{"row": 2, "error": "no forecast rows"}])
+    return out
+
+
+def store_forecast(*, session: Session, rows: Iterable[tuple[int, date, int]]) -> int:
+    """Insert or replace forecast rows; returns how many were written."""
+    count = 0
+    for place_id, day, travellers in rows:
+        existing = session.exec(
+            select(Forecast).where(Forecast.place_id == place_id, Forecast.day == day)
+        ).first()
+        if existing is None:
+            session.add(Forecast(place_id=place_id, day=day, travellers=travellers))
+        else:
+            existing.travellers = travellers
+            session.add(existing)
+        count += 1
+    return count
+
+
+# -- the optimisation ---------------------------------------------------------------------------
+@dataclass
+class PlanInputs:
+    """Everything the solver needs, as arrays indexed [station, item]."""
+
+    station_ids: list[int]
+    item_ids: list[int]
+    stock: np.ndarray  # stations × items, at the stations (incl. in transit)
+    demand: np.ndarray  # stations × items, per day
+    warehouse: np.ndarray  # items
+    unit_cost_fen: np.ndarray  # items
+    budget_fen: int
+    target_days: float = DEFAULT_TARGET_DAYS
+
+
+@dataclass
+class PlanResult:
+    allocate: np.ndarray  # stations × items, whole units from the warehouse
+    purchase: np.ndarray  # stations × items, whole units to buy
+    coverage: np.ndarray  # stations × items, days of cover after both (capped display: inf→T)
+    worst_coverage_days: float
+    worst_after_allocation: float
+    purchase_fen: int
+    lp_worst_by_item: list[float] = field(default_factory=list)
+
+
+def coverage_of(have: np.ndarray, demand: np.ndarray, cap: float) -> np.ndarray:
+    """Days of cover; items nobody needs count as fully covered (`cap`)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cov = np.where(demand > 0, have / np.where(demand > 0, demand, 1), cap)
+    return np.minimum(cov, cap)
+
+
+def _maxmin(
+    have: np.ndarray,
+    demand: np.ndarray,
+    cap: float,
+    *,
+    supply: np.ndarray | None = None,
+    cost: np.ndarray | None = None,
+    budget: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Max-min days of cover, then as much cover as possible everywhere else, with the least
+    stock moved. `supply` limits each item's total (allocation: one worst level per item);
+    `cost`/`budget` limit total spend (purchases: one worst level across all items).
+
+    Two LPs solved by HiGHS. Returns (added units per station and item as floats, the optimal
+    worst level per item)."""
+    n_s, n_i = demand.shape
+    cells = [(s, i) for s in range(n_s) for i in range(n_i) if demand[s, i] > 0]
+    n_x = len(cells)
+    per_item = supply is not None
+    n_t = n_i if per_item else 1
+    if n_x == 0:
+        return np.zeros_like(demand, dtype=float), np.full(n_i, cap)
+    # variables: x (n_x) | t (n_t) | c (n_x)
+    n_var = 2 * n_x + n_t
+    rows: list[int] = []
+    cols: list[int] = []
+    vals: list[float] = []
+    rhs: list[float] = []
+    r = 0
+    for k, (s, i) in enumerate(cells):
+        t_col = n_x + (i if per_item else 0)
+        # t·d − x ≤ have
+        rows += [r, r]
+        cols += [t_col, k]
+        vals += [demand[s, i], -1.0]
+        rhs.append(have[s, i])
+        r += 1
+        # c·d − x ≤ have
+        rows += [r, r]
+        cols += [n_x + n_t + k, k]
+        vals += [demand[s, i], -1.0]
+        rhs.append(have[s, i])
+        r += 1
+    if per_item:
+        assert supply is not None
+        for i in range(n_i):
+            ks = [k for k, (_s, ii) in enumerate(cells) if ii == i]
+            if not ks:
+                continue
+            rows += [r] * len(ks)
+            cols += ks
+            vals += [1.0] * len(ks)
+            rhs.append(float(supply[i]))
+            r += 1
+    if cost is not None and budget is not None:
+        rows += [r] * n_x
+        cols += list(range(n_x))
+        vals += [float(cost[i]) for (_s, i) in cells]
+        rhs.append(float(budget))
+        r += 1
+    a_ub = coo_matrix((vals, (rows, cols)), shape=(r, n_var)).tocsr()
+    b_ub = np.array(rhs)
+    bounds = [(0, None)] * n_x + [(0, cap)] * n_t + [(0, cap)] * n_x
+    # stage 1: the worst level(s)
+    c1 = np.zeros(n_var)
+    c1[n_x : n_x + n_t] = -1.0
+    first = linprog(c1, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs")
+    if first.status != 0:
+        raise RuntimeError(f"planner LP failed: {first.message}")
+    levels = first.x[n_x : n_x + n_t]
+    # stage 2: keep those levels, raise every other cell's cover, move as little as possible
+    bounds2 = list(bounds)
+    for j in range(n_t):
+        bounds2[n_x + j] = (max(levels[j] - 1e-7, 0.0), cap)
+    c2 = np.zeros(n_var)
+    c2[n_x + n_t :] = -1.0
+    c2[:n_x] = 1e-6 / max(float(demand[demand > 0].max()), 1.0)
+    second = linprog(c2, A_ub=a_ub, b_ub=b_ub, bounds=bounds2, method="highs")
+    x = second.x[:n_x] if second.status == 0 else first.x[:n_x]
+    added = np.zeros_like(demand, dtype=float)
+    for k, (s, i) in enumerate(cells):
+        added[s, i] = max(x[k], 0.0)
+    by_item = levels if per_item else np.full(n_i, levels[0])
+    for i in range(n_i):
+        if not (demand[:, i] > 0).any():
+            by_item[i] = cap
+    return added, by_item
+
+
+def _round_allocation(
+    added: np.ndarray, have: np.ndarray, demand: np.ndarray, supply: np.ndarray
+) -> np.ndarray:
+    """Whole units: round down, then hand the units left over (at most one per station) to
+    the stations with the least cover first."""
+    whole = np.floor(added + 1e-9)
+    for i in range(added.shape[1]):
+        left = int(supply[i] - whole[:, i].sum())
+        fractional = [s for s in range(added.shape[0]) if added[s, i] - whole[s, i] > 1e-6]
+        fractional.sort(key=lambda s: (have[s, i] + whole[s, i]) / max(demand[s, i], 1e-12))
+        for s in fractional[: max(left, 0)]:
+            whole[s, i] += 1
+    return whole.astype(int)
+
+
+def _round_purchases(
+    bought: np.ndarray, have: np.ndarray, demand: np.ndarray, cost: np.ndarray, budget: int
+) -> np.ndarray:
+    """Whole units within the budget: round down, then buy the rounded-off units back for the
+    stations with the least cover first while the money lasts."""
+    whole = np.floor(bought + 1e-9)
+    left = budget - float((whole * cost[None, :]).sum())
+    fractional = [
+        (s, i)
+        for s in range(bought.shape[0])
+        for i in range(bought.shape[1])
+        if bought[s, i] - whole[s, i] > 1e-6
+    ]
+    fractional.sort(key=lambda c: (have[c] + whole[c]) / max(demand[c], 1e-12))
+    for s, i in fractional:
+        if cost[i] <= left:
+            whole[s, i] += 1
+            left -= cost[i]
+    return whole.astype(int)
+
+
+def solve(inputs: PlanInputs) -> PlanResult:
+    """Allocate the warehouse, then buy within the budget; both maximise the worst cover."""
+    cap = inputs.target_days
+    have = inputs.stock.astype(float)
+    added, levels = _maxmin(have, inputs.demand, cap, supply=inputs.warehouse.astype(float))
+    allocate = _round_allocation(added, have, inputs.demand, inputs.warehouse)
+    after = have + allocate
+    worst_after_allocation = float(coverage_of(after, inputs.demand, cap).min(initial=cap))
+    purchase = np.zeros_like(allocate)
+    buyable = inputs.unit_cost_fen > 0
+    if inputs.budget_fen > 0 and buyable.any() and worst_after_allocation < cap:
+        demand = np.where(buyable[None, :], inputs.demand, 0.0)
+        bought, _ = _maxmin(
+            after, demand, cap, cost=inputs.unit_cost_fen.astype(float), budget=inputs.budget_fen
+        )
+        purchase = _round_purchases(bought, after, demand, inputs.unit_cost_fen, inputs.budget_fen)
+    spend = int((purchase * inputs.unit_cost_fen[None, :]).sum())
+    final = coverage_of(after + purchase, inputs.demand, cap)
+    return PlanResult(
+        allocate=allocate,
+        purchase=purchase,
+        coverage=final,
+        worst_coverage_days=float(final.min(initial=cap)),
+        worst_after_allocation=worst_after_allocation,
+        purchase_fen=spend,
+        lp_worst_by_item=[float(v) for v in levels],
+    )
+
+
+def proportional_split(inputs: PlanInputs) -> tuple[np.ndarray, float]:
+    """The baseline a spreadsheet would do: each item's warehouse stock split in proportion to
+    the stations' demand, ignoring what they already hold. Returns (allocation, worst cover)."""
+    totals = inputs.demand.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(totals > 0, inputs.demand / np.where(totals > 0, totals, 1), 0.0)
+    allocation = np.floor(share * inputs.warehouse[None, :]).astype(int)
+    cover = coverage_of(inputs.stock + allocation, inputs.demand, inputs.target_days)
+    return allocation, float(cover.min(initial=inputs.target_days))
+
+
+# -- reading the database -----------------------------------------------------------------------
+def travellers_per_day(
+    *,
+    session: Session,
+    stations: Sequence[Place],
+    days: Sequence[date],
+    season_travellers: int = SEASON_TRAVELLERS,
+) -> np.ndarray:
+    """stations × days: uploaded forecasts where they exist, else the default curve."""
+    weights = np.array([station_weight(p) for p in stations])
+    shares = weights / weights.sum() if weights.sum() else weights
+    curve = default_curve()
+    out = np.zeros((len(stations), len(days)))
+    for j, day in enumerate(days):
+        out[:, j] = season_travellers * shares * curve[rush_day(day)]
+    ids = [p.id for p in stations]
+    if days:
+        uploaded = session.exec(
+            select(Forecast).where(
+                col(Forecast.place_id).in_(ids),
+                col(Forecast.day) >= min(days),
+                col(Forecast.day) <= max(days),
+            )
+        ).all()
+        index = {pid: k for k, pid in enumerate(ids)}
+        day_index = {d: j for j, d in enumerate(days)}
+        for row in uploaded:
+            if row.day in day_index:
+                out[index[row.place_id], day_index[row.day]] = row.travellers
+    return out
+
+
+def load_inputs(
+    *,
+    session: Session,
+    station_ids: Sequence[int],
+    warehouse_id: int,
+    as_of: date,
+    target_days: float = DEFAULT_TARGET_DAYS,
+    budget_fen: int = 0,
+    demand_factor: float = 1.0,
+) -> tuple[PlanInputs, list[Place], list[Item]]:
+    """Read stations' stock (with what is on the way), demand over the next `target_days`,
+    the warehouse's stock. Tickets are bought on the spot, so they are left out."""
+    from coordinator.logistics.service import in_transit
+
+    stations = [
+        p
+        for p in session.exec(
+            select(Place).where(col(Place.id).in_(station_ids)).order_by(col(Place.id))
+        ).all()
+        if p.kind == "station"
+    ]
+    items = [
+        i
+        for i in session.exec(select(Item).order_by(col(Item.id))).all()
+        if i.category != "ticket" and rate_for(i) > 0
+    ]
+    horizon = max(1, math.ceil(target_days))
+    days = [as_of + timedelta(days=k) for k in range(horizon)]
+    travellers = travellers_per_day(session=session, stations=stations, days=days)
+    per_day = travellers.mean(axis=1) * demand_factor
+    rates = np.array([rate_for(i) for i in items])
+    demand = per_day[:, None] * rates[None, :]
+    stock = np.zeros((len(stations), len(items)))
+    for s, place in enumerate(stations):
+        assert place.id is not None
+        coming = in_transit(session=session, to_id=place.id)
+        for i, item in enumerate(items):
+            assert item.id is not None
+            stock[s, i] = ledger.balance(
+                session=session, place_id=place.id, item_id=item.id
+            ) + coming.get(item.id, 0)
+    warehouse = np.array(
+        [ledger.balance(session=session, place_id=warehouse_id, item_id=i.id or 0) for i in items]
+    )
+    inputs = PlanInputs(
+        station_ids=[p.id or 0 for p in stations],
+        item_ids=[i.id or 0 for i in items],
+        stock=stock,
+        demand=demand,
+        warehouse=warehouse,
+        unit_cost_fen=np.array([i.unit_cost_fen for i in items]),
+        budget_fen=budget_fen,
+        target_days=target_days,
+    )
+    return inputs, stations, items
+
+
+def ticket_reserve_fen(*, session: Session, station_ids: Sequence[int], as_of: date) -> int:
+    """What emergency tickets are expected to cost for the rest of the rush: kept out of
+    purchase budgets so the fund can still buy workers their tickets home."""
+    stations = [p for p in session.exec(select(Place).where(col(Place.id).in_(station_ids))).all()]
+    tickets = [i for i in session.exec(select(Item)).all() if i.category == "ticket"]
+    if not stations or not tickets:
+        return 0
+    remaining = RUSH_DAYS - rush_day(as_of)
+    days = [as_of + timedelta(days=k) for k in range(remaining)]
+    travellers = float(travellers_per_day(session=session, stations=stations, days=days).sum())
+    return int(sum(travellers * rate_for(t) * t.unit_cost_fen for t in tickets))
