@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     travel_rush_length_days: int = Field(default=40, alias="NUANLIU_RUSH_LENGTH_DAYS")
     timezone: str = Field(default="Asia/Shanghai", alias="NUANLIU_TIMEZONE")
 
+    # Logistics: approve supply plans as soon as they are made (else a dispatcher approves)
+    plan_auto_approve: bool = Field(default=False, alias="NUANLIU_PLAN_AUTO_APPROVE")
+
     # Runtime toggles (tests turn parts off)
     run_scheduler: bool = Field(default=True, alias="NUANLIU_RUN_SCHEDULER")
     data_dir: Path = Field(default=Path("data"), alias="NUANLIU_DATA_DIR")
