@@ -60,3 +60,29 @@ class VolunteerPublic(VolunteerBase):
     active: bool
     opted_out: bool
     recent_hours: float
+
+
+class VolunteerPage(BaseModel):
+    items: list[VolunteerPublic]
+    count: int
+    offset: int
+    limit: int
+
+
+class RowError(BaseModel):
+    """One problem in an imported file: the spreadsheet row (the header is row 1), the
+    column, and what is wrong."""
+
+    row: int
+    column: str | None
+    message: str
+
+
+class ImportResult(BaseModel):
+    """What an import did. Valid rows are imported; every other row is listed in `errors`."""
+
+    rows: int
+    created: int
+    rejected: int
+    errors: list[RowError]
+    dry_run: bool = False

@@ -2,17 +2,77 @@
 
 from __future__ import annotations
 
+import hashlib
+import math
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
-from sqlmodel import Session, select
+from sqlalchemy import String, cast, func, or_
+from sqlmodel import Session, col, select
 
-from coordinator.volunteers.models import Volunteer
+from coordinator.geo.models import District
+from coordinator.geo.service import resolve
+from coordinator.volunteers.models import Team, Volunteer, VolunteerCreate
 
 MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
+
+#: Skill names people write in a spreadsheet → the names playbooks use
+SKILL_ALIASES = {
+    "除冰": "de_icing",
+    "除冰雪": "de_icing",
+    "扫雪": "de_icing",
+    "deicing": "de_icing",
+    "de-icing": "de_icing",
+    "助老": "elderly_care",
+    "敬老": "elderly_care",
+    "养老": "elderly_care",
+    "老人照护": "elderly_care",
+    "急救": "first_aid",
+    "first-aid": "first_aid",
+    "驾驶": "driving",
+    "司机": "driving",
+    "交通": "traffic",
+    "交通疏导": "traffic",
+    "法律": "legal_aid",
+    "法律援助": "legal_aid",
+    "物流": "logistics",
+    "后勤": "logistics",
+}
+LANGUAGE_ALIASES = {
+    "zh": "zh",
+    "zh-cn": "zh",
+    "zh_cn": "zh",
+    "cn": "zh",
+    "chinese": "zh",
+    "中文": "zh",
+    "汉语": "zh",
+    "普通话": "zh",
+    "en": "en",
+    "en-us": "en",
+    "en-gb": "en",
+    "english": "en",
+    "英文": "en",
+    "英语": "en",
+}
+MAX_SKILLS = 20
 
 
 class InvalidPhone(ValueError):
     """A phone number Nuanliu cannot text; the message says why, for a row-level error."""
+
+
+class InvalidVolunteer(ValueError):
+    """A volunteer record that cannot be stored; `column` names the field at fault."""
+
+    def __init__(self, column: str | None, message: str) -> None:
+        super().__init__(message)
+        self.column = column
+        self.message = message
 
 
 def normalise_phone(raw: str, *, region: str = "CN", mobile_only: bool = True) -> str:
@@ -36,3 +96,200 @@ def normalise_phone(raw: str, *, region: str = "CN", mobile_only: bool = True) -
 
 def get_by_phone(*, session: Session, phone: str) -> Volunteer | None:
     return session.exec(select(Volunteer).where(Volunteer.phone == phone)).first()
+
+
+def set_opted_out(*, session: Session, volunteer: Volunteer, opted_out: bool = True) -> None:
+    """Record that a volunteer wants (or no longer wants) task messages."""
+    volunteer.opted_out = opted_out
+    session.add(volunteer)
+
+
+# -- field cleaning (shared by the API and the importer) ---------------------------------------
+def _text(value: str | None, column: str, *, max_len: int) -> str:
+    text = unicodedata.normalize("NFC", (value or "")).strip()
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in text):
+        raise InvalidVolunteer(column, "contains control characters")
+    if len(text) > max_len:
+        raise InvalidVolunteer(column, f"longer than {max_len} characters")
+    return text
+
+
+def clean_name(value: str | None) -> str:
+    """The name as given (formulas such as `=HYPERLINK(...)` stay plain text)."""
+    name = _text(value, "name", max_len=64)
+    if not name:
+        raise InvalidVolunteer("name", "is required")
+    return name
+
+
+def clean_skills(values: Iterable[str]) -> list[str]:
+    """Skills lower-cased, with common Chinese and English spellings mapped to playbook names."""
+    out: list[str] = []
+    for raw in values:
+        skill = _text(raw, "skills", max_len=32)
+        if not skill:
+            continue
+        key = unicodedata.normalize("NFKC", skill).lower()
+        skill = SKILL_ALIASES.get(key, re.sub(r"\s+", "_", key))
+        if skill not in out:
+            out.append(skill)
+    if len(out) > MAX_SKILLS:
+        raise InvalidVolunteer("skills", f"more than {MAX_SKILLS} skills")
+    return out
+
+
+def split_skills(text: str | None) -> list[str]:
+    """`de_icing, first_aid` or `除冰、急救` or `除冰；急救` → a list."""
+    return [part for part in re.split(r"[,，、;；/|]", text or "") if part.strip()]
+
+
+def clean_language(value: str | None) -> str:
+    key = unicodedata.normalize("NFKC", (value or "").strip()).lower()
+    if not key:
+        return "zh"
+    if key not in LANGUAGE_ALIASES:
+        raise InvalidVolunteer("language", f"{value!r} is not a language we text in (zh, en)")
+    return LANGUAGE_ALIASES[key]
+
+
+def clean_coordinates(lat: float | None, lon: float | None) -> tuple[float, float] | None:
+    if lat is None and lon is None:
+        return None
+    if lat is None or lon is None:
+        raise InvalidVolunteer("lat" if lat is None else "lon", "give both lat and lon, or neither")
+    if not (math.isfinite(lat) and -90 <= lat <= 90):
+        raise InvalidVolunteer("lat", "latitude must be between -90 and 90")
+    if not (math.isfinite(lon) and -180 <= lon <= 180):
+        raise InvalidVolunteer("lon", "longitude must be between -180 and 180")
+    return lat, lon
+
+
+def near_centre(district: District, phone: str) -> tuple[float, float]:
+    """A home near the district centre when none is given: spread by a hash of the phone, so
+    volunteers without coordinates do not all sit on one point (ties in the matching)."""
+    digest = hashlib.sha256(phone.encode()).digest()
+    r = district.radius_km * 0.3 * math.sqrt(digest[0] / 255)
+    theta = digest[1] / 255 * 2 * math.pi
+    lat = district.lat + r * math.cos(theta) / 111.0
+    lon = district.lon + r * math.sin(theta) / (111.0 * math.cos(math.radians(district.lat)))
+    return round(lat, 6), round(lon, 6)
+
+
+@dataclass
+class Resolver:
+    """Looks districts and teams up once per import, not once per row."""
+
+    session: Session
+
+    def __post_init__(self) -> None:
+        self._districts: dict[str, District | None] = {}
+        self._teams: dict[str, Team] = {}
+
+    def district(self, name_or_code: str) -> District:
+        key = name_or_code.strip()
+        if key not in self._districts:
+            self._districts[key] = resolve(session=self.session, name_or_code=key)
+        district = self._districts[key]
+        if district is None:
+            raise InvalidVolunteer("district", f"unknown district {name_or_code!r}")
+        return district
+
+    def team(self, name: str, district: District | None) -> Team:
+        """The team called `name`, created (in the volunteer's district) if new."""
+        name = _text(name, "team", max_len=64)
+        if name not in self._teams:
+            team = self.session.exec(select(Team).where(Team.name == name)).first()
+            if team is None:
+                team = Team(name=name, district_code=district.code if district else None)
+                self.session.add(team)
+                self.session.flush()
+            self._teams[name] = team
+        return self._teams[name]
+
+
+def build_volunteer(data: VolunteerCreate, resolver: Resolver) -> Volunteer:
+    """A new, unsaved Volunteer from `data`; raises InvalidVolunteer naming the column."""
+    name = clean_name(data.name)
+    try:
+        phone = normalise_phone(data.phone)
+    except InvalidPhone as exc:
+        raise InvalidVolunteer("phone", str(exc)) from None
+    district = resolver.district(data.district) if data.district and data.district.strip() else None
+    where = clean_coordinates(data.lat, data.lon)
+    if where is None:
+        if district is None:
+            raise InvalidVolunteer("district", "give a district or lat/lon")
+        where = near_centre(district, phone)
+    team = resolver.team(data.team, district) if data.team and data.team.strip() else None
+    return Volunteer(
+        name=name,
+        phone=phone,
+        district_code=district.code if district else None,
+        lat=where[0],
+        lon=where[1],
+        skills=clean_skills(data.skills),
+        language=clean_language(data.language),
+        team_id=team.id if team else None,
+    )
+
+
+def create_volunteer(*, session: Session, data: VolunteerCreate) -> Volunteer:
+    """Add a volunteer in the caller's transaction; raises InvalidVolunteer (a number already
+    on the roster too)."""
+    volunteer = build_volunteer(data, Resolver(session))
+    existing = get_by_phone(session=session, phone=volunteer.phone)
+    if existing is not None:
+        raise InvalidVolunteer("phone", f"already on the roster (volunteer {existing.id})")
+    session.add(volunteer)
+    session.flush()
+    return volunteer
+
+
+def existing_phones(*, session: Session, phones: Iterable[str]) -> dict[str, int]:
+    """Phone → volunteer id for those of `phones` already on the roster."""
+    wanted = list(dict.fromkeys(phones))
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        for phone, vid in session.exec(
+            select(Volunteer.phone, Volunteer.id).where(col(Volunteer.phone).in_(chunk))
+        ).all():
+            found[phone] = vid  # type: ignore[assignment]
+    return found
+
+
+def list_volunteers(
+    *,
+    session: Session,
+    district: str | None = None,
+    skill: str | None = None,
+    q: str | None = None,
+    team_id: int | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[Volunteer], int]:
+    """A page of the roster ordered by id, and how many match. `district` is a code (resolve
+    names first), `skill` a playbook skill name, `q` part of a name or a phone number."""
+    conditions: list[Any] = []
+    if district:
+        conditions.append(Volunteer.district_code == district)
+    if skill:
+        # skills is a JSON list; matching its text form works the same on SQLite and PostgreSQL
+        needle = '"' + skill.replace("\\", "").replace('"', "") + '"'
+        conditions.append(cast(Volunteer.skills, String).contains(needle))
+    if team_id is not None:
+        conditions.append(Volunteer.team_id == team_id)
+    if q:
+        text = q.strip()
+        digits = re.sub(r"\D", "", text)
+        options = [col(Volunteer.name).contains(text)]
+        if len(digits) >= 4:
+            options.append(col(Volunteer.phone).contains(digits))
+        conditions.append(or_(*options))
+    query = select(Volunteer)
+    count_query = select(func.count()).select_from(Volunteer)
+    for condition in conditions:
+        query = query.where(condition)
+        count_query = count_query.where(condition)
+    rows = session.exec(query.order_by(col(Volunteer.id)).offset(offset).limit(limit)).all()
+    return list(rows), int(session.exec(count_query).one())

@@ -1,5 +1,159 @@
+"""The roster routes: list, create, import."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-router = APIRouter()
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from sqlmodel import select
+from starlette.datastructures import UploadFile
+
+from coordinator.accounts.service import record_audit
+from coordinator.deps import Dispatcher, SessionDep
+from coordinator.geo.service import resolve
+from coordinator.volunteers import importer, service
+from coordinator.volunteers.models import (
+    ImportResult,
+    Team,
+    VolunteerCreate,
+    VolunteerPage,
+    VolunteerPublic,
+)
+
+router = APIRouter(prefix="/api", tags=["volunteers"])
+
+
+def _public(volunteer: object) -> VolunteerPublic:
+    return VolunteerPublic.model_validate(volunteer, from_attributes=True)
+
+
+@router.get("/volunteers", response_model=VolunteerPage)
+def get_volunteers(
+    session: SessionDep,
+    _actor: Dispatcher,
+    district: Annotated[str | None, Query(max_length=40)] = None,
+    skill: Annotated[str | None, Query(max_length=32)] = None,
+    q: Annotated[str | None, Query(max_length=64)] = None,
+    team: Annotated[str | None, Query(max_length=64)] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> VolunteerPage:
+    """The roster, filtered by district (name or code), skill, team name or a search `q`
+    over names and phone numbers."""
+    code = None
+    if district:
+        found = resolve(session=session, name_or_code=district)
+        if found is None:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, f"unknown district {district!r}"
+            )
+        code = found.code
+    team_id = None
+    if team:
+        found_team = session.exec(select(Team).where(Team.name == team)).first()
+        if found_team is None:
+            return VolunteerPage(items=[], count=0, offset=offset, limit=limit)
+        team_id = found_team.id
+    skill_name = service.clean_skills([skill])[0] if skill and skill.strip() else None
+    rows, total = service.list_volunteers(
+        session=session,
+        district=code,
+        skill=skill_name,
+        q=q,
+        team_id=team_id,
+        offset=offset,
+        limit=limit,
+    )
+    return VolunteerPage(items=[_public(v) for v in rows], count=total, offset=offset, limit=limit)
+
+
+@router.post("/volunteers", status_code=status.HTTP_201_CREATED, response_model=VolunteerPublic)
+def post_volunteer(
+    body: VolunteerCreate, session: SessionDep, actor: Dispatcher
+) -> VolunteerPublic:
+    """Add one volunteer; the phone must be a mobile number not yet on the roster."""
+    try:
+        volunteer = service.create_volunteer(session=session, data=body)
+    except service.InvalidVolunteer as exc:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT
+            if exc.column == "phone" and "already" in exc.message
+            else status.HTTP_422_UNPROCESSABLE_CONTENT,
+            {"column": exc.column, "message": exc.message},
+        ) from None
+    record_audit(
+        session=session,
+        actor=actor,
+        action="volunteer.created",
+        subject=f"volunteer:{volunteer.id}",
+        detail={"district": volunteer.district_code, "skills": volunteer.skills},
+    )
+    session.commit()
+    return _public(volunteer)
+
+
+@router.post(
+    "/volunteers/import",
+    response_model=ImportResult,
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                    }
+                },
+                "text/csv": {"schema": {"type": "string"}},
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+                    "schema": {"type": "string", "format": "binary"}
+                },
+            }
+        }
+    },
+)
+async def import_volunteers(
+    request: Request,
+    session: SessionDep,
+    actor: Dispatcher,
+    dry_run: bool = False,
+) -> ImportResult:
+    """Import a CSV or XLSX roster (a multipart `file` field, or the file as the body).
+    Valid rows are imported; the answer lists every rejected row with its column and reason.
+    `dry_run=true` validates without storing anything."""
+    filename = ""
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form()
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "no file field in the form")
+        filename = upload.filename or ""
+        data = await upload.read()
+    else:
+        data = await request.body()
+    if not data:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the file is empty")
+    try:
+        result = importer.import_volunteers(
+            session=session, data=data, filename=filename, dry_run=dry_run
+        )
+    except importer.ImportFileError as exc:
+        session.rollback()
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    if dry_run:
+        session.rollback()
+        return result
+    record_audit(
+        session=session,
+        actor=actor,
+        action="volunteers.imported",
+        subject=filename[:96] or "upload",
+        detail={
+            "rows": result.rows,
+            "created": result.created,
+            "rejected": result.rejected,
+            "bytes": len(data),
+        },
+    )
+    session.commit()
+    return result
