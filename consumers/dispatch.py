@@ -1,7 +1,98 @@
-"""The dispatch consumer."""
+"""The dispatch consumer: alerts become tasks and offers; replies, declines, expiries and
+cancellations steer the rest. Each handler is one transaction (the runner's)."""
 
 from __future__ import annotations
 
-from consumers.registry import Handlers
+from datetime import datetime
+
+from consumers.registry import Context, Handlers
+from coordinator.common import aware, utcnow
+from coordinator.config import Settings, get_settings
+from coordinator.dispatch import flows, jobs
+from coordinator.dispatch import service as svc
+from coordinator.dispatch.models import Assignment
+from events.payloads.alerts import AlertRaised
+from events.payloads.assignments import (
+    AssignmentCancelled,
+    AssignmentDeclined,
+    AssignmentExpired,
+)
+from events.payloads.incidents import IncidentClosed
+from events.payloads.sms import SmsReceived
 
 handlers = Handlers("dispatch")
+
+
+def _settings() -> Settings:
+    from coordinator.runtime import current
+
+    try:
+        return current().settings
+    except RuntimeError:
+        return get_settings()
+
+
+def _timers(ctx: Context, offers: list[Assignment]) -> None:
+    deadlines = {aware(a.expires_at) for a in offers if a.expires_at is not None}
+
+    def schedule() -> None:
+        for deadline in deadlines:
+            if deadline is not None:
+                jobs.schedule_expiry(deadline)
+
+    if deadlines:
+        ctx.after_commit(schedule)
+
+
+@handlers.on(AlertRaised)
+def on_alert_raised(ctx: Context, event: AlertRaised) -> None:
+    """Plan the incident's tasks from its playbook and offer every free slot."""
+    incident = svc.get_incident(session=ctx.session, incident_id=event.incident_id)
+    if incident is None or incident.status != "open":
+        return
+    settings = _settings()
+    now = utcnow()
+    start: datetime = max(event.starts_at or now, now)
+    tasks = flows.plan_incident(
+        session=ctx.session, incident=incident, start=start, settings=settings
+    )
+    offers = flows.offer_open_slots(session=ctx.session, tasks=tasks, settings=settings, now=now)
+    _timers(ctx, offers)
+
+
+def _refill(ctx: Context, task_id: int, assignment_id: int) -> None:
+    a = ctx.session.get(Assignment, assignment_id)
+    if a is None:
+        return
+    offer = flows.refill_slot(
+        session=ctx.session, task_id=task_id, slot=a.slot, settings=_settings()
+    )
+    if offer is not None:
+        _timers(ctx, [offer])
+
+
+@handlers.on(AssignmentDeclined)
+def on_assignment_declined(ctx: Context, event: AssignmentDeclined) -> None:
+    _refill(ctx, event.task_id, event.assignment_id)
+
+
+@handlers.on(AssignmentExpired)
+def on_assignment_expired(ctx: Context, event: AssignmentExpired) -> None:
+    _refill(ctx, event.task_id, event.assignment_id)
+
+
+@handlers.on(AssignmentCancelled)
+def on_assignment_cancelled(ctx: Context, event: AssignmentCancelled) -> None:
+    _refill(ctx, event.task_id, event.assignment_id)
+
+
+@handlers.on(IncidentClosed)
+def on_incident_closed(ctx: Context, event: IncidentClosed) -> None:
+    """Stand the incident's volunteers down."""
+    flows.stand_down(session=ctx.session, incident_id=event.incident_id)
+
+
+@handlers.on(SmsReceived)
+def on_sms_received(ctx: Context, event: SmsReceived) -> None:
+    """A volunteer answered: accept, decline, done, stop, or something we explain."""
+    flows.handle_reply(session=ctx.session, phone=event.phone, body=event.body)

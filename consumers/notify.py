@@ -1,7 +1,93 @@
-"""The notify consumer."""
+"""The notify consumer: tells volunteers by SMS what happened to their assignments (offers,
+confirmations, dispatcher assignments, expiries, cancellations, completions), in their
+language. Messages are queued in the handler's transaction and delivered after it commits."""
 
 from __future__ import annotations
 
-from consumers.registry import Handlers
+from typing import Any
+
+from consumers.registry import Context, Handlers
+from coordinator.config import Settings, get_settings
+from coordinator.dispatch.models import Assignment, Task
+from coordinator.dispatch.texts import task_params
+from coordinator.sms import service as sms
+from coordinator.volunteers.models import Volunteer
+from events.payloads.assignments import (
+    AssignmentAccepted,
+    AssignmentCancelled,
+    AssignmentCompleted,
+    AssignmentDeclined,
+    AssignmentExpired,
+    AssignmentOffered,
+)
 
 handlers = Handlers("notify")
+
+
+def _settings() -> Settings:
+    from coordinator.runtime import current
+
+    try:
+        return current().settings
+    except RuntimeError:
+        return get_settings()
+
+
+def _send(ctx: Context, assignment_id: int, template: str, **extra: Any) -> None:
+    a = ctx.session.get(Assignment, assignment_id)
+    if a is None:
+        return
+    task = ctx.session.get(Task, a.task_id)
+    volunteer = ctx.session.get(Volunteer, a.volunteer_id)
+    if task is None or volunteer is None or volunteer.opted_out:
+        return
+    params: dict[str, Any] = task_params(task, volunteer.language, _settings().timezone)
+    params.update(code=a.short_code, **extra)
+    sms.queue_template(
+        session=ctx.session,
+        phone=volunteer.phone,
+        template=template,
+        lang=volunteer.language,
+        volunteer_id=volunteer.id,
+        assignment_id=a.id,
+        **params,
+    )
+
+
+@handlers.on(AssignmentOffered)
+def on_assignment_offered(ctx: Context, event: AssignmentOffered) -> None:
+    a = ctx.session.get(Assignment, event.assignment_id)
+    if a is None or a.status != "offered":
+        return  # withdrawn or expired before we got to it: no point asking
+    minutes = max(1, round(_settings().offer_timeout.total_seconds() / 60))
+    _send(ctx, event.assignment_id, "offer", minutes=minutes)
+
+
+@handlers.on(AssignmentAccepted)
+def on_assignment_accepted(ctx: Context, event: AssignmentAccepted) -> None:
+    a = ctx.session.get(Assignment, event.assignment_id)
+    if a is None:
+        return
+    _send(ctx, event.assignment_id, "assigned" if a.source == "dispatcher" else "accepted")
+
+
+@handlers.on(AssignmentDeclined)
+def on_assignment_declined(ctx: Context, event: AssignmentDeclined) -> None:
+    _send(ctx, event.assignment_id, "declined")
+
+
+@handlers.on(AssignmentExpired)
+def on_assignment_expired(ctx: Context, event: AssignmentExpired) -> None:
+    _send(ctx, event.assignment_id, "expired")
+
+
+@handlers.on(AssignmentCancelled)
+def on_assignment_cancelled(ctx: Context, event: AssignmentCancelled) -> None:
+    if event.by == "volunteer":
+        return  # they opted out: the opted-out confirmation is their last message
+    _send(ctx, event.assignment_id, "cancelled")
+
+
+@handlers.on(AssignmentCompleted)
+def on_assignment_completed(ctx: Context, event: AssignmentCompleted) -> None:
+    _send(ctx, event.assignment_id, "completed")

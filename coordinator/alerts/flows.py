@@ -1,0 +1,183 @@
+"""Raising an alert: store it, open (or change, or close) its incident and stage the events,
+all in the caller's transaction. Every intake (JSON, CAP, feeds, the travel-rush calendar)
+comes through :func:`raise_alert`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlmodel import Session
+
+from coordinator.accounts.service import Actor, record_audit
+from coordinator.alerts import service
+from coordinator.alerts.models import Alert
+from coordinator.dispatch import flows as dispatch_flows
+from coordinator.dispatch import service as dispatch_service
+from coordinator.dispatch.models import Incident
+from events.outbox import stage
+from events.payloads.alerts import AlertRaised
+from events.payloads.incidents import IncidentOpened
+
+LEVEL_ORDER = {"blue": 0, "yellow": 1, "orange": 2, "red": 3}
+
+
+class AlertRejected(ValueError):
+    """An alert that cannot be acted on; the message is the reason (HTTP 422)."""
+
+
+@dataclass
+class AlertInput:
+    """An alert from any intake, its districts already resolved to GB/T 2260 codes."""
+
+    sender: str
+    identifier: str
+    sent: datetime
+    kind: str
+    level: str
+    districts: list[str]
+    headline: str
+    source: str = "api"
+    msg_type: str = "Alert"
+    event: str = ""
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    raw: str = ""
+    references: list[tuple[str, str, datetime | None]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Raised:
+    alert: Alert
+    incident_id: int | None
+    #: False when this exact alert (same identity) was already stored
+    created: bool
+
+
+def raise_alert(*, session: Session, data: AlertInput, actor: Actor | str) -> Raised:
+    """Store the alert and act on it: a new alert opens an incident (IncidentOpened +
+    AlertRaised); an Update changes the incident it references (AlertRaised again, so dispatch
+    plans what is new); a Cancel closes it (IncidentClosed). The same alert twice changes
+    nothing. Raises AlertRejected."""
+    sent = service.utc(data.sent)
+    seen = service.find_by_identity(
+        session=session, sender=data.sender, identifier=data.identifier, sent=sent
+    )
+    if seen is not None:
+        return Raised(seen, seen.incident_id, created=False)
+    referenced = (
+        service.find_referenced(session=session, references=data.references)
+        if data.msg_type in ("Update", "Cancel") and data.references
+        else []
+    )
+    incident: Incident | None = None
+    for ref in referenced:
+        if ref.incident_id is not None:
+            incident = session.get(Incident, ref.incident_id)
+            if incident is not None:
+                break
+    if data.msg_type == "Cancel":
+        if incident is None:
+            raise AlertRejected("a Cancel that references no alert we know")
+        alert = _store(session, data, sent, incident.id)
+        dispatch_flows.close_incident(
+            session=session,
+            incident=incident,
+            reason=f"cancelled by {data.sender} {data.identifier}"[:200],
+            actor=actor,
+        )
+        _audit(session, actor, "alert.cancelled", alert, incident.id)
+        return Raised(alert, incident.id, created=True)
+    if not data.districts:
+        raise AlertRejected("the alert names no district of ours")
+    if incident is not None and incident.status == "open":
+        # An Update: the incident takes the new level and any new districts.
+        incident.level = data.level
+        incident.kind = data.kind if incident.kind == "other" else incident.kind
+        incident.districts = list(dict.fromkeys([*incident.districts, *data.districts]))
+        incident.title = data.headline[:200]
+        incident.ends_at = data.ends_at or incident.ends_at
+        session.add(incident)
+        action = "alert.updated"
+    else:
+        incident = dispatch_service.open_incident(
+            session=session,
+            kind=data.kind,
+            level=data.level,
+            title=data.headline,
+            districts=data.districts,
+            starts_at=data.starts_at,
+            ends_at=data.ends_at,
+        )
+        assert incident.id is not None
+        stage(
+            session,
+            IncidentOpened(
+                incident_id=incident.id,
+                kind=data.kind,  # type: ignore[arg-type]
+                level=data.level,  # type: ignore[arg-type]
+                title=incident.title,
+                districts=list(incident.districts),
+            ),
+        )
+        action = "alert.raised"
+    assert incident.id is not None
+    alert = _store(session, data, sent, incident.id)
+    assert alert.id is not None
+    stage(
+        session,
+        AlertRaised(
+            alert_id=alert.id,
+            incident_id=incident.id,
+            kind=incident.kind,  # type: ignore[arg-type]
+            level=incident.level,  # type: ignore[arg-type]
+            districts=list(incident.districts),
+            headline=data.headline,
+            starts_at=data.starts_at,
+            ends_at=data.ends_at,
+            source=data.source,
+        ),
+    )
+    _audit(session, actor, action, alert, incident.id)
+    return Raised(alert, incident.id, created=True)
+
+
+def _store(session: Session, data: AlertInput, sent: datetime, incident_id: int | None) -> Alert:
+    alert = Alert(
+        sender=data.sender[:255],
+        identifier=data.identifier[:255],
+        sent=sent,
+        msg_type=data.msg_type,
+        source=data.source,
+        kind=data.kind,
+        level=data.level,
+        districts=list(data.districts),
+        headline=data.headline[:300],
+        event=data.event[:120],
+        starts_at=data.starts_at,
+        ends_at=data.ends_at,
+        incident_id=incident_id,
+        raw=data.raw,
+    )
+    session.add(alert)
+    session.flush()
+    return alert
+
+
+def _audit(
+    session: Session, actor: Actor | str, action: str, alert: Alert, incident_id: int | None
+) -> None:
+    record_audit(
+        session=session,
+        actor=actor,
+        action=action,
+        subject=f"alert:{alert.id}",
+        detail={
+            "incident_id": incident_id,
+            "kind": alert.kind,
+            "level": alert.level,
+            "districts": alert.districts,
+            "source": alert.source,
+            "identity": [alert.sender, alert.identifier, alert.sent.isoformat()],
+        },
+    )

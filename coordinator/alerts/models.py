@@ -1,0 +1,81 @@
+"""Alerts as they arrived (JSON from a dispatcher, CAP from a feed, the travel-rush calendar).
+
+A CAP message's identity is `(sender, identifier, sent)`; the same message twice is one row and
+one incident. JSON alerts get a generated identity.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import Field as PydField
+from sqlalchemy import Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from coordinator.common import json_column, tz_column, utcnow
+
+AlertKind = Literal["ice_storm", "freezing_rain", "snow", "cold_wave", "travel_rush", "other"]
+WarningLevel = Literal["blue", "yellow", "orange", "red"]
+KINDS: tuple[str, ...] = ("ice_storm", "freezing_rain", "snow", "cold_wave", "travel_rush", "other")
+LEVELS: tuple[str, ...] = ("blue", "yellow", "orange", "red")
+
+
+class Alert(SQLModel, table=True):
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("sender", "identifier", "sent", name="uq_alert_identity"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    sender: str = Field(max_length=255)
+    identifier: str = Field(max_length=255)
+    sent: datetime = Field(sa_column=tz_column(nullable=False))
+    #: Alert | Update | Cancel (CAP msgType); JSON alerts are Alert
+    msg_type: str = Field(default="Alert", max_length=8)
+    #: api | cap | feed | calendar
+    source: str = Field(default="api", max_length=16)
+    kind: str = Field(max_length=24)
+    level: str = Field(max_length=8)
+    #: GB/T 2260 six-digit codes
+    districts: list[str] = Field(default_factory=list, sa_column=json_column())
+    headline: str = Field(max_length=300)
+    event: str = Field(default="", max_length=120)
+    starts_at: datetime | None = Field(default=None, sa_column=tz_column())
+    ends_at: datetime | None = Field(default=None, sa_column=tz_column())
+    incident_id: int | None = Field(default=None, foreign_key="incidents.id", index=True)
+    #: the body as received (CAP XML, or the JSON), for audit
+    raw: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    received_at: datetime = Field(default_factory=utcnow, sa_column=tz_column())
+
+
+class AlertCreate(BaseModel):
+    """`POST /api/alerts`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: AlertKind
+    level: WarningLevel
+    districts: list[str] = PydField(min_length=1, max_length=50)
+    headline: str = PydField(min_length=1, max_length=300)
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+
+    @field_validator("districts")
+    @classmethod
+    def _clean(cls, value: list[str]) -> list[str]:
+        out = [v.strip() for v in value]
+        if any(not v or len(v) > 64 for v in out):
+            raise ValueError("each district is a non-empty name or code (at most 64 characters)")
+        return out
+
+    @field_validator("starts_at", "ends_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("times need an offset, e.g. 2014-01-05T07:00:00+08:00")
+        return value
+
+
+class AlertAccepted(BaseModel):
+    alert_id: int
+    incident_id: int

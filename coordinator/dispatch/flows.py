@@ -1,0 +1,788 @@
+"""Dispatch use cases: each writes state and stages its events in the caller's transaction,
+and records its decision in the audit log.
+
+Slots: a task with `slots = n` has slots 0..n-1; at most one offered/accepted/completed
+assignment holds a slot (a partial unique index enforces it). A decline, an expiry or a cancel
+frees the slot, and the dispatch consumer refills that one slot (`refill_slot`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, col, select
+
+from coordinator.accounts.service import Actor, record_audit
+from coordinator.common import aware, utcnow
+from coordinator.config import Settings
+from coordinator.dispatch import matching, playbooks
+from coordinator.dispatch import service as svc
+from coordinator.dispatch.models import HOLDING, Assignment, Incident, Task
+from coordinator.geo.models import District
+from coordinator.logistics.models import Place
+from coordinator.sms import service as sms
+from coordinator.sms.replies import parse_reply
+from coordinator.volunteers.models import Volunteer
+from coordinator.volunteers.service import get_by_phone
+from events.outbox import stage
+from events.payloads.assignments import (
+    AssignmentAccepted,
+    AssignmentCancelled,
+    AssignmentCompleted,
+    AssignmentDeclined,
+    AssignmentExpired,
+    AssignmentOffered,
+)
+from events.payloads.incidents import IncidentClosed, TaskPlanned
+
+log = logging.getLogger(__name__)
+
+SYSTEM = "system:dispatch"
+
+
+# -- planning ----------------------------------------------------------------------------------
+def plan_incident(
+    *, session: Session, incident: Incident, start: datetime, settings: Settings
+) -> list[Task]:
+    """Create the tasks the playbook asks for (or grow ones planned before, e.g. after an
+    Update raised the level); stages TaskPlanned for each new or grown task. Returns every
+    task of the incident."""
+    assert incident.id is not None
+    data = svc.playbook_for(session=session, kind=incident.kind, level=incident.level)
+    districts = [
+        playbooks.DistrictInfo(d.code, d.name_zh, d.name_en, d.lat, d.lon, d.radius_km)
+        for code in incident.districts
+        if (d := session.get(District, code)) is not None
+    ]
+    stations = [
+        playbooks.Place(p.name_zh, p.name_en, p.lat, p.lon, p.district_code, p.code)
+        for p in session.exec(
+            select(Place).where(Place.kind == "station").order_by(col(Place.id))
+        ).all()
+    ]
+    day = start.astimezone(ZoneInfo(settings.timezone)).date()
+    specs = playbooks.plan(
+        data,
+        level=incident.level,
+        districts=districts,
+        stations=stations,
+        start=start,
+        day=day,
+        tz=settings.timezone,
+    )
+    existing = {t.plan_key: t for t in svc.tasks_of(session=session, incident_id=incident.id)}
+    changed: list[Task] = []
+    for spec in specs:
+        task = existing.get(spec.plan_key)
+        if task is None:
+            task = Task(
+                incident_id=incident.id,
+                plan_key=spec.plan_key,
+                kind=spec.kind,
+                title=spec.title[:120],
+                title_en=spec.title_en[:160],
+                place=spec.place.name_zh[:120],
+                place_en=spec.place.name_en[:160],
+                district_code=spec.place.district_code,
+                lat=spec.place.lat,
+                lon=spec.place.lon,
+                slots=spec.slots,
+                skills=spec.skills,
+                starts_at=spec.starts_at,
+                ends_at=spec.ends_at,
+                team_task=spec.team_task,
+            )
+            session.add(task)
+            existing[spec.plan_key] = task
+            changed.append(task)
+        elif spec.slots > task.slots:
+            task.slots = spec.slots  # a higher level needs more hands; never fewer
+            session.add(task)
+            changed.append(task)
+    session.flush()
+    for task in changed:
+        assert task.id is not None
+        stage(
+            session,
+            TaskPlanned(
+                task_id=task.id,
+                incident_id=incident.id,
+                title=task.title,
+                district_code=task.district_code,
+                slots=task.slots,
+                skills=list(task.skills),
+                starts_at=aware(task.starts_at),
+                ends_at=aware(task.ends_at),
+            ),
+        )
+    if changed:
+        record_audit(
+            session=session,
+            actor=SYSTEM,
+            action="dispatch.planned",
+            subject=f"incident:{incident.id}",
+            detail={"tasks": len(changed), "slots": sum(t.slots for t in changed)},
+        )
+    return list(existing.values())
+
+
+# -- offers ------------------------------------------------------------------------------------
+def _slot(task: Task, slot: int, shift: str) -> matching.Slot:
+    return matching.Slot(
+        slot_id=f"{task.id}:{slot}",
+        task_id=task.id or 0,
+        lat=task.lat,
+        lon=task.lon,
+        skills=frozenset(task.skills),
+        shift=shift,
+        team_task=task.team_task,
+    )
+
+
+def _offer(
+    *,
+    session: Session,
+    task: Task,
+    slot: int,
+    match: matching.Match,
+    code: str,
+    expires_at: datetime,
+    source: str,
+    now: datetime,
+) -> Assignment:
+    assert task.id is not None
+    a = Assignment(
+        task_id=task.id,
+        incident_id=task.incident_id,
+        volunteer_id=match.volunteer_id,
+        slot=slot,
+        status="offered",
+        short_code=code,
+        source=source,
+        reason=match.reason,
+        distance_km=round(match.distance_km, 3),
+        cost=round(match.cost, 3),
+        offered_at=now,
+        expires_at=expires_at,
+    )
+    session.add(a)
+    return a
+
+
+def _stage_offered(session: Session, a: Assignment) -> None:
+    assert a.id is not None and a.expires_at is not None
+    stage(
+        session,
+        AssignmentOffered(
+            assignment_id=a.id,
+            task_id=a.task_id,
+            incident_id=a.incident_id,
+            volunteer_id=a.volunteer_id,
+            short_code=a.short_code,
+            expires_at=aware(a.expires_at) or a.expires_at,
+            reason=a.reason,
+        ),
+    )
+
+
+def _flag_unfillable(session: Session, task: Task, missing: int, now: datetime) -> None:
+    if not task.unfillable:
+        task.unfillable = True
+        task.unfillable_since = now
+        session.add(task)
+    record_audit(
+        session=session,
+        actor=SYSTEM,
+        action="task.unfillable",
+        subject=f"task:{task.id}",
+        detail={"incident_id": task.incident_id, "missing": missing, "title": task.title},
+    )
+
+
+def offer_open_slots(
+    *, session: Session, tasks: Sequence[Task], settings: Settings, now: datetime | None = None
+) -> list[Assignment]:
+    """Solve the matching for every free slot of `tasks` (still to come, in open incidents)
+    and offer each match; tasks left short are flagged unfillable. Returns the new offers."""
+    now = now or utcnow()
+    live = [t for t in tasks if (aware(t.ends_at) or now) > now]
+    incidents = {t.incident_id for t in live}
+    open_ids = {
+        i.id
+        for i in session.exec(select(Incident).where(col(Incident.id).in_(incidents))).all()
+        if i.status == "open"
+    }
+    live = [t for t in live if t.incident_id in open_ids]
+    if not live:
+        return []
+    shift_of = svc.shift_components(live)
+    windows: dict[str, tuple[datetime, datetime]] = {}
+    slots: list[matching.Slot] = []
+    where: dict[str, tuple[Task, int]] = {}
+    for task in live:
+        assert task.id is not None
+        key = shift_of[task.id]
+        s, e = aware(task.starts_at), aware(task.ends_at)
+        assert s is not None and e is not None
+        lo, hi = windows.get(key, (s, e))
+        windows[key] = (min(lo, s), max(hi, e))
+        for n in svc.free_slots(session=session, task=task):
+            sl = _slot(task, n, key)
+            slots.append(sl)
+            where[sl.slot_id] = (task, n)
+    if not slots:
+        return []
+    start = min(w[0] for w in windows.values())
+    end = max(w[1] for w in windows.values())
+    rows = svc.candidate_rows(session=session)
+    busy = svc.busy_windows(session=session, start=start, end=end)
+    candidates = svc.to_candidates(rows, busy, windows)
+    matches = matching.solve(slots, candidates)
+    expires_at = now + settings.offer_timeout
+    codes = svc.open_codes(session=session, volunteer_ids={m.volunteer_id for m in matches})
+    offers = []
+    for m in matches:
+        task, n = where[m.slot_id]
+        code = svc.fresh_code(codes[m.volunteer_id])
+        codes[m.volunteer_id].add(code)
+        offers.append(
+            _offer(
+                session=session,
+                task=task,
+                slot=n,
+                match=m,
+                code=code,
+                expires_at=expires_at,
+                source="matching",
+                now=now,
+            )
+        )
+    session.flush()
+    for a in offers:
+        _stage_offered(session, a)
+    filled: dict[int, int] = {}
+    for m in matches:
+        filled[m.task_id] = filled.get(m.task_id, 0) + 1
+    wanted: dict[int, int] = {}
+    for sl in slots:
+        wanted[sl.task_id] = wanted.get(sl.task_id, 0) + 1
+    for task in live:
+        assert task.id is not None
+        missing = wanted.get(task.id, 0) - filled.get(task.id, 0)
+        if missing > 0:
+            _flag_unfillable(session, task, missing, now)
+    if offers:
+        record_audit(
+            session=session,
+            actor=SYSTEM,
+            action="dispatch.offered",
+            subject=f"incident:{','.join(str(i) for i in sorted(incidents))}",
+            detail={
+                "slots": len(slots),
+                "offers": len(offers),
+                "total_cost": round(sum(m.cost for m in matches), 3),
+            },
+        )
+    return offers
+
+
+def refill_slot(
+    *, session: Session, task_id: int, slot: int, settings: Settings, now: datetime | None = None
+) -> Assignment | None:
+    """Offer one freed slot to the next best volunteer, asking nobody who was already offered
+    this task. Flags the task unfillable when nobody is left. No re-solve of the world."""
+    now = now or utcnow()
+    task = svc.lock_task(session=session, task_id=task_id)
+    if task is None or slot >= task.slots or (aware(task.ends_at) or now) <= now:
+        return None
+    incident = session.get(Incident, task.incident_id)
+    if incident is None or incident.status != "open":
+        return None
+    if slot in svc.holding_slots(session=session, task_id=task_id):
+        return None  # already taken again (a dispatcher assigned someone)
+    exclude = svc.offered_to(session=session, task_id=task_id)
+    s, e = aware(task.starts_at), aware(task.ends_at)
+    assert s is not None and e is not None
+    key = s.isoformat()
+    target = _slot(task, slot, key)
+    match = None
+    # Near first (a small query keeps a refill fast), the whole roster if nobody near is free.
+    for near in ((task.lat, task.lon), None):
+        rows = svc.candidate_rows(session=session, near=near, exclude=exclude)
+        if not rows:
+            continue
+        busy = svc.busy_windows(session=session, start=s, end=e, volunteer_ids=[r[0] for r in rows])
+        candidates = svc.to_candidates(rows, busy, {key: (s, e)})
+        match = matching.refill(target, candidates, exclude=exclude)
+        if match is not None:
+            break
+    if match is None:
+        _flag_unfillable(session, task, 1, now)
+        return None
+    code = svc.fresh_code(
+        svc.open_codes(session=session, volunteer_ids=[match.volunteer_id])[match.volunteer_id]
+    )
+    a = _offer(
+        session=session,
+        task=task,
+        slot=slot,
+        match=match,
+        code=code,
+        expires_at=now + settings.offer_timeout,
+        source="refill",
+        now=now,
+    )
+    session.flush()
+    _stage_offered(session, a)
+    record_audit(
+        session=session,
+        actor=SYSTEM,
+        action="dispatch.refilled",
+        subject=f"assignment:{a.id}",
+        detail={"task_id": task_id, "slot": slot, "volunteer_id": a.volunteer_id},
+    )
+    return a
+
+
+# -- a volunteer's answers ---------------------------------------------------------------------
+def _ids(a: Assignment) -> dict[str, int]:
+    assert a.id is not None
+    return {
+        "assignment_id": a.id,
+        "task_id": a.task_id,
+        "incident_id": a.incident_id,
+        "volunteer_id": a.volunteer_id,
+    }
+
+
+def _reload(session: Session, assignment_id: int) -> Assignment:
+    return session.exec(
+        select(Assignment)
+        .where(Assignment.id == assignment_id)
+        .execution_options(populate_existing=True)
+    ).one()
+
+
+def expire(*, session: Session, assignment: Assignment, now: datetime) -> None:
+    assignment.status = "expired"
+    assignment.closed_reason = "no answer in time"
+    session.add(assignment)
+    stage(session, AssignmentExpired(**_ids(assignment)))
+    record_audit(
+        session=session,
+        actor=SYSTEM,
+        action="assignment.expired",
+        subject=f"assignment:{assignment.id}",
+    )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a reply did: "accepted", "declined", "completed", "closed" (the offer is no longer
+    open), "already" (nothing to do, e.g. a repeated accept)."""
+
+    result: str
+    assignment: Assignment
+
+
+def accept(
+    *, session: Session, assignment_id: int, now: datetime | None = None, actor: str = "volunteer"
+) -> Outcome:
+    """Accept an offer. The task row is locked and the counts re-checked, so accepting the last
+    slot concurrently fills it exactly once."""
+    now = now or utcnow()
+    a = session.get(Assignment, assignment_id)
+    if a is None:
+        raise svc.DispatchError("no such assignment", 404)
+    task = svc.lock_task(session=session, task_id=a.task_id)
+    a = _reload(session, assignment_id)
+    if a.status == "accepted":
+        return Outcome("already", a)
+    if a.status != "offered" or task is None:
+        return Outcome("closed", a)
+    expires = aware(a.expires_at)
+    if expires is not None and expires <= now:
+        expire(session=session, assignment=a, now=now)
+        return Outcome("closed", a)
+    incident = session.get(Incident, a.incident_id)
+    if incident is None or incident.status != "open":
+        return Outcome("closed", a)
+    if svc.filled_count(session=session, task_id=task.id or 0) >= task.slots:
+        return Outcome("closed", a)
+    a.status = "accepted"
+    a.responded_at = now
+    session.add(a)
+    stage(session, AssignmentAccepted(**_ids(a)))
+    record_audit(
+        session=session, actor=actor, action="assignment.accepted", subject=f"assignment:{a.id}"
+    )
+    return Outcome("accepted", a)
+
+
+def decline(
+    *, session: Session, assignment_id: int, now: datetime | None = None, actor: str = "volunteer"
+) -> Outcome:
+    """Decline an offer, or step back from an accepted assignment; the slot is refilled."""
+    now = now or utcnow()
+    a = _reload(session, assignment_id)
+    svc.lock_task(session=session, task_id=a.task_id)
+    a = _reload(session, assignment_id)
+    if a.status not in ("offered", "accepted"):
+        return Outcome("closed", a)
+    a.status = "declined"
+    a.responded_at = now
+    session.add(a)
+    stage(session, AssignmentDeclined(**_ids(a)))
+    record_audit(
+        session=session, actor=actor, action="assignment.declined", subject=f"assignment:{a.id}"
+    )
+    return Outcome("declined", a)
+
+
+def complete(
+    *, session: Session, assignment_id: int, now: datetime | None = None, actor: str = "volunteer"
+) -> Outcome:
+    now = now or utcnow()
+    a = _reload(session, assignment_id)
+    if a.status == "completed":
+        return Outcome("already", a)
+    if a.status != "accepted":
+        return Outcome("closed", a)
+    a.status = "completed"
+    a.responded_at = now
+    session.add(a)
+    stage(session, AssignmentCompleted(**_ids(a)))
+    record_audit(
+        session=session, actor=actor, action="assignment.completed", subject=f"assignment:{a.id}"
+    )
+    return Outcome("completed", a)
+
+
+def expire_overdue(*, session: Session, now: datetime | None = None) -> int:
+    """Expire every offer past its deadline (the sweep behind the per-offer timers)."""
+    now = now or utcnow()
+    count = 0
+    for a in svc.overdue_offers(session=session, now=now):
+        svc.lock_task(session=session, task_id=a.task_id)
+        a = _reload(session, a.id or 0)
+        if a.status == "offered":
+            expire(session=session, assignment=a, now=now)
+            count += 1
+    return count
+
+
+# -- dispatcher overrides ----------------------------------------------------------------------
+def cancel_assignment(
+    *,
+    session: Session,
+    assignment_id: int,
+    actor: Actor | str,
+    reason: str = "",
+    by: str = "dispatcher",
+) -> Assignment:
+    """Cancel an open (offered or accepted) assignment; the volunteer is told and the slot is
+    refilled by the dispatch consumer. Raises DispatchError(404/409)."""
+    a = session.get(Assignment, assignment_id)
+    if a is None:
+        raise svc.DispatchError(f"assignment {assignment_id} does not exist", 404)
+    svc.lock_task(session=session, task_id=a.task_id)
+    a = _reload(session, assignment_id)
+    if a.status not in ("offered", "accepted"):
+        raise svc.DispatchError(f"assignment {assignment_id} is {a.status}, not open", 409)
+    a.status = "cancelled"
+    a.closed_reason = (reason or f"cancelled by {by}")[:200]
+    session.add(a)
+    stage(session, AssignmentCancelled(**_ids(a), by=by, reason=reason[:200]))
+    record_audit(
+        session=session,
+        actor=actor,
+        action="assignment.cancelled",
+        subject=f"assignment:{a.id}",
+        detail={"by": by, "reason": reason},
+    )
+    return a
+
+
+def assign_volunteer(
+    *, session: Session, task_id: int, volunteer_id: int, actor: Actor, now: datetime | None = None
+) -> Assignment:
+    """A dispatcher puts a named volunteer into a task: a free slot, or else one only offered
+    (that offer is withdrawn). Raises DispatchError: 404 unknown task/volunteer, 409 when the
+    task is full or over, the volunteer cannot be asked or is busy in that shift."""
+    now = now or utcnow()
+    task = svc.lock_task(session=session, task_id=task_id)
+    if task is None:
+        raise svc.DispatchError(f"task {task_id} does not exist", 404)
+    volunteer = session.get(Volunteer, volunteer_id)
+    if volunteer is None:
+        raise svc.DispatchError(f"volunteer {volunteer_id} does not exist", 404)
+    incident = session.get(Incident, task.incident_id)
+    if incident is None or incident.status != "open":
+        raise svc.DispatchError("the incident is closed", 409)
+    if (aware(task.ends_at) or now) <= now:
+        raise svc.DispatchError("the task is over", 409)
+    if not volunteer.active or volunteer.opted_out:
+        raise svc.DispatchError("the volunteer is inactive or opted out of messages", 409)
+    held = svc.holding_slots(session=session, task_id=task_id)
+    if any(a.volunteer_id == volunteer_id for a in held.values()):
+        raise svc.DispatchError("the volunteer is already in this task", 409)
+    s, e = aware(task.starts_at), aware(task.ends_at)
+    assert s is not None and e is not None
+    if svc.busy_windows(session=session, start=s, end=e, volunteer_ids=[volunteer_id]):
+        raise svc.DispatchError("the volunteer holds another task in this shift", 409)
+    free = [n for n in range(task.slots) if n not in held]
+    if not free:
+        bumpable = sorted((a for a in held.values() if a.status == "offered"), key=lambda a: a.slot)
+        if not bumpable:
+            raise svc.DispatchError("the task is full", 409)
+        bumped = bumpable[-1]
+        cancel_assignment(
+            session=session,
+            assignment_id=bumped.id or 0,
+            actor=actor,
+            reason=f"slot given to volunteer {volunteer_id} by a dispatcher",
+        )
+        session.flush()
+        free = [bumped.slot]
+    code = svc.fresh_code(
+        svc.open_codes(session=session, volunteer_ids=[volunteer_id])[volunteer_id]
+    )
+    a = Assignment(
+        task_id=task_id,
+        incident_id=task.incident_id,
+        volunteer_id=volunteer_id,
+        slot=free[0],
+        status="accepted",
+        short_code=code,
+        source="dispatcher",
+        reason=f"assigned by {actor.name}",
+        offered_at=now,
+        responded_at=now,
+    )
+    session.add(a)
+    session.flush()
+    stage(session, AssignmentAccepted(**_ids(a)))
+    record_audit(
+        session=session,
+        actor=actor,
+        action="assignment.assigned",
+        subject=f"assignment:{a.id}",
+        detail={"task_id": task_id, "volunteer_id": volunteer_id, "slot": a.slot},
+    )
+    return a
+
+
+# -- incidents ---------------------------------------------------------------------------------
+def close_incident(
+    *, session: Session, incident: Incident, reason: str, actor: Actor | str
+) -> bool:
+    """Close an open incident and stage IncidentClosed; False if it was closed already. The
+    dispatch consumer stands its volunteers down when the event arrives."""
+    if incident.status == "closed":
+        return False
+    incident.status = "closed"
+    incident.closed_at = utcnow()
+    incident.close_reason = reason[:200]
+    session.add(incident)
+    assert incident.id is not None
+    stage(session, IncidentClosed(incident_id=incident.id, reason=reason[:200]))
+    record_audit(
+        session=session,
+        actor=actor,
+        action="incident.closed",
+        subject=f"incident:{incident.id}",
+        detail={"reason": reason},
+    )
+    return True
+
+
+def stand_down(*, session: Session, incident_id: int) -> int:
+    """Cancel every open assignment of a closed incident (the volunteers are told)."""
+    rows = session.exec(
+        select(Assignment).where(
+            Assignment.incident_id == incident_id,
+            col(Assignment.status).in_(("offered", "accepted")),
+        )
+    ).all()
+    for a in rows:
+        cancel_assignment(
+            session=session,
+            assignment_id=a.id or 0,
+            actor=SYSTEM,
+            reason="incident closed",
+            by="system",
+        )
+    return len(rows)
+
+
+# -- SMS replies -------------------------------------------------------------------------------
+_WANTED = {"accept": ("offered",), "decline": ("offered", "accepted"), "done": ("accepted",)}
+
+
+def _task_title(session: Session, a: Assignment, lang: str) -> str:
+    task = session.get(Task, a.task_id)
+    if task is None:
+        return ""
+    return (task.title_en or task.title) if lang == "en" else task.title
+
+
+def _is_station_manager(session: Session, phone: str) -> bool:
+    return (
+        session.exec(select(Place.id).where(col(Place.manager_phones).contains(phone))).first()
+        is not None
+    )
+
+
+def handle_reply(*, session: Session, phone: str, body: str, now: datetime | None = None) -> str:
+    """Act on a volunteer's SMS and queue any direct answer. Returns what happened (for logs
+    and tests): unknown_number, ignored, opted_out, help, which_offer, offer_closed, accepted,
+    declined, completed, already."""
+    now = now or utcnow()
+    reply = parse_reply(body)
+    if reply.intent == "receipt":
+        return "ignored"  # a station manager's receipt: logistics handles it
+    volunteer = get_by_phone(session=session, phone=phone)
+    if volunteer is None:
+        if _is_station_manager(session, phone):
+            return "ignored"
+        sms.queue_template(session=session, phone=phone, template="unknown_number", lang="zh")
+        return "unknown_number"
+    vid, lang = volunteer.id, volunteer.language
+
+    def say(template: str, a: Assignment | None = None, **params: Any) -> None:
+        sms.queue_template(
+            session=session,
+            phone=volunteer.phone,
+            template=template,
+            lang=lang,
+            volunteer_id=vid,
+            assignment_id=a.id if a else None,
+            **params,
+        )
+
+    if reply.intent == "stop":
+        if volunteer.opted_out:
+            return "ignored"
+        opt_out(session=session, volunteer=volunteer)
+        say("opted_out")
+        return "opted_out"
+    if volunteer.opted_out:
+        return "ignored"  # they asked for no more messages
+    if reply.intent == "unknown":
+        say("help")
+        return "help"
+    assert vid is not None
+    statuses = _WANTED[reply.intent]
+    open_ = svc.assignments_of(session=session, volunteer_id=vid, statuses=statuses)
+    if reply.code:
+        open_ = [a for a in open_ if a.short_code == reply.code]
+    if not open_:
+        recent = svc.assignments_of(
+            session=session,
+            volunteer_id=vid,
+            statuses=("expired", "cancelled", "declined", "offered", "accepted", "completed"),
+        )
+        if reply.code:
+            recent = [a for a in recent if a.short_code == reply.code]
+        if reply.intent == "accept" and recent and recent[0].status in ("accepted", "completed"):
+            return "already"  # a repeated "yes": they are confirmed already
+        if reply.intent == "accept" and recent:
+            say("offer_closed", recent[0], task=_task_title(session, recent[0], lang))
+            return "offer_closed"
+        say("help")
+        return "help"
+    if len(open_) > 1:
+        say("which_offer", codes=[a.short_code for a in open_])
+        return "which_offer"
+    target = open_[0]
+    assert target.id is not None
+    if reply.intent == "accept":
+        outcome = accept(session=session, assignment_id=target.id, now=now)
+        if outcome.result == "closed":
+            say("offer_closed", target, task=_task_title(session, target, lang))
+            return "offer_closed"
+        return outcome.result
+    if reply.intent == "decline":
+        return decline(session=session, assignment_id=target.id, now=now).result
+    return complete(session=session, assignment_id=target.id, now=now).result
+
+
+def opt_out(*, session: Session, volunteer: Volunteer) -> int:
+    """The volunteer sent STOP: no more messages, and their open assignments are cancelled
+    (and refilled). Returns how many were cancelled."""
+    volunteer.opted_out = True
+    session.add(volunteer)
+    open_ = svc.assignments_of(
+        session=session, volunteer_id=volunteer.id or 0, statuses=("offered", "accepted")
+    )
+    for a in open_:
+        cancel_assignment(
+            session=session,
+            assignment_id=a.id or 0,
+            actor=f"volunteer:{volunteer.id}",
+            reason="volunteer opted out",
+            by="volunteer",
+        )
+    record_audit(
+        session=session,
+        actor=f"volunteer:{volunteer.id}",
+        action="volunteer.opted_out",
+        subject=f"volunteer:{volunteer.id}",
+        detail={"cancelled": len(open_)},
+    )
+    return len(open_)
+
+
+# -- reminders ---------------------------------------------------------------------------------
+def send_reminders(
+    *, session: Session, before: timedelta, tz: str, now: datetime | None = None
+) -> int:
+    """Queue a reminder for each accepted assignment whose shift starts within `before`."""
+    from coordinator.dispatch.texts import task_params
+
+    now = now or utcnow()
+    rows = session.exec(
+        select(Assignment, Task, Volunteer)
+        .join(Task, col(Task.id) == Assignment.task_id)
+        .join(Volunteer, col(Volunteer.id) == Assignment.volunteer_id)
+        .where(
+            Assignment.status == "accepted",
+            Assignment.reminded_at == None,  # noqa: E711
+            col(Task.starts_at) <= now + before,
+            col(Task.starts_at) > now,
+        )
+    ).all()
+    count = 0
+    for a, task, volunteer in rows:
+        a.reminded_at = now
+        session.add(a)
+        if volunteer.opted_out:
+            continue
+        sms.queue_template(
+            session=session,
+            phone=volunteer.phone,
+            template="reminder",
+            lang=volunteer.language,
+            kind="reminder",
+            volunteer_id=volunteer.id,
+            assignment_id=a.id,
+            **task_params(task, volunteer.language, tz),
+        )
+        count += 1
+    return count
+
+
+def holding(session: Session, task_id: int) -> list[Assignment]:
+    """Assignments that hold a slot of the task (for tests and the board)."""
+    return list(
+        session.exec(
+            select(Assignment).where(
+                Assignment.task_id == task_id, col(Assignment.status).in_(HOLDING)
+            )
+        ).all()
+    )

@@ -1,0 +1,71 @@
+"""Scheduler jobs of dispatch: offer expiry and shift reminders. Module-level functions that
+open their own session (APScheduler stores a reference to them in the database)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from coordinator.common import utcnow
+from coordinator.db import session_scope
+from coordinator.dispatch import flows
+
+log = logging.getLogger(__name__)
+
+
+def _runtime():  # type: ignore[no-untyped-def]
+    from coordinator.runtime import current
+
+    return current()
+
+
+def expire_due() -> int:
+    """Expire every overdue offer (AssignmentExpired; dispatch refills each slot)."""
+    rt = _runtime()
+    assert rt.engine is not None
+    with session_scope(rt.engine) as session:
+        count = flows.expire_overdue(session=session)
+    if count:
+        log.info("expired %d offers", count)
+    return count
+
+
+def send_reminders() -> int:
+    """Remind volunteers of accepted shifts that start within NUANLIU_REMINDER_BEFORE."""
+    rt = _runtime()
+    assert rt.engine is not None
+    with session_scope(rt.engine) as session:
+        return flows.send_reminders(
+            session=session, before=rt.settings.reminder_before, tz=rt.settings.timezone
+        )
+
+
+def schedule_expiry(expires_at: datetime) -> None:
+    """A one-off timer that runs the expiry just after `expires_at` (one job per second of
+    deadline: a solve's offers share it). Without a scheduler in this process the recurring
+    sweep of the scheduler worker expires them instead."""
+    from coordinator import scheduler
+
+    running = scheduler.current()
+    if running is None:
+        return
+    run_at = expires_at + timedelta(seconds=1)
+    if run_at <= utcnow():
+        run_at = utcnow() + timedelta(seconds=1)
+    running.add_job(
+        expire_due,
+        "date",
+        run_date=run_at,
+        id=f"offer-expiry-{int(expires_at.timestamp())}",
+        replace_existing=True,
+        misfire_grace_time=None,
+    )
+
+
+def recurring(settings) -> list[tuple[str, object, str, dict[str, object]]]:  # type: ignore[no-untyped-def]
+    """Dispatch's recurring jobs: the expiry sweep (so no offer depends on a single timer)
+    and the reminder sweep."""
+    return [
+        ("dispatch-expire-offers", expire_due, "interval", {"seconds": 30}),
+        ("dispatch-reminders", send_reminders, "interval", {"seconds": 60}),
+    ]

@@ -1,0 +1,207 @@
+"""Incidents, the tasks planned for them, volunteers' assignments to task slots, playbooks.
+
+An incident is what a dispatcher works on (an ice storm, the travel rush); a task is one job with
+a number of slots (de-icing a bridge, four people, 07:00-11:00); an assignment is one volunteer
+in one slot, from the offer through the reply to the end of the shift.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from pydantic import Field as PydField
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from coordinator.common import json_column, tz_column, utcnow
+
+IncidentStatus = Literal["open", "closed"]
+AssignmentStatus = Literal["offered", "accepted", "declined", "expired", "completed", "cancelled"]
+
+#: statuses that hold a slot: at most one such assignment per (task, slot)
+HOLDING: tuple[str, ...] = ("offered", "accepted", "completed")
+#: statuses that count as filled
+FILLED: tuple[str, ...] = ("accepted", "completed")
+
+_HOLDING_SQL = "status IN ('offered', 'accepted', 'completed')"
+
+
+class Incident(SQLModel, table=True):
+    """Something happening to the city that volunteers respond to."""
+
+    __tablename__ = "incidents"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=24, index=True)
+    level: str = Field(max_length=8)
+    title: str = Field(max_length=200)
+    #: GB/T 2260 six-digit codes
+    districts: list[str] = Field(default_factory=list, sa_column=json_column())
+    status: str = Field(default="open", max_length=8, index=True)
+    starts_at: datetime | None = Field(default=None, sa_column=tz_column())
+    ends_at: datetime | None = Field(default=None, sa_column=tz_column())
+    opened_at: datetime = Field(default_factory=utcnow, sa_column=tz_column())
+    closed_at: datetime | None = Field(default=None, sa_column=tz_column())
+    close_reason: str = Field(default="", max_length=200)
+
+
+class Task(SQLModel, table=True):
+    """One job of an incident, with `slots` volunteers needed in a shift window."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (UniqueConstraint("incident_id", "plan_key", name="uq_task_plan_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    #: the playbook rule and place this task came from: planning twice changes nothing
+    plan_key: str = Field(max_length=160)
+    kind: str = Field(max_length=32)
+    title: str = Field(max_length=120)
+    title_en: str = Field(default="", max_length=160)
+    place: str = Field(default="", max_length=120)
+    place_en: str = Field(default="", max_length=160)
+    district_code: str | None = Field(default=None, max_length=6)
+    lat: float
+    lon: float
+    slots: int = Field(ge=0)
+    skills: list[str] = Field(default_factory=list, sa_column=json_column())
+    starts_at: datetime = Field(sa_column=tz_column(nullable=False))
+    ends_at: datetime = Field(sa_column=tz_column(nullable=False))
+    team_task: bool = False
+    #: set when a slot could not be refilled: nobody eligible is left to ask
+    unfillable: bool = False
+    unfillable_since: datetime | None = Field(default=None, sa_column=tz_column())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=tz_column())
+
+
+class Assignment(SQLModel, table=True):
+    """One volunteer in one slot of one task."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (
+        # One live assignment per slot; declined/expired/cancelled ones free it.
+        Index(
+            "uq_assignment_open_slot",
+            "task_id",
+            "slot",
+            unique=True,
+            sqlite_where=text(_HOLDING_SQL),
+            postgresql_where=text(_HOLDING_SQL),
+        ),
+        # A volunteer's short codes tell their open offers apart.
+        Index(
+            "uq_assignment_open_code",
+            "volunteer_id",
+            "short_code",
+            unique=True,
+            sqlite_where=text("status = 'offered'"),
+            postgresql_where=text("status = 'offered'"),
+        ),
+        Index("ix_assignment_status_expires", "status", "expires_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="tasks.id", index=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    volunteer_id: int = Field(foreign_key="volunteers.id", index=True)
+    slot: int = Field(ge=0)
+    status: str = Field(default="offered", max_length=10)
+    short_code: str = Field(max_length=8)
+    #: matching | refill | dispatcher
+    source: str = Field(default="matching", max_length=12)
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    distance_km: float | None = None
+    cost: float | None = None
+    offered_at: datetime = Field(default_factory=utcnow, sa_column=tz_column())
+    expires_at: datetime | None = Field(default=None, sa_column=tz_column())
+    responded_at: datetime | None = Field(default=None, sa_column=tz_column())
+    reminded_at: datetime | None = Field(default=None, sa_column=tz_column())
+    closed_reason: str = Field(default="", max_length=200)
+
+
+class Playbook(SQLModel, table=True):
+    """What an alert of a kind (and optionally a level) makes: data, not code. `level` ""
+    is the rule for every level without its own row. See `dispatch.playbooks` for the shape."""
+
+    __tablename__ = "playbooks"
+    __table_args__ = (UniqueConstraint("kind", "level", name="uq_playbook_kind_level"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=24)
+    level: str = Field(default="", max_length=8)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=tz_column())
+    updated_by: str = Field(default="system", max_length=64)
+
+
+# -- API schemas -------------------------------------------------------------------------------
+class AssignmentPublic(BaseModel):
+    id: int
+    task_id: int
+    volunteer_id: int
+    volunteer_name: str
+    slot: int
+    status: str
+    short_code: str
+    source: str
+    reason: str
+    distance_km: float | None
+    offered_at: datetime
+    expires_at: datetime | None
+    responded_at: datetime | None
+
+
+class TaskPublic(BaseModel):
+    id: int
+    incident_id: int
+    kind: str
+    title: str
+    place: str
+    district_code: str | None
+    lat: float
+    lon: float
+    skills: list[str]
+    starts_at: datetime
+    ends_at: datetime
+    team_task: bool
+    unfillable: bool
+    needed: int
+    offered: int
+    accepted: int
+    done: int
+
+
+class IncidentSummary(BaseModel):
+    id: int
+    kind: str
+    level: str
+    title: str
+    districts: list[str]
+    status: str
+    opened_at: datetime
+    closed_at: datetime | None
+    needed: int = 0
+    offered: int = 0
+    accepted: int = 0
+    done: int = 0
+    unfillable_tasks: int = 0
+
+
+class IncidentDetail(IncidentSummary):
+    tasks: list[TaskPublic] = []
+    assignments: list[AssignmentPublic] = []
+
+
+class IncidentList(BaseModel):
+    data: list[IncidentSummary]
+    count: int
+
+
+class AssignVolunteer(BaseModel):
+    volunteer_id: int = PydField(gt=0)
+
+
+class CancelAssignment(BaseModel):
+    reason: str = PydField(default="", max_length=200)

@@ -1,0 +1,464 @@
+"""Dispatch logic on the database: incidents, playbooks, tasks, counts, eligible volunteers,
+short codes. No HTTP, no Kafka; flows (`dispatch.flows`) combine these with events."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, case, func, or_
+from sqlmodel import Session, col, select
+
+from coordinator.common import aware, utcnow
+from coordinator.dispatch import matching
+from coordinator.dispatch.models import (
+    FILLED,
+    HOLDING,
+    Assignment,
+    AssignmentPublic,
+    Incident,
+    IncidentDetail,
+    IncidentSummary,
+    Playbook,
+    Task,
+    TaskPublic,
+)
+from coordinator.dispatch.playbooks import DEFAULT_PLAYBOOKS, PlaybookData
+from coordinator.sms.replies import new_code
+from coordinator.volunteers.models import Volunteer
+
+
+class DispatchError(ValueError):
+    """A request dispatch cannot carry out; `status` is the HTTP status it maps to."""
+
+    def __init__(self, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# -- incidents ---------------------------------------------------------------------------------
+def open_incident(
+    *,
+    session: Session,
+    kind: str,
+    level: str,
+    title: str,
+    districts: list[str],
+    starts_at: datetime | None = None,
+    ends_at: datetime | None = None,
+) -> Incident:
+    incident = Incident(
+        kind=kind,
+        level=level,
+        title=title[:200],
+        districts=list(districts),
+        starts_at=starts_at,
+        ends_at=ends_at,
+    )
+    session.add(incident)
+    session.flush()
+    return incident
+
+
+def get_incident(*, session: Session, incident_id: int) -> Incident | None:
+    return session.get(Incident, incident_id)
+
+
+def list_incidents(
+    *, session: Session, status: str | None = None, offset: int = 0, limit: int = 50
+) -> tuple[list[Incident], int]:
+    query = select(Incident)
+    count = select(func.count()).select_from(Incident)
+    if status:
+        query = query.where(Incident.status == status)
+        count = count.where(Incident.status == status)
+    rows = session.exec(query.order_by(col(Incident.id).desc()).offset(offset).limit(limit)).all()
+    return list(rows), int(session.exec(count).one())
+
+
+def open_incident_of_kind(*, session: Session, kind: str) -> list[Incident]:
+    return list(
+        session.exec(select(Incident).where(Incident.kind == kind, Incident.status == "open")).all()
+    )
+
+
+# -- playbooks ---------------------------------------------------------------------------------
+def playbook_for(*, session: Session, kind: str, level: str) -> PlaybookData:
+    """The stored playbook for (kind, level), else (kind, any level), else the default."""
+    for lvl in (level, ""):
+        row = session.exec(
+            select(Playbook).where(Playbook.kind == kind, Playbook.level == lvl)
+        ).first()
+        if row is not None:
+            return PlaybookData.model_validate(row.data)
+    return PlaybookData.model_validate(DEFAULT_PLAYBOOKS.get(kind, DEFAULT_PLAYBOOKS["other"]))
+
+
+def list_playbooks(*, session: Session) -> list[dict[str, Any]]:
+    """Stored playbooks, plus the defaults for kinds that have none stored."""
+    rows = list(session.exec(select(Playbook).order_by(Playbook.kind, Playbook.level)).all())
+    out = [
+        {"kind": r.kind, "level": r.level or None, "data": r.data, "source": "stored"} for r in rows
+    ]
+    stored = {(r.kind, r.level) for r in rows}
+    for kind, data in DEFAULT_PLAYBOOKS.items():
+        if (kind, "") not in stored:
+            out.append({"kind": kind, "level": None, "data": data, "source": "default"})
+    return out
+
+
+def save_playbook(
+    *, session: Session, kind: str, level: str, data: PlaybookData, by: str
+) -> Playbook:
+    row = session.exec(
+        select(Playbook).where(Playbook.kind == kind, Playbook.level == level)
+    ).first()
+    if row is None:
+        row = Playbook(kind=kind, level=level)
+    row.data = data.model_dump(mode="json")
+    row.updated_at = utcnow()
+    row.updated_by = by[:64]
+    session.add(row)
+    session.flush()
+    return row
+
+
+# -- tasks and counts --------------------------------------------------------------------------
+def tasks_of(*, session: Session, incident_id: int) -> list[Task]:
+    return list(
+        session.exec(
+            select(Task).where(Task.incident_id == incident_id).order_by(col(Task.id))
+        ).all()
+    )
+
+
+def lock_task(*, session: Session, task_id: int) -> Task | None:
+    """The task row, locked for the rest of the transaction (FOR UPDATE on PostgreSQL; SQLite
+    serialises writers with BEGIN IMMEDIATE), re-read from the database."""
+    return session.exec(
+        select(Task)
+        .where(Task.id == task_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+def holding_slots(*, session: Session, task_id: int) -> dict[int, Assignment]:
+    rows = session.exec(
+        select(Assignment)
+        .where(Assignment.task_id == task_id, col(Assignment.status).in_(HOLDING))
+        .execution_options(populate_existing=True)
+    ).all()
+    return {a.slot: a for a in rows}
+
+
+def free_slots(*, session: Session, task: Task) -> list[int]:
+    assert task.id is not None
+    held = holding_slots(session=session, task_id=task.id)
+    return [s for s in range(task.slots) if s not in held]
+
+
+def status_counts(*, session: Session, task_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    out: dict[int, dict[str, int]] = defaultdict(dict)
+    if not task_ids:
+        return out
+    rows = session.exec(
+        select(Assignment.task_id, Assignment.status, func.count())
+        .where(col(Assignment.task_id).in_(list(task_ids)))
+        .group_by(col(Assignment.task_id), col(Assignment.status))
+    ).all()
+    for task_id, status, n in rows:
+        out[task_id][status] = int(n)
+    return out
+
+
+def _task_public(task: Task, counts: dict[str, int]) -> TaskPublic:
+    assert task.id is not None
+    return TaskPublic(
+        id=task.id,
+        incident_id=task.incident_id,
+        kind=task.kind,
+        title=task.title,
+        place=task.place,
+        district_code=task.district_code,
+        lat=task.lat,
+        lon=task.lon,
+        skills=list(task.skills),
+        starts_at=aware(task.starts_at) or task.starts_at,
+        ends_at=aware(task.ends_at) or task.ends_at,
+        team_task=task.team_task,
+        unfillable=task.unfillable,
+        needed=task.slots,
+        offered=counts.get("offered", 0),
+        accepted=counts.get("accepted", 0),
+        done=counts.get("completed", 0),
+    )
+
+
+def summarise(*, session: Session, incidents: Sequence[Incident]) -> list[IncidentSummary]:
+    ids = [i.id for i in incidents if i.id is not None]
+    totals: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    if ids:
+        needed = session.exec(
+            select(
+                Task.incident_id,
+                func.sum(Task.slots),
+                func.sum(case((col(Task.unfillable), 1), else_=0)),
+            )
+            .where(col(Task.incident_id).in_(ids))
+            .group_by(col(Task.incident_id))
+        ).all()
+        for incident_id, slots, unfillable in needed:
+            totals[incident_id]["needed"] = int(slots or 0)
+            totals[incident_id]["unfillable"] = int(unfillable or 0)
+        by_status = session.exec(
+            select(Assignment.incident_id, Assignment.status, func.count())
+            .where(col(Assignment.incident_id).in_(ids))
+            .group_by(col(Assignment.incident_id), col(Assignment.status))
+        ).all()
+        for incident_id, status, n in by_status:
+            totals[incident_id][status] = int(n)
+    out = []
+    for inc in incidents:
+        assert inc.id is not None
+        t = totals[inc.id]
+        out.append(
+            IncidentSummary(
+                id=inc.id,
+                kind=inc.kind,
+                level=inc.level,
+                title=inc.title,
+                districts=list(inc.districts),
+                status=inc.status,
+                opened_at=aware(inc.opened_at) or inc.opened_at,
+                closed_at=aware(inc.closed_at),
+                needed=t.get("needed", 0),
+                offered=t.get("offered", 0),
+                accepted=t.get("accepted", 0),
+                done=t.get("completed", 0),
+                unfillable_tasks=t.get("unfillable", 0),
+            )
+        )
+    return out
+
+
+def incident_detail(*, session: Session, incident: Incident) -> IncidentDetail:
+    assert incident.id is not None
+    summary = summarise(session=session, incidents=[incident])[0]
+    tasks = tasks_of(session=session, incident_id=incident.id)
+    counts = status_counts(session=session, task_ids=[t.id for t in tasks if t.id is not None])
+    rows = session.exec(
+        select(Assignment, Volunteer.name)
+        .join(Volunteer, col(Volunteer.id) == Assignment.volunteer_id)
+        .where(Assignment.incident_id == incident.id)
+        .order_by(col(Assignment.id))
+    ).all()
+    assignments = [
+        AssignmentPublic(
+            id=a.id or 0,
+            task_id=a.task_id,
+            volunteer_id=a.volunteer_id,
+            volunteer_name=name,
+            slot=a.slot,
+            status=a.status,
+            short_code=a.short_code,
+            source=a.source,
+            reason=a.reason,
+            distance_km=a.distance_km,
+            offered_at=aware(a.offered_at) or a.offered_at,
+            expires_at=aware(a.expires_at),
+            responded_at=aware(a.responded_at),
+        )
+        for a, name in rows
+    ]
+    return IncidentDetail(
+        **summary.model_dump(),
+        tasks=[_task_public(t, counts.get(t.id or 0, {})) for t in tasks],
+        assignments=assignments,
+    )
+
+
+# -- who can be asked --------------------------------------------------------------------------
+def overlaps(a_start: datetime, a_end: datetime, b_start: datetime, b_end: datetime) -> bool:
+    return a_start < b_end and b_start < a_end
+
+
+def shift_components(tasks: Sequence[Task]) -> dict[int, str]:
+    """Task id → shift key. Tasks whose windows overlap (directly or through others) share a
+    key, so the matching gives a volunteer at most one of them."""
+    order = sorted(tasks, key=lambda t: (aware(t.starts_at), aware(t.ends_at), t.id))
+    out: dict[int, str] = {}
+    current_end: datetime | None = None
+    key = ""
+    for t in order:
+        start, end = aware(t.starts_at), aware(t.ends_at)
+        assert start is not None and end is not None and t.id is not None
+        if current_end is None or start >= current_end:
+            key = start.isoformat()
+            current_end = end
+        else:
+            current_end = max(current_end, end)
+        out[t.id] = key
+    return out
+
+
+def busy_windows(
+    *, session: Session, start: datetime, end: datetime, volunteer_ids: Iterable[int] | None = None
+) -> dict[int, list[tuple[datetime, datetime]]]:
+    """Volunteer id → windows of assignments they hold (offered or accepted) that overlap
+    [start, end)."""
+    query = (
+        select(Assignment.volunteer_id, Task.starts_at, Task.ends_at)
+        .join(Task, col(Task.id) == Assignment.task_id)
+        .where(
+            col(Assignment.status).in_(("offered", "accepted")),
+            col(Task.starts_at) < end,
+            col(Task.ends_at) > start,
+        )
+    )
+    if volunteer_ids is not None:
+        query = query.where(col(Assignment.volunteer_id).in_(list(volunteer_ids)))
+    out: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+    for vid, s, e in session.exec(query).all():
+        out[vid].append((aware(s) or s, aware(e) or e))
+    return out
+
+
+_CANDIDATE_COLUMNS: tuple[Any, ...] = (
+    col(Volunteer.id),
+    col(Volunteer.lat),
+    col(Volunteer.lon),
+    col(Volunteer.current_lat),
+    col(Volunteer.current_lon),
+    col(Volunteer.skills),
+    col(Volunteer.recent_hours),
+    col(Volunteer.team_id),
+)
+
+
+def candidate_rows(
+    *,
+    session: Session,
+    near: tuple[float, float] | None = None,
+    box_deg: float = 0.15,
+    exclude: Iterable[int] = (),
+) -> list[Any]:
+    """Active, opted-in volunteers (plain rows, for speed), optionally only those whose home or
+    current location lies within `box_deg` degrees of `near`."""
+    query = select(*_CANDIDATE_COLUMNS).where(
+        Volunteer.active == True,  # noqa: E712
+        Volunteer.opted_out == False,  # noqa: E712
+    )
+    if near is not None:
+        lat, lon = near
+        query = query.where(
+            or_(
+                and_(
+                    col(Volunteer.lat).between(lat - box_deg, lat + box_deg),
+                    col(Volunteer.lon).between(lon - box_deg, lon + box_deg),
+                ),
+                and_(
+                    col(Volunteer.current_lat).between(lat - box_deg, lat + box_deg),
+                    col(Volunteer.current_lon).between(lon - box_deg, lon + box_deg),
+                ),
+            )
+        )
+    excluded = set(exclude)
+    return [r for r in session.exec(query).all() if r[0] not in excluded]
+
+
+def to_candidates(
+    rows: Sequence[Any],
+    busy: dict[int, list[tuple[datetime, datetime]]],
+    shifts: dict[str, tuple[datetime, datetime]],
+) -> list[matching.Candidate]:
+    """Rows from :func:`candidate_rows` as the matching's candidates; a volunteer is busy in a
+    shift when something they hold overlaps the shift's window."""
+    out = []
+    for vid, lat, lon, clat, clon, skills, hours, team_id in rows:
+        held = busy.get(vid, [])
+        busy_shifts = frozenset(
+            key for key, (s, e) in shifts.items() if any(overlaps(s, e, hs, he) for hs, he in held)
+        )
+        here = clat is not None and clon is not None
+        out.append(
+            matching.Candidate(
+                volunteer_id=vid,
+                lat=clat if here else lat,
+                lon=clon if here else lon,
+                skills=frozenset(skills or ()),
+                recent_hours=float(hours or 0.0),
+                team_id=team_id,
+                busy_shifts=busy_shifts,
+                at_home=not here,
+            )
+        )
+    return out
+
+
+# -- short codes and a volunteer's open assignments --------------------------------------------
+def open_codes(*, session: Session, volunteer_ids: Iterable[int]) -> dict[int, set[str]]:
+    ids = list(volunteer_ids)
+    out: dict[int, set[str]] = defaultdict(set)
+    for i in range(0, len(ids), 900):
+        chunk = ids[i : i + 900]
+        for vid, code in session.exec(
+            select(Assignment.volunteer_id, Assignment.short_code).where(
+                col(Assignment.volunteer_id).in_(chunk), Assignment.status == "offered"
+            )
+        ).all():
+            out[vid].add(code)
+    return out
+
+
+def fresh_code(taken: set[str]) -> str:
+    """A short code not in `taken` (the volunteer's open offers)."""
+    for length in (3, 3, 3, 3, 4, 4, 4, 4, 5, 6):
+        code = new_code(length)
+        if code not in taken:
+            return code
+    raise RuntimeError("could not find a free short code")  # pragma: no cover
+
+
+def assignments_of(
+    *, session: Session, volunteer_id: int, statuses: Sequence[str]
+) -> list[Assignment]:
+    """The volunteer's assignments in `statuses`, newest first."""
+    return list(
+        session.exec(
+            select(Assignment)
+            .where(Assignment.volunteer_id == volunteer_id, col(Assignment.status).in_(statuses))
+            .order_by(col(Assignment.id).desc())
+            .execution_options(populate_existing=True)
+        ).all()
+    )
+
+
+def filled_count(*, session: Session, task_id: int) -> int:
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(Assignment)
+            .where(Assignment.task_id == task_id, col(Assignment.status).in_(FILLED))
+        ).one()
+    )
+
+
+def offered_to(*, session: Session, task_id: int) -> set[int]:
+    """Everyone who ever had an assignment on this task (not to be asked again)."""
+    return set(
+        session.exec(select(Assignment.volunteer_id).where(Assignment.task_id == task_id)).all()
+    )
+
+
+def overdue_offers(*, session: Session, now: datetime, limit: int = 1000) -> list[Assignment]:
+    return list(
+        session.exec(
+            select(Assignment)
+            .where(Assignment.status == "offered", col(Assignment.expires_at) <= now)
+            .order_by(col(Assignment.expires_at))
+            .limit(limit)
+        ).all()
+    )

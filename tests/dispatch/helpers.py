@@ -1,0 +1,86 @@
+"""Helpers for dispatch tests: a small playbook, reading offers and replying like a phone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from coordinator.dispatch.models import Assignment
+from coordinator.sms.models import SmsMessage
+from coordinator.volunteers.models import Volunteer
+from tests.conftest import bearer, wait_for
+
+#: three de-icers at one place: big enough to show every path, small enough for seconds
+SMALL_PLAYBOOK: dict[str, Any] = {
+    "scale": {"blue": 1, "yellow": 1, "orange": 1, "red": 2},
+    "tasks": [
+        {
+            "key": "deice",
+            "kind": "de_icing",
+            "title_zh": "路面除冰",
+            "title_en": "Road de-icing",
+            "per": "incident",
+            "slots": 3,
+            "skills": ["de_icing"],
+            "hours": 4,
+        }
+    ],
+}
+
+
+def use_playbook(client: Any, token: str, kind: str = "ice_storm", data: Any = None) -> None:
+    r = client.put(f"/api/playbooks/{kind}", json=data or SMALL_PLAYBOOK, headers=bearer(token))
+    assert r.status_code == 200, r.text
+
+
+def post_alert(client: Any, token: str, **overrides: Any) -> dict[str, int]:
+    body = {
+        "kind": "ice_storm",
+        "level": "orange",
+        "districts": ["云岩区"],
+        "headline": "贵阳市气象台发布道路结冰橙色预警",
+        **overrides,
+    }
+    r = client.post("/api/alerts", json=body, headers=bearer(token))
+    assert r.status_code == 202, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def assignments(engine: Any, **where: Any) -> list[Assignment]:
+    with Session(engine) as s:
+        q = select(Assignment).order_by(col(Assignment.id))
+        for key, value in where.items():
+            q = q.where(getattr(Assignment, key) == value)
+        return list(s.exec(q).all())
+
+
+def outbound(engine: Any, **where: Any) -> list[SmsMessage]:
+    with Session(engine) as s:
+        q = (
+            select(SmsMessage)
+            .where(SmsMessage.direction == "outbound")
+            .order_by(col(SmsMessage.id))
+        )
+        for key, value in where.items():
+            q = q.where(getattr(SmsMessage, key) == value)
+        return list(s.exec(q).all())
+
+
+def phone_of(engine: Any, volunteer_id: int) -> str:
+    with Session(engine) as s:
+        v = s.get(Volunteer, volunteer_id)
+        assert v is not None
+        return v.phone
+
+
+def reply(client: Any, token: str, phone: str, body: str) -> None:
+    r = client.post("/api/sms/inbound", json={"from": phone, "body": body}, headers=bearer(token))
+    assert r.status_code == 201, r.text
+
+
+def wait_offers(engine: Any, n: int, timeout: float = 30) -> list[Assignment]:
+    return wait_for(  # type: ignore[no-any-return]
+        lambda: (rows := assignments(engine, status="offered")) and len(rows) >= n and rows,
+        timeout=timeout,
+    )
