@@ -30,7 +30,9 @@ RecurringJob = tuple[str, Callable[..., Any], str, dict[str, Any]]
 
 def recurring_jobs(settings: Settings) -> list[RecurringJob]:
     """Every recurring job, in one place."""
-    return []
+    from coordinator.dispatch import jobs as dispatch_jobs
+
+    return [*dispatch_jobs.recurring(settings)]
 
 
 def make_scheduler(engine: Engine, settings: Settings) -> BackgroundScheduler:

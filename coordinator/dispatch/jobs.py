@@ -4,9 +4,12 @@ open their own session (APScheduler stores a reference to them in the database).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from coordinator.common import utcnow
+from coordinator.config import Settings
 from coordinator.db import session_scope
 from coordinator.dispatch import flows
 
@@ -62,7 +65,7 @@ def schedule_expiry(expires_at: datetime) -> None:
     )
 
 
-def recurring(settings) -> list[tuple[str, object, str, dict[str, object]]]:  # type: ignore[no-untyped-def]
+def recurring(settings: Settings) -> list[tuple[str, Callable[..., Any], str, dict[str, Any]]]:
     """Dispatch's recurring jobs: the expiry sweep (so no offer depends on a single timer)
     and the reminder sweep."""
     return [

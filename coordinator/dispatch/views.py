@@ -3,7 +3,7 @@ decisions (cancel an assignment, assign a named volunteer)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
@@ -21,7 +21,8 @@ from coordinator.dispatch.playbooks import PlaybookData
 
 router = APIRouter(prefix="/api", tags=["dispatch"])
 
-Id = Path(gt=0, le=2**31 - 1)
+#: a row id in a path: positive and within a 32-bit integer
+Id = Annotated[int, Path(gt=0, le=2**31 - 1)]
 
 
 @router.get("/incidents", response_model=IncidentList)
@@ -39,7 +40,7 @@ def list_incidents(
 
 
 @router.get("/incidents/{incident_id}", response_model=IncidentDetail)
-def get_incident(session: SessionDep, _actor: Dispatcher, incident_id: int = Id) -> IncidentDetail:
+def get_incident(session: SessionDep, _actor: Dispatcher, incident_id: Id) -> IncidentDetail:
     incident = service.get_incident(session=session, incident_id=incident_id)
     if incident is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"incident {incident_id} does not exist")
@@ -47,7 +48,7 @@ def get_incident(session: SessionDep, _actor: Dispatcher, incident_id: int = Id)
 
 
 @router.post("/incidents/{incident_id}/close", response_model=IncidentDetail)
-def close_incident(session: SessionDep, actor: Dispatcher, incident_id: int = Id) -> IncidentDetail:
+def close_incident(session: SessionDep, actor: Dispatcher, incident_id: Id) -> IncidentDetail:
     """Close an incident by hand; its volunteers are stood down by SMS."""
     incident = service.get_incident(session=session, incident_id=incident_id)
     if incident is None:
@@ -74,8 +75,8 @@ def _public(session: SessionDep, assignment_id: int) -> AssignmentPublic:
 def cancel_assignment(
     session: SessionDep,
     actor: Dispatcher,
+    assignment_id: Id,
     body: CancelAssignment | None = None,
-    assignment_id: int = Id,
 ) -> AssignmentPublic:
     """Withdraw an offer or an accepted assignment; the volunteer gets an SMS and the slot is
     offered to the next best volunteer."""
@@ -99,7 +100,7 @@ def cancel_assignment(
     status_code=status.HTTP_201_CREATED,
 )
 def assign(
-    body: AssignVolunteer, session: SessionDep, actor: Dispatcher, task_id: int = Id
+    body: AssignVolunteer, session: SessionDep, actor: Dispatcher, task_id: Id
 ) -> AssignmentPublic:
     """Put a named volunteer into a task (accepted at once); they get an SMS."""
     try:

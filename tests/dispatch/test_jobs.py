@@ -1,0 +1,101 @@
+"""Time turned into events: offer expiry (per-deadline timers and the recurring sweep) and
+shift reminders."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import Session, col, select
+
+from coordinator.common import utcnow
+from coordinator.dispatch import jobs
+from coordinator.dispatch.models import Assignment, Incident, Task
+from coordinator.scheduler import make_scheduler, recurring_jobs
+from coordinator.sms.models import SmsMessage
+from coordinator.volunteers.models import Volunteer
+from events.outbox import OutboxEvent
+
+
+def _setup(engine, *, starts_in: timedelta, status: str, expires_in: timedelta) -> int:
+    now = utcnow()
+    with Session(engine) as s:
+        vid = s.exec(select(Volunteer.id).order_by(col(Volunteer.id))).first()
+        inc = Incident(kind="ice_storm", level="orange", title="t", districts=["520103"])
+        s.add(inc)
+        s.flush()
+        task = Task(
+            incident_id=inc.id,
+            plan_key="k",
+            kind="de_icing",
+            title="路面除冰",
+            title_en="Road de-icing",
+            place="解放桥",
+            place_en="Jiefang bridge",
+            lat=26.6,
+            lon=106.7,
+            slots=1,
+            starts_at=now + starts_in,
+            ends_at=now + starts_in + timedelta(hours=2),
+        )
+        s.add(task)
+        s.flush()
+        a = Assignment(
+            task_id=task.id,
+            incident_id=inc.id,
+            volunteer_id=vid,
+            slot=0,
+            status=status,
+            short_code="A2A",
+            expires_at=now + expires_in,
+        )
+        s.add(a)
+        s.commit()
+        assert a.id is not None
+        return a.id
+
+
+def test_recurring_jobs_include_the_sweeps(settings, engine):
+    ids = {job_id for job_id, *_ in recurring_jobs(settings)}
+    assert {"dispatch-expire-offers", "dispatch-reminders"} <= ids
+    scheduler = make_scheduler(engine, settings)  # every job must be storable in the database
+    scheduler.start(paused=True)
+    try:
+        assert ids <= {j.id for j in scheduler.get_jobs()}
+        import coordinator.scheduler as sched
+
+        sched._scheduler = scheduler
+        jobs.schedule_expiry(utcnow() + timedelta(minutes=10))
+        assert any(j.id.startswith("offer-expiry-") for j in scheduler.get_jobs())
+    finally:
+        sched._scheduler = None
+        scheduler.shutdown(wait=False)
+
+
+def test_sweep_expires_only_overdue_offers(make_runtime, engine, demo):
+    make_runtime(relay=False)  # the jobs find the engine through the runtime
+    overdue = _setup(
+        engine, starts_in=timedelta(hours=1), status="offered", expires_in=-timedelta(seconds=1)
+    )
+    assert jobs.expire_due() == 1
+    assert jobs.expire_due() == 0  # twice changes nothing
+    with Session(engine) as s:
+        assert s.get(Assignment, overdue).status == "expired"
+        types = s.exec(select(OutboxEvent.type).where(OutboxEvent.type.like("%assignment%"))).all()
+    assert types == ["nuanliu.assignment.expired"]
+
+
+def test_reminder_goes_once_before_an_accepted_shift(make_runtime, engine, demo):
+    make_runtime(relay=False)
+    soon = _setup(
+        engine, starts_in=timedelta(minutes=30), status="accepted", expires_in=timedelta(minutes=5)
+    )
+    later = _setup(
+        engine, starts_in=timedelta(hours=5), status="accepted", expires_in=timedelta(minutes=5)
+    )
+    assert jobs.send_reminders() == 1
+    assert jobs.send_reminders() == 0
+    with Session(engine) as s:
+        sms = s.exec(select(SmsMessage).where(SmsMessage.kind == "reminder")).all()
+        assert len(sms) == 1 and sms[0].assignment_id == soon
+        assert "路面除冰" in sms[0].body and "解放桥" in sms[0].body
+        assert s.get(Assignment, later).reminded_at is None
