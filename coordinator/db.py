@@ -17,6 +17,16 @@ from sqlmodel import Session, create_engine
 from coordinator.config import Settings
 
 
+#: Execution option for transactions that only read: on SQLite they begin DEFERRED and do not
+#: queue behind writers (WAL lets readers run beside one writer).
+READ_ONLY = "nuanliu_read_only"
+
+
+def read_only(engine: Engine) -> Engine:
+    """The same engine, for transactions that never write."""
+    return engine.execution_options(**{READ_ONLY: True})
+
+
 def make_engine(settings: Settings) -> Engine:
     """Create the engine for `settings.database_url`.
 
@@ -50,7 +60,8 @@ def make_engine(settings: Settings) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin_immediate(conn):  # type: ignore[no-untyped-def]
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            read_only = conn.get_execution_options().get(READ_ONLY, False)
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)

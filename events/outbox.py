@@ -205,7 +205,9 @@ class Relay:
         paused broker never holds a database lock that the API needs."""
         if not self._hold_leader_lock():
             return 0
-        with Session(self.engine, expire_on_commit=False) as session:
+        # "nuanliu_read_only": on SQLite this read must not queue behind writers
+        reader = self.engine.execution_options(nuanliu_read_only=True)
+        with Session(reader, expire_on_commit=False) as session:
             rows = list(
                 session.exec(
                     select(OutboxEvent)
