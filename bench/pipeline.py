@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import statistics
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -27,7 +26,7 @@ from events.embedded import EmbeddedBroker
 from events.envelope import Envelope, encode
 from events.outbox import OutboxEvent, Relay, stage
 from events.payloads.incidents import IncidentClosed
-from events.topics import Topic, all_topic_names, topic_name
+from events.topics import all_topic_names
 
 console = Console()
 

@@ -16,7 +16,6 @@ from sqlmodel import Session, create_engine
 
 from coordinator.config import Settings
 
-
 #: Execution option for transactions that only read: on SQLite they begin DEFERRED and do not
 #: queue behind writers (WAL lets readers run beside one writer).
 READ_ONLY = "nuanliu_read_only"
