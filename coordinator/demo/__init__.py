@@ -98,7 +98,7 @@ def generate_volunteers(
             name = rng.choice(surnames) + "".join(
                 rng.choice(given) for _ in range(rng.choice((1, 2)))
             )
-            team = rng.choice(teams[d.code]) if rng.random() < 0.3 else None
+            member_of = rng.choice(teams[d.code]) if rng.random() < 0.3 else None
             session.add(
                 Volunteer(
                     name=name,
@@ -108,7 +108,7 @@ def generate_volunteers(
                     lon=lon,
                     skills=skills,
                     language="en" if rng.random() < 0.02 else "zh",
-                    team_id=team.id if team else None,
+                    team_id=member_of.id if member_of else None,
                     recent_hours=round(rng.expovariate(1 / 6.0), 1),
                 )
             )
