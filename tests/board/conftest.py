@@ -65,3 +65,18 @@ def login(client: Any, username: str, password: str = PASSWORD) -> Any:
 def csrf_of(client: Any, path: str = "/board") -> str:
     page = client.get(path, headers={"Accept": "text/html"})
     return str(page.text.split('name="csrf-token" content="', 1)[1].split('"', 1)[0])
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2 at minimum cost in tests (still argon2id through pwdlib): the production
+    parameters cost ~0.3 s a hash on this machine, and these tests hash dozens of times."""
+    from pwdlib import PasswordHash
+    from pwdlib.hashers.argon2 import Argon2Hasher
+
+    monkeypatch.setattr(
+        people,
+        "_HASHER",
+        PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),)),
+    )
+    people._dummy_hash.cache_clear()

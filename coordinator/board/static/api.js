@@ -20,7 +20,13 @@
     try { data = await res.json(); } catch (e) { data = null; }
     if (!res.ok) {
       var detail = data && data.detail !== undefined ? data.detail : res.statusText;
-      if (typeof detail !== "string") detail = JSON.stringify(detail);
+      if (Array.isArray(detail)) {  // FastAPI's validation errors: say where and what
+        detail = detail.map(function (d) {
+          return (d.loc || []).filter(function (p) { return p !== "body"; }).join(".") + ": " + d.msg;
+        }).join("; ");
+      } else if (typeof detail !== "string") {
+        detail = JSON.stringify(detail);
+      }
       var err = new Error(detail || ("HTTP " + res.status));
       err.status = res.status;
       throw err;
