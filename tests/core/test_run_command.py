@@ -1,0 +1,67 @@
+"""`nuanliu run` as a newcomer types it: everything starts embedded, the demo data is there,
+and Ctrl-C (SIGINT) or SIGTERM stops everything, the broker included."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import psutil
+import pytest
+
+from events.embedded import free_port
+from tests.conftest import wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_nuanliu_run_starts_embedded_with_demo_data_and_stops_cleanly(tmp_path):
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path}/nuanliu.db",
+        "NUANLIU_DATA_DIR": str(tmp_path),
+        "NUANLIU_ADMIN_TOKEN": "nl_test_admin_token_for_run",
+    }
+    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "coordinator", "run", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+
+        def healthy() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                return False
+
+        wait_for(healthy, timeout=120, interval=0.5)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert any("tansu" in " ".join(c.cmdline()) for c in children)
+        r = httpx.get(
+            f"http://127.0.0.1:{port}/api/stations",
+            headers={"Authorization": "Bearer nl_test_admin_token_for_run"},
+            timeout=10,
+        )
+        assert r.status_code == 200, r.text
+        assert any("金阳" in str(s) for s in r.json() if isinstance(s, dict)) or "金阳" in r.text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+    assert "http://127.0.0.1:" in out and "/board" in out
+    time.sleep(0.5)
+    for child in children:
+        assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE, child.cmdline()

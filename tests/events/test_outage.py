@@ -1,0 +1,99 @@
+"""With the broker paused (SIGSTOP), the API still accepts writes; after SIGCONT the outbox
+drains and every event arrives. Also: stopping a consumer mid-event half-applies nothing."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session, func, select
+
+from consumers.models import ProcessedEvent
+from consumers.registry import Context, Handlers
+from consumers.runner import ConsumerRunner
+from coordinator.accounts.models import AuditLog
+from coordinator.accounts.service import record_audit
+from coordinator.main import create_app
+from coordinator.runtime import Runtime
+from events.embedded import EmbeddedBroker
+from events.outbox import OutboxEvent, pending_count, stage
+from events.payloads.incidents import IncidentClosed
+from tests.conftest import bearer, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.fault]
+
+
+def test_api_accepts_alerts_while_the_broker_is_paused_and_drains_after(
+    settings, engine, demo, tokens
+):
+    own = EmbeddedBroker().start()
+    rt = Runtime(settings, engine=engine, bootstrap=own.bootstrap, relay=True).start()
+    try:
+        with TestClient(create_app(runtime=rt)) as client:
+            own.pause()
+            started = time.monotonic()
+            for i in range(3):
+                r = client.post(
+                    "/api/alerts",
+                    json={
+                        "kind": "ice_storm",
+                        "level": "orange",
+                        "districts": ["云岩区"],
+                        "headline": f"贵阳市道路结冰橙色预警 {i}",
+                    },
+                    headers=bearer(tokens["dispatcher"]),
+                )
+                assert r.status_code == 202, r.text
+            assert time.monotonic() - started < 10  # answered without waiting for the broker
+            with Session(engine) as s:
+                assert pending_count(s) >= 6  # alert.raised + incident.opened each
+            own.resume()
+            wait_for(lambda: _pending(engine) == 0, timeout=90)
+            with Session(engine) as s:
+                assert s.exec(select(func.count()).select_from(OutboxEvent)).one() >= 6
+    finally:
+        rt.stop()
+        own.stop()
+
+
+def _pending(engine) -> int:
+    with Session(engine) as s:
+        return pending_count(s)
+
+
+def test_stopping_a_consumer_mid_event_finishes_it_and_applies_it_once(engine, make_runtime):
+    rt = make_runtime(relay=True)
+    inside = threading.Event()
+    handlers = Handlers("slow")
+
+    @handlers.on(IncidentClosed)
+    def on_incident_closed(ctx: Context, event: IncidentClosed) -> None:
+        inside.set()
+        time.sleep(0.5)  # the stop request arrives while we are here
+        record_audit(
+            session=ctx.session, actor="test", action="slow.applied", subject=str(event.incident_id)
+        )
+
+    runner = ConsumerRunner(handlers, engine, rt.runner_config())
+    runner.start()
+    with Session(engine) as s:
+        stage(s, IncidentClosed(incident_id=7, reason="x"))
+        s.commit()
+    assert inside.wait(30)
+    runner.stop()
+    again = ConsumerRunner(handlers, engine, rt.runner_config())
+    again.start()
+    time.sleep(3)  # give a redelivery every chance to happen
+    again.stop()
+    with Session(engine) as s:
+        applied = s.exec(
+            select(func.count()).select_from(AuditLog).where(AuditLog.action == "slow.applied")
+        ).one()
+        processed = s.exec(
+            select(func.count())
+            .select_from(ProcessedEvent)
+            .where(ProcessedEvent.consumer == "slow")
+        ).one()
+    assert applied == 1 and processed == 1
