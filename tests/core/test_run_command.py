@@ -65,3 +65,30 @@ def test_nuanliu_run_starts_embedded_with_demo_data_and_stops_cleanly(tmp_path):
     time.sleep(0.5)
     for child in children:
         assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE, child.cmdline()
+
+
+def test_embedded_broker_dies_with_its_parent_even_on_kill_9(tmp_path):
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path}/nuanliu.db",
+        "NUANLIU_DATA_DIR": str(tmp_path),
+    }
+    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "coordinator", "worker", "relay"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    parent = psutil.Process(proc.pid)
+
+    def broker_child() -> psutil.Process | None:
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        kids = [c for c in parent.children(recursive=True) if "tansu" in " ".join(c.cmdline())]
+        return kids[0] if kids else None
+
+    broker = wait_for(broker_child, timeout=60, interval=0.2)
+    proc.kill()  # SIGKILL: no atexit, no finally
+    proc.wait(10)
+    wait_for(lambda: not broker.is_running() or broker.status() == psutil.STATUS_ZOMBIE, timeout=10)
