@@ -10,11 +10,12 @@ from datetime import datetime
 from sqlmodel import Session
 
 from coordinator.accounts.service import Actor, record_audit
-from coordinator.alerts import service
+from coordinator.alerts import cap, service
 from coordinator.alerts.models import Alert
 from coordinator.dispatch import flows as dispatch_flows
 from coordinator.dispatch import service as dispatch_service
 from coordinator.dispatch.models import Incident
+from coordinator.geo.service import list_districts
 from events.outbox import stage
 from events.payloads.alerts import AlertRaised
 from events.payloads.incidents import IncidentOpened
@@ -88,8 +89,8 @@ def raise_alert(*, session: Session, data: AlertInput, actor: Actor | str) -> Ra
         )
         _audit(session, actor, "alert.cancelled", alert, incident.id)
         return Raised(alert, incident.id, created=True)
-    if not data.districts:
-        raise AlertRejected("the alert names no district of ours")
+    if not data.districts and (incident is None or incident.status != "open"):
+        raise AlertRejected("its area is outside our districts")
     if incident is not None and incident.status == "open":
         # An Update: the incident takes the new level and any new districts.
         incident.level = data.level
@@ -181,3 +182,59 @@ def _audit(
             "identity": [alert.sender, alert.identifier, alert.sent.isoformat()],
         },
     )
+
+
+# -- CAP ---------------------------------------------------------------------------------------
+@dataclass
+class CapIngest:
+    """What a CAP body did: the alerts raised (or found again) and the ones skipped, why."""
+
+    raised: list[Raised] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def cap_input(*, message: cap.CapMessage, districts: list[str], source: str) -> AlertInput:
+    return AlertInput(
+        sender=message.sender,
+        identifier=message.identifier,
+        sent=message.sent,
+        kind=message.kind,
+        level=message.level,
+        districts=districts,
+        headline=message.headline,
+        source=source,
+        msg_type=message.msg_type,
+        event=message.event,
+        starts_at=message.onset,
+        ends_at=message.expires,
+        raw=message.raw,
+        references=list(message.references),
+    )
+
+
+def ingest_cap(
+    *, session: Session, data: bytes, actor: Actor | str, source: str = "cap"
+) -> CapIngest:
+    """Raise every CAP alert in `data` that concerns our districts, in the caller's
+    transaction. Alerts outside them are skipped with the reason (see the views for why this
+    is a 422 rather than an incident without tasks). Raises cap.CapError for bad XML."""
+    messages = cap.parse(data)
+    refs = [
+        cap.DistrictRef(d.code, d.name_zh, d.name_en, d.lat, d.lon)
+        for d in list_districts(session=session)
+    ]
+    out = CapIngest()
+    for message in messages:
+        label = f"{message.sender} {message.identifier}"
+        districts = cap.districts_of(message, refs)
+        try:
+            out.raised.append(
+                raise_alert(
+                    session=session,
+                    data=cap_input(message=message, districts=districts, source=source),
+                    actor=actor,
+                )
+            )
+        except AlertRejected as exc:
+            out.skipped.append(f"{label}: {exc}")
+    return out

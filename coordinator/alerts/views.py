@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
-from coordinator.alerts import flows, service
+from coordinator.alerts import cap, flows, service
 from coordinator.alerts.models import AlertAccepted, AlertCreate
 from coordinator.common import utcnow
-from coordinator.deps import Dispatcher, SessionDep
+from coordinator.deps import Dispatcher, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 
@@ -86,3 +87,57 @@ async def read_limited(request: Request, limit: int) -> bytes:
             )
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def cap_body(request: Request, settings: SettingsDep) -> bytes:
+    """The raw body of a CAP post, size-limited (413) before any of it is parsed."""
+    return await read_limited(request, settings.max_body_bytes)
+
+
+@router.post(
+    "/cap",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=AlertAccepted,
+    responses={
+        200: {"description": "this alert (same sender, identifier, sent) was already taken"},
+        413: {"description": "body larger than NUANLIU_MAX_BODY_BYTES"},
+        422: {"description": "not CAP, unsafe or broken XML, or outside our districts"},
+    },
+)
+def post_cap(
+    data: Annotated[bytes, Depends(cap_body)], session: SessionDep, actor: Dispatcher
+) -> JSONResponse:
+    """Take a CAP 1.2 (or 1.1) message, or an `<alerts>` wrapper of several.
+
+    Alerts whose area touches none of our districts are refused (422, nothing stored) rather
+    than opened as incidents without tasks: nobody could act on them, a national feed would
+    bury the board under them, and the reason in the answer tells the sender what happened.
+    When a wrapper holds several alerts, `alert_id`/`incident_id` are the first's and
+    `alerts` lists every one taken, `skipped` the rest with reasons."""
+    try:
+        result = flows.ingest_cap(session=session, data=data, actor=actor)
+        if not result.raised:
+            raise flows.AlertRejected("; ".join(result.skipped) or "no alert in the body")
+        session.commit()
+    except (cap.CapError, flows.AlertRejected) as exc:
+        session.rollback()
+        return JSONResponse({"detail": str(exc)[:2000]}, status_code=422)
+    except IntegrityError:
+        # a copy of the same alert won a race: answer with what it stored
+        session.rollback()
+        result = flows.ingest_cap(session=session, data=data, actor=actor)
+        session.rollback()
+        if not result.raised or any(r.created for r in result.raised):
+            raise
+    first = result.raised[0]
+    body = {
+        "alert_id": first.alert.id,
+        "incident_id": first.incident_id,
+        "alerts": [
+            {"alert_id": r.alert.id, "incident_id": r.incident_id, "new": r.created}
+            for r in result.raised
+        ],
+        "skipped": result.skipped,
+    }
+    new = any(r.created for r in result.raised)
+    return JSONResponse(body, status_code=status.HTTP_202_ACCEPTED if new else status.HTTP_200_OK)
