@@ -30,9 +30,10 @@ RecurringJob = tuple[str, Callable[..., Any], str, dict[str, Any]]
 
 def recurring_jobs(settings: Settings) -> list[RecurringJob]:
     """Every recurring job, in one place."""
+    from coordinator.alerts import jobs as alerts_jobs
     from coordinator.dispatch import jobs as dispatch_jobs
 
-    return [*dispatch_jobs.recurring(settings)]
+    return [*dispatch_jobs.recurring(settings), *alerts_jobs.recurring(settings)]
 
 
 def make_scheduler(engine: Engine, settings: Settings) -> BackgroundScheduler:

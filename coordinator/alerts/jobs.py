@@ -1,0 +1,174 @@
+"""Scheduler jobs of alerts: the travel-rush calendar and the CAP feed poller. Module-level
+functions that open their own session (APScheduler stores references to them)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from coordinator.alerts import calendar, flows
+from coordinator.common import aware, utcnow
+from coordinator.config import Settings
+from coordinator.db import session_scope
+from coordinator.dispatch import flows as dispatch_flows
+from coordinator.dispatch import service as dispatch_service
+from coordinator.dispatch.models import Incident
+from coordinator.logistics.models import Place
+
+log = logging.getLogger(__name__)
+
+CALENDAR_SENDER = "nuanliu:calendar"
+FEED_ACTOR = "system:cap-feed"
+
+
+def _runtime() -> Any:
+    from coordinator.runtime import current
+
+    return current()
+
+
+# -- travel rush -------------------------------------------------------------------------------
+def travel_rush_calendar() -> str:
+    """The daily job: open the travel-rush incident on the window's first day (once), plan
+    each day's station shifts while it lasts, close it after the last day."""
+    rt = _runtime()
+    return run_travel_rush(engine=rt.engine, settings=rt.settings)
+
+
+def run_travel_rush(*, engine: Engine, settings: Settings, today: date | None = None) -> str:
+    """What the calendar job does on `today` (local date); returns what happened: opened,
+    planned, closed or idle."""
+    zone = ZoneInfo(settings.timezone)
+    today = today or utcnow().astimezone(zone).date()
+    window = calendar.window_containing(
+        today,
+        days_before=settings.travel_rush_days_before,
+        length_days=settings.travel_rush_length_days,
+    )
+    with session_scope(engine) as session:
+        if window is None:
+            closed = 0
+            for incident in dispatch_service.open_incident_of_kind(
+                session=session, kind="travel_rush"
+            ):
+                closed += dispatch_flows.close_incident(
+                    session=session,
+                    incident=incident,
+                    reason="the travel rush is over",
+                    actor=CALENDAR_SENDER,
+                )
+            return "closed" if closed else "idle"
+        year, first, last = window
+        opens_at = datetime.combine(first, time(0, 0), tzinfo=zone)
+        ends_at = datetime.combine(last, time(23, 59), tzinfo=zone)
+        districts = sorted(
+            {
+                code
+                for code in session.exec(
+                    select(Place.district_code).where(Place.kind == "station")
+                ).all()
+                if code
+            }
+        )
+        raised = flows.raise_alert(
+            session=session,
+            data=flows.AlertInput(
+                sender=CALENDAR_SENDER,
+                identifier=f"travel-rush-{year}",
+                sent=opens_at,
+                kind="travel_rush",
+                level="yellow",
+                districts=districts,
+                headline=f"{year}年春运 {first:%m-%d}至{last:%m-%d}：平安返乡服务站开放",
+                source="calendar",
+                starts_at=max(opens_at, utcnow()),
+                ends_at=ends_at,
+            ),
+            actor=CALENDAR_SENDER,
+        )
+        if raised.created:
+            return "opened"  # dispatch plans today's shifts from the AlertRaised event
+        rush = session.get(Incident, raised.incident_id)
+        if rush is None or rush.status != "open":
+            return "idle"
+        midnight = datetime.combine(today, time(0, 0), tzinfo=zone)
+        now = utcnow()
+        start = now if midnight <= now < midnight + timedelta(days=1) else midnight
+        tasks = dispatch_flows.plan_incident(
+            session=session, incident=rush, start=start, settings=settings
+        )
+        today_tasks = [
+            t for t in tasks if (aware(t.starts_at) or start).astimezone(zone).date() == today
+        ]
+        dispatch_flows.offer_open_slots(session=session, tasks=today_tasks, settings=settings)
+        return "planned"
+
+
+# -- CAP feeds ---------------------------------------------------------------------------------
+def poll_feeds() -> int:
+    """Fetch every NUANLIU_CAP_FEEDS URL and take the alerts that concern us."""
+    rt = _runtime()
+    return poll(engine=rt.engine, settings=rt.settings)
+
+
+def poll(*, engine: Engine, settings: Settings, client: httpx.Client | None = None) -> int:
+    """One round of feed polling; returns how many new alerts were raised. A feed that fails
+    (network, size, XML) is logged and skipped; the others still count."""
+    own = client is None
+    http = client or httpx.Client(timeout=10.0, follow_redirects=True)
+    raised = 0
+    try:
+        for url in settings.cap_feeds:
+            try:
+                body = _fetch(http, url, settings.max_body_bytes)
+                with session_scope(engine) as session:
+                    result = flows.ingest_cap(
+                        session=session, data=body, actor=FEED_ACTOR, source="feed"
+                    )
+                raised += sum(1 for r in result.raised if r.created)
+                for reason in result.skipped:
+                    log.info("CAP feed %s: skipped %s", url, reason)
+            except (httpx.HTTPError, ValueError) as exc:
+                log.warning("CAP feed %s: %s", url, exc)
+    finally:
+        if own:
+            http.close()
+    return raised
+
+
+def _fetch(http: httpx.Client, url: str, limit: int) -> bytes:
+    with http.stream("GET", url) as response:
+        response.raise_for_status()
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise ValueError(f"feed larger than {limit} bytes")
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def recurring(settings: Settings) -> list[tuple[str, Callable[..., Any], str, dict[str, Any]]]:
+    """The calendar runs daily just after midnight and once at start (a restart mid-day
+    catches up); the feed poller runs only when feeds are configured."""
+    jobs: list[tuple[str, Callable[..., Any], str, dict[str, Any]]] = [
+        (
+            "alerts-travel-rush",
+            travel_rush_calendar,
+            "cron",
+            {"hour": 0, "minute": 5, "next_run_time": datetime.now(ZoneInfo(settings.timezone))},
+        )
+    ]
+    if settings.cap_feeds:
+        jobs.append(
+            ("alerts-cap-feeds", poll_feeds, "interval", {"seconds": settings.cap_poll_interval_s})
+        )
+    return jobs
