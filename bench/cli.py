@@ -11,6 +11,8 @@ import typer
 BENCHMARKS: dict[str, str] = {
     "pipeline": "bench.pipeline",
     "dispatch-solver": "bench.dispatch_solver",
+    "sms": "bench.sms",
+    "board": "bench.board",
 }
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from prometheus_client import Counter
+from sqlalchemy import select as sa_select
 from sqlalchemy import update as sa_update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -49,7 +50,7 @@ class Sender:
         engine: Engine,
         gateway: Gateway,
         *,
-        batch_size: int = 50,
+        batch_size: int = 100,
         idle_s: float = 0.5,
         stale_after_s: float = 120.0,
     ) -> None:
@@ -94,22 +95,26 @@ class Sender:
     def claim(self) -> list[_Claimed]:
         """Mark up to `batch_size` queued rows "sending" and commit; returns them."""
         with Session(self.engine, expire_on_commit=False) as session:
-            rows = session.exec(
-                select(SmsMessage)
-                .where(SmsMessage.status == "queued", SmsMessage.direction == "outbound")
+            rows = session.execute(
+                sa_select(
+                    col(SmsMessage.id),
+                    col(SmsMessage.phone),
+                    col(SmsMessage.body),
+                    col(SmsMessage.template),
+                    col(SmsMessage.params),
+                )
+                .where(col(SmsMessage.status) == "queued", col(SmsMessage.direction) == "outbound")
                 .order_by(col(SmsMessage.id))
                 .limit(self.batch_size)
                 .with_for_update(skip_locked=True)
             ).all()
-            now = utcnow()
-            claimed = []
-            for row in rows:
-                assert row.id is not None
-                row.status = "sending"
-                row.gateway = self.gateway.name
-                row.updated_at = now
-                session.add(row)
-                claimed.append(_Claimed(row.id, row.phone, row.body, row.template, row.params))
+            claimed = [_Claimed(*row) for row in rows]
+            if claimed:
+                session.execute(
+                    sa_update(SmsMessage)
+                    .where(col(SmsMessage.id).in_([c.id for c in claimed]))
+                    .values(status="sending", gateway=self.gateway.name, updated_at=utcnow())
+                )
             session.commit()
         return claimed
 
@@ -136,12 +141,22 @@ class Sender:
         return len(results)
 
     def _record(self, results: list[tuple[_Claimed, SendResult]]) -> None:
-        with Session(self.engine, expire_on_commit=False) as session:
+        with Session(self.engine, expire_on_commit=False, autoflush=False) as session:
             now = utcnow()
+            ids = [message.id for message, _ in results]
+            # only rows still "sending": anything else was changed by someone who knows better
+            rows = {
+                row.id: row
+                for row in session.exec(
+                    select(SmsMessage)
+                    .where(col(SmsMessage.id).in_(ids), SmsMessage.status == "sending")
+                    .with_for_update()
+                ).all()
+            }
             for message, result in results:
-                row = session.get(SmsMessage, message.id)
-                if row is None or row.status != "sending":
-                    continue  # a status callback got there first; it knows better
+                row = rows.get(message.id)
+                if row is None:
+                    continue
                 status = result.status if result.status in ("sent", "failed") else "unknown"
                 row.status = status
                 row.provider_sid = result.provider_sid
@@ -169,7 +184,6 @@ class Sender:
                         ),
                     )
                 # "unknown": shown in the log, no event; a person decides whether to resend
-                session.add(row)
                 SMS_SENT.labels(status=status).inc()
             session.commit()
 

@@ -91,8 +91,9 @@ def queue_outbound(
     template: str | None = None,
     params: dict[str, Any] | None = None,
 ) -> SmsMessage:
-    """Queue a text to `phone` inside the caller's transaction and return the row (flushed,
-    so it has an id).
+    """Queue a text to `phone` inside the caller's transaction and return the row. It is not
+    flushed here (thousands of offers are queued in one transaction and inserted in one
+    batch): its `id` is set when the caller's session flushes or commits.
 
     The sender delivers it after the transaction commits (never if it rolls back), exactly
     once: it is claimed before the gateway is called and never resent automatically.
@@ -119,7 +120,6 @@ def queue_outbound(
         updated_at=now,
     )
     session.add(row)
-    session.flush()
     _wake_after_commit(session)
     return row
 

@@ -46,11 +46,12 @@ class Recording:
 
 def queue(engine: Engine, n: int = 1, **kw: Any) -> list[int]:
     with Session(engine) as s:
-        ids = [
-            queue_outbound(session=s, phone="+8613800138000", body=f"msg {i}", **kw).id
+        queued = [
+            queue_outbound(session=s, phone="+8613800138000", body=f"msg {i}", **kw)
             for i in range(n)
         ]
         s.commit()
+        ids = [row.id for row in queued]
     return [i for i in ids if i is not None]
 
 

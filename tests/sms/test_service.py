@@ -97,6 +97,7 @@ def test_unknown_language_falls_back_to_chinese() -> None:
 def test_queue_outbound_is_part_of_the_callers_transaction(session: Session) -> None:
     service.WAKE.clear()
     row = queue_outbound(session=session, phone="13800138000", body=render("help"), kind="help")
+    session.flush()
     assert row.id is not None and row.status == "queued" and row.phone == "+8613800138000"
     assert (row.segments, row.encoding) == (1, "UCS-2")
     assert not service.WAKE.is_set()  # nothing to deliver until the caller commits
