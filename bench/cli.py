@@ -12,7 +12,6 @@ BENCHMARKS: dict[str, str] = {
     "pipeline": "bench.pipeline",
     "dispatch-solver": "bench.dispatch_solver",
     "sms": "bench.sms",
-    "board": "bench.board",
 }
 
 
