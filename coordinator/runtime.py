@@ -78,6 +78,13 @@ class Runtime:
             self._relay.start()
         if "notify" in self.consumers:
             self._start_sms_sender()
+        if "board" in self.consumers:
+            # one hub per process, shared by the board consumer and the app's /board/stream;
+            # made before the runners so they are handed this very dict (an empty one would
+            # be replaced by the runner's own)
+            from coordinator.board.hub import hub_for
+
+            hub_for(self.services)
         tables = consumer_tables()
         config = self.runner_config()
         for name in self.consumers:
