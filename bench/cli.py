@@ -12,6 +12,7 @@ BENCHMARKS: dict[str, str] = {
     "pipeline": "bench.pipeline",
     "dispatch-solver": "bench.dispatch_solver",
     "sms": "bench.sms",
+    "board": "bench.board",
 }
 
 

@@ -114,3 +114,28 @@ def test_one_hub_per_runtime() -> None:
     services: dict[str, object] = {}
     assert hub_for(services) is hub_for(services)
     assert hub_for({}) is not hub_for(services)
+
+
+def test_board_consumer_follows_every_event_type_and_pushes_after_commit() -> None:
+    from unittest.mock import MagicMock
+
+    from consumers.board import handlers
+    from consumers.registry import Context
+    from events.envelope import Envelope
+    from events.payloads.incidents import IncidentClosed
+    from events.registry import EVENT_TYPES
+
+    assert set(handlers.by_type) == set(EVENT_TYPES)
+    assert handlers.exactly_once is False
+    payload = IncidentClosed(incident_id=7, reason="roads clear")
+    services: dict[str, object] = {}
+    ctx = Context(session=MagicMock(), envelope=Envelope.wrap(payload), services=services)
+    handlers.by_type[payload.TYPE](ctx, payload)
+    hub = hub_for(services)
+    assert hub.published == 0  # nothing before the commit
+    for action in ctx._after_commit:
+        action()
+    assert hub.published == 1
+    (event,) = hub._ring
+    assert event.data["type"] == "nuanliu.incident.closed"
+    assert event.data["subject"] == "7" and event.data["data"]["reason"] == "roads clear"
