@@ -6,6 +6,8 @@ import io
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from openpyxl import Workbook
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
@@ -259,3 +261,40 @@ def test_import_route_dry_run(api: Api, engine: Engine) -> None:
 def test_import_needs_a_dispatcher(api: Api, engine: Engine) -> None:
     assert api.client.post("/api/volunteers/import", content=GOOD.encode()).status_code == 401
     assert roster(engine) == []
+
+
+def test_xlsx_zip_bomb_is_refused(
+    engine: Engine, districts: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("coordinator.volunteers.importer.MAX_XLSX_UNCOMPRESSED", 1000)
+    data = xlsx([["name", "phone", "district"], ["x" * 5000, 13800138000, "云岩"]])
+    with pytest.raises(ImportFileError, match="inflates"), Session(engine) as s:
+        import_volunteers(session=s, data=data, filename="r.xlsx")
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.one_of(
+        st.binary(max_size=300),
+        st.text(max_size=300).map(lambda t: ("name,phone,district,lat,lon\n" + t).encode()),
+        st.lists(st.lists(st.text(max_size=12), min_size=0, max_size=7), max_size=6).map(
+            lambda rows: "\n".join(
+                ["name,phone,district,skills,lat,lon"] + [",".join(r) for r in rows]
+            ).encode()
+        ),
+    )
+)
+def test_any_bytes_either_import_or_fail_cleanly(
+    engine: Engine, districts: None, data: bytes
+) -> None:
+    with Session(engine) as s:
+        try:
+            result = import_volunteers(session=s, data=data, filename="fuzz.csv")
+        except ImportFileError as exc:
+            assert str(exc)
+        else:
+            assert result.created + result.rejected <= result.rows
+            assert all(e.row >= 2 for e in result.errors)
+        s.rollback()
