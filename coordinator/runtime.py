@@ -112,7 +112,9 @@ class Runtime:
         assert self.engine is not None
         gateway = self.services.get("sms_gateway") or make_gateway(self.settings)
         self.services["sms_gateway"] = gateway
-        self._sms_sender = Sender(self.engine, gateway).start()
+        # an HTTP provider gets small claims, so a slow provider holds few messages at a time
+        batch = 100 if getattr(gateway, "name", "") == "console" else 10
+        self._sms_sender = Sender(self.engine, gateway, batch_size=batch).start()
         self.services["sms_sender"] = self._sms_sender
 
     def runner_config(self) -> RunnerConfig:

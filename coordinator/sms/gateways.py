@@ -95,6 +95,7 @@ class TwilioGateway:
         self.account_sid = account_sid
         self.from_number = from_number
         self.status_callback = status_callback
+        self.timeout_s = timeout_s
         self.url = f"{api_base.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json"
         self._client = client or httpx.Client(
             auth=(account_sid, auth_token), timeout=httpx.Timeout(timeout_s)

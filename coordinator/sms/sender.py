@@ -52,13 +52,18 @@ class Sender:
         *,
         batch_size: int = 100,
         idle_s: float = 0.5,
-        stale_after_s: float = 120.0,
+        stale_after_s: float | None = None,
     ) -> None:
         self.engine = engine
         self.gateway = gateway
         self.batch_size = batch_size
         self.idle_s = idle_s
-        self.stale_after_s = stale_after_s
+        # A live sender may hold a claimed batch for batch × the gateway's timeout; only rows
+        # older than twice that (and at least two minutes) can have lost their sender.
+        per_message = float(getattr(gateway, "timeout_s", 1.0))
+        self.stale_after_s = (
+            stale_after_s if stale_after_s is not None else max(120.0, 2 * batch_size * per_message)
+        )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.handled = 0

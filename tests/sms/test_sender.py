@@ -194,3 +194,13 @@ def test_runtime_with_notify_runs_the_sender(make_runtime: Any, engine: Engine) 
 def test_runtime_defaults_to_the_console_gateway(make_runtime: Any) -> None:
     rt = make_runtime(consumers=("notify",))
     assert isinstance(rt.services["sms_gateway"], ConsoleGateway)
+
+
+def test_stale_threshold_covers_a_slow_providers_batch(engine: Engine) -> None:
+    class Slow(Recording):
+        timeout_s = 10.0
+
+    assert Sender(engine, Recording(), batch_size=100).stale_after_s == 200.0
+    assert Sender(engine, Slow(), batch_size=10).stale_after_s == 200.0
+    assert Sender(engine, Slow(), batch_size=2).stale_after_s == 120.0
+    assert Sender(engine, Slow(), stale_after_s=5).stale_after_s == 5
