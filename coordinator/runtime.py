@@ -112,8 +112,10 @@ class Runtime:
         assert self.engine is not None
         gateway = self.services.get("sms_gateway") or make_gateway(self.settings)
         self.services["sms_gateway"] = gateway
-        # an HTTP provider gets small claims, so a slow provider holds few messages at a time
-        batch = 100 if getattr(gateway, "name", "") == "console" else 10
+        # A real provider gets one message per claim: a crash then leaves at most the one
+        # message in flight "unknown" (not a batch never attempted), and its provider id is
+        # stored before the first delivery report can arrive. The console batches for speed.
+        batch = 100 if getattr(gateway, "name", "") == "console" else 1
         self._sms_sender = Sender(self.engine, gateway, batch_size=batch).start()
         self.services["sms_sender"] = self._sms_sender
 
