@@ -114,7 +114,8 @@ class Runtime:
         self.services["sms_gateway"] = gateway
         # A real provider gets one message per claim: a crash then leaves at most the one
         # message in flight "unknown" (not a batch never attempted), and its provider id is
-        # stored before the first delivery report can arrive. The console batches for speed.
+        # stored milliseconds after the provider answers, ahead of its delivery reports. The
+        # console batches for speed.
         batch = 100 if getattr(gateway, "name", "") == "console" else 1
         self._sms_sender = Sender(self.engine, gateway, batch_size=batch).start()
         self.services["sms_sender"] = self._sms_sender
