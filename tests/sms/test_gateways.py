@@ -188,3 +188,26 @@ def test_make_gateway_from_settings(tmp_path: Any) -> None:
     assert isinstance(gw, TwilioGateway)
     assert gw.url == f"http://127.0.0.1:9/2010-04-01/Accounts/{SID}/Messages.json"
     assert gw.status_callback == "https://n.example/webhooks/sms/twilio/status"
+
+
+def test_sender_through_the_twilio_gateway(fake: FakeTwilio, engine: Any) -> None:
+    from sqlmodel import Session, select
+
+    from coordinator.sms.models import SmsMessage
+    from coordinator.sms.sender import Sender
+    from coordinator.sms.service import queue_template
+
+    with Session(engine) as s:
+        queue_template(session=s, phone="+8613800138000", template="help")
+        queue_template(session=s, phone="+8613900139000", template="help", lang="en")
+        s.commit()
+    fake.mode = "ok"
+    sender = Sender(engine, gateway(fake), batch_size=1)
+    assert sender.run_once() == 1
+    fake.mode = "bad_number"
+    assert sender.run_once() == 1
+    with Session(engine) as s:
+        ok, bad = s.exec(select(SmsMessage).order_by(SmsMessage.id)).all()
+    assert (ok.status, ok.provider_sid, ok.gateway) == ("sent", "SM" + "a" * 32, "twilio")
+    assert bad.status == "failed" and "21211" in (bad.error or "")
+    assert [r["form"]["To"] for r in fake.requests] == ["+8613800138000", "+8613900139000"]
