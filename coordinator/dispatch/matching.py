@@ -12,14 +12,18 @@ total cost. It is a min-cost max-flow (OR-Tools `SimpleMinCostFlow`, integer cos
 
 * A *slot group* is the set of identical slots of one task (same place, skills, shift): they are
   interchangeable, so one node with capacity m replaces m nodes and m copies of the same arcs.
-* Each group gets arcs to its m + K nearest *eligible* volunteers only (a KD-tree on 3-D unit
-  vectors; the chord length orders points exactly like the great-circle distance).
+* Each group gets arcs to its m + K nearest *eligible* volunteers (a KD-tree per need on 3-D
+  unit vectors; the chord length orders points exactly like the great-circle distance), plus m
+  volunteers *reserved* for it alone, the nearest not yet reserved by an earlier group. Where
+  demand is dense, neighbouring slots all see the same few nearest people; the reservations put
+  a complete assignment into the graph whenever there is one, so one flow fills it.
 * The (volunteer, shift) node has capacity 1: a volunteer holds at most one slot per shift but
   may serve several shifts. Volunteers busy in a shift are not eligible for it.
-* Sparsity must never cost a fill: a group left short widens its K, and when every short group
-  already sees all its eligible volunteers, an alternating-path search over the *full* eligibility
-  (Berge) adds the few arcs that let the flow fill one more slot. When that search finds nothing,
-  the fill is the maximum of the dense problem.
+* Sparsity must never cost a fill. A group left short gets arcs to (and reservations of)
+  volunteers still free in its shift, and the flow runs again; when no short group has a free
+  eligible volunteer left, an alternating-path search over the *full* eligibility (Berge) adds
+  the few arcs that let the flow fill one more slot. When that search finds nothing, the fill
+  is the maximum of the dense problem. Costs are optimal over the sparse graph.
 
 Team cohesion (playbooks that want whole teams) cannot be written as a min-cost flow exactly,
 since "as few teams as possible" is a fixed charge per team. Instead a member of a team gets a
@@ -193,7 +197,6 @@ class CandidatePool:
         self._team_counts: dict[tuple[frozenset[str], str], IntArray] = {}
         self._skill: dict[str, BoolArray] = {}
         self._eligible: dict[tuple[frozenset[str], str], BoolArray] = {}
-        self._trees: dict[frozenset[str], tuple[IntArray, cKDTree | None]] = {}
 
     # eligibility ------------------------------------------------------------------------------
     def _has_skill(self, skill: str) -> BoolArray:
@@ -251,36 +254,6 @@ class CandidatePool:
         point = _unit_vectors(np.array([lat]), np.array([lon]))[0]
         return _chord_to_km(np.linalg.norm(self.xyz[idx] - point, axis=1))
 
-    def nearest(
-        self, point: FloatArray, skills: frozenset[str], shift: str, count: int
-    ) -> tuple[IntArray, FloatArray]:
-        """Up to `count` eligible candidates nearest to `point` (a unit vector), nearest first,
-        with their distances in km. Fewer only when fewer are eligible."""
-        tree_idx, tree = self._tree(skills)
-        if tree is None or count <= 0:
-            return np.empty(0, np.int64), np.empty(0, np.float64)
-        busy = self.busy_mask(shift)
-        total = tree_idx.size
-        want = min(total, count)
-        while True:
-            chord, pos = tree.query(point, k=want)
-            pos, chord = np.atleast_1d(pos), np.atleast_1d(chord)
-            idx = tree_idx[pos]
-            keep = ~busy[idx]
-            if keep.sum() >= count or want == total:
-                idx, chord = idx[keep][:count], chord[keep][:count]
-                return idx, _chord_to_km(chord)
-            # some neighbours were busy in this shift: look further
-            want = min(total, 2 * want + count)
-
-    def _tree(self, skills: frozenset[str]) -> tuple[IntArray, cKDTree | None]:
-        cached = self._trees.get(skills)
-        if cached is None:
-            idx = np.flatnonzero(self._skilled(skills)).astype(np.int64)
-            cached = (idx, cKDTree(self.xyz[idx]) if idx.size else None)
-            self._trees[skills] = cached
-        return cached
-
 
 def _pool(candidates: Iterable[Candidate] | CandidatePool) -> CandidatePool:
     return candidates if isinstance(candidates, CandidatePool) else CandidatePool(candidates)
@@ -296,9 +269,6 @@ class _Group:
     task_slots: int
     #: per team code, the discount a member gets here (team tasks only)
     discount: FloatArray | None = None
-    #: how many nearest eligible candidates this group may use (widened when it falls short)
-    reach: int = 0
-    exhausted: bool = False
     cand: IntArray = field(default_factory=lambda: np.empty(0, np.int64))
     dist: FloatArray = field(default_factory=lambda: np.empty(0, np.float64))
     cost: FloatArray = field(default_factory=lambda: np.empty(0, np.float64))
@@ -404,23 +374,17 @@ def solve(
     if not slots or pool.size == 0:
         return []
     groups = _groups(slots, pool, weights)
-    for g in groups:
-        g.reach = len(g.slots) + k
-        _extend(pool, g, weights)
+    for (skills, shift), members in _by_need(groups, range(len(groups))).items():
+        idx = np.flatnonzero(pool.eligible_mask(skills, shift))
+        needs = [len(groups[gi].slots) for gi in members]
+        _reserve_and_link(pool, groups, members, needs, idx, k, weights)
 
     while True:
         chosen = _flow(pool, groups, weights)
         short = [gi for gi, g in enumerate(groups) if len(chosen[gi]) < len(g.slots)]
         if not short:
             break
-        widened = False
-        for gi in short:
-            g = groups[gi]
-            if not g.exhausted:
-                g.reach = 2 * g.reach + len(g.slots) - len(chosen[gi])
-                _extend(pool, g, weights)
-                widened = True
-        if widened:
+        if _add_free_arcs(pool, groups, chosen, short, k, weights):
             continue
         if not _add_augmenting_arcs(pool, groups, chosen, short, weights):
             break  # no alternating path anywhere: this is the maximum fill
@@ -443,16 +407,107 @@ def _share(pool: CandidatePool, g: _Group, i: int, weights: Weights) -> float:
     return float(g.discount[code] / weights.team_bonus)
 
 
-def _extend(pool: CandidatePool, g: _Group, weights: Weights) -> None:
-    """Give the group arcs to its `reach` nearest eligible candidates (keeping any it had)."""
-    head = g.head
-    idx, dist = pool.nearest(g.point, head.skills, head.shift, g.reach)
-    g.exhausted = idx.size < g.reach
+def _add_arcs(
+    pool: CandidatePool, g: _Group, idx: IntArray, dist: FloatArray, weights: Weights
+) -> None:
+    """Give the group arcs to the candidates `idx` (at `dist` km), keeping those it had."""
     if g.cand.size:
         idx, keep = np.unique(np.concatenate((g.cand, idx)), return_index=True)
         dist = np.concatenate((g.dist, dist))[keep]
     g.cand, g.dist = idx, dist
     g.cost = _costs(pool, idx, dist, weights, g.discount)
+
+
+def _holders(
+    pool: CandidatePool, groups: list[_Group], chosen: list[list[tuple[int, float, float]]]
+) -> dict[str, IntArray]:
+    """Per shift, which group holds each candidate (-1: free in that shift)."""
+    holder: dict[str, IntArray] = {}
+    for gi, g in enumerate(groups):
+        if chosen[gi]:
+            held = holder.setdefault(g.head.shift, np.full(pool.size, -1, dtype=np.int64))
+            held[[i for i, _, _ in chosen[gi]]] = gi
+    return holder
+
+
+def _by_need(
+    groups: list[_Group], members: Iterable[int]
+) -> dict[tuple[frozenset[str], str], list[int]]:
+    """Group indices by what they need: (skills, shift)."""
+    out: dict[tuple[frozenset[str], str], list[int]] = {}
+    for gi in members:
+        out.setdefault((groups[gi].head.skills, groups[gi].head.shift), []).append(gi)
+    return out
+
+
+#: rebuild the KD-tree without reserved volunteers after this many reservations
+_REBUILD_AFTER = 256
+
+
+def _reserve_and_link(
+    pool: CandidatePool,
+    groups: list[_Group],
+    members: list[int],
+    needs: list[int],
+    idx: IntArray,
+    k: int,
+    weights: Weights,
+) -> bool:
+    """Give each group (all of one skills+shift need) arcs to its nearest volunteers of `idx`:
+    `need` of them *reserved* for it alone, k more it may share with its neighbours.
+
+    Nearest-K from each slot alone breaks down where demand is dense: neighbouring slots all
+    see the same few volunteers and the graph holds too few distinct people to fill them.
+    Reserving distinct volunteers puts a complete assignment (where one exists among `idx`)
+    into the graph, so one flow fills what can be filled; the shared ones let it find a
+    cheaper one. False when `idx` is empty."""
+    if idx.size == 0:
+        return False
+    alive = idx
+    tree = cKDTree(pool.xyz[alive])
+    taken = np.zeros(pool.size, dtype=np.bool_)
+    since = 0  # reservations made since the tree was built: at most this many stale hits
+    for gi, need in zip(members, needs, strict=True):
+        if since >= _REBUILD_AFTER:
+            alive = alive[~taken[alive]]
+            if alive.size == 0:
+                break
+            tree, since = cKDTree(pool.xyz[alive]), 0
+        q = min(alive.size, need + k + since)
+        chord, pos = tree.query(groups[gi].point, k=q)
+        near = alive[np.atleast_1d(pos)]
+        km = _chord_to_km(np.atleast_1d(chord))
+        fresh = np.flatnonzero(~taken[near])
+        mine = fresh[:need]
+        taken[near[mine]] = True
+        since += mine.size
+        # the reserved, the next k not reserved, and the need + k nearest whoever holds them
+        use = np.union1d(fresh[: need + k], np.arange(min(need + k, near.size)))
+        _add_arcs(pool, groups[gi], near[use], km[use], weights)
+    return True
+
+
+def _add_free_arcs(
+    pool: CandidatePool,
+    groups: list[_Group],
+    chosen: list[list[tuple[int, float, float]]],
+    short: list[int],
+    k: int,
+    weights: Weights,
+) -> bool:
+    """Widen the short groups towards volunteers still free in their shift (reserving as many
+    as each is short). Every such arc is an augmenting path, so the next flow fills more.
+    False when no short group has a free eligible volunteer."""
+    holder = _holders(pool, groups, chosen)
+    added = False
+    for (skills, shift), members in _by_need(groups, short).items():
+        held = holder.get(shift)
+        free = pool.eligible_mask(skills, shift)
+        if held is not None:
+            free = free & (held < 0)
+        missing = [len(groups[gi].slots) - len(chosen[gi]) for gi in members]
+        added |= _reserve_and_link(pool, groups, members, missing, np.flatnonzero(free), k, weights)
+    return added
 
 
 def _flow(
@@ -537,12 +592,9 @@ def _add_augmenting_arcs(
     by_shift: dict[str, list[int]] = {}
     for gi in short:
         by_shift.setdefault(groups[gi].head.shift, []).append(gi)
+    holders = _holders(pool, groups, chosen)
     for shift, starts in by_shift.items():
-        holder = np.full(pool.size, -1, dtype=np.int64)
-        for gi, g in enumerate(groups):
-            if g.head.shift == shift:
-                for i, _, _ in chosen[gi]:
-                    holder[i] = gi
+        holder = holders.get(shift, np.full(pool.size, -1, dtype=np.int64))
         parent: dict[int, tuple[int, int]] = {}
         visited = set(starts)
         queue = deque(starts)
@@ -645,22 +697,34 @@ def greedy(
         return []
     group_of = {s.slot_id: g for g in _groups(slots, pool, weights) for s in g.slots}
     taken: dict[str, BoolArray] = {}
+    taken_count: dict[str, int] = {}
+    # per need: the eligible volunteers not yet taken when its tree was built, the tree, and
+    # the shift's taken count then (so a query knows how many stale hits it may meet)
+    trees: dict[tuple[frozenset[str], str], tuple[IntArray, cKDTree | None, int]] = {}
     matches: list[Match] = []
     for slot in slots:
         g = group_of[slot.slot_id]
         used = taken.setdefault(slot.shift, np.zeros(pool.size, dtype=np.bool_))
-        want = 8
-        while True:
-            idx, dist = pool.nearest(g.point, slot.skills, slot.shift, want)
-            free = ~used[idx]
-            if free.any() or idx.size < want:
-                break
-            want *= 4
-        if not free.any():
+        count = taken_count.get(slot.shift, 0)
+        need = (slot.skills, slot.shift)
+        alive, tree, built_at = trees.get(need, (np.empty(0, np.int64), None, -1))
+        if built_at < 0 or count - built_at >= _REBUILD_AFTER:
+            alive = np.flatnonzero(pool.eligible_mask(slot.skills, slot.shift) & ~used)
+            tree = cKDTree(pool.xyz[alive]) if alive.size else None
+            trees[need] = alive, tree, built_at = alive, tree, count
+        if tree is None:
             continue
-        j = int(np.argmax(free))
-        i = int(idx[j])
+        chord, pos = tree.query(g.point, k=min(alive.size, 1 + count - built_at))
+        near = alive[np.atleast_1d(pos)]
+        free = np.flatnonzero(~used[near])
+        if free.size == 0:
+            continue
+        j = int(free[0])
+        i = int(near[j])
         used[i] = True
-        cost = float(_costs(pool, idx[j : j + 1], dist[j : j + 1], weights, g.discount)[0])
-        matches.append(_match(pool, i, slot, float(dist[j]), cost, _share(pool, g, i, weights)))
+        taken_count[slot.shift] = count + 1
+        idx = near[j : j + 1]
+        dist = _chord_to_km(np.atleast_1d(chord)[j : j + 1])
+        cost = float(_costs(pool, idx, dist, weights, g.discount)[0])
+        matches.append(_match(pool, i, slot, float(dist[0]), cost, _share(pool, g, i, weights)))
     return matches

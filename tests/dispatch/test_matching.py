@@ -407,3 +407,16 @@ def test_the_benchmark_city_is_solved_within_every_constraint():
     assert_valid(base, slots, cands)
     assert len(best) == max_fill(slots, cands) >= len(base)
     assert sum(m.cost for m in best) <= sum(m.cost for m in base)
+
+
+def test_dense_demand_at_one_place_is_filled_with_a_tiny_k():
+    # 60 single-slot tasks at one crossroads: their nearest-k sets all overlap, so only the
+    # reservations (and widening) bring in enough distinct volunteers
+    slots = [slot(f"{t}:1", near(0.001 * t)) for t in range(60)]
+    cands = [cand(n, near(0.05 * n, 0.03 * (n % 7))) for n in range(80)]
+    got = solve(slots, cands, k=1)
+    assert_valid(got, slots, cands)
+    assert len(got) == 60
+    # a dense graph cannot do better than the sparse one by much here
+    dense = solve(slots, cands, k=100)
+    assert sum(m.cost for m in got) <= 1.05 * sum(m.cost for m in dense)
