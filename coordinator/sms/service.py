@@ -249,6 +249,7 @@ def list_messages(
     phone: str | None = None,
     volunteer_id: int | None = None,
     assignment_id: int | None = None,
+    status: str | None = None,
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[list[SmsMessage], int]:
@@ -264,6 +265,8 @@ def list_messages(
         conditions.append(SmsMessage.volunteer_id == volunteer_id)
     if assignment_id is not None:
         conditions.append(SmsMessage.assignment_id == assignment_id)
+    if status:
+        conditions.append(SmsMessage.status == status)
     for condition in conditions:
         query = query.where(condition)
         count_query = count_query.where(condition)

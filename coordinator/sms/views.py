@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from coordinator.deps import Dispatcher, SessionDep, SettingsDep
 from coordinator.sms import flows, service
-from coordinator.sms.models import MAX_BODY_CHARS, SmsMessage, SmsPage, SmsPublic
+from coordinator.sms.models import MAX_BODY_CHARS, SmsMessage, SmsPage, SmsPublic, Status
 from coordinator.sms.signature import valid_twilio_signature
 from coordinator.volunteers.service import InvalidPhone, normalise_phone
 
@@ -89,10 +89,13 @@ def get_messages(
     phone: Annotated[str | None, Query(max_length=40)] = None,
     volunteer_id: int | None = None,
     assignment_id: int | None = None,
+    state: Annotated[Status | None, Query(alias="status")] = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> SmsPage:
-    """The message log, newest first."""
+    """The message log, newest first; `status=unknown` lists messages whose fate is unknown
+    (a sender stopped mid-send, or the provider timed out): they are never resent by
+    themselves."""
     e164 = None
     if phone:
         try:
@@ -105,6 +108,7 @@ def get_messages(
         phone=e164,
         volunteer_id=volunteer_id,
         assignment_id=assignment_id,
+        status=state,
         offset=offset,
         limit=limit,
     )

@@ -317,12 +317,14 @@ def test_log_is_paginated_newest_first_and_filtered(api: Api, engine: Engine) ->
     assert [m["body"] for m in page["items"]] == ["out 3", "out 2", "out 1"]
     inbound = api.client.get("/api/sms?direction=inbound", headers=api.headers).json()
     assert [m["body"] for m in inbound["items"]] == ["1"]
+    queued = api.client.get("/api/sms?status=queued&limit=1", headers=api.headers).json()
+    assert queued["count"] == 6 and queued["items"][0]["body"] == "other"
     mine = api.client.get("/api/sms", params={"phone": "13900139000"}, headers=api.headers)
     assert [m["body"] for m in mine.json()["items"]] == ["other"]
 
 
 @pytest.mark.parametrize(
-    "query", ["direction=sideways", "phone=abc", "limit=0", "limit=501", "offset=-1"]
+    "query", ["status=lost", "direction=sideways", "phone=abc", "limit=0", "limit=501", "offset=-1"]
 )
 def test_log_bad_query_is_422(api: Api, query: str) -> None:
     assert api.client.get(f"/api/sms?{query}", headers=api.headers).status_code == 422
