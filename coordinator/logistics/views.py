@@ -8,14 +8,14 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from coordinator.accounts.service import Actor, record_audit
 from coordinator.deps import Dispatcher, SessionDep, StationStaff, ensure_station, require
-from coordinator.logistics import flows, ledger, planning, service
+from coordinator.logistics import exports, flows, ledger, planning, service
 from coordinator.logistics.flows import LineCount
 from coordinator.logistics.models import Place
 
@@ -415,9 +415,11 @@ def create_plan(body: PlanIn, session: SessionDep, actor: Dispatcher) -> dict[st
     """A plan on demand (the provision consumer makes them for alerts)."""
 
     def act() -> int:
-        ids = body.station_ids or [
-            p["id"] for p in service.list_places(session=session, kind="station")
-        ]
+        ids = (
+            body.station_ids
+            if body.station_ids is not None
+            else [p["id"] for p in service.list_places(session=session, kind="station")]
+        )
         try:
             as_of = date.fromisoformat(body.as_of) if body.as_of else date.today()
         except ValueError as exc:
@@ -519,4 +521,24 @@ def forecast(
 def _all_stations(session: Session) -> list[Place]:
     return list(
         session.exec(select(Place).where(Place.kind == "station").order_by(col(Place.id))).all()
+    )
+
+
+# -- exports --------------------------------------------------------------------------------------
+MEDIA_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+@router.get("/exports/{filename}")
+def download(filename: str, session: SessionDep, actor: Dispatcher) -> Response:
+    """`stock|movements|discrepancies` `.csv|.xlsx`, formula injection escaped."""
+    name, _, fmt = filename.rpartition(".")
+    with _refusals():
+        body = exports.export(session=session, name=name, fmt=fmt)
+    return Response(
+        body,
+        media_type=MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="nuanliu-{name}.{fmt}"'},
     )
