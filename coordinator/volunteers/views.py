@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
-from sqlmodel import select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
 from starlette.datastructures import UploadFile
 
 from coordinator.accounts.service import record_audit
@@ -15,6 +16,7 @@ from coordinator.volunteers import importer, service
 from coordinator.volunteers.models import (
     ImportResult,
     Team,
+    Volunteer,
     VolunteerCreate,
     VolunteerPage,
     VolunteerPublic,
@@ -74,6 +76,8 @@ def post_volunteer(
     """Add one volunteer; the phone must be a mobile number not yet on the roster."""
     try:
         volunteer = service.create_volunteer(session=session, data=body)
+    except IntegrityError:
+        raise _conflict(session) from None
     except service.InvalidVolunteer as exc:
         raise HTTPException(
             status.HTTP_409_CONFLICT
@@ -88,8 +92,32 @@ def post_volunteer(
         subject=f"volunteer:{volunteer.id}",
         detail={"district": volunteer.district_code, "skills": volunteer.skills},
     )
-    session.commit()
+    _commit(session)
     return _public(volunteer)
+
+
+@router.get("/volunteers/{volunteer_id}", response_model=VolunteerPublic)
+def get_volunteer(volunteer_id: int, session: SessionDep, _actor: Dispatcher) -> VolunteerPublic:
+    volunteer = session.get(Volunteer, volunteer_id)
+    if volunteer is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no volunteer {volunteer_id}")
+    return _public(volunteer)
+
+
+def _conflict(session: Session) -> HTTPException:
+    session.rollback()
+    return HTTPException(
+        status.HTTP_409_CONFLICT,
+        "a phone number was added to the roster at the same time; nothing was stored, please retry",
+    )
+
+
+def _commit(session: Session) -> None:
+    """Commit; a number added meanwhile by someone else (the unique phone index) is a 409."""
+    try:
+        session.commit()
+    except IntegrityError:
+        raise _conflict(session) from None
 
 
 @router.post(
@@ -137,6 +165,8 @@ async def import_volunteers(
         result = importer.import_volunteers(
             session=session, data=data, filename=filename, dry_run=dry_run
         )
+    except IntegrityError:
+        raise _conflict(session) from None
     except importer.ImportFileError as exc:
         session.rollback()
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
@@ -155,5 +185,5 @@ async def import_volunteers(
             "bytes": len(data),
         },
     )
-    session.commit()
+    _commit(session)
     return result

@@ -105,3 +105,27 @@ def test_list_bad_query_is_422(api: Api, query: str) -> None:
 def test_roster_needs_a_dispatcher(api: Api) -> None:
     assert api.client.get("/api/volunteers").status_code == 401
     assert api.client.post("/api/volunteers", json={}).status_code == 401
+
+
+def test_get_one(api: Api) -> None:
+    created = create(api, name="王芳", phone="13800138000", district="云岩").json()
+    response = api.client.get(f"/api/volunteers/{created['id']}", headers=api.headers)
+    assert response.status_code == 200 and response.json()["name"] == "王芳"
+    assert api.client.get("/api/volunteers/999999", headers=api.headers).status_code == 404
+    assert api.client.get("/api/volunteers/abc", headers=api.headers).status_code == 422
+
+
+def test_number_added_concurrently_is_409_and_stores_nothing(
+    api: Api, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the other writer's insert lands between our duplicate check and our insert
+    assert create(api, name="a", phone="13800138000", district="云岩").status_code == 201
+    monkeypatch.setattr("coordinator.volunteers.service.get_by_phone", lambda **_: None)
+    monkeypatch.setattr("coordinator.volunteers.importer.existing_phones", lambda **_: {})
+    response = create(api, name="b", phone="13800138000", district="云岩")
+    assert response.status_code == 409
+    csv = "name,phone,district\nc,13900139000,云岩\nd,13800138000,云岩\n".encode()
+    response = api.client.post("/api/volunteers/import", content=csv, headers=api.headers)
+    assert response.status_code == 409
+    with Session(engine) as s:
+        assert [v.name for v in s.exec(select(Volunteer)).all()] == ["a"]
