@@ -10,6 +10,7 @@ Goals (printed, never asserted): solver under 1 s, cost ≥ 10 % below greedy, r
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import time
 import tracemalloc
@@ -150,7 +151,8 @@ def run(quick: bool = False) -> None:
     slots, candidates = make_city(volunteers, slots_needed)
     console.print(
         f"Guiyang-like city: {len(candidates):,} volunteers, {len(slots):,} slots in "
-        f"{len({s.task_id for s in slots}):,} tasks over {len(SHIFTS)} shifts"
+        f"{len({s.task_id for s in slots}):,} tasks over {len(SHIFTS)} shifts "
+        f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: times scale with it)"
     )
 
     solve(slots[:50], candidates[:500])  # warm up imports and OR-Tools

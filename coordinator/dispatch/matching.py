@@ -42,6 +42,8 @@ import math
 from collections import deque
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import attrgetter, contains
 
 import numpy as np
 from numpy.typing import NDArray
@@ -159,6 +161,13 @@ def _chord_to_km(chord: FloatArray) -> FloatArray:
 
 
 # -- the candidates, prepared once -------------------------------------------------------------
+_VOLUNTEER_ID = attrgetter("volunteer_id")
+_LAT, _LON, _HOURS = attrgetter("lat"), attrgetter("lon"), attrgetter("recent_hours")
+_TEAM, _AVAILABLE = attrgetter("team_id"), attrgetter("available")
+_SKILLS, _BUSY = attrgetter("skills"), attrgetter("busy_shifts")
+_NO_TEAM: dict[int | None, int] = {None: -1}
+
+
 class CandidatePool:
     """Candidates as numpy arrays, with eligibility masks and KD-trees built on demand.
 
@@ -171,16 +180,20 @@ class CandidatePool:
         self.candidates: tuple[Candidate, ...] = tuple(candidates)
         n = self.size = len(self.candidates)
         cands = self.candidates
-        # one generator per field: no 20,000 temporary tuples to wake the garbage collector
-        self.ids: IntArray = np.fromiter((c.volunteer_id for c in cands), np.int64, n)
-        if np.unique(self.ids).size != n:
+        # one C-level map per field: no Python loop, and no 20,000 temporary tuples to wake
+        # the garbage collector (this is most of what a refill from a plain list costs)
+        self.ids: IntArray = np.fromiter(map(_VOLUNTEER_ID, cands), np.int64, n)
+        ordered = np.sort(self.ids)
+        if n > 1 and not np.all(ordered[1:] != ordered[:-1]):
             raise ValueError("each volunteer may appear only once among the candidates")
-        self.lat: FloatArray = np.fromiter((c.lat for c in cands), np.float64, n)
-        self.lon: FloatArray = np.fromiter((c.lon for c in cands), np.float64, n)
-        self.hours: FloatArray = np.fromiter((c.recent_hours for c in cands), np.float64, n)
-        team = np.fromiter((-1 if c.team_id is None else c.team_id for c in cands), np.int64, n)
+        self.lat: FloatArray = np.fromiter(map(_LAT, cands), np.float64, n)
+        self.lon: FloatArray = np.fromiter(map(_LON, cands), np.float64, n)
+        self.hours: FloatArray = np.fromiter(map(_HOURS, cands), np.float64, n)
+        teams = list(map(_TEAM, cands))
+        # {None: -1}.get(t, t): -1 for no team, else the id itself
+        team = np.fromiter(map(_NO_TEAM.get, teams, teams), np.int64, n)
         self.ok: BoolArray = (
-            np.fromiter((c.available for c in cands), np.bool_, n)
+            np.fromiter(map(_AVAILABLE, cands), np.bool_, n)
             & np.isfinite(self.lat)
             & np.isfinite(self.lon)
             & np.isfinite(self.hours)
@@ -193,7 +206,6 @@ class CandidatePool:
             np.where(self.ok, self.lat, 0.0), np.where(self.ok, self.lon, 0.0)
         )
         self._busy: dict[str, BoolArray] = {}
-        self._busy_rows: list[tuple[int, frozenset[str]]] | None = None
         self._team_counts: dict[tuple[frozenset[str], str], IntArray] = {}
         self._skill: dict[str, BoolArray] = {}
         self._eligible: dict[tuple[frozenset[str], str], BoolArray] = {}
@@ -202,9 +214,8 @@ class CandidatePool:
     def _has_skill(self, skill: str) -> BoolArray:
         mask = self._skill.get(skill)
         if mask is None:
-            mask = np.fromiter(
-                (skill in c.skills for c in self.candidates), dtype=np.bool_, count=self.size
-            )
+            held = map(_SKILLS, self.candidates)
+            mask = np.fromiter(map(contains, held, repeat(skill)), np.bool_, self.size)
             self._skill[skill] = mask
         return mask
 
@@ -218,13 +229,8 @@ class CandidatePool:
         """True for candidates who already hold `shift` (cached; do not modify)."""
         mask = self._busy.get(shift)
         if mask is None:
-            if self._busy_rows is None:
-                # most volunteers hold nothing: keep only those who do, in one pass
-                self._busy_rows = [
-                    (i, b) for i, c in enumerate(self.candidates) if (b := c.busy_shifts)
-                ]
-            mask = np.zeros(self.size, dtype=np.bool_)
-            mask[[i for i, b in self._busy_rows if shift in b]] = True
+            held = map(_BUSY, self.candidates)
+            mask = np.fromiter(map(contains, held, repeat(shift)), np.bool_, self.size)
             mask.flags.writeable = False
             self._busy[shift] = mask
         return mask
@@ -442,6 +448,26 @@ def _by_need(
 
 #: rebuild the KD-tree without reserved volunteers after this many reservations
 _REBUILD_AFTER = 256
+#: up to this many queries, measuring all distances beats building a KD-tree
+_BRUTE_MAX_QUERIES = 24
+
+
+class _Nearest:
+    """k-nearest queries on unit vectors: a KD-tree, or plain numpy for a handful of queries."""
+
+    def __init__(self, xyz: FloatArray, *, brute: bool) -> None:
+        self.xyz, self.brute = xyz, brute
+        self.tree = None if brute else cKDTree(xyz)
+
+    def query(self, point: FloatArray, k: int) -> tuple[FloatArray, IntArray]:
+        """Chord lengths and positions of the k nearest, nearest first."""
+        if self.tree is not None:
+            chord, pos = self.tree.query(point, k=k)
+            return np.atleast_1d(chord), np.atleast_1d(pos).astype(np.int64)
+        dist = np.linalg.norm(self.xyz - point, axis=1)
+        pos = np.argpartition(dist, k - 1)[:k] if k < dist.size else np.arange(dist.size)
+        pos = pos[np.argsort(dist[pos], kind="stable")]
+        return dist[pos], pos.astype(np.int64)
 
 
 def _reserve_and_link(
@@ -464,7 +490,8 @@ def _reserve_and_link(
     if idx.size == 0:
         return False
     alive = idx
-    tree = cKDTree(pool.xyz[alive])
+    # a tree pays off only over many queries; a few groups measure every distance directly
+    tree = _Nearest(pool.xyz[alive], brute=len(members) <= _BRUTE_MAX_QUERIES)
     taken = np.zeros(pool.size, dtype=np.bool_)
     since = 0  # reservations made since the tree was built: at most this many stale hits
     for gi, need in zip(members, needs, strict=True):
@@ -472,11 +499,10 @@ def _reserve_and_link(
             alive = alive[~taken[alive]]
             if alive.size == 0:
                 break
-            tree, since = cKDTree(pool.xyz[alive]), 0
-        q = min(alive.size, need + k + since)
-        chord, pos = tree.query(groups[gi].point, k=q)
-        near = alive[np.atleast_1d(pos)]
-        km = _chord_to_km(np.atleast_1d(chord))
+            tree, since = _Nearest(pool.xyz[alive], brute=tree.brute), 0
+        chord, pos = tree.query(groups[gi].point, min(alive.size, need + k + since))
+        near = alive[pos]
+        km = _chord_to_km(chord)
         fresh = np.flatnonzero(~taken[near])
         mine = fresh[:need]
         taken[near[mine]] = True
