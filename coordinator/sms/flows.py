@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlmodel import Session
 
 from coordinator.accounts.service import Actor, record_audit
+from coordinator.common import utcnow
 from coordinator.sms import service
 from coordinator.sms.models import SmsMessage
+from coordinator.volunteers.service import normalise_phone
 from events.outbox import stage
 from events.payloads.sms import SmsFailed
+
+#: no volunteer sends ten replies in ten minutes; an auto-responder does
+FLOOD_LIMIT = 10
+FLOOD_WINDOW = timedelta(minutes=10)
 
 
 def receive_sms(
@@ -23,19 +31,34 @@ def receive_sms(
     """Store an inbound text with its `SmsReceived` event and an audit entry; commits.
 
     Returns the message and whether it is new: a provider retrying a webhook with the same
-    message id gets the stored row back and nothing happens twice.
+    message id gets the stored row back and nothing happens twice. A number that sends more
+    than FLOOD_LIMIT texts in FLOOD_WINDOW (an auto-responder answering our answers, a stuck
+    phone) through the provider has the excess recorded but not acted on, so no reply loop
+    can run up a bill.
     Raises InvalidPhone/InvalidMessage (nothing is stored then)."""
     if provider_sid:
         seen = service.inbound_seen(session=session, provider_sid=provider_sid)
         if seen is not None:
             return seen, False
+    e164 = normalise_phone(phone, mobile_only=False)
+    # only the phone network can loop; a dispatcher (or the demo phone) types on purpose
+    flood = (
+        gateway != "api"
+        and service.inbound_count_since(session=session, phone=e164, since=utcnow() - FLOOD_WINDOW)
+        >= FLOOD_LIMIT
+    )
     message = service.record_inbound(
-        session=session, phone=phone, body=body, provider_sid=provider_sid, gateway=gateway
+        session=session,
+        phone=e164,
+        body=body,
+        provider_sid=provider_sid,
+        gateway=gateway,
+        announce=not flood,
     )
     record_audit(
         session=session,
         actor=actor,
-        action="sms.received",
+        action="sms.flood_suppressed" if flood else "sms.received",
         subject=f"sms:{message.id}",
         detail={
             "phone": message.phone,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import threading
 import unicodedata
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event, func
@@ -168,11 +169,14 @@ def record_inbound(
     body: str,
     provider_sid: str | None = None,
     gateway: str = "api",
+    announce: bool = True,
 ) -> SmsMessage:
     """Store a received text and stage `SmsReceived` in the caller's transaction.
 
     The sender's number may be any valid number (a landline's SMS service too); the
-    volunteer is linked when the number is on the roster. Raises InvalidPhone/InvalidMessage."""
+    volunteer is linked when the number is on the roster. With `announce=False` the text is
+    only recorded (kind "flood"): nobody acts on it or answers it.
+    Raises InvalidPhone/InvalidMessage."""
     e164 = normalise_phone(phone, mobile_only=False)
     check_body(body)
     volunteer = get_by_phone(session=session, phone=e164)
@@ -188,15 +192,31 @@ def record_inbound(
         gateway=gateway[:16],
         provider_sid=provider_sid,
         volunteer_id=volunteer.id if volunteer else None,
-        kind="reply",
+        kind="reply" if announce else "flood",
         created_at=now,
         updated_at=now,
     )
     session.add(row)
     session.flush()
     assert row.id is not None
-    stage(session, SmsReceived(message_id=row.id, phone=e164, body=body))
+    if announce:
+        stage(session, SmsReceived(message_id=row.id, phone=e164, body=body))
     return row
+
+
+def inbound_count_since(*, session: Session, phone: str, since: datetime) -> int:
+    """How many texts `phone` sent us since `since`."""
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(SmsMessage)
+            .where(
+                SmsMessage.phone == phone,
+                SmsMessage.direction == "inbound",
+                col(SmsMessage.created_at) >= since,
+            )
+        ).one()
+    )
 
 
 def get_by_provider_sid(*, session: Session, provider_sid: str) -> SmsMessage | None:

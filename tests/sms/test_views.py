@@ -332,3 +332,22 @@ def test_log_bad_query_is_422(api: Api, query: str) -> None:
 
 def test_log_needs_a_token(api: Api) -> None:
     assert api.client.get("/api/sms").status_code == 401
+
+
+def test_a_flooding_number_is_recorded_but_not_acted_on(api: Api, engine: Engine) -> None:
+    from coordinator.sms.flows import FLOOD_LIMIT
+
+    for i in range(FLOOD_LIMIT + 2):
+        assert signed_post(api, {**FORM, "MessageSid": f"SMf{i}"}).status_code == 200
+    stored = messages(engine)
+    assert len(stored) == FLOOD_LIMIT + 2
+    assert [m.kind for m in stored[-2:]] == ["flood", "flood"]
+    assert len(outbox(engine)) == FLOOD_LIMIT  # only those get an answer
+    with Session(engine) as s:
+        flagged = s.exec(select(AuditLog).where(AuditLog.action == "sms.flood_suppressed")).all()
+    assert len(flagged) == 2
+    # a dispatcher typing replies by hand is never throttled
+    response = api.client.post(
+        "/api/sms/inbound", json={"from": FORM["From"], "body": "1"}, headers=api.headers
+    )
+    assert response.status_code == 201 and response.json()["kind"] == "reply"
