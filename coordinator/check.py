@@ -1,0 +1,423 @@
+"""`nuanliu check`: read the database and report every breach of the promises the design makes.
+
+Each rule is a small function that returns the breaches it found, with a message a dispatcher
+can act on. The rules only read; they never repair. The unique constraints and row locks should
+make most of these impossible; the checker is the proof that they did, after a crash test, a
+broker outage or a bad night in production.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import typer
+from sqlalchemy import func
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
+
+from consumers.models import ProcessedEvent
+from coordinator.dispatch.models import FILLED, HOLDING, Assignment, Task
+from coordinator.logistics.models import Fund, FundCharge, Shipment, StockBalance, StockMovement
+from coordinator.sms.models import SmsMessage
+from coordinator.volunteers.models import Volunteer
+from events.outbox import OutboxEvent
+
+#: how long an outbox row may wait before "never published" is a breach, and how long the
+#: notify consumer may take to text an offer before "no SMS" is one
+DEFAULT_GRACE = timedelta(minutes=5)
+
+#: statuses that keep a volunteer busy in a shift (the matching's `busy_windows` uses these)
+_BUSY = ("offered", "accepted")
+
+
+@dataclass(frozen=True)
+class Breach:
+    """One broken invariant: `rule` is a stable name, `subject` the row(s), `message` prose."""
+
+    rule: str
+    subject: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"[{self.rule}] {self.subject}: {self.message}"
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+# -- dispatch ---------------------------------------------------------------------------------
+def slots_filled_twice(session: Session) -> list[Breach]:
+    """More filled assignments than slots; two live assignments on one slot; a slot number
+    past the task's slots."""
+    out: list[Breach] = []
+    filled = session.exec(
+        select(Task.id, Task.slots, func.count(col(Assignment.id)))
+        .join(Assignment, col(Assignment.task_id) == Task.id)
+        .where(col(Assignment.status).in_(FILLED))
+        .group_by(col(Task.id), col(Task.slots))
+        .having(func.count(col(Assignment.id)) > Task.slots)
+    ).all()
+    for task_id, slots, n in filled:
+        out.append(
+            Breach(
+                "slot_overfilled",
+                f"task {task_id}",
+                f"{n} accepted/completed assignments for {slots} slot(s)",
+            )
+        )
+    doubled = session.exec(
+        select(Assignment.task_id, Assignment.slot, func.count(col(Assignment.id)))
+        .where(col(Assignment.status).in_(HOLDING))
+        .group_by(col(Assignment.task_id), col(Assignment.slot))
+        .having(func.count(col(Assignment.id)) > 1)
+    ).all()
+    for task_id, slot, n in doubled:
+        out.append(
+            Breach(
+                "slot_held_twice",
+                f"task {task_id} slot {slot}",
+                f"{n} offered/accepted/completed assignments hold the same slot",
+            )
+        )
+    outside = session.exec(
+        select(Assignment.id, Assignment.task_id, Assignment.slot, Task.slots)
+        .join(Task, col(Task.id) == Assignment.task_id)
+        .where(col(Assignment.status).in_(HOLDING), col(Assignment.slot) >= Task.slots)
+    ).all()
+    for aid, task_id, slot, slots in outside:
+        out.append(
+            Breach(
+                "slot_out_of_range",
+                f"assignment {aid}",
+                f"holds slot {slot} of task {task_id}, which has only {slots} slot(s)",
+            )
+        )
+    return out
+
+
+def two_tasks_in_one_shift(session: Session) -> list[Breach]:
+    """A volunteer offered or holding two tasks whose windows overlap."""
+    rows = session.execute(
+        sa_select(
+            col(Assignment.volunteer_id),
+            col(Assignment.id),
+            col(Assignment.task_id),
+            col(Task.starts_at),
+            col(Task.ends_at),
+        )
+        .join(Task, col(Task.id) == Assignment.task_id)
+        .where(col(Assignment.status).in_(_BUSY))
+        .order_by(col(Assignment.volunteer_id), col(Task.starts_at), col(Assignment.id))
+    ).all()
+    held: dict[int, list[tuple[int | None, int, datetime, datetime]]] = defaultdict(list)
+    for vid, aid, task_id, starts, ends in rows:
+        held[vid].append((aid, task_id, _aware(starts) or starts, _aware(ends) or ends))
+    out: list[Breach] = []
+    for vid, items in held.items():
+        for i, (x, tx, sx, ex) in enumerate(items):
+            for y, ty, sy, ey in items[i + 1 :]:
+                if sy >= ex:
+                    break  # sorted by start: nothing later overlaps x
+                if sx < ey:
+                    out.append(
+                        Breach(
+                            "two_tasks_one_shift",
+                            f"volunteer {vid}",
+                            f"holds assignment {x} (task {tx}) and assignment {y} (task {ty})"
+                            " in overlapping shifts",
+                        )
+                    )
+    return out
+
+
+def offers_without_one_sms(session: Session, *, now: datetime, grace: timedelta) -> list[Breach]:
+    """Every offer is texted exactly once. Owed an offer SMS: an offer the volunteer answered
+    (accepted, declined, completed; dispatcher assignments are never offers) and an offer still
+    open after `grace` to a volunteer who has not opted out."""
+    out: list[Breach] = []
+    counts: dict[int, int] = {
+        aid: n
+        for aid, n in session.exec(
+            select(SmsMessage.assignment_id, func.count(col(SmsMessage.id)))
+            .where(
+                SmsMessage.direction == "outbound",
+                SmsMessage.kind == "offer",
+                col(SmsMessage.assignment_id).is_not(None),
+            )
+            .group_by(col(SmsMessage.assignment_id))
+        ).all()
+        if aid is not None
+    }
+    for sms_for, n in sorted(counts.items()):
+        if n > 1:
+            out.append(
+                Breach("offer_sms_twice", f"assignment {sms_for}", f"{n} offer SMS were sent")
+            )
+    rows = session.exec(
+        select(Assignment.id, Assignment.status, Assignment.offered_at, Volunteer.opted_out)
+        .join(Volunteer, col(Volunteer.id) == Assignment.volunteer_id)
+        .where(
+            col(Assignment.source) != "dispatcher",
+            col(Assignment.status).in_(("offered", "accepted", "declined", "completed")),
+        )
+    ).all()
+    for aid, status, offered_at, opted_out in rows:
+        if aid in counts:
+            continue
+        if status == "offered":
+            at = _aware(offered_at)
+            if opted_out or at is None or now - at < grace:
+                continue
+            why = f"offered at {at.isoformat()} and still no offer SMS"
+        else:
+            why = f"{status} by the volunteer, but no offer SMS was ever sent"
+        out.append(Breach("offer_without_sms", f"assignment {aid}", why))
+    return out
+
+
+def _outbox_ids(session: Session, event_type: str, field: str) -> set[int]:
+    ids: set[int] = set()
+    for data in session.exec(select(OutboxEvent.data).where(OutboxEvent.type == event_type)).all():
+        try:
+            value = json.loads(data).get(field)
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(value, int):
+            ids.add(value)
+    return ids
+
+
+def acceptances_not_counted(session: Session) -> list[Breach]:
+    """An accepted or completed assignment whose acceptance was never staged as an event: the
+    board, the notify consumer and the incident counts downstream never heard of it."""
+    told = _outbox_ids(session, "nuanliu.assignment.accepted", "assignment_id")
+    rows = session.exec(
+        select(Assignment.id, Assignment.status).where(col(Assignment.status).in_(FILLED))
+    ).all()
+    return [
+        Breach(
+            "acceptance_not_counted",
+            f"assignment {aid}",
+            f"is {status} but no nuanliu.assignment.accepted event was ever staged",
+        )
+        for aid, status in rows
+        if aid not in told
+    ]
+
+
+# -- logistics --------------------------------------------------------------------------------
+def stock_balances(session: Session) -> list[Breach]:
+    """A balance that differs from the sum of its movements, or is negative; movements
+    without a balance row."""
+    sums: dict[tuple[int, int], int] = {
+        (p, i): int(s)
+        for p, i, s in session.exec(
+            select(
+                StockMovement.place_id, StockMovement.item_id, func.sum(StockMovement.delta)
+            ).group_by(col(StockMovement.place_id), col(StockMovement.item_id))
+        ).all()
+    }
+    out: list[Breach] = []
+    seen: set[tuple[int, int]] = set()
+    for row in session.exec(select(StockBalance)).all():
+        key = (row.place_id, row.item_id)
+        seen.add(key)
+        subject = f"stock place {key[0]} item {key[1]}"
+        if row.quantity < 0:
+            out.append(Breach("stock_negative", subject, f"balance is {row.quantity}"))
+        if row.quantity != sums.get(key, 0):
+            out.append(
+                Breach(
+                    "stock_mismatch",
+                    subject,
+                    f"balance is {row.quantity} but its movements sum to {sums.get(key, 0)}",
+                )
+            )
+    for key, total in sorted(sums.items()):
+        if key not in seen and total != 0:
+            out.append(
+                Breach(
+                    "stock_mismatch",
+                    f"stock place {key[0]} item {key[1]}",
+                    f"movements sum to {total} but there is no balance row",
+                )
+            )
+    return out
+
+
+def shipments_received_twice(session: Session) -> list[Breach]:
+    """Two receipt movements for one line of one shipment, or receipts on a shipment that is
+    still on the road."""
+    out: list[Breach] = []
+    rows = session.exec(
+        select(StockMovement.shipment_id, StockMovement.item_id, func.count(col(StockMovement.id)))
+        .where(StockMovement.kind == "receipt", col(StockMovement.shipment_id).is_not(None))
+        .group_by(col(StockMovement.shipment_id), col(StockMovement.item_id))
+        .having(func.count(col(StockMovement.id)) > 1)
+    ).all()
+    for sid, item_id, n in rows:
+        out.append(
+            Breach(
+                "shipment_received_twice",
+                f"shipment {sid}",
+                f"item {item_id} was booked in {n} times",
+            )
+        )
+    pending = session.exec(
+        select(Shipment.id)
+        .join(StockMovement, col(StockMovement.shipment_id) == Shipment.id)
+        .where(Shipment.status == "in_transit", StockMovement.kind == "receipt")
+        .distinct()
+    ).all()
+    for sid in pending:
+        out.append(
+            Breach(
+                "shipment_received_twice",
+                f"shipment {sid}",
+                "has receipt movements but is still marked in transit",
+            )
+        )
+    return out
+
+
+def fund_balances(session: Session) -> list[Breach]:
+    """A fund's spent amount that differs from the sum of its charges, or exceeds its budget."""
+    sums: dict[int, int] = {
+        fid: int(s)
+        for fid, s in session.exec(
+            select(FundCharge.fund_id, func.sum(FundCharge.amount_fen)).group_by(
+                col(FundCharge.fund_id)
+            )
+        ).all()
+    }
+    out: list[Breach] = []
+    for fund in session.exec(select(Fund)).all():
+        total = sums.get(fund.id or 0, 0)
+        subject = f"fund {fund.id} ({fund.name} {fund.year})"
+        if fund.spent_fen != total:
+            out.append(
+                Breach(
+                    "fund_mismatch",
+                    subject,
+                    f"spent is {fund.spent_fen} fen but its charges sum to {total} fen",
+                )
+            )
+        if fund.spent_fen > fund.budget_fen:
+            out.append(
+                Breach(
+                    "fund_overdrawn",
+                    subject,
+                    f"spent {fund.spent_fen} fen of a {fund.budget_fen} fen budget",
+                )
+            )
+    return out
+
+
+# -- the event spine --------------------------------------------------------------------------
+def outbox_unpublished(session: Session, *, now: datetime, grace: timedelta) -> list[Breach]:
+    """An outbox row older than `grace` that the relay never published."""
+    rows = session.exec(
+        select(OutboxEvent.id, OutboxEvent.type, OutboxEvent.created_at, OutboxEvent.attempts)
+        .where(col(OutboxEvent.published_at).is_(None), col(OutboxEvent.created_at) < now - grace)
+        .order_by(col(OutboxEvent.id))
+    ).all()
+    return [
+        Breach(
+            "outbox_unpublished",
+            f"outbox {oid}",
+            f"{etype} staged at {(_aware(created) or now).isoformat()} was never published "
+            f"({attempts} attempt(s))",
+        )
+        for oid, etype, created, attempts in rows
+    ]
+
+
+def events_applied_twice(session: Session) -> list[Breach]:
+    """One consumer recorded one event twice (the unique constraint should forbid it)."""
+    rows = session.exec(
+        select(ProcessedEvent.consumer, ProcessedEvent.event_id, func.count())
+        .group_by(col(ProcessedEvent.consumer), col(ProcessedEvent.event_id))
+        .having(func.count() > 1)
+    ).all()
+    return [
+        Breach("event_applied_twice", f"{consumer} {eid}", f"applied {n} times")
+        for consumer, eid, n in rows
+    ]
+
+
+Rule = Callable[..., list[Breach]]
+
+#: every rule, in the order the report lists them; rules taking `now`/`grace` get them
+RULES: tuple[Rule, ...] = (
+    slots_filled_twice,
+    two_tasks_in_one_shift,
+    offers_without_one_sms,
+    acceptances_not_counted,
+    stock_balances,
+    shipments_received_twice,
+    fund_balances,
+    outbox_unpublished,
+    events_applied_twice,
+)
+_TIMED = {offers_without_one_sms, outbox_unpublished}
+
+
+def check(
+    *, session: Session, now: datetime | None = None, grace: timedelta = DEFAULT_GRACE
+) -> list[Breach]:
+    """Every breach of the database's invariants (empty when clean). Reads only."""
+    now = now or datetime.now(UTC)
+    out: list[Breach] = []
+    for rule in RULES:
+        kwargs: dict[str, Any] = {"now": now, "grace": grace} if rule in _TIMED else {}
+        out.extend(rule(session, **kwargs))
+    return out
+
+
+def report(breaches: Iterable[Breach]) -> str:
+    """The breaches as lines of text, grouped by rule."""
+    by_rule: dict[str, list[Breach]] = defaultdict(list)
+    for b in breaches:
+        by_rule[b.rule].append(b)
+    lines = []
+    for rule, items in by_rule.items():
+        lines.append(f"{rule}: {len(items)}")
+        lines.extend(f"  {b.subject}: {b.message}" for b in items)
+    return "\n".join(lines)
+
+
+def add_commands(app: typer.Typer) -> None:
+    @app.command("check")
+    def check_command(
+        grace_minutes: Annotated[
+            float,
+            typer.Option(
+                "--grace", help="minutes an event or an offer SMS may be pending before it counts"
+            ),
+        ] = DEFAULT_GRACE.total_seconds() / 60,
+    ) -> None:
+        """Check the database's invariants: exit 0 when clean, else list every breach."""
+        from coordinator.cli import friendly_errors, load_settings
+        from coordinator.db import make_engine
+
+        settings = load_settings()
+        with friendly_errors():
+            engine = make_engine(settings)
+            try:
+                with Session(engine) as session:
+                    found = check(session=session, grace=timedelta(minutes=grace_minutes))
+            finally:
+                engine.dispose()
+        if found:
+            typer.echo(report(found))
+            typer.echo(f"{len(found)} breach(es)")
+            raise typer.Exit(1)
+        typer.echo("clean: no breaches")

@@ -1,0 +1,444 @@
+"""`nuanliu check`: a database that went through the real paths is clean; each breach, planted
+by hand with SQL, is reported with a readable message; the command's exit codes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+from typer.testing import CliRunner
+
+from coordinator.check import Breach, check
+from coordinator.common import utcnow
+from coordinator.dispatch.models import Assignment, Incident, Task
+from coordinator.logistics.models import Item, Place, StockBalance
+from coordinator.volunteers.models import Volunteer
+from events.outbox import OutboxEvent
+from tests.conftest import bearer, wait_for
+from tests.dispatch.helpers import (
+    assignments,
+    outbound,
+    phone_of,
+    post_alert,
+    reply,
+    use_playbook,
+    wait_offers,
+)
+
+
+def _settled(engine: Engine) -> bool:
+    with Session(engine) as s:
+        pending = s.exec(select(OutboxEvent).where(col(OutboxEvent.published_at).is_(None))).all()
+        return not pending
+
+
+@pytest.mark.integration
+def test_a_database_after_the_real_paths_is_clean(client, tokens, engine):
+    """Alert → offers → SMS → accept/decline/refill; shipment → receipt → hand-out → ticket."""
+    token = tokens["dispatcher"]
+    use_playbook(client, token)
+    post_alert(client, token)
+    a, b, _c = wait_offers(engine, 3)
+    for offer in (a, b):
+        wait_for(
+            lambda o=offer: [m for m in outbound(engine, assignment_id=o.id) if m.kind == "offer"]
+        )
+    reply(client, token, phone_of(engine, a.volunteer_id), "1")
+    reply(client, token, phone_of(engine, b.volunteer_id), "2")
+    wait_for(lambda: assignments(engine, id=a.id)[0].status == "accepted")
+    # the refill of B's slot is offered and texted too
+    refill = wait_for(
+        lambda: [x for x in assignments(engine, slot=b.slot, status="offered") if x.id != b.id]
+    )[0]
+    wait_for(lambda: [m for m in outbound(engine, assignment_id=refill.id) if m.kind == "offer"])
+
+    with Session(engine) as s:
+        warehouse = s.exec(select(Place).where(Place.kind == "warehouse")).first()
+        station = s.exec(
+            select(Place).where(Place.kind == "station").order_by(col(Place.id))
+        ).first()
+        stocked = s.exec(
+            select(Item)
+            .join(StockBalance, col(StockBalance.item_id) == Item.id)
+            .where(StockBalance.place_id == warehouse.id, StockBalance.quantity >= 10)
+            .where(Item.category != "ticket")
+        ).first()
+        ticket = s.exec(select(Item).where(Item.category == "ticket")).first()
+    assert warehouse and station and stocked and ticket
+    r = client.post(
+        "/api/shipments",
+        json={
+            "from_id": warehouse.id,
+            "to_id": station.id,
+            "lines": [{"item": stocked.sku, "quantity": 10}],
+        },
+        headers=bearer(token),
+    )
+    assert r.status_code == 201, r.text
+    shipment_id = r.json()["id"]
+    manager = tokens["manager_a"]
+    r = client.post(
+        f"/api/shipments/{shipment_id}/receipt",
+        json={"lines": [{"item": stocked.sku, "received": 9, "note": "one box crushed"}]},
+        headers=bearer(manager),
+    )
+    assert r.status_code in (200, 201), r.text
+    r = client.post(
+        f"/api/stations/{station.id}/distributions",
+        json={"item": stocked.sku, "quantity": 3},
+        headers=bearer(manager),
+    )
+    assert r.status_code == 201, r.text
+    r = client.post(
+        f"/api/stations/{station.id}/distributions",
+        json={"item": ticket.sku, "quantity": 1, "destination": "遵义", "cost_fen": 8800},
+        headers=bearer(manager),
+    )
+    assert r.status_code == 201, r.text
+
+    wait_for(lambda: _settled(engine))
+    with Session(engine) as s:
+        assert check(session=s, grace=timedelta(0)) == []
+
+
+# -- planted breaches ------------------------------------------------------------------------
+@pytest.fixture
+def world(engine: Engine, demo: None) -> dict[str, Any]:
+    """One incident with a two-slot task and a same-shift second task, two volunteers, one
+    accepted offer texted once, and a published acceptance: clean, until a test breaks it."""
+    now = utcnow()
+    with Session(engine) as s:
+        v1, v2 = s.exec(select(Volunteer).order_by(col(Volunteer.id)).limit(2)).all()
+        inc = Incident(kind="ice_storm", level="orange", title="test", districts=["520103"])
+        s.add(inc)
+        s.flush()
+        tasks = []
+        for n in range(2):
+            t = Task(
+                incident_id=inc.id,
+                plan_key=f"k{n}",
+                kind="de_icing",
+                title=f"task {n}",
+                lat=26.58,
+                lon=106.71,
+                slots=2,
+                starts_at=now + timedelta(hours=1),
+                ends_at=now + timedelta(hours=5),
+            )
+            s.add(t)
+            tasks.append(t)
+        s.flush()
+        a = Assignment(
+            task_id=tasks[0].id,
+            incident_id=inc.id,
+            volunteer_id=v1.id,
+            slot=0,
+            status="accepted",
+            short_code="A1",
+            offered_at=now - timedelta(minutes=1),
+            responded_at=now,
+        )
+        s.add(a)
+        s.flush()
+        from coordinator.sms import service as sms
+        from events.outbox import stage
+        from events.payloads.assignments import AssignmentAccepted
+
+        sms.queue_outbound(
+            session=s,
+            phone=v1.phone,
+            body="offer",
+            kind="offer",
+            volunteer_id=v1.id,
+            assignment_id=a.id,
+        )
+        stage(
+            s,
+            AssignmentAccepted(
+                assignment_id=a.id, task_id=a.task_id, incident_id=inc.id, volunteer_id=v1.id
+            ),
+        )
+        s.execute(text("UPDATE outbox SET published_at = created_at"))
+        s.commit()
+        return {
+            "incident": inc.id,
+            "tasks": [t.id for t in tasks],
+            "volunteers": [v1.id, v2.id],
+            "phones": [v1.phone, v2.phone],
+            "assignment": a.id,
+        }
+
+
+def _insert_assignment(
+    s: Session,
+    w: dict[str, Any],
+    *,
+    task: int = 0,
+    volunteer: int = 1,
+    slot: int = 1,
+    status: str = "accepted",
+    source: str = "matching",
+    minutes_ago: int = 1,
+) -> int:
+    row = s.execute(
+        text(
+            "INSERT INTO assignments (task_id, incident_id, volunteer_id, slot, status, short_code,"
+            " source, reason, offered_at, closed_reason)"
+            " VALUES (:t, :i, :v, :slot, :st, :code, :src, '', :at, '') RETURNING id"
+        ),
+        {
+            "t": w["tasks"][task],
+            "i": w["incident"],
+            "v": w["volunteers"][volunteer],
+            "slot": slot,
+            "st": status,
+            "code": f"Z{slot}{volunteer}{task}",
+            "src": source,
+            "at": utcnow() - timedelta(minutes=minutes_ago),
+        },
+    ).one()
+    return int(row[0])
+
+
+def _sms(s: Session, w: dict[str, Any], assignment_id: int, volunteer: int = 1) -> None:
+    now = utcnow()
+    s.execute(
+        text(
+            "INSERT INTO sms_messages (direction, phone, body, segments, encoding, status,"
+            " volunteer_id, assignment_id, kind, created_at, updated_at)"
+            " VALUES ('outbound', :p, 'offer', 1, 'GSM-7', 'sent', :v, :a, 'offer', :n, :n)"
+        ),
+        {
+            "p": w["phones"][volunteer],
+            "v": w["volunteers"][volunteer],
+            "a": assignment_id,
+            "n": now,
+        },
+    )
+
+
+def _accepted_event(s: Session, assignment_id: int) -> None:
+    s.execute(
+        text(
+            "INSERT INTO outbox (event_id, topic, type, data, schema_version, created_at,"
+            " published_at, attempts) VALUES (:e, 'assignments', 'nuanliu.assignment.accepted',"
+            " :d, 1, :n, :n, 1)"
+        ),
+        {
+            "e": f"planted-{assignment_id}",
+            "d": f'{{"assignment_id": {assignment_id}}}',
+            "n": utcnow(),
+        },
+    )
+
+
+def plant_overfilled(s: Session, w: dict[str, Any]) -> None:
+    # the partial unique index forbids two live rows on a slot; a third slot number does not
+    s.execute(text("UPDATE tasks SET slots = 1 WHERE id = :t"), {"t": w["tasks"][0]})
+    aid = _insert_assignment(s, w, slot=1, volunteer=1)
+    _sms(s, w, aid)
+    _accepted_event(s, aid)
+
+
+def plant_slot_held_twice(s: Session, w: dict[str, Any]) -> None:
+    s.execute(text("DROP INDEX uq_assignment_open_slot"))
+    aid = _insert_assignment(s, w, slot=0, volunteer=1, task=0)
+    _sms(s, w, aid)
+    _accepted_event(s, aid)
+
+
+def plant_two_tasks_one_shift(s: Session, w: dict[str, Any]) -> None:
+    aid = _insert_assignment(s, w, task=1, volunteer=0, slot=0)
+    _sms(s, w, aid, volunteer=0)
+    _accepted_event(s, aid)
+
+
+def plant_offer_without_sms(s: Session, w: dict[str, Any]) -> None:
+    _insert_assignment(s, w, status="offered", minutes_ago=30)
+
+
+def plant_offer_sms_twice(s: Session, w: dict[str, Any]) -> None:
+    _sms(s, w, w["assignment"], volunteer=0)
+
+
+def plant_acceptance_not_counted(s: Session, w: dict[str, Any]) -> None:
+    aid = _insert_assignment(s, w, source="dispatcher")
+    assert aid
+
+
+def _balance(s: Session) -> tuple[int, int, int]:
+    row = s.execute(
+        text(
+            "SELECT place_id, item_id, quantity FROM stock_balances WHERE quantity > 0 ORDER BY id"
+        )
+    ).first()
+    assert row is not None
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def plant_stock_mismatch(s: Session, w: dict[str, Any]) -> None:
+    place, item, _ = _balance(s)
+    s.execute(
+        text(
+            "UPDATE stock_balances SET quantity = quantity + 7 WHERE place_id = :p AND item_id = :i"
+        ),
+        {"p": place, "i": item},
+    )
+
+
+def plant_stock_negative(s: Session, w: dict[str, Any]) -> None:
+    s.execute(text("ALTER TABLE stock_balances RENAME TO stock_balances_old"))
+    s.execute(text("CREATE TABLE stock_balances AS SELECT * FROM stock_balances_old"))
+    place, item, qty = _balance(s)
+    s.execute(
+        text("UPDATE stock_balances SET quantity = -5 WHERE place_id = :p AND item_id = :i"),
+        {"p": place, "i": item},
+    )
+    s.execute(
+        text(
+            "INSERT INTO stock_movements (place_id, item_id, delta, kind, balance_after, actor,"
+            " reason, at) VALUES (:p, :i, :d, 'write_off', -5, 'planted', '', :n)"
+        ),
+        {"p": place, "i": item, "d": -5 - qty, "n": utcnow()},
+    )
+
+
+def plant_received_twice(s: Session, w: dict[str, Any]) -> None:
+    place, item, _ = _balance(s)
+    now = utcnow()
+    sid = s.execute(
+        text(
+            "INSERT INTO shipments (from_id, to_id, status, origin, created_by, dispatched_at,"
+            " receipt_note) VALUES (:p, :p, 'received', 'manual', 'x', :n, '') RETURNING id"
+        ),
+        {"p": place, "n": now},
+    ).one()[0]
+    for _ in range(2):
+        s.execute(
+            text(
+                "INSERT INTO stock_movements (place_id, item_id, delta, kind, balance_after, actor,"
+                " reason, shipment_id, at) VALUES (:p, :i, 0, 'receipt', 0, 'x', '', :s, :n)"
+            ),
+            {"p": place, "i": item, "s": sid, "n": now},
+        )
+
+
+def plant_fund_mismatch(s: Session, w: dict[str, Any]) -> None:
+    s.execute(text("UPDATE funds SET spent_fen = spent_fen + 100"))
+
+
+def plant_outbox_unpublished(s: Session, w: dict[str, Any]) -> None:
+    s.execute(
+        text(
+            "INSERT INTO outbox (event_id, topic, type, data, schema_version, created_at,"
+            " attempts) VALUES ('stuck', 'alerts', 'nuanliu.alert.raised', '{}', 1, :t, 3)"
+        ),
+        {"t": utcnow() - timedelta(minutes=30)},
+    )
+
+
+def plant_event_applied_twice(s: Session, w: dict[str, Any]) -> None:
+    s.execute(text("ALTER TABLE processed_events RENAME TO processed_events_old"))
+    s.execute(text("CREATE TABLE processed_events AS SELECT * FROM processed_events_old"))
+    for _ in range(2):
+        s.execute(
+            text(
+                "INSERT INTO processed_events (id, consumer, event_id, event_type, applied_at)"
+                " VALUES (NULL, 'dispatch', 'ev-1', 'nuanliu.alert.raised', :n)"
+            ),
+            {"n": utcnow()},
+        )
+
+
+PLANTS: list[tuple[Callable[[Session, dict[str, Any]], None], str, str]] = [
+    (plant_overfilled, "slot_overfilled", "accepted/completed assignments for 1 slot(s)"),
+    (plant_slot_held_twice, "slot_held_twice", "hold the same slot"),
+    (plant_two_tasks_one_shift, "two_tasks_one_shift", "overlapping shifts"),
+    (plant_offer_without_sms, "offer_without_sms", "still no offer SMS"),
+    (plant_offer_sms_twice, "offer_sms_twice", "2 offer SMS were sent"),
+    (plant_acceptance_not_counted, "acceptance_not_counted", "no nuanliu.assignment.accepted"),
+    (plant_stock_mismatch, "stock_mismatch", "movements sum to"),
+    (plant_stock_negative, "stock_negative", "balance is -5"),
+    (plant_received_twice, "shipment_received_twice", "booked in 2 times"),
+    (plant_fund_mismatch, "fund_mismatch", "charges sum to"),
+    (plant_outbox_unpublished, "outbox_unpublished", "was never published"),
+    (plant_event_applied_twice, "event_applied_twice", "applied 2 times"),
+]
+
+
+def test_the_planted_world_is_clean(engine, world):
+    with Session(engine) as s:
+        assert check(session=s) == []
+
+
+@pytest.mark.parametrize(("plant", "rule", "words"), PLANTS, ids=[p[1] for p in PLANTS])
+def test_each_planted_breach_is_reported(engine, world, plant, rule, words):
+    with Session(engine) as s:
+        plant(s, world)
+        s.flush()
+        found = check(session=s)
+        s.rollback()
+    # over-filling a task means a slot number past its slots too (the partial index forbids
+    # two live rows on one slot); every other plant breaks exactly one rule
+    also = {"slot_out_of_range"} if rule == "slot_overfilled" else set()
+    assert {b.rule for b in found} == {rule} | also, found
+    breach = next(b for b in found if b.rule == rule)
+    assert isinstance(breach, Breach) and words in breach.message
+    assert str(breach).startswith(f"[{rule}] ")
+
+
+def test_a_young_offer_and_a_fresh_outbox_row_are_not_breaches(engine, world):
+    with Session(engine) as s:
+        _insert_assignment(s, world, status="offered", minutes_ago=0)
+        s.execute(
+            text(
+                "INSERT INTO outbox (event_id, topic, type, data, schema_version, created_at,"
+                " attempts) VALUES ('fresh', 'alerts', 'nuanliu.alert.raised', '{}', 1, :t, 0)"
+            ),
+            {"t": utcnow()},
+        )
+        s.flush()
+        assert check(session=s) == []
+        rules = {b.rule for b in check(session=s, grace=timedelta(0))}
+        s.rollback()
+    assert rules == {"offer_without_sms", "outbox_unpublished"}
+
+
+def test_the_command_exits_0_when_clean_and_1_with_the_list(engine, world, settings, monkeypatch):
+    from coordinator.config import get_settings
+
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    get_settings.cache_clear()
+    runner = CliRunner()
+    cli = _cli()
+    result = runner.invoke(cli, ["check"])
+    assert result.exit_code == 0, result.output
+    assert "clean" in result.output
+    with Session(engine) as s:
+        s.execute(text("UPDATE funds SET spent_fen = spent_fen + 100"))
+        s.commit()
+    result = runner.invoke(cli, ["check"])
+    assert result.exit_code == 1, result.output
+    assert "fund_mismatch: 1" in result.output and "charges sum to" in result.output
+    get_settings.cache_clear()
+
+
+def _cli() -> Any:
+    """The typer app with the domain commands registered (as `nuanliu` builds it)."""
+    import typer
+
+    from coordinator.check import add_commands
+
+    app = typer.Typer()
+    add_commands(app)
+
+    @app.command()
+    def _noop() -> None:  # typer runs a lone command without its name; keep two
+        pass
+
+    return app
