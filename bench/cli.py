@@ -13,6 +13,7 @@ BENCHMARKS: dict[str, str] = {
     "dispatch-solver": "bench.dispatch_solver",
     "sms": "bench.sms",
     "board": "bench.board",
+    "provision": "bench.provision",
 }
 
 

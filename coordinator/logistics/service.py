@@ -476,6 +476,29 @@ def fund_summary(*, session: Session) -> dict[str, Any]:
 
 
 # -- distributions ----------------------------------------------------------------------------
+def distribution_dict(d: Distribution, item: Item) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "station_id": d.place_id,
+        "item": item.sku,
+        "quantity": d.quantity,
+        "note": d.note,
+        "destination": d.destination,
+        "cost_fen": d.cost_fen,
+        "actor": d.actor,
+        "at": _iso(d.at),
+    }
+
+
+def get_distribution(*, session: Session, distribution_id: int) -> dict[str, Any]:
+    row = session.get(Distribution, distribution_id)
+    if row is None:
+        raise NotFound(f"no distribution with id {distribution_id}")
+    item = session.get(Item, row.item_id)
+    assert item is not None
+    return distribution_dict(row, item)
+
+
 def list_distributions(
     *, session: Session, station_id: int, limit: int = 200
 ) -> list[dict[str, Any]]:
@@ -486,20 +509,7 @@ def list_distributions(
         .order_by(col(Distribution.id).desc())
         .limit(limit)
     ).all()
-    return [
-        {
-            "id": d.id,
-            "station_id": d.place_id,
-            "item": items[d.item_id].sku,
-            "quantity": d.quantity,
-            "note": d.note,
-            "destination": d.destination,
-            "cost_fen": d.cost_fen,
-            "actor": d.actor,
-            "at": _iso(d.at),
-        }
-        for d in rows
-    ]
+    return [distribution_dict(d, items[d.item_id]) for d in rows]
 
 
 # -- plans ------------------------------------------------------------------------------------

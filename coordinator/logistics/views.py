@@ -327,11 +327,10 @@ def distribute(
         if isinstance(exc.__cause__, service.FundExhausted):
             _flag_overdraft(request, actor, exc.__cause__, f"station:{station_id}")
         raise
-    rows = service.list_distributions(session=session, station_id=station_id, limit=50)
-    row = next(r for r in rows if r["id"] == distribution_id)
-    stock = service.station_stock(session=session, station_id=station_id)
-    line = next(i for i in stock["items"] if i["sku"] == body.item)
-    return {**row, "balance": line["quantity"]}
+    row = service.get_distribution(session=session, distribution_id=distribution_id)
+    item = service.item_for_sku(session=session, sku=body.item)
+    balance = ledger.balance(session=session, place_id=station_id, item_id=item.id or 0)
+    return {**row, "balance": balance}
 
 
 @router.post("/stations/{station_id}/adjustments", status_code=status.HTTP_201_CREATED)
