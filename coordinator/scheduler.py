@@ -32,8 +32,13 @@ def recurring_jobs(settings: Settings) -> list[RecurringJob]:
     """Every recurring job, in one place."""
     from coordinator.alerts import jobs as alerts_jobs
     from coordinator.dispatch import jobs as dispatch_jobs
+    from coordinator.logistics import jobs as logistics_jobs
 
-    return [*dispatch_jobs.recurring(settings), *alerts_jobs.recurring(settings)]
+    return [
+        *dispatch_jobs.recurring(settings),
+        *alerts_jobs.recurring(settings),
+        *logistics_jobs.recurring(settings),
+    ]
 
 
 def make_scheduler(engine: Engine, settings: Settings) -> BackgroundScheduler:
