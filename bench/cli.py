@@ -11,6 +11,7 @@ import typer
 BENCHMARKS: dict[str, str] = {
     "pipeline": "bench.pipeline",
     "dispatch-solver": "bench.dispatch_solver",
+    "dispatch": "bench.dispatch",
     "sms": "bench.sms",
     "board": "bench.board",
     "provision": "bench.provision",

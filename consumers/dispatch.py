@@ -3,6 +3,7 @@ cancellations steer the rest. Each handler is one transaction (the runner's)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from consumers.registry import Context, Handlers
@@ -32,8 +33,8 @@ def _settings() -> Settings:
         return get_settings()
 
 
-def _timers(ctx: Context, offers: list[Assignment]) -> None:
-    deadlines = {aware(a.expires_at) for a in offers if a.expires_at is not None}
+def _timers(ctx: Context, offers: Sequence[flows.Offer]) -> None:
+    deadlines = {aware(a.expires_at) for a in offers}
 
     def schedule() -> None:
         for deadline in deadlines:

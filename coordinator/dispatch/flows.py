@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from coordinator.accounts.service import Actor, record_audit
@@ -43,6 +44,8 @@ from events.payloads.incidents import IncidentClosed, TaskPlanned
 log = logging.getLogger(__name__)
 
 SYSTEM = "system:dispatch"
+#: how many of the nearest volunteers a refill looks at first
+REFILL_SHORTLIST = 200
 
 
 # -- planning ----------------------------------------------------------------------------------
@@ -144,50 +147,75 @@ def _slot(task: Task, slot: int, shift: str) -> matching.Slot:
     )
 
 
-def _offer(
-    *,
-    session: Session,
-    task: Task,
-    slot: int,
-    match: matching.Match,
-    code: str,
-    expires_at: datetime,
-    source: str,
-    now: datetime,
-) -> Assignment:
-    assert task.id is not None
-    a = Assignment(
-        task_id=task.id,
-        incident_id=task.incident_id,
-        volunteer_id=match.volunteer_id,
-        slot=slot,
-        status="offered",
-        short_code=code,
-        source=source,
-        reason=match.reason,
-        distance_km=round(match.distance_km, 3),
-        cost=round(match.cost, 3),
-        offered_at=now,
-        expires_at=expires_at,
-    )
-    session.add(a)
-    return a
+@dataclass(frozen=True)
+class Offer:
+    """An offer just made (what the caller needs: its deadline for the expiry timer)."""
+
+    id: int
+    task_id: int
+    volunteer_id: int
+    slot: int
+    short_code: str
+    expires_at: datetime
 
 
-def _stage_offered(session: Session, a: Assignment) -> None:
-    assert a.id is not None and a.expires_at is not None
-    stage(
-        session,
-        AssignmentOffered(
-            assignment_id=a.id,
-            task_id=a.task_id,
-            incident_id=a.incident_id,
-            volunteer_id=a.volunteer_id,
-            short_code=a.short_code,
-            expires_at=aware(a.expires_at) or a.expires_at,
-            reason=a.reason,
-        ),
+def _offer_rows(
+    session: Session, rows: list[dict[str, Any]], source: str, now: datetime
+) -> list[Offer]:
+    """Insert offers in one statement (thousands at once after a big alert) and stage an
+    AssignmentOffered for each, in the caller's transaction."""
+    if not rows:
+        return []
+    for row in rows:
+        row.update(status="offered", source=source, offered_at=now)
+    ids = (
+        session.execute(
+            insert(Assignment).returning(col(Assignment.id), sort_by_parameter_order=True), rows
+        )
+        .scalars()
+        .all()
     )
+    offers = []
+    for new_id, row in zip(ids, rows, strict=True):
+        stage(
+            session,
+            AssignmentOffered(
+                assignment_id=new_id,
+                task_id=row["task_id"],
+                incident_id=row["incident_id"],
+                volunteer_id=row["volunteer_id"],
+                short_code=row["short_code"],
+                expires_at=row["expires_at"],
+                reason=row["reason"],
+            ),
+        )
+        offers.append(
+            Offer(
+                new_id,
+                row["task_id"],
+                row["volunteer_id"],
+                row["slot"],
+                row["short_code"],
+                row["expires_at"],
+            )
+        )
+    return offers
+
+
+def _row(
+    task: Task, slot: int, match: matching.Match, code: str, expires_at: datetime
+) -> dict[str, Any]:
+    return {
+        "task_id": task.id,
+        "incident_id": task.incident_id,
+        "volunteer_id": match.volunteer_id,
+        "slot": slot,
+        "short_code": code,
+        "reason": match.reason,
+        "distance_km": round(match.distance_km, 3),
+        "cost": round(match.cost, 3),
+        "expires_at": expires_at,
+    }
 
 
 def _flag_unfillable(session: Session, task: Task, missing: int, now: datetime) -> None:
@@ -206,7 +234,7 @@ def _flag_unfillable(session: Session, task: Task, missing: int, now: datetime) 
 
 def offer_open_slots(
     *, session: Session, tasks: Sequence[Task], settings: Settings, now: datetime | None = None
-) -> list[Assignment]:
+) -> list[Offer]:
     """Solve the matching for every free slot of `tasks` (still to come, in open incidents)
     and offer each match; tasks left short are flagged unfillable. Returns the new offers."""
     now = now or utcnow()
@@ -245,26 +273,14 @@ def offer_open_slots(
     matches = matching.solve(slots, candidates)
     expires_at = now + settings.offer_timeout
     codes = svc.open_codes(session=session, volunteer_ids={m.volunteer_id for m in matches})
-    offers = []
+    rows = []
     for m in matches:
         task, n = where[m.slot_id]
         code = svc.fresh_code(codes[m.volunteer_id])
         codes[m.volunteer_id].add(code)
-        offers.append(
-            _offer(
-                session=session,
-                task=task,
-                slot=n,
-                match=m,
-                code=code,
-                expires_at=expires_at,
-                source="matching",
-                now=now,
-            )
-        )
+        rows.append(_row(task, n, m, code, expires_at))
     session.flush()
-    for a in offers:
-        _stage_offered(session, a)
+    offers = _offer_rows(session, rows, "matching", now)
     filled: dict[int, int] = {}
     for m in matches:
         filled[m.task_id] = filled.get(m.task_id, 0) + 1
@@ -293,7 +309,7 @@ def offer_open_slots(
 
 def refill_slot(
     *, session: Session, task_id: int, slot: int, settings: Settings, now: datetime | None = None
-) -> Assignment | None:
+) -> Offer | None:
     """Offer one freed slot to the next best volunteer, asking nobody who was already offered
     this task. Flags the task unfillable when nobody is left. No re-solve of the world."""
     now = now or utcnow()
@@ -311,15 +327,22 @@ def refill_slot(
     key = s.isoformat()
     target = _slot(task, slot, key)
     match = None
-    # Near first (a small query keeps a refill fast), the whole roster if nobody near is free.
-    for near in ((task.lat, task.lon), None):
-        rows = svc.candidate_rows(session=session, near=near, exclude=exclude)
-        if not rows:
-            continue
-        busy = svc.busy_windows(session=session, start=s, end=e, volunteer_ids=[r[0] for r in rows])
-        candidates = svc.to_candidates(rows, busy, {key: (s, e)})
-        match = matching.refill(target, candidates, exclude=exclude)
-        if match is not None:
+    # The nearest few hundred first (a refill must not cost a scan of the whole roster in
+    # Python), widening only when none of them has the skills and time.
+    for limit in (REFILL_SHORTLIST, 8 * REFILL_SHORTLIST, None):
+        if limit is None:
+            rows = svc.candidate_rows(session=session, exclude=exclude)
+        else:
+            rows = svc.nearest_candidate_rows(
+                session=session, lat=task.lat, lon=task.lon, task_id=task_id, limit=limit
+            )
+        if rows:
+            busy = svc.busy_windows(
+                session=session, start=s, end=e, volunteer_ids=[r[0] for r in rows]
+            )
+            candidates = svc.to_candidates(rows, busy, {key: (s, e)})
+            match = matching.refill(target, candidates, exclude=exclude)
+        if match is not None or (limit is not None and len(rows) < limit):
             break
     if match is None:
         _flag_unfillable(session, task, 1, now)
@@ -327,26 +350,18 @@ def refill_slot(
     code = svc.fresh_code(
         svc.open_codes(session=session, volunteer_ids=[match.volunteer_id])[match.volunteer_id]
     )
-    a = _offer(
-        session=session,
-        task=task,
-        slot=slot,
-        match=match,
-        code=code,
-        expires_at=now + settings.offer_timeout,
-        source="refill",
-        now=now,
-    )
     session.flush()
-    _stage_offered(session, a)
+    (offer,) = _offer_rows(
+        session, [_row(task, slot, match, code, now + settings.offer_timeout)], "refill", now
+    )
     record_audit(
         session=session,
         actor=SYSTEM,
         action="dispatch.refilled",
-        subject=f"assignment:{a.id}",
-        detail={"task_id": task_id, "slot": slot, "volunteer_id": a.volunteer_id},
+        subject=f"assignment:{offer.id}",
+        detail={"task_id": task_id, "slot": slot, "volunteer_id": offer.volunteer_id},
     )
-    return a
+    return offer
 
 
 # -- a volunteer's answers ---------------------------------------------------------------------

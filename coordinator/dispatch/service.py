@@ -3,6 +3,7 @@ short codes. No HTTP, no Kafka; flows (`dispatch.flows`) combine these with even
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -369,6 +370,31 @@ def candidate_rows(
     return [r for r in session.exec(query).all() if r[0] not in excluded]
 
 
+def nearest_candidate_rows(
+    *, session: Session, lat: float, lon: float, task_id: int, limit: int
+) -> list[Any]:
+    """The `limit` active, opted-in volunteers nearest to (lat, lon) who were never offered
+    `task_id`, by a flat-earth distance the database computes (good enough to pick a short
+    list; the matching then measures great-circle distances). Keeps a refill independent of
+    the roster's size."""
+    here_lat = func.coalesce(col(Volunteer.current_lat), col(Volunteer.lat))
+    here_lon = func.coalesce(col(Volunteer.current_lon), col(Volunteer.lon))
+    squeeze = math.cos(math.radians(lat)) ** 2
+    distance = (here_lat - lat) * (here_lat - lat) + (here_lon - lon) * (here_lon - lon) * squeeze
+    asked = select(Assignment.volunteer_id).where(Assignment.task_id == task_id)
+    query = (
+        select(*_CANDIDATE_COLUMNS)
+        .where(
+            Volunteer.active == True,  # noqa: E712
+            Volunteer.opted_out == False,  # noqa: E712
+            col(Volunteer.id).not_in(asked),
+        )
+        .order_by(distance)
+        .limit(limit)
+    )
+    return list(session.exec(query).all())
+
+
 def to_candidates(
     rows: Sequence[Any],
     busy: dict[int, list[tuple[datetime, datetime]]],
@@ -378,9 +404,15 @@ def to_candidates(
     shift when something they hold overlaps the shift's window."""
     out = []
     for vid, lat, lon, clat, clon, skills, hours, team_id in rows:
-        held = busy.get(vid, [])
-        busy_shifts = frozenset(
-            key for key, (s, e) in shifts.items() if any(overlaps(s, e, hs, he) for hs, he in held)
+        held = busy.get(vid)
+        busy_shifts = (
+            frozenset(
+                key
+                for key, (s, e) in shifts.items()
+                if any(overlaps(s, e, hs, he) for hs, he in held)
+            )
+            if held
+            else frozenset()
         )
         here = clat is not None and clon is not None
         out.append(

@@ -67,7 +67,8 @@ def test_cancel_and_assign_by_a_dispatcher(client, tokens, engine):
     assert r.json()["status"] == "accepted" and r.json()["source"] == "dispatcher"
     wait_for(lambda: [m for m in outbound(engine, volunteer_id=named) if m.kind == "assigned"])
     # the task was full of offers: the newest-slot offer made room and its volunteer was told
-    holding = flows.holding(Session(engine), b.task_id)
+    with Session(engine) as s:
+        holding = flows.holding(s, b.task_id)
     assert len(holding) == 3 and named in {h.volunteer_id for h in holding}
 
     # the same person twice, unknown people and tasks, bad bodies
