@@ -36,7 +36,17 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 EXTRA_AUTHENTICATORS: list[Callable[[Request, Session], Actor | None]] = []
 
 
-def current_actor(request: Request, session: SessionDep) -> Actor:
+def current_actor(request: Request, engine: EngineDep) -> Actor:
+    """Who is calling. Looked up in a short transaction of its own, so that on SQLite the
+    request's own session does not hold the write lock from authentication onwards."""
+    with Session(engine, expire_on_commit=False) as session:
+        actor = _authenticate(request, session)
+        session.commit()
+    request.state.actor = actor
+    return actor
+
+
+def _authenticate(request: Request, session: Session) -> Actor:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     actor: Actor | None = None
@@ -59,7 +69,6 @@ def current_actor(request: Request, session: SessionDep) -> Actor:
             "authentication required",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    request.state.actor = actor
     return actor
 
 
