@@ -35,6 +35,17 @@ class BoardEvent:
     data: dict[str, Any]
     json: str
 
+    @property
+    def frame(self) -> str:
+        """The event in the text/event-stream format."""
+        return sse_frame("board", self.id, self.json)
+
+
+def sse_frame(event: str, event_id: str | None, data: str) -> str:
+    """One server-sent event; `data` is one line of JSON (json.dumps never emits a newline)."""
+    head = f"event: {event}\n" + (f"id: {event_id}\n" if event_id else "")
+    return f"{head}data: {data}\n\n"
+
 
 @dataclass(eq=False)  # identity: every connection is its own client
 class Client:

@@ -13,10 +13,6 @@ from fastapi import HTTPException, Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
-from sqlmodel import Session
-
-from coordinator.accounts.service import Actor
-from coordinator.deps import current_actor, require
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -58,14 +54,6 @@ class PageRoute(APIRoute):
                 )
 
         return page_handler
-
-
-def authenticate_now(request: Request, engine: Any, *roles: str) -> Actor:
-    """Check the caller exactly as `Depends(require(*roles))` does, with a session that is
-    closed before returning: a stream must not hold a pooled connection for its lifetime."""
-    with Session(engine, expire_on_commit=False) as session:
-        actor = current_actor(request, session)
-        return require(*roles)(actor)
 
 
 def page(

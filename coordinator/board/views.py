@@ -7,22 +7,27 @@ call the JSON API of the domain that owns them, with the session's CSRF token.
 
 from __future__ import annotations
 
+import json
 import mimetypes
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
+from fastapi import APIRouter, Header, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi.responses import (
+    FileResponse,
+    HTMLResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from sqlmodel import Session
 
 from coordinator.accounts import web as auth  # noqa: F401  (registers the session authenticator)
-from coordinator.accounts.service import Actor
 from coordinator.board import login_views
 from coordinator.board import service as board
-from coordinator.board.hub import Hub, hub_for
-from coordinator.board.pages import STATIC, PageRoute, authenticate_now, page
+from coordinator.board.hub import Hub, hub_for, sse_frame
+from coordinator.board.pages import STATIC, PageRoute, page
 from coordinator.deps import Dispatcher, SessionDep, SettingsDep, StationStaff, ensure_station
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -54,45 +59,51 @@ def board_snapshot(request: Request, session: SessionDep, actor: Dispatcher) -> 
     return board.snapshot(session=session, last_id=_hub(request).last_id)
 
 
-def stream_actor(request: Request) -> Actor:
-    """`require("dispatcher")` with a session closed at once: a stream lasts for hours and
-    must not hold a pooled database connection all that time."""
-    return authenticate_now(request, request.app.state.engine, "dispatcher")
-
-
-@router.get("/board/stream", response_class=EventSourceResponse)
+@router.get("/board/stream", response_class=StreamingResponse)
 async def board_stream(
     request: Request,
-    actor: Annotated[Actor, Depends(stream_actor)],
+    actor: Dispatcher,
     last_event_id: Annotated[str | None, Header(max_length=64)] = None,
-) -> AsyncIterator[ServerSentEvent]:
+) -> StreamingResponse:
     """Server-sent events: `board` for each event, `snapshot` when the missed events cannot be
-    replayed (first connection, a restart, or a gap older than the ring), comments as pings."""
+    replayed (first connection, a restart, or a gap older than the ring), `ping` when idle.
+
+    Written as text/event-stream by hand rather than through FastAPI's EventSourceResponse:
+    events queued for a client go out in one write, which is what keeps fifty wall screens
+    cheap when a storm produces hundreds of events a second."""
     engine = request.app.state.engine
     hub = _hub(request)
-    client, replay, newest = hub.attach_after(last_event_id)
-    try:
-        yield ServerSentEvent(comment="connected", retry=RETRY_MS)
-        if replay is None:
-            snap = await run_in_threadpool(_snapshot, engine, newest)
-            yield ServerSentEvent(event="snapshot", id=newest, data=snap)
-        else:
-            for event in replay:
-                yield ServerSentEvent(event="board", id=event.id, raw_data=event.json)
-        while True:
-            await client.wait(PING_S)
-            if client.dropped or client.closed:
-                break
-            events = client.drain()
-            if not events:
-                if await request.is_disconnected():
+
+    async def frames() -> AsyncIterator[str]:
+        client, replay, newest = hub.attach_after(last_event_id)
+        try:
+            yield f"retry: {RETRY_MS}\n: connected\n\n"
+            if replay is None:
+                snap = await run_in_threadpool(_snapshot, engine, newest)
+                yield sse_frame(
+                    "snapshot", newest, json.dumps(snap, ensure_ascii=False, default=str)
+                )
+            elif replay:
+                yield "".join(event.frame for event in replay)
+            while True:
+                await client.wait(PING_S)
+                if client.dropped or client.closed:
+                    break  # the browser reconnects with Last-Event-ID and catches up
+                events = client.drain()
+                if events:
+                    yield "".join(event.frame for event in events)
+                elif await request.is_disconnected():
                     break
-                yield ServerSentEvent(event="ping", data=hub.last_id)
-                continue
-            for event in events:
-                yield ServerSentEvent(event="board", id=event.id, raw_data=event.json)
-    finally:
-        hub.detach(client)
+                else:
+                    yield sse_frame("ping", None, json.dumps(hub.last_id))
+        finally:
+            hub.detach(client)
+
+    return StreamingResponse(
+        frames(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 def _snapshot(engine: Any, newest: str) -> dict[str, Any]:
