@@ -25,6 +25,7 @@ from sqlmodel import Session, select
 from consumers.models import DeadLetter, ProcessedEvent
 from consumers.registry import Context, Handlers
 from events.bus import make_consumer, make_producer
+from events.context import current_event_id
 from events.envelope import DecodeError, Envelope, decode
 from events.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, HANDLER_SECONDS
 from events.registry import payload_class
@@ -270,7 +271,11 @@ class ConsumerRunner:
                     continue
                 seen.add(item.envelope.id)
                 ctx = Context(session=session, envelope=item.envelope, services=self.services)
-                item.handler(ctx, item.payload)
+                token = current_event_id.set(item.envelope.id)
+                try:
+                    item.handler(ctx, item.payload)
+                finally:
+                    current_event_id.reset(token)
                 rows.append(
                     {
                         "consumer": self.name,
@@ -335,30 +340,39 @@ class ConsumerRunner:
     def _apply_once(self, envelope: Envelope, handler: Any, payload: Any) -> tuple[str, Context]:
         with Session(self.engine, expire_on_commit=False) as session:
             ctx = Context(session=session, envelope=envelope, services=self.services)
-            if not self.handlers.exactly_once:
-                handler(ctx, payload)
-                session.commit()
-                return "applied", ctx
-            seen = session.exec(
-                select(ProcessedEvent.id).where(
-                    ProcessedEvent.consumer == self.name, ProcessedEvent.event_id == envelope.id
-                )
-            ).first()
-            if seen is not None:
-                session.rollback()
-                return "duplicate", ctx
-            session.add(
-                ProcessedEvent(consumer=self.name, event_id=envelope.id, event_type=envelope.type)
-            )
+            token = current_event_id.set(envelope.id)
             try:
-                session.flush()
-            except IntegrityError:
-                # another copy of this consumer applied it a moment ago
-                session.rollback()
-                return "duplicate", ctx
+                return self._apply_in(session, ctx, envelope, handler, payload)
+            finally:
+                current_event_id.reset(token)
+
+    def _apply_in(
+        self, session: Session, ctx: Context, envelope: Envelope, handler: Any, payload: Any
+    ) -> tuple[str, Context]:
+        if not self.handlers.exactly_once:
             handler(ctx, payload)
             session.commit()
             return "applied", ctx
+        seen = session.exec(
+            select(ProcessedEvent.id).where(
+                ProcessedEvent.consumer == self.name, ProcessedEvent.event_id == envelope.id
+            )
+        ).first()
+        if seen is not None:
+            session.rollback()
+            return "duplicate", ctx
+        session.add(
+            ProcessedEvent(consumer=self.name, event_id=envelope.id, event_type=envelope.type)
+        )
+        try:
+            session.flush()
+        except IntegrityError:
+            # another copy of this consumer applied it a moment ago
+            session.rollback()
+            return "duplicate", ctx
+        handler(ctx, payload)
+        session.commit()
+        return "applied", ctx
 
     def _dead_letter(self, record: Any, reason: str, envelope: Envelope | None = None) -> str:
         log.warning(

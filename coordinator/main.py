@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -21,6 +22,7 @@ from coordinator.logistics import views as logistics_views
 from coordinator.runtime import Runtime
 from coordinator.sms import views as sms_views
 from coordinator.volunteers import views as volunteers_views
+from events.context import current_request_id
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,23 @@ class BodyLimit(BaseHTTPMiddleware):
         return await call_next(request)
 
 
+class RequestId(BaseHTTPMiddleware):
+    """Give every request an id (or keep the caller's X-Request-ID), echo it in the response
+    and make it available to the audit log."""
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        incoming = request.headers.get("x-request-id", "")
+        request_id = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else None
+        request_id = request_id or uuid.uuid4().hex
+        token = current_request_id.set(request_id)
+        try:
+            response = await call_next(request)
+        finally:
+            current_request_id.reset(token)
+        response.headers["X-Request-ID"] = request_id
+        return response
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     """Build the app. With `runtime`, the caller has started (and will stop) the parts; without
     it, the lifespan starts an API-only runtime from `settings` (or the environment)."""
@@ -86,6 +105,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     limit = (settings or (runtime.settings if runtime else get_settings())).max_body_bytes
     app.add_middleware(BodyLimit, limit=limit)
+    app.add_middleware(RequestId)
     for router in ROUTERS:
         app.include_router(router)
     return app

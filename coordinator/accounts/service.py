@@ -10,6 +10,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from coordinator.accounts.models import ROLES, ApiToken, AuditLog
+from events.context import current_event_id, current_request_id
 
 
 @dataclass(frozen=True)
@@ -85,14 +86,15 @@ def record_audit(
     event_id: str | None = None,
     request_id: str | None = None,
 ) -> None:
-    """Append to the audit log inside the caller's transaction."""
+    """Append to the audit log inside the caller's transaction. The request or event being
+    handled is filled in from the context when not given."""
     session.add(
         AuditLog(
             actor=actor if isinstance(actor, str) else f"{actor.role}:{actor.name}",
             action=action,
             subject=subject,
             detail=detail or {},
-            event_id=event_id,
-            request_id=request_id,
+            event_id=event_id or current_event_id.get(),
+            request_id=request_id or current_request_id.get(),
         )
     )

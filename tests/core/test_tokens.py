@@ -89,3 +89,15 @@ def test_token_create_command_prints_a_working_token(settings, engine, demo):
         timeout=60,
     )
     assert bad.returncode == 2 and "needs at least one station" in bad.stderr
+
+
+def test_audit_log_records_the_request_that_did_it(client, tokens, engine):
+    r = client.post(
+        "/api/tokens",
+        json={"role": "dispatcher", "label": "traced"},
+        headers={**bearer(tokens["admin"]), "X-Request-ID": "req-42"},
+    )
+    assert r.status_code == 201 and r.headers["X-Request-ID"] == "req-42"
+    with Session(engine) as s:
+        audit = s.exec(select(AuditLog).where(AuditLog.action == "token.created")).one()
+    assert audit.request_id == "req-42"

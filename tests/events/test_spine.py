@@ -218,3 +218,23 @@ def test_paused_broker_keeps_writes_in_the_outbox_until_it_returns(engine, setti
 
 def Envelope_id(record: Any) -> str:
     return dict(record.headers)["ce_id"].decode()
+
+
+def test_audit_entries_written_by_a_handler_name_the_event(engine, make_runtime):
+    handlers = Handlers("auditor")
+
+    @handlers.on(IncidentClosed)
+    def on_incident_closed(ctx: Context, event: IncidentClosed) -> None:
+        record_audit(session=ctx.session, actor="system", action="test.audited")
+
+    runner = _runner(engine, make_runtime, handlers)
+    event_id = _stage(engine, 11)
+    wait_for(lambda: runner.poll_once(timeout_ms=300) or _audited(engine))
+    assert _audited(engine) == event_id
+    runner.close()
+
+
+def _audited(engine: Any) -> str | None:
+    with Session(engine) as s:
+        row = s.exec(select(AuditLog).where(AuditLog.action == "test.audited")).first()
+        return row.event_id if row else None
