@@ -257,21 +257,26 @@ def _maxmin(
     cost: np.ndarray | None = None,
     budget: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Max-min days of cover, then as much cover as possible everywhere else, with the least
-    stock moved. `supply` limits each item's total (allocation: one worst level per item);
-    `cost`/`budget` limit total spend (purchases: one worst level across all items).
-
-    Two LPs solved by HiGHS. Returns (added units per station and item as floats, the optimal
-    worst level per item)."""
+    """Max-min days of cover: an LP solved by HiGHS finds the best worst level, then what is
+    left is shared out towards the cap (:func:`_second_stage`). `supply` limits each item's
+    total (allocation: one worst level per item); `cost`/`budget` limit total spend
+    (purchases: one worst level across all items). Returns (added units per station and item
+    as floats, the optimal worst level per item)."""
     n_s, n_i = demand.shape
-    cells = [(s, i) for s in range(n_s) for i in range(n_i) if demand[s, i] > 0]
+    # cells already covered up to the cap need nothing and only slow the solver down
+    cells = [
+        (s, i)
+        for s in range(n_s)
+        for i in range(n_i)
+        if demand[s, i] > 0 and have[s, i] < cap * demand[s, i]
+    ]
     n_x = len(cells)
     per_item = supply is not None
     n_t = n_i if per_item else 1
     if n_x == 0:
         return np.zeros_like(demand, dtype=float), np.full(n_i, cap)
-    # variables: x (n_x) | t (n_t) | c (n_x)
-    n_var = 2 * n_x + n_t
+    # variables: x (n_x) | t (n_t)
+    n_var = n_x + n_t
     rows: list[int] = []
     cols: list[int] = []
     vals: list[float] = []
@@ -282,12 +287,6 @@ def _maxmin(
         # t·d − x ≤ have
         rows += [r, r]
         cols += [t_col, k]
-        vals += [demand[s, i], -1.0]
-        rhs.append(have[s, i])
-        r += 1
-        # c·d − x ≤ have
-        rows += [r, r]
-        cols += [n_x + n_t + k, k]
         vals += [demand[s, i], -1.0]
         rhs.append(have[s, i])
         r += 1
@@ -310,23 +309,14 @@ def _maxmin(
         r += 1
     a_ub = coo_matrix((vals, (rows, cols)), shape=(r, n_var)).tocsr()
     b_ub = np.array(rhs)
-    bounds = [(0, None)] * n_x + [(0, cap)] * n_t + [(0, cap)] * n_x
-    # stage 1: the worst level(s)
+    bounds = [(0, None)] * n_x + [(0, cap)] * n_t
     c1 = np.zeros(n_var)
     c1[n_x : n_x + n_t] = -1.0
     first = linprog(c1, A_ub=a_ub, b_ub=b_ub, bounds=bounds, method="highs")
     if first.status != 0:
         raise RuntimeError(f"planner LP failed: {first.message}")
     levels = first.x[n_x : n_x + n_t]
-    # stage 2: keep those levels, raise every other cell's cover, move as little as possible
-    bounds2 = list(bounds)
-    for j in range(n_t):
-        bounds2[n_x + j] = (max(levels[j] - 1e-7, 0.0), cap)
-    c2 = np.zeros(n_var)
-    c2[n_x + n_t :] = -1.0
-    c2[:n_x] = 1e-6 / max(float(demand[demand > 0].max()), 1.0)
-    second = linprog(c2, A_ub=a_ub, b_ub=b_ub, bounds=bounds2, method="highs")
-    x = second.x[:n_x] if second.status == 0 else first.x[:n_x]
+    x = _second_stage(levels, cells, have, demand, cap, supply, cost, budget)
     added = np.zeros_like(demand, dtype=float)
     for k, (s, i) in enumerate(cells):
         added[s, i] = max(x[k], 0.0)
@@ -335,6 +325,48 @@ def _maxmin(
         if not (demand[:, i] > 0).any():
             by_item[i] = cap
     return added, by_item
+
+
+def _second_stage(
+    levels: np.ndarray,
+    cells: list[tuple[int, int]],
+    have: np.ndarray,
+    demand: np.ndarray,
+    cap: float,
+    supply: np.ndarray | None,
+    cost: np.ndarray | None,
+    budget: float | None,
+) -> np.ndarray:
+    """Every cell gets exactly what lifts it to its worst level; what is left (stock per item,
+    or money) is shared in proportion to each cell's remaining need up to the cap. This keeps
+    the LP's max-min optimum and never ships more than a station needs."""
+    per_item = supply is not None
+    d = np.array([demand[c] for c in cells])
+    h = np.array([have[c] for c in cells])
+    items = np.array([i for (_s, i) in cells])
+    level = levels[items] if per_item else np.full(len(cells), levels[0])
+    base = np.maximum(level * d - h, 0.0)
+    extra = np.maximum(cap * d - h - base, 0.0)
+    if per_item:
+        assert supply is not None
+        x = base.copy()
+        for i in np.unique(items):
+            mask = items == i
+            used = base[mask].sum()
+            if used > supply[i]:  # the LP's tolerance: never hand out more than there is
+                x[mask] = base[mask] * (supply[i] / used)
+                continue
+            want = extra[mask].sum()
+            if want > 0:
+                x[mask] += extra[mask] * min(1.0, (supply[i] - used) / want)
+        return x
+    assert cost is not None and budget is not None
+    price = cost[items]
+    spent = float((base * price).sum())
+    if spent > budget:
+        return base * (budget / spent)
+    want = float((extra * price).sum())
+    return base + (extra * min(1.0, (budget - spent) / want) if want > 0 else 0.0)
 
 
 def _round_allocation(
