@@ -29,7 +29,7 @@ from coordinator.logistics.models import Place
 from coordinator.sms import service as sms
 from coordinator.sms.replies import parse_reply
 from coordinator.volunteers.models import Volunteer
-from coordinator.volunteers.service import get_by_phone
+from coordinator.volunteers.service import InvalidPhone, get_by_phone
 from events.outbox import stage
 from events.payloads.assignments import (
     AssignmentAccepted,
@@ -665,7 +665,10 @@ def handle_reply(*, session: Session, phone: str, body: str, now: datetime | Non
     if volunteer is None:
         if _is_station_manager(session, phone):
             return "ignored"
-        sms.queue_template(session=session, phone=phone, template="unknown_number", lang="zh")
+        try:
+            sms.queue_template(session=session, phone=phone, template="unknown_number", lang="zh")
+        except InvalidPhone:
+            return "ignored"  # not a number we could answer (a short code, a gateway test)
         return "unknown_number"
     vid, lang = volunteer.id, volunteer.language
 

@@ -1,0 +1,148 @@
+"""Dispatch pieces without the broker: texts, playbook validation, unfillable tasks, handlers
+given events about things that do not exist, odd reply senders."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+from sqlmodel import Session, select
+
+from consumers import dispatch as dispatch_consumer
+from consumers import notify as notify_consumer
+from consumers.registry import Context
+from coordinator.accounts.models import AuditLog
+from coordinator.common import utcnow
+from coordinator.dispatch import flows
+from coordinator.dispatch.models import Incident, Task
+from coordinator.dispatch.playbooks import DEFAULT_PLAYBOOKS, PlaybookData
+from coordinator.dispatch.texts import task_params, window
+from events.envelope import Envelope
+from events.payloads.assignments import AssignmentDeclined, AssignmentOffered
+from events.payloads.sms import SmsReceived
+
+
+def test_window_and_task_texts_in_both_languages():
+    s = datetime(2014, 1, 4, 23, 0, tzinfo=UTC)  # 07:00 in Guiyang
+    assert window(s, s + timedelta(hours=4), "zh", "Asia/Shanghai") == "1月5日07:00-11:00"
+    assert window(s, s + timedelta(hours=4), "en", "Asia/Shanghai") == "5 Jan 07:00-11:00"
+    task = Task(
+        incident_id=1,
+        plan_key="k",
+        kind="de_icing",
+        title="路面除冰",
+        title_en="Road de-icing",
+        place="解放桥",
+        place_en="Jiefang bridge",
+        lat=0,
+        lon=0,
+        slots=1,
+        starts_at=s,
+        ends_at=s + timedelta(hours=4),
+    )
+    assert task_params(task, "en", "Asia/Shanghai")["place"] == "Jiefang bridge"
+    assert task_params(task, "zh", "Asia/Shanghai")["task"] == "路面除冰"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"tasks": []},
+        {
+            "tasks": [
+                {"key": "Bad Key", "kind": "x", "title_zh": "x", "per": "district", "slots": 1}
+            ]
+        },
+        {"tasks": [{"key": "a", "kind": "x", "title_zh": "x", "per": "planet", "slots": 1}]},
+        {"tasks": [{"key": "a", "kind": "x", "title_zh": "x", "per": "district", "slots": 0}]},
+        {
+            "tasks": [
+                {
+                    "key": "a",
+                    "kind": "x",
+                    "title_zh": "x",
+                    "per": "district",
+                    "slots": 1,
+                    "hours": 100,
+                }
+            ]
+        },
+        {"scale": {"purple": 2}, "tasks": DEFAULT_PLAYBOOKS["other"]["tasks"]},
+        {"tasks": DEFAULT_PLAYBOOKS["other"]["tasks"], "surprise": True},
+    ],
+)
+def test_bad_playbooks_are_refused(data):
+    with pytest.raises(ValidationError):
+        PlaybookData.model_validate(data)
+
+
+def test_every_default_playbook_is_valid():
+    for data in DEFAULT_PLAYBOOKS.values():
+        PlaybookData.model_validate(data)
+
+
+def test_a_skill_nobody_has_flags_the_task_unfillable(engine, settings, demo):
+    now = utcnow()
+    with Session(engine) as s:
+        inc = Incident(kind="ice_storm", level="orange", title="t", districts=["520103"])
+        s.add(inc)
+        s.flush()
+        task = Task(
+            incident_id=inc.id,
+            plan_key="k",
+            kind="diving",
+            title="潜水",
+            lat=26.6,
+            lon=106.7,
+            slots=2,
+            skills=["deep_sea_diving"],
+            starts_at=now + timedelta(hours=1),
+            ends_at=now + timedelta(hours=3),
+        )
+        s.add(task)
+        s.flush()
+        assert flows.offer_open_slots(session=s, tasks=[task], settings=settings) == []
+        assert task.unfillable
+        assert flows.refill_slot(session=s, task_id=task.id or 0, slot=0, settings=settings) is None
+        s.commit()
+        audits = s.exec(select(AuditLog).where(AuditLog.action == "task.unfillable")).all()
+        assert audits and audits[0].detail["missing"] == 2
+
+
+def _ctx(session: Session, payload) -> Context:
+    return Context(session=session, envelope=Envelope.wrap(payload))
+
+
+def test_handlers_shrug_at_events_about_missing_rows(engine, settings, demo):
+    declined = AssignmentDeclined(assignment_id=999, task_id=999, incident_id=999, volunteer_id=1)
+    offered = AssignmentOffered(
+        assignment_id=999,
+        task_id=999,
+        incident_id=999,
+        volunteer_id=1,
+        short_code="A2A",
+        expires_at=utcnow(),
+    )
+    with Session(engine) as s:
+        dispatch_consumer.on_assignment_declined(_ctx(s, declined), declined)
+        notify_consumer.on_assignment_offered(_ctx(s, offered), offered)
+        notify_consumer.on_assignment_declined(_ctx(s, declined), declined)
+        for phone in ("+8613900000009", "10086", "not a phone"):
+            event = SmsReceived(message_id=1, phone=phone, body="1")
+            dispatch_consumer.on_sms_received(_ctx(s, event), event)
+        s.commit()
+
+
+def test_station_managers_and_receipts_are_left_to_logistics(engine, demo):
+    from coordinator.logistics.models import Place
+
+    with Session(engine) as s:
+        station = s.exec(select(Place).where(Place.kind == "station")).first()
+        assert station is not None
+        station.manager_phones = "+8613900000077"
+        s.add(station)
+        s.commit()
+        assert flows.handle_reply(session=s, phone="+8613900000077", body="hello") == "ignored"
+        assert flows.handle_reply(session=s, phone="+8613900000078", body="收 S123 全") == "ignored"
+        s.rollback()
