@@ -6,6 +6,8 @@ outbox relay, consumers and scheduler. `nuanliu run` starts them all in one proc
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -135,9 +137,6 @@ class Runtime:
         # The board pushes to the browsers connected to *this* process, so every API process
         # needs every board event: its own group, not a share of one.
         if name == "board":
-            import os
-            import socket
-
             return f".{socket.gethostname()}.{os.getpid()}"
         return ""
 
