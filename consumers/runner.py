@@ -84,7 +84,7 @@ class ConsumerRunner:
         self.name = handlers.consumer
         self.engine = engine
         self.config = config
-        self.services = services or {}
+        self.services = services if services is not None else {}
         self.group_id = f"{config.prefix}{self.name}{group_suffix}"
         self._consumer: Any = None
         self._producer: Any = None
