@@ -104,9 +104,51 @@ def test_cancel_and_assign_by_a_dispatcher(client, tokens, engine):
         ).status_code
         == 403
     )
+    # closing the incident stands every volunteer down by SMS
+    incident_id = b.incident_id
+    r = client.post(f"/api/incidents/{incident_id}/close", headers=bearer(token))
+    assert r.status_code == 200 and r.json()["status"] == "closed"
+    assert (
+        client.post(f"/api/incidents/{incident_id}/close", headers=bearer(token)).status_code == 409
+    )
+    wait_for(lambda: not [x for x in assignments(engine) if x.status in ("offered", "accepted")])
+    wait_for(lambda: [m for m in outbound(engine, volunteer_id=named) if m.kind == "cancelled"])
     with Session(engine) as s:
         actions = set(s.exec(select(AuditLog.action)).all())
-    assert {"assignment.cancelled", "assignment.assigned"} <= actions
+    assert {"assignment.cancelled", "assignment.assigned", "incident.closed"} <= actions
+    assert (
+        client.post(
+            f"/api/tasks/{b.task_id}/assign", json={"volunteer_id": named}, headers=bearer(token)
+        ).status_code
+        == 409
+    )  # closed incidents take no one
+
+
+@pytest.mark.integration
+def test_playbooks_can_be_read_and_edited_but_not_broken(client, tokens):
+    token = tokens["dispatcher"]
+    listed = client.get("/api/playbooks", headers=bearer(token)).json()
+    assert {p["kind"] for p in listed} >= {"ice_storm", "travel_rush", "cold_wave"}
+    bad = {"tasks": [{"key": "x", "kind": "x", "title_zh": "x", "per": "moon", "slots": 1}]}
+    assert (
+        client.put("/api/playbooks/ice_storm", json=bad, headers=bearer(token)).status_code == 422
+    )
+    good = {"tasks": [{"key": "x", "kind": "x", "title_zh": "x", "per": "district", "slots": 1}]}
+    assert client.put("/api/playbooks/volcano", json=good, headers=bearer(token)).status_code == 404
+    r = client.put("/api/playbooks/ice_storm?level=red", json=good, headers=bearer(token))
+    assert r.status_code == 200 and r.json()["level"] == "red"
+    assert (
+        client.put(
+            "/api/playbooks/ice_storm?level=pink", json=good, headers=bearer(token)
+        ).status_code
+        == 422
+    )
+    assert (
+        client.put(
+            "/api/playbooks/ice_storm", json=good, headers=bearer(tokens["manager_a"])
+        ).status_code
+        == 403
+    )
 
 
 def _last_slot(engine) -> tuple[int, int, list[int]]:
