@@ -222,6 +222,11 @@ def run(quick: bool = False) -> None:
         f"{km_travel:,.0f} km ({(km_greedy - km_travel) / max(km_greedy, 1e-9):.1%} less)",
         f"{km_greedy:,.0f} km",
     )
+    table.add_row(
+        "groups per team task (teams + loners)",
+        f"{_cohesion(solved, slots, candidates):.2f}",
+        f"{_cohesion(base, slots, candidates):.2f}",
+    )
     table.add_row("cost saving vs greedy", f"{saving:.1f} % ({saving_per_slot:.1f} % per slot)", "")
     table.add_row("refill one slot, median of 100", f"{refill_list * 1000:.1f} ms (list)", "")
     table.add_row("", f"{refill_pool * 1000:.2f} ms (pool)", "")
@@ -241,6 +246,19 @@ def run(quick: bool = False) -> None:
     ):
         goals.add_row(goal, measured, "[green]yes[/]" if met else "[red]no[/]")
     console.print(goals)
+
+
+def _cohesion(matches: list[Match], slots: list[Slot], candidates: list[Candidate]) -> float:
+    """On team tasks, the mean number of separate groups sent: each team counts once, each
+    volunteer without a team counts alone (1.0 would be one whole team per task)."""
+    team_of = {c.volunteer_id: c.team_id for c in candidates}
+    team_tasks = {s.task_id for s in slots if s.team_task}
+    sent: dict[int, list[int | None]] = {}
+    for m in matches:
+        if m.task_id in team_tasks:
+            sent.setdefault(m.task_id, []).append(team_of[m.volunteer_id])
+    units = [len({t for t in v if t is not None}) + v.count(None) for v in sent.values()]
+    return sum(units) / max(1, len(units))
 
 
 def _mean_hours(matches: list[Match], candidates: list[Candidate]) -> float:

@@ -2,7 +2,7 @@
 
 The objective, per match, in cost units (1 unit = 1 km of travel with the default weights)::
 
-    cost = km · distance_km + hour · recent_hours − team_bonus · share   (share: team tasks)
+    cost = km · distance_km + hour · recent_hours − team_bonus   (lead-team members, team tasks)
 
 `solve` fills as many slots as can be filled at all and, among those maximum fills, minimises the
 total cost. It is a min-cost max-flow (OR-Tools `SimpleMinCostFlow`, integer costs: cost units ×
@@ -25,11 +25,11 @@ total cost. It is a min-cost max-flow (OR-Tools `SimpleMinCostFlow`, integer cos
   the few arcs that let the flow fill one more slot. When that search finds nothing, the fill
   is the maximum of the dense problem. Costs are optimal over the sparse graph.
 
-Team cohesion (playbooks that want whole teams) cannot be written as a min-cost flow exactly,
-since "as few teams as possible" is a fixed charge per team. Instead a member of a team gets a
-discount on a team task that grows with how much of the task their team can cover on its own
-(`share` = eligible members / slots of the task, at most 1): a team that can field the whole task
-is cheaper to use than a mix of strangers and fragments of other teams at similar distances.
+Team cohesion (playbooks that want whole teams): "as few teams as possible" is a fixed charge
+per team, which a min-cost flow cannot express. So each team task first picks its *lead teams*
+by a greedy set cover over the teams with members close by (`lead_teams`), and in the flow a
+lead-team member costs `team_bonus` less on that task: whole nearby teams go first, strangers
+fill what they cannot.
 
 `refill` picks the single best volunteer for one slot after a decline or expiry in one vectorised
 pass (no re-solve). `greedy` is the nearest-eligible baseline that `bench/dispatch_solver.py`
@@ -42,6 +42,7 @@ import math
 from collections import deque
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import repeat
 from operator import attrgetter, contains
 
@@ -59,6 +60,7 @@ __all__ = [
     "Slot",
     "Weights",
     "greedy",
+    "lead_teams",
     "refill",
     "solve",
 ]
@@ -130,8 +132,7 @@ class Weights:
     km: float = 1.0
     #: cost per hour served recently: with 0.2, five hours served weigh like one km further away
     hour: float = 0.2
-    #: discount for a team member on a team task, scaled by the share of the task their team can
-    #: fill (a team that can fill it all gets the whole bonus)
+    #: discount for a member of a lead team on a team task (see `lead_teams`)
     team_bonus: float = 3.0
     #: integer cost units per cost unit for the flow solver (1000: metres with km=1)
     scale: int = 1000
@@ -198,7 +199,7 @@ class CandidatePool:
             & np.isfinite(self.lon)
             & np.isfinite(self.hours)
         )
-        # teams as dense codes 0..T-1, -1 for none, so shares can be counted with bincount
+        # teams as dense codes 0..T-1 (-1: none), so per-team arrays are plain numpy arrays
         self.team_ids, codes = np.unique(team[team >= 0], return_inverse=True)
         self.team_code: IntArray = np.full(n, -1, dtype=np.int64)
         self.team_code[team >= 0] = codes
@@ -206,9 +207,9 @@ class CandidatePool:
             np.where(self.ok, self.lat, 0.0), np.where(self.ok, self.lon, 0.0)
         )
         self._busy: dict[str, BoolArray] = {}
-        self._team_counts: dict[tuple[frozenset[str], str], IntArray] = {}
         self._skill: dict[str, BoolArray] = {}
         self._eligible: dict[tuple[frozenset[str], str], BoolArray] = {}
+        self._embedding: dict[tuple[float, float], FloatArray] = {}
 
     # eligibility ------------------------------------------------------------------------------
     def _has_skill(self, skill: str) -> BoolArray:
@@ -235,16 +236,6 @@ class CandidatePool:
             self._busy[shift] = mask
         return mask
 
-    def team_counts(self, skills: frozenset[str], shift: str) -> IntArray:
-        """Per team code, how many members are eligible for (skills, shift) (cached)."""
-        key = (skills, shift)
-        counts = self._team_counts.get(key)
-        if counts is None:
-            elig = self.eligible_mask(skills, shift) & (self.team_code >= 0)
-            counts = np.bincount(self.team_code[elig], minlength=self.team_ids.size)
-            self._team_counts[key] = counts
-        return counts
-
     def eligible_mask(self, skills: frozenset[str], shift: str) -> BoolArray:
         """Available, has every skill in `skills`, not busy in `shift` (cached; do not modify)."""
         key = (skills, shift)
@@ -254,6 +245,19 @@ class CandidatePool:
             mask.flags.writeable = False
             self._eligible[key] = mask
         return mask
+
+    def embedding(self, weights: Weights) -> FloatArray:
+        """Candidates as 4-D points whose Euclidean distance from a slot's `probe` is close to
+        the cost of sending them: (position in km × `km`, recent hours × `hour`). Nearest
+        neighbours here are the *cheapest* candidates, not merely the nearest: someone 1 km
+        further who served 20 hours less is a better arc than the neighbour who served 40."""
+        key = (weights.km, weights.hour)
+        emb = self._embedding.get(key)
+        if emb is None:
+            hours = np.where(self.ok, self.hours, 0.0)
+            emb = np.column_stack((self.xyz * (EARTH_RADIUS_KM * weights.km), hours * weights.hour))
+            self._embedding[key] = emb
+        return emb
 
     def distance_km(self, idx: IntArray, lat: float, lon: float) -> FloatArray:
         """Great-circle distance from (lat, lon) to the candidates at `idx`."""
@@ -272,8 +276,9 @@ class _Group:
 
     slots: list[Slot]
     point: FloatArray
-    task_slots: int
-    #: per team code, the discount a member gets here (team tasks only)
+    #: team codes chosen to staff this team task (see `_choose_lead_teams`)
+    lead: tuple[int, ...] = ()
+    #: per team code, the discount a member gets here: team_bonus for the lead teams
     discount: FloatArray | None = None
     cand: IntArray = field(default_factory=lambda: np.empty(0, np.int64))
     dist: FloatArray = field(default_factory=lambda: np.empty(0, np.float64))
@@ -294,30 +299,81 @@ def _check_slots(slots: Sequence[Slot]) -> None:
 
 
 def _groups(slots: Sequence[Slot], pool: CandidatePool, weights: Weights) -> list[_Group]:
-    per_task: dict[int, int] = {}
-    for s in slots:
-        per_task[s.task_id] = per_task.get(s.task_id, 0) + 1
     by_key: dict[tuple[object, ...], list[Slot]] = {}
     for s in slots:
         key = (s.task_id, s.lat, s.lon, s.skills, s.shift, s.team_task)
         by_key.setdefault(key, []).append(s)
-    groups = []
-    for members in by_key.values():
-        head = members[0]
-        point = _unit_vectors(np.array([head.lat]), np.array([head.lon]))[0]
-        group = _Group(members, point, per_task[head.task_id])
-        if head.team_task and weights.team_bonus > 0:
-            group.discount = _team_discount(pool, head, per_task[head.task_id], weights)
-        groups.append(group)
+    heads = [members[0] for members in by_key.values()]
+    points = _unit_vectors(np.array([h.lat for h in heads]), np.array([h.lon for h in heads]))
+    groups = [_Group(members, points[n]) for n, members in enumerate(by_key.values())]
+    if weights.team_bonus > 0 and pool.team_ids.size:
+        _choose_lead_teams(pool, groups, weights)
     return groups
 
 
-def _team_discount(
-    pool: CandidatePool, slot: Slot, task_slots: int, weights: Weights
-) -> FloatArray:
-    """Per team code: team_bonus × min(1, eligible members / slots in the task)."""
-    counts = pool.team_counts(slot.skills, slot.shift)
-    return weights.team_bonus * np.minimum(1.0, counts / max(1, task_slots))
+#: how many of the cheapest eligible team members (per slot) a team task looks among
+_TEAM_LOOKAHEAD = 12
+
+
+def _team_score(
+    left: int, item: tuple[int, tuple[list[int], list[float]]]
+) -> tuple[int, float, int]:
+    """Most of the `left` slots covered, then the least cost of covering them."""
+    code, (rows, sums) = item
+    n = min(left, len(rows))
+    return -n, sums[n - 1], code
+
+
+def _choose_lead_teams(pool: CandidatePool, groups: list[_Group], weights: Weights) -> None:
+    """Pick the teams that staff each team task: as few as possible, near ones first.
+
+    "As few teams as possible" is a fixed charge per team, which a min-cost flow cannot
+    express, so it is decided here, before the flow, as a greedy set cover: among the teams
+    with members close by (the task's cheapest eligible team members), take the one that
+    can field the most of the task, the cheaper on a tie; repeat for the rest. A team needs
+    two free members to count (a lone member is no team), unless one slot is left. Bigger
+    tasks choose first; a member chosen for one task is not counted again in that shift.
+    The flow then gives lead-team members `team_bonus` off their cost on that task."""
+    order = sorted(
+        (gi for gi, g in enumerate(groups) if g.head.team_task),
+        key=lambda gi: -len(groups[gi].slots),
+    )
+    reserved: dict[str, BoolArray] = {}
+    for gi in order:
+        g = groups[gi]
+        head = g.head
+        taken = reserved.setdefault(head.shift, np.zeros(pool.size, dtype=np.bool_))
+        members = np.flatnonzero(
+            pool.eligible_mask(head.skills, head.shift) & (pool.team_code >= 0) & ~taken
+        )
+        if members.size == 0:
+            continue
+        km = _chord_to_km(np.linalg.norm(pool.xyz[members] - g.point, axis=1))
+        cost = weights.km * km + weights.hour * pool.hours[members]
+        look = min(members.size, _TEAM_LOOKAHEAD * len(g.slots))
+        near = np.argpartition(cost, look - 1)[:look] if look < members.size else np.arange(look)
+        near = near[np.argsort(cost[near], kind="stable")]
+        # per team, its members here cheapest first and the running sum of their costs
+        by_team: dict[int, tuple[list[int], list[float]]] = {}
+        codes = pool.team_code[members[near]].tolist()
+        for j, code, c in zip(near.tolist(), codes, cost[near].tolist(), strict=True):
+            rows, sums = by_team.setdefault(code, ([], []))
+            rows.append(j)
+            sums.append(c + (sums[-1] if sums else 0.0))
+        left, lead = len(g.slots), []
+        while left > 0 and by_team:
+            code, (rows, _) = min(by_team.items(), key=partial(_team_score, left))
+            covered = min(left, len(rows))
+            if covered < min(2, left):
+                break
+            lead.append(code)
+            taken[members[rows[:covered]]] = True
+            left -= covered
+            del by_team[code]
+        if lead:
+            g.lead = tuple(lead)
+            g.discount = np.zeros(pool.team_ids.size)
+            g.discount[list(lead)] = weights.team_bonus
 
 
 def _costs(
@@ -334,27 +390,25 @@ def _costs(
     return cost
 
 
-def _reason(pool: CandidatePool, i: int, slot: Slot, dist: float, team_share: float) -> str:
+def _reason(pool: CandidatePool, i: int, slot: Slot, dist: float, lead: bool) -> str:
     c = pool.candidates[i]
     parts = [f"{dist:.1f} km from {'home' if c.at_home else 'current location'}"]
     if slot.skills:
         parts.append("has " + ", ".join(sorted(slot.skills)))
     parts.append(f"{round(c.recent_hours, 1):g} h served recently")
-    if slot.team_task and c.team_id is not None and team_share > 0:
-        parts.append(f"team {c.team_id}")
+    if lead:
+        parts.append(f"with team {c.team_id}")
     return "; ".join(parts)
 
 
-def _match(
-    pool: CandidatePool, i: int, slot: Slot, dist: float, cost: float, team_share: float
-) -> Match:
+def _match(pool: CandidatePool, i: int, slot: Slot, dist: float, cost: float, lead: bool) -> Match:
     return Match(
         slot_id=slot.slot_id,
         task_id=slot.task_id,
         volunteer_id=int(pool.ids[i]),
         distance_km=float(dist),
         cost=float(cost),
-        reason=_reason(pool, i, slot, dist, team_share),
+        reason=_reason(pool, i, slot, dist, lead),
     )
 
 
@@ -400,17 +454,13 @@ def solve(
     for gi, g in enumerate(groups):
         picks = sorted(chosen[gi], key=lambda p: (p[2], p[0]))
         for slot, (i, dist, cost) in zip(g.slots, picks, strict=False):
-            share = _share(pool, g, i, weights)
-            matches.append(_match(pool, i, slot, dist, cost, share))
+            matches.append(_match(pool, i, slot, dist, cost, _in_lead(pool, g, i)))
     matches.sort(key=lambda m: slot_order[m.slot_id])
     return matches
 
 
-def _share(pool: CandidatePool, g: _Group, i: int, weights: Weights) -> float:
-    code = int(pool.team_code[i])
-    if g.discount is None or code < 0 or weights.team_bonus == 0:
-        return 0.0
-    return float(g.discount[code] / weights.team_bonus)
+def _in_lead(pool: CandidatePool, g: _Group, i: int) -> bool:
+    return int(pool.team_code[i]) in g.lead
 
 
 def _add_arcs(
@@ -490,8 +540,9 @@ def _reserve_and_link(
     if idx.size == 0:
         return False
     alive = idx
+    emb = pool.embedding(weights)
     # a tree pays off only over many queries; a few groups measure every distance directly
-    tree = _Nearest(pool.xyz[alive], brute=len(members) <= _BRUTE_MAX_QUERIES)
+    tree = _Nearest(emb[alive], brute=len(members) <= _BRUTE_MAX_QUERIES)
     taken = np.zeros(pool.size, dtype=np.bool_)
     since = 0  # reservations made since the tree was built: at most this many stale hits
     for gi, need in zip(members, needs, strict=True):
@@ -499,18 +550,46 @@ def _reserve_and_link(
             alive = alive[~taken[alive]]
             if alive.size == 0:
                 break
-            tree, since = _Nearest(pool.xyz[alive], brute=tree.brute), 0
-        chord, pos = tree.query(groups[gi].point, min(alive.size, need + k + since))
+            tree, since = _Nearest(emb[alive], brute=tree.brute), 0
+        g = groups[gi]
+        _, pos = tree.query(_probe(g, weights), min(alive.size, need + k + since))
         near = alive[pos]
-        km = _chord_to_km(chord)
+        km = _chord_to_km(np.linalg.norm(pool.xyz[near] - g.point, axis=1))
         fresh = np.flatnonzero(~taken[near])
         mine = fresh[:need]
         taken[near[mine]] = True
         since += mine.size
         # the reserved, the next k not reserved, and the need + k nearest whoever holds them
         use = np.union1d(fresh[: need + k], np.arange(min(need + k, near.size)))
-        _add_arcs(pool, groups[gi], near[use], km[use], weights)
+        _add_arcs(pool, g, near[use], km[use], weights)
+    teams = [(gi, need) for gi, need in zip(members, needs, strict=True) if groups[gi].lead]
+    if teams:
+        _link_teams(pool, groups, teams, idx, k, weights)
     return True
+
+
+def _probe(g: _Group, weights: Weights) -> FloatArray:
+    """The group's point in the space of `CandidatePool.embedding` (zero hours: the ideal)."""
+    return np.append(g.point * (EARTH_RADIUS_KM * weights.km), 0.0)
+
+
+def _link_teams(
+    pool: CandidatePool,
+    groups: list[_Group],
+    teams: list[tuple[int, int]],
+    idx: IntArray,
+    k: int,
+    weights: Weights,
+) -> None:
+    """Arcs from each team-task group to every member of `idx` in its lead teams, so the
+    flow can staff the task with whole teams however far down a nearest list they are."""
+    code_of = pool.team_code[idx]
+    for gi, _ in teams:
+        g = groups[gi]
+        near = idx[np.isin(code_of, np.array(g.lead, dtype=np.int64))]
+        if near.size:
+            km = _chord_to_km(np.linalg.norm(pool.xyz[near] - g.point, axis=1))
+            _add_arcs(pool, g, near, km, weights)
 
 
 def _add_free_arcs(
@@ -631,7 +710,8 @@ def _add_augmenting_arcs(
             held_by = holder[elig]
             free = elig[held_by < 0]
             if free.size:
-                near = free[np.argmin(pool.distance_km(free, g.head.lat, g.head.lon))]
+                km = pool.distance_km(free, g.head.lat, g.head.lon)
+                near = free[np.argmin(_costs(pool, free, km, weights, g.discount))]
                 holder[near] = gi  # another path must find another free volunteer
                 _add_arc(pool, g, int(near), weights)
                 child = gi
@@ -660,6 +740,27 @@ def _add_arc(pool: CandidatePool, g: _Group, i: int, weights: Weights) -> None:
     g.cost = np.append(g.cost, _costs(pool, idx, d, weights, g.discount))
 
 
+def lead_teams(
+    slots: Sequence[Slot],
+    candidates: Iterable[Candidate] | CandidatePool,
+    *,
+    weights: Weights = DEFAULT_WEIGHTS,
+) -> dict[str, frozenset[int]]:
+    """The teams `solve` would favour on each team-task slot (slot id → team ids); slots
+    without a lead team are absent. Their members get `weights.team_bonus` off their cost."""
+    slots = list(slots)
+    _check_slots(slots)
+    pool = _pool(candidates)
+    if not slots or pool.size == 0:
+        return {}
+    return {
+        s.slot_id: frozenset(int(pool.team_ids[c]) for c in g.lead)
+        for g in _groups(slots, pool, weights)
+        if g.lead
+        for s in g.slots
+    }
+
+
 # -- one slot at a time ------------------------------------------------------------------------
 def refill(
     slot: Slot,
@@ -674,8 +775,8 @@ def refill(
 
     `exclude`: volunteers never to offer this slot again (declined, expired, already in it).
     `busy`: shifts volunteers hold now beyond their `busy_shifts` (volunteer id → shift keys).
-    On a team task, members of `prefer_teams` (the teams already working it) get the full team
-    bonus; when it is None, any team member does. One vectorised pass, no re-solve.
+    On a team task, members of `prefer_teams` (pass the teams already working it) get the team
+    bonus, as lead teams do in `solve`. One vectorised pass, no re-solve.
     """
     if not (math.isfinite(slot.lat) and math.isfinite(slot.lon)):
         raise ValueError(f"slot {slot.slot_id} has no valid location ({slot.lat}, {slot.lon})")
@@ -694,18 +795,15 @@ def refill(
         return None
     dist = pool.distance_km(idx, slot.lat, slot.lon)
     discount: FloatArray | None = None
-    if slot.team_task and weights.team_bonus > 0 and pool.team_ids.size:
-        if prefer_teams is None:
-            discount = np.full(pool.team_ids.size, weights.team_bonus)
-        else:
-            wanted = np.isin(pool.team_ids, np.fromiter(prefer_teams, dtype=np.int64))
-            discount = np.where(wanted, weights.team_bonus, 0.0)
+    if slot.team_task and prefer_teams and weights.team_bonus > 0 and pool.team_ids.size:
+        wanted = np.isin(pool.team_ids, np.fromiter(prefer_teams, dtype=np.int64))
+        discount = np.where(wanted, weights.team_bonus, 0.0)
     cost = _costs(pool, idx, dist, weights, discount)
     best = int(np.argmin(cost))
     i = int(idx[best])
     code = int(pool.team_code[i])
-    share = 1.0 if discount is not None and code >= 0 and discount[code] > 0 else 0.0
-    return _match(pool, i, slot, float(dist[best]), float(cost[best]), share)
+    lead = discount is not None and code >= 0 and bool(discount[code] > 0)
+    return _match(pool, i, slot, float(dist[best]), float(cost[best]), lead)
 
 
 # -- the baseline ------------------------------------------------------------------------------
@@ -752,5 +850,5 @@ def greedy(
         idx = near[j : j + 1]
         dist = _chord_to_km(np.atleast_1d(chord)[j : j + 1])
         cost = float(_costs(pool, idx, dist, weights, g.discount)[0])
-        matches.append(_match(pool, i, slot, float(dist[0]), cost, _share(pool, g, i, weights)))
+        matches.append(_match(pool, i, slot, float(dist[0]), cost, _in_lead(pool, g, i)))
     return matches

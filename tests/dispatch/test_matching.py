@@ -20,6 +20,7 @@ from coordinator.dispatch.matching import (
     Slot,
     Weights,
     greedy,
+    lead_teams,
     refill,
     solve,
 )
@@ -64,18 +65,19 @@ def eligible(s: Slot, c: Candidate, extra_busy: Mapping[int, set[str]] | None = 
     return c.available and s.skills <= c.skills and s.shift not in held
 
 
-def ref_cost(s: Slot, c: Candidate, slots: Sequence[Slot], cands: Sequence[Candidate]) -> float:
+def ref_cost(s: Slot, c: Candidate, lead: Mapping[str, frozenset[int]]) -> float:
+    """Travel plus fairness, minus the team bonus for a member of one of the slot's lead teams
+    (which teams lead is `lead_teams`' decision, tested on its own below)."""
     cost = W.km * haversine_km(s.lat, s.lon, c.lat, c.lon) + W.hour * c.recent_hours
-    if s.team_task and c.team_id is not None:
-        task_slots = sum(1 for x in slots if x.task_id == s.task_id)
-        members = sum(1 for x in cands if x.team_id == c.team_id and eligible(s, x))
-        cost -= W.team_bonus * min(1.0, members / task_slots)
+    if s.team_task and c.team_id in lead.get(s.slot_id, frozenset()):
+        cost -= W.team_bonus
     return cost
 
 
 def assert_valid(matches: list[Match], slots: Sequence[Slot], cands: Sequence[Candidate]) -> None:
     by_slot = {s.slot_id: s for s in slots}
     by_vol = {c.volunteer_id: c for c in cands}
+    lead = lead_teams(slots, cands)
     assert len({m.slot_id for m in matches}) == len(matches), "a slot got two volunteers"
     held = set()
     for m in matches:
@@ -87,7 +89,7 @@ def assert_valid(matches: list[Match], slots: Sequence[Slot], cands: Sequence[Ca
         assert (c.volunteer_id, s.shift) not in held, "volunteer twice in one shift"
         held.add((c.volunteer_id, s.shift))
         assert m.distance_km == pytest.approx(haversine_km(s.lat, s.lon, c.lat, c.lon), abs=1e-6)
-        assert m.cost == pytest.approx(ref_cost(s, c, slots, cands), abs=1e-6)
+        assert m.cost == pytest.approx(ref_cost(s, c, lead), abs=1e-6)
         assert m.reason and "km from" in m.reason
 
 
@@ -113,9 +115,9 @@ def max_fill(slots: Sequence[Slot], cands: Sequence[Candidate]) -> int:
 
 def brute_force(slots: Sequence[Slot], cands: Sequence[Candidate]) -> tuple[int, float]:
     """(most slots fillable, least total cost among those fills), by trying every assignment."""
+    lead = lead_teams(slots, cands)
     options = [
-        [(j, ref_cost(s, c, slots, cands)) for j, c in enumerate(cands) if eligible(s, c)]
-        for s in slots
+        [(j, ref_cost(s, c, lead)) for j, c in enumerate(cands) if eligible(s, c)] for s in slots
     ]
     best = (0, 0.0)
 
@@ -237,8 +239,7 @@ def test_refill_picks_the_cheapest_eligible_volunteer_left(
     assert chosen in left
 
     def cost(c: Candidate) -> float:
-        bonus = W.team_bonus if s.team_task and c.team_id is not None else 0.0
-        return W.km * haversine_km(s.lat, s.lon, c.lat, c.lon) + W.hour * c.recent_hours - bonus
+        return W.km * haversine_km(s.lat, s.lon, c.lat, c.lon) + W.hour * c.recent_hours
 
     assert got.cost == pytest.approx(min(cost(c) for c in left), abs=1e-6)
     # a prepared pool gives the same answer
@@ -307,7 +308,7 @@ def test_team_task_prefers_a_whole_team_to_closer_strangers():
     strangers = [cand(20 + n, near(1.0, n * 0.1)) for n in range(4)]
     got = solve(slots, team + strangers)
     assert {m.volunteer_id for m in got} == {10, 11, 12, 13}
-    assert all("team 7" in m.reason for m in got)
+    assert all(m.reason.endswith("with team 7") for m in got)
     # the same task without the playbook's team flag goes to the nearest
     plain = [slot(f"1:{n}") for n in range(4)]
     assert {m.volunteer_id for m in solve(plain, team + strangers)} == {20, 21, 22, 23}
@@ -319,6 +320,34 @@ def test_team_task_prefers_the_team_that_can_fill_it_alone():
     half = [cand(20 + n, near(0.9, n * 0.05), team=2) for n in range(2)]
     got = solve(slots, whole + half)
     assert {m.volunteer_id for m in got} == {10, 11, 12, 13}
+
+
+def test_lead_teams_are_as_few_as_can_staff_the_task():
+    slots = [slot(f"1:{n}", team_task=True) for n in range(8)]
+    a = [cand(10 + n, near(2.0, n * 0.1), team=1) for n in range(5)]
+    b = [cand(20 + n, near(1.0, n * 0.1), team=2) for n in range(3)]
+    c = [cand(30 + n, near(4.0, n * 0.1), team=3) for n in range(3)]
+    lone = [cand(40, near(0.1), team=4)]
+    cands = a + b + c + lone
+    # team 1 covers the most (5), then the nearer of the two that cover the other 3
+    assert set(lead_teams(slots, cands).values()) == {frozenset({1, 2})}
+    got = solve(slots, cands)
+    assert {m.volunteer_id for m in got} == {10, 11, 12, 13, 14, 20, 21, 22}
+    # a lone member is no team; a task that two people can fill is not given to one
+    assert lead_teams(slots[:2], [*lone, cand(50, near(9))]) == {}
+
+
+def test_bigger_team_tasks_choose_first_and_a_member_counts_once_per_shift():
+    big = [slot(f"1:{n}", near(3), team_task=True) for n in range(4)]
+    small = [slot(f"2:{n}", team_task=True) for n in range(2)]
+    team = [cand(10 + n, near(2, n * 0.1), team=1) for n in range(4)]
+    pair = [cand(20 + n, near(0.5, n * 0.1), team=2) for n in range(2)]
+    lead = lead_teams(small + big, team + pair)
+    assert {lead[f"1:{n}"] for n in range(4)} == {frozenset({1})}
+    assert {lead[f"2:{n}"] for n in range(2)} == {frozenset({2})}
+    # in another shift the same team may lead again
+    later = [slot(f"3:{n}", team_task=True, shift="s2") for n in range(4)]
+    assert lead_teams(big + later, team)["3:0"] == frozenset({1})
 
 
 def test_sparse_graph_still_fills_everything_it_can():
