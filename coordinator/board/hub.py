@@ -65,12 +65,17 @@ class Client:
         with self._lock:
             if self.dropped or self.closed:
                 return False
+            # a non-empty buffer has a wake-up on its way already: one per batch, not per
+            # event, keeps a burst from flooding the event loop with callbacks
+            wake = not self.buffer
             if len(self.buffer) >= self.limit:
                 self.dropped = True
                 self.buffer.clear()
+                wake = True
             else:
                 self.buffer.append(event)
-        self._wake()
+        if wake:
+            self._wake()
         return not self.dropped
 
     def close(self) -> None:

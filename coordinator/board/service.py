@@ -153,6 +153,7 @@ def incidents_view(
     for incident in sorted(projection.incidents.values(), key=lambda i: -i["id"]):
         if incident["closed_at"] is not None:
             continue
+        details = _task_details(session, incident["id"])
         tasks = []
         for task_id in incident["task_ids"]:
             task = projection.tasks[task_id]
@@ -160,6 +161,7 @@ def incidents_view(
             tasks.append(
                 {
                     **{k: v for k, v in task.items() if k != "assignments"},
+                    **details.get(task_id, {}),
                     "counts": counts,
                     "waiting_s": _since(task["planned_at"], now) if counts["unfilled"] else 0,
                     "assignments": [
@@ -170,6 +172,24 @@ def incidents_view(
             )
         out.append({**incident, "tasks": tasks})
     return out
+
+
+def _task_details(session: Session, incident_id: int) -> dict[int, dict[str, Any]]:
+    """Where each task is and its English title, from the dispatch domain (events carry only
+    the district)."""
+    from coordinator.dispatch import service as dispatch
+
+    return {
+        task.id: {
+            "lat": task.lat,
+            "lon": task.lon,
+            "place": task.place,
+            "place_en": task.place_en,
+            "title_en": task.title_en,
+        }
+        for task in dispatch.tasks_of(session=session, incident_id=incident_id)
+        if task.id is not None
+    }
 
 
 def map_view(*, session: Session) -> dict[str, Any]:

@@ -218,7 +218,41 @@ def test_station_manager_confirms_a_short_delivery_on_a_phone(
     text = board.inner_text("#discrepancies")
     assert "FOOD-NOODLE" in text and "120 → 110" in text
     shot(board, "board-discrepancy")
+    # the dispatcher acknowledges it from the board
+    board.click('.discrepancy.short button[data-action="ack"]')
+    board.wait_for_selector(".discrepancy.short", state="detached", timeout=30_000)
     board.close()
+
+
+def test_dispatcher_approves_a_plan_and_cancels_an_offer_from_the_board(
+    served: Served, chromium: Any, engine: Engine, tokens: dict[str, str]
+) -> None:
+    import httpx
+
+    auth = {"Authorization": f"Bearer {tokens['dispatcher']}"}
+    plan = httpx.post(f"{served.url}/api/plans", headers=auth, json={}, timeout=60)
+    assert plan.status_code == 201, plan.text
+    page = chromium.new_page(viewport={"width": 1600, "height": 1000})
+    page.on("dialog", lambda dialog: dialog.accept())
+    log_in(page, served.url, "dora")
+    wait_live(page)
+    row = f'[data-plan-id="{plan.json()["id"]}"]'
+    page.click(f'{row} button[data-action="approve"]', timeout=30_000)
+    page.wait_for_selector(row, state="detached", timeout=30_000)
+    page.wait_for_selector("#transit .row", timeout=30_000)  # its shipments are on the road
+    alert = page.evaluate(
+        """() => NL.api('POST', '/api/alerts', {kind: 'cold_wave', level: 'blue',
+             districts: ['白云区'], headline: 'cold wave'})"""
+    )
+    offers = wait_for(lambda: offered(engine, alert["incident_id"]), timeout=30)
+    assignment = offers[0][0]
+    page.click(f'button[data-action="cancel"][data-id="{assignment}"]', timeout=30_000)
+    page.wait_for_selector(
+        f'button[data-action="cancel"][data-id="{assignment}"]', state="detached", timeout=30_000
+    )
+    page.wait_for_selector("#feed li.assignment-cancelled", timeout=30_000)
+    shot(page, "board-actions")
+    page.close()
 
 
 def test_demo_phone_shows_inboxes_and_replies(

@@ -106,6 +106,13 @@
       seg("offered", offered) + seg("unfilled", Math.max(0, c.unfilled - offered)) + "</div>";
   }
 
+  function taskTitle(task) {
+    var en = I18N.lang === "en";
+    var title = en && task.title_en ? task.title_en : task.title;
+    var place = en && task.place_en ? task.place_en : task.place;
+    return place ? title + " · " + place : title;
+  }
+
   function renderIncidents() {
     var list = S.snap.incidents;
     if (!list.length) { $("incidents").innerHTML = '<p class="muted">' + t("board.noincidents") + "</p>"; return; }
@@ -117,7 +124,7 @@
           var unfilled = c.unfilled > 0;
           var people = task.assignments.filter(function (a) { return a.state === "offered" || a.state === "accepted"; });
           return '<div class="task' + (unfilled ? " unfilled" : "") + '" data-task-id="' + task.id + '">' +
-            '<div class="task-head"><span class="task-title">' + esc(task.title) + "</span>" +
+            '<div class="task-head"><span class="task-title">' + esc(taskTitle(task)) + "</span>" +
             '<span class="counts">' + t("task.needed") + ' <b class="n-needed">' + c.needed + "</b> · " +
             t("task.offered") + ' <b class="n-offered">' + c.offered + "</b> · " +
             t("task.accepted") + ' <b class="n-accepted">' + c.accepted + "</b> · " +
@@ -170,11 +177,17 @@
     });
     S.snap.incidents.forEach(function (inc) {
       inc.tasks.forEach(function (task) {
-        var d = byCode[task.district_code];
-        if (!d) return;
-        var angle = task.id * 2.399963, r = (0.25 + 0.5 * ((task.id * 7919) % 100) / 100) * d.radius_km * perKm;
+        var x, y, d = byCode[task.district_code];
+        if (task.lat !== undefined && task.lon !== undefined) {
+          x = X(task.lon); y = Y(task.lat);
+        } else if (d) {  // no location known: somewhere in its district, stable per task
+          var angle = task.id * 2.399963, r = (0.25 + 0.5 * ((task.id * 7919) % 100) / 100) * d.radius_km * perKm;
+          x = X(d.lon) + r * Math.cos(angle); y = Y(d.lat) + r * Math.sin(angle);
+        } else {
+          return;
+        }
         var c = task.counts, state = c.unfilled === 0 ? "filled" : (c.accepted + c.done > 0 ? "partial" : "empty");
-        out.push('<circle class="task ' + state + '" data-task-id="' + task.id + '" cx="' + (X(d.lon) + r * Math.cos(angle)) + '" cy="' + (Y(d.lat) + r * Math.sin(angle)) + '" r="7"><title>' + esc(task.title) + "</title></circle>");
+        out.push('<circle class="task ' + state + '" data-task-id="' + task.id + '" cx="' + x + '" cy="' + y + '" r="7"><title>' + esc(taskTitle(task)) + "</title></circle>");
       });
     });
     svg.innerHTML = out.join("");
