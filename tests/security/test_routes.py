@@ -1,0 +1,280 @@
+"""Every route of the app against every role, from one table.
+
+The table is checked against `app.routes`, so a route added without a row fails this test. A
+role outside a row's `allow` must be refused (401 without credentials, 403 with the wrong
+ones); a role inside it must never be refused and never meet a 5xx. The paths use station A's
+ids, so a manager of station B is outside every station-scoped row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute, Route
+
+from tests.security.conftest import ROLES, World
+
+ANY = frozenset(ROLES)
+SIGNED_IN = frozenset(ROLES) - {"anonymous"}
+DISPATCH = frozenset({"dispatcher", "admin"})
+ADMIN = frozenset({"admin"})
+#: station A's resources: its manager, and dispatchers who see every station
+STATION_A = frozenset({"manager_a", "dispatcher", "admin"})
+#: receipts and hand-outs are the station manager's own (admins may act for anyone)
+MANAGER_A = frozenset({"manager_a", "admin"})
+#: only with a session login or a valid provider signature: no bearer role passes
+NOBODY = frozenset()
+
+
+@dataclass(frozen=True)
+class Row:
+    path: str
+    allow: frozenset[str]
+    body: Any = None
+    form: dict[str, str] | None = None
+    stream: bool = False
+
+
+#: (method, route path) → the request to send and who may make it
+TABLE: dict[tuple[str, str], Row] = {
+    ("GET", "/openapi.json"): Row("/openapi.json", ANY),
+    ("GET", "/docs"): Row("/docs", ANY),
+    ("GET", "/docs/oauth2-redirect"): Row("/docs/oauth2-redirect", ANY),
+    ("GET", "/redoc"): Row("/redoc", ANY),
+    ("GET", "/healthz"): Row("/healthz", ANY),
+    ("GET", "/metrics"): Row("/metrics", ANY),  # loopback only: see test_metrics_*
+    ("POST", "/api/tokens"): Row("/api/tokens", ADMIN, {"role": "dispatcher"}),
+    ("GET", "/api/users"): Row("/api/users", ADMIN),
+    ("POST", "/api/users"): Row(
+        "/api/users",
+        ADMIN,
+        {"username": "sec-user", "password": "correct horse battery", "role": "dispatcher"},
+    ),
+    ("PATCH", "/api/users/{user_id}"): Row("/api/users/999", ADMIN, {"active": False}),
+    ("POST", "/api/alerts"): Row(
+        "/api/alerts",
+        DISPATCH,
+        {"kind": "snow", "level": "blue", "districts": ["云岩区"], "headline": "test"},
+    ),
+    ("POST", "/api/alerts/cap"): Row("/api/alerts/cap", DISPATCH, "<alert/>"),
+    ("GET", "/api/incidents"): Row("/api/incidents", DISPATCH),
+    ("GET", "/api/incidents/{incident_id}"): Row("/api/incidents/{I}", DISPATCH),
+    ("POST", "/api/incidents/{incident_id}/close"): Row("/api/incidents/999/close", DISPATCH, {}),
+    ("POST", "/api/assignments/{assignment_id}/cancel"): Row(
+        "/api/assignments/{X}/cancel", DISPATCH, {"reason": "security test"}
+    ),
+    ("POST", "/api/tasks/{task_id}/assign"): Row(
+        "/api/tasks/{T}/assign", DISPATCH, {"volunteer_id": 999999}
+    ),
+    ("GET", "/api/playbooks"): Row("/api/playbooks", DISPATCH),
+    ("PUT", "/api/playbooks/{kind}"): Row("/api/playbooks/other", DISPATCH, {"tasks": "x"}),
+    ("GET", "/api/volunteers"): Row("/api/volunteers", DISPATCH),
+    ("POST", "/api/volunteers"): Row("/api/volunteers", DISPATCH, {"name": "x", "phone": "1"}),
+    ("GET", "/api/volunteers/{volunteer_id}"): Row("/api/volunteers/{V}", DISPATCH),
+    ("POST", "/api/volunteers/import"): Row("/api/volunteers/import", DISPATCH, "name,phone\n"),
+    # the "volunteer phone": no token is no entry; a phone's reply comes through the provider
+    ("POST", "/api/sms/inbound"): Row(
+        "/api/sms/inbound", DISPATCH, {"from": "+8613800138000", "body": "1"}
+    ),
+    ("GET", "/api/sms"): Row("/api/sms", DISPATCH),
+    ("POST", "/webhooks/sms/twilio"): Row(
+        "/webhooks/sms/twilio", NOBODY, form={"From": "+8613800138000", "Body": "1"}
+    ),
+    ("POST", "/webhooks/sms/twilio/status"): Row(
+        "/webhooks/sms/twilio/status",
+        NOBODY,
+        form={"MessageSid": "SM1", "MessageStatus": "delivered"},
+    ),
+    ("GET", "/api/items"): Row("/api/items", DISPATCH),
+    ("GET", "/api/warehouses"): Row("/api/warehouses", DISPATCH),
+    ("GET", "/api/warehouses/{warehouse_id}/stock"): Row("/api/warehouses/{W}/stock", DISPATCH),
+    ("GET", "/api/stations"): Row("/api/stations", STATION_A | {"manager_b"}),
+    ("GET", "/api/stations/{station_id}/stock"): Row("/api/stations/{A}/stock", STATION_A),
+    ("GET", "/api/stations/{station_id}/movements"): Row("/api/stations/{A}/movements", STATION_A),
+    ("PUT", "/api/stations/{station_id}/targets"): Row(
+        "/api/stations/{A}/targets", DISPATCH, [{"item": "{sku}", "target": 10, "reorder_point": 2}]
+    ),
+    ("GET", "/api/shipments"): Row("/api/shipments?station_id={A}", STATION_A),
+    ("GET", "/api/shipments/{shipment_id}"): Row("/api/shipments/{S}", STATION_A),
+    ("POST", "/api/shipments"): Row(
+        "/api/shipments",
+        DISPATCH,
+        {"from_id": "{W}", "to_id": "{B}", "lines": [{"item": "{sku}", "quantity": 1}]},
+    ),
+    ("POST", "/api/shipments/{shipment_id}/receipt"): Row(
+        "/api/shipments/{S}/receipt", MANAGER_A, {"lines": [{"item": "{sku}", "received": 5}]}
+    ),
+    ("PUT", "/api/shipments/{shipment_id}/receipt"): Row(
+        "/api/shipments/{S2}/receipt", MANAGER_A, {"lines": [{"item": "{sku}", "received": 5}]}
+    ),
+    ("POST", "/api/shipments/{shipment_id}/receipt/correction"): Row(
+        "/api/shipments/{S2}/receipt/correction",
+        MANAGER_A,
+        {"lines": [{"item": "{sku}", "received": 5}]},
+    ),
+    ("GET", "/api/stations/{station_id}/distributions"): Row(
+        "/api/stations/{A}/distributions", STATION_A
+    ),
+    ("POST", "/api/stations/{station_id}/distributions"): Row(
+        "/api/stations/{A}/distributions", MANAGER_A, {"item": "{sku}", "quantity": 1}
+    ),
+    ("POST", "/api/warehouses/{station_id}/adjustments"): Row(
+        "/api/warehouses/{W}/adjustments",
+        DISPATCH,
+        {"item": "{sku}", "delta": 1, "reason": "count"},
+    ),
+    ("POST", "/api/stations/{station_id}/adjustments"): Row(
+        "/api/stations/{A}/adjustments", DISPATCH, {"item": "{sku}", "delta": 1, "reason": "count"}
+    ),
+    ("GET", "/api/discrepancies"): Row("/api/discrepancies", DISPATCH),
+    ("POST", "/api/discrepancies/{discrepancy_id}/acknowledge"): Row(
+        "/api/discrepancies/{D}/acknowledge", DISPATCH, {}
+    ),
+    ("GET", "/api/fund"): Row("/api/fund", DISPATCH),
+    ("GET", "/api/plans"): Row("/api/plans", DISPATCH),
+    ("GET", "/api/plans/{plan_id}"): Row("/api/plans/999", DISPATCH),
+    ("POST", "/api/plans"): Row("/api/plans", DISPATCH, {"station_ids": ["{A}"]}),
+    ("POST", "/api/plans/{plan_id}/approve"): Row("/api/plans/999/approve", DISPATCH, {}),
+    ("POST", "/api/forecasts"): Row("/api/forecasts", DISPATCH, "station,day,travellers\n"),
+    ("GET", "/api/forecasts"): Row("/api/forecasts?station_id={A}", DISPATCH),
+    ("GET", "/api/exports/{filename}"): Row("/api/exports/stock.csv", DISPATCH),
+    ("GET", "/login"): Row("/login", ANY),
+    # without the login form's double-submit CSRF token nobody gets in (403)
+    ("POST", "/login"): Row("/login", NOBODY, form={"username": "x", "password": "y"}),
+    ("POST", "/logout"): Row("/logout", SIGNED_IN, form={}),
+    ("GET", "/account/password"): Row("/account/password", SIGNED_IN),
+    ("POST", "/account/password"): Row(
+        "/account/password", NOBODY, form={"current": "a", "new": "b", "repeat": "b"}
+    ),
+    ("GET", "/admin/users"): Row("/admin/users", ADMIN),
+    ("POST", "/admin/users"): Row("/admin/users", ADMIN, form={"username": "x"}),
+    ("POST", "/admin/users/{user_id}/unlock"): Row("/admin/users/999/unlock", ADMIN, form={}),
+    ("GET", "/"): Row("/", ANY),
+    ("GET", "/board"): Row("/board", DISPATCH),
+    ("GET", "/board/snapshot"): Row("/board/snapshot", DISPATCH),
+    ("GET", "/board/stream"): Row("/board/stream", DISPATCH, stream=True),
+    ("GET", "/board/phone"): Row("/board/phone", DISPATCH),
+    ("GET", "/board/phone/inboxes"): Row("/board/phone/inboxes", DISPATCH),
+    ("GET", "/stations/{station_id}"): Row("/stations/{A}", STATION_A),
+    ("GET", "/stations/{station_id}/data"): Row("/stations/{A}/data", STATION_A),
+    ("GET", "/board/static/{path:path}"): Row("/board/static/board.css", ANY),
+}
+
+
+def _flatten(routes: list[BaseRoute]) -> list[BaseRoute]:
+    out: list[BaseRoute] = []
+    for r in routes:
+        inner = getattr(r, "original_router", None) or getattr(r, "app", None)
+        if isinstance(r, Route):
+            out.append(r)
+        elif inner is not None and hasattr(inner, "routes"):
+            out.extend(_flatten(list(inner.routes)))
+    return out
+
+
+def app_routes(app: Any) -> set[tuple[str, str]]:
+    """(method, path) of every route the app serves (HEAD rides along with GET)."""
+    found = set()
+    for route in _flatten(list(app.routes)):
+        assert isinstance(route, Route | APIRoute)
+        for method in route.methods or ():
+            if method != "HEAD":
+                found.add((method, route.path))
+    return found
+
+
+def test_every_route_has_a_row() -> None:
+    from coordinator.main import create_app
+
+    served = app_routes(create_app())
+    missing = sorted(served - TABLE.keys())
+    stale = sorted(TABLE.keys() - served)
+    assert not missing, f"routes without a row in the security table: {missing}"
+    assert not stale, f"rows for routes the app no longer serves: {stale}"
+
+
+def _fill(value: Any, ids: dict[str, Any]) -> Any:
+    if isinstance(value, str):
+        if value.startswith("{") and value.endswith("}") and value[1:-1] in ids:
+            return ids[value[1:-1]]
+        return value.format(**ids) if "{" in value and "<" not in value else value
+    if isinstance(value, list):
+        return [_fill(v, ids) for v in value]
+    if isinstance(value, dict):
+        return {k: _fill(v, ids) for k, v in value.items()}
+    return value
+
+
+def send(world: World, method: str, row: Row, role: str) -> int:
+    client, ids = world.client, world.ids
+    path = row.path.format(**ids)
+    headers = world.headers(role)
+    if row.stream:
+        # read the status line only: an allowed stream lasts until the client goes away
+        with client.stream(method, path, headers=headers) as response:
+            return response.status_code
+    kwargs: dict[str, Any] = {"headers": headers, "follow_redirects": False}
+    if row.form is not None:
+        kwargs["data"] = row.form
+    elif isinstance(row.body, str):
+        kwargs["content"] = row.body.encode()
+        kwargs["headers"] = {**headers, "Content-Type": "text/plain"}
+        if row.body.startswith("<"):
+            kwargs["headers"]["Content-Type"] = "application/xml"
+        elif "," in row.body:
+            kwargs["headers"]["Content-Type"] = "text/csv"
+    elif row.body is not None:
+        kwargs["json"] = _fill(row.body, ids)
+    return client.request(method, path, **kwargs).status_code
+
+
+@pytest.mark.integration
+def test_every_route_against_every_role(world: World) -> None:
+    """Denied roles before allowed ones in each row, so a write that succeeds cannot change
+    what a later refusal means."""
+    wrong: list[str] = []
+    allowed_2xx = 0
+    for (method, route), row in TABLE.items():
+        for role in sorted(ROLES, key=lambda r: r in row.allow):
+            code = send(world, method, row, role)
+            where = f"{method} {route} as {role}: {code}"
+            if code >= 500:
+                wrong.append(f"{where} (server error)")
+            elif role in row.allow:
+                if code in (401, 403):
+                    wrong.append(f"{where} (refused, but the role is allowed)")
+                allowed_2xx += 200 <= code < 300
+            elif role == "anonymous" and code != 401 and row.allow is not NOBODY:
+                wrong.append(f"{where} (expected 401)")
+            elif code not in (401, 403):
+                wrong.append(f"{where} (expected 401/403)")
+    assert not wrong, "\n".join(wrong)
+    # the table exercises the allowed paths too, not only the refusals
+    assert allowed_2xx >= 60, allowed_2xx
+
+
+def test_metrics_off_loopback_and_another_station_by_any_id(world: World) -> None:
+    """/metrics refuses a remote client; station B's manager gets nothing of station A's,
+    whichever id or filter they try."""
+    from fastapi.testclient import TestClient
+
+    remote = TestClient(world.client.app, client=("203.0.113.7", 50000))
+    assert remote.get("/metrics").status_code == 403
+    assert world.client.get("/metrics").status_code == 200
+    ids = world.ids
+    h = world.headers("manager_b")
+    c = world.client
+    assert c.get(f"/api/stations/{ids['A']}/stock", headers=h).status_code == 403
+    assert c.get(f"/api/shipments/{ids['S']}", headers=h).status_code == 403
+    assert c.get(f"/api/shipments?station_id={ids['A']}", headers=h).status_code == 403
+    # no station filter: a manager sees only their own station's shipments
+    listed = c.get("/api/shipments", headers=h)
+    assert listed.status_code in (200, 403)
+    if listed.status_code == 200:
+        body = listed.json()
+        rows = body if isinstance(body, list) else body.get("items", body.get("data", []))
+        assert all(r.get("to_id") != ids["A"] for r in rows), rows
+    # and their own station is fine
+    assert c.get(f"/api/stations/{ids['B']}/stock", headers=h).status_code == 200
