@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlmodel import col, select
+
 from consumers.registry import Context, Handlers
 from coordinator.config import Settings, get_settings
 from coordinator.dispatch.models import Assignment, Task
@@ -33,13 +35,32 @@ def _settings() -> Settings:
         return get_settings()
 
 
-def _send(ctx: Context, assignment_id: int, template: str, **extra: Any) -> None:
-    a = ctx.session.get(Assignment, assignment_id)
-    if a is None:
+def _load(ctx: Context, assignment_id: int) -> tuple[Assignment, Task, Volunteer] | None:
+    """The assignment with its task and volunteer, in one query (thousands of offers go out
+    after a big alert)."""
+    with ctx.session.no_autoflush:
+        row = ctx.session.exec(
+            select(Assignment, Task, Volunteer)
+            .join(Task, col(Task.id) == Assignment.task_id)
+            .join(Volunteer, col(Volunteer.id) == Assignment.volunteer_id)
+            .where(Assignment.id == assignment_id)
+        ).first()
+    return None if row is None else (row[0], row[1], row[2])
+
+
+def _send(
+    ctx: Context,
+    assignment_id: int,
+    template: str,
+    *,
+    only_if: str | None = None,
+    **extra: Any,
+) -> None:
+    loaded = _load(ctx, assignment_id)
+    if loaded is None:
         return
-    task = ctx.session.get(Task, a.task_id)
-    volunteer = ctx.session.get(Volunteer, a.volunteer_id)
-    if task is None or volunteer is None or volunteer.opted_out:
+    a, task, volunteer = loaded
+    if volunteer.opted_out or (only_if is not None and a.status != only_if):
         return
     params: dict[str, Any] = task_params(task, volunteer.language, _settings().timezone)
     params.update(code=a.short_code, **extra)
@@ -56,11 +77,9 @@ def _send(ctx: Context, assignment_id: int, template: str, **extra: Any) -> None
 
 @handlers.on(AssignmentOffered)
 def on_assignment_offered(ctx: Context, event: AssignmentOffered) -> None:
-    a = ctx.session.get(Assignment, event.assignment_id)
-    if a is None or a.status != "offered":
-        return  # withdrawn or expired before we got to it: no point asking
+    # only_if: an offer withdrawn or expired before we got to it is not worth asking about
     minutes = max(1, round(_settings().offer_timeout.total_seconds() / 60))
-    _send(ctx, event.assignment_id, "offer", minutes=minutes)
+    _send(ctx, event.assignment_id, "offer", only_if="offered", minutes=minutes)
 
 
 @handlers.on(AssignmentAccepted)
