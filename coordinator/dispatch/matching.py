@@ -39,7 +39,7 @@ compares against.
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -339,20 +339,35 @@ def _choose_lead_teams(pool: CandidatePool, groups: list[_Group], weights: Weigh
         key=lambda gi: -len(groups[gi].slots),
     )
     reserved: dict[str, BoolArray] = {}
+    reserved_count: dict[str, int] = {}
+    per_need = Counter((groups[gi].head.skills, groups[gi].head.shift) for gi in order)
+    # per need: free team members when its index was built, the index, the shift's count then
+    index: dict[tuple[frozenset[str], str], tuple[IntArray, _Nearest, int]] = {}
+    emb = pool.embedding(weights)
     for gi in order:
         g = groups[gi]
         head = g.head
+        need = (head.skills, head.shift)
         taken = reserved.setdefault(head.shift, np.zeros(pool.size, dtype=np.bool_))
-        members = np.flatnonzero(
-            pool.eligible_mask(head.skills, head.shift) & (pool.team_code >= 0) & ~taken
-        )
+        count = reserved_count.get(head.shift, 0)
+        built = index.get(need)
+        if built is None or count - built[2] >= _REBUILD_AFTER:
+            alive = np.flatnonzero(pool.eligible_mask(*need) & (pool.team_code >= 0) & ~taken)
+            built = alive, _Nearest(emb[alive], brute=per_need[need] <= _BRUTE_MAX_QUERIES), count
+            index[need] = built
+        alive, nearest, base = built
+        if alive.size == 0:
+            continue
+        look = _TEAM_LOOKAHEAD * len(g.slots)
+        # at most count - base of the hits were reserved since the index was built
+        _, pos = nearest.query(_probe(g, weights), min(alive.size, look + count - base))
+        members = alive[pos]
+        members = members[~taken[members]][:look]
         if members.size == 0:
             continue
         km = _chord_to_km(np.linalg.norm(pool.xyz[members] - g.point, axis=1))
         cost = weights.km * km + weights.hour * pool.hours[members]
-        look = min(members.size, _TEAM_LOOKAHEAD * len(g.slots))
-        near = np.argpartition(cost, look - 1)[:look] if look < members.size else np.arange(look)
-        near = near[np.argsort(cost[near], kind="stable")]
+        near = np.argsort(cost, kind="stable")
         # per team, its members here cheapest first and the running sum of their costs
         by_team: dict[int, tuple[list[int], list[float]]] = {}
         codes = pool.team_code[members[near]].tolist()
@@ -368,6 +383,7 @@ def _choose_lead_teams(pool: CandidatePool, groups: list[_Group], weights: Weigh
                 break
             lead.append(code)
             taken[members[rows[:covered]]] = True
+            reserved_count[head.shift] = reserved_count.get(head.shift, 0) + covered
             left -= covered
             del by_team[code]
         if lead:
@@ -583,10 +599,14 @@ def _link_teams(
 ) -> None:
     """Arcs from each team-task group to every member of `idx` in its lead teams, so the
     flow can staff the task with whole teams however far down a nearest list they are."""
-    code_of = pool.team_code[idx]
+    members = idx[pool.team_code[idx] >= 0]
+    members = members[np.argsort(pool.team_code[members], kind="stable")]
+    codes = pool.team_code[members]
     for gi, _ in teams:
         g = groups[gi]
-        near = idx[np.isin(code_of, np.array(g.lead, dtype=np.int64))]
+        lead = np.array(g.lead, dtype=np.int64)
+        lo, hi = np.searchsorted(codes, lead), np.searchsorted(codes, lead + 1)
+        near = np.concatenate([members[a:b] for a, b in zip(lo.tolist(), hi.tolist(), strict=True)])
         if near.size:
             km = _chord_to_km(np.linalg.norm(pool.xyz[near] - g.point, axis=1))
             _add_arcs(pool, g, near, km, weights)
