@@ -248,6 +248,9 @@ def offer_open_slots(
     live = [t for t in live if t.incident_id in open_ids]
     if not live:
         return []
+    # Lock the tasks (in id order, so two solvers cannot deadlock) so that a dispatcher's
+    # assignment cannot take a slot between our reading it free and offering it.
+    svc.lock_tasks(session=session, task_ids=sorted(t.id for t in live if t.id is not None))
     shift_of = svc.shift_components(live)
     windows: dict[str, tuple[datetime, datetime]] = {}
     slots: list[matching.Slot] = []

@@ -146,6 +146,17 @@ def lock_task(*, session: Session, task_id: int) -> Task | None:
     ).first()
 
 
+def lock_tasks(*, session: Session, task_ids: Sequence[int]) -> None:
+    """Lock many task rows at once (FOR UPDATE on PostgreSQL), in the order given."""
+    for i in range(0, len(task_ids), 900):
+        session.exec(
+            select(Task.id)
+            .where(col(Task.id).in_(list(task_ids[i : i + 900])))
+            .order_by(col(Task.id))
+            .with_for_update()
+        ).all()
+
+
 def holding_slots(*, session: Session, task_id: int) -> dict[int, Assignment]:
     rows = session.exec(
         select(Assignment)

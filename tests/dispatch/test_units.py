@@ -146,3 +146,25 @@ def test_station_managers_and_receipts_are_left_to_logistics(engine, demo):
         assert flows.handle_reply(session=s, phone="+8613900000077", body="hello") == "ignored"
         assert flows.handle_reply(session=s, phone="+8613900000078", body="收 S123 全") == "ignored"
         s.rollback()
+
+
+def test_planning_twice_adds_nothing_and_a_higher_level_grows_tasks(engine, settings, demo):
+    from coordinator.dispatch import service as svc
+    from events.outbox import OutboxEvent
+
+    with Session(engine) as s:
+        incident = svc.open_incident(
+            session=s, kind="ice_storm", level="yellow", title="t", districts=["520103"]
+        )
+        start = utcnow()
+        first = flows.plan_incident(session=s, incident=incident, start=start, settings=settings)
+        again = flows.plan_incident(session=s, incident=incident, start=start, settings=settings)
+        assert [t.id for t in first] == [t.id for t in again]
+        yellow = {t.plan_key: t.slots for t in again}
+        incident.level = "red"
+        grown = flows.plan_incident(session=s, incident=incident, start=start, settings=settings)
+        assert len(grown) == len(first)
+        assert all(t.slots > yellow[t.plan_key] for t in grown)  # red = 1.5 × orange
+        planned = s.exec(select(OutboxEvent).where(OutboxEvent.type == "nuanliu.task.planned"))
+        assert len(planned.all()) == 2 * len(first)  # new tasks, then each grown one
+        s.rollback()
