@@ -10,13 +10,20 @@ total cost. It is a min-cost max-flow (OR-Tools `SimpleMinCostFlow`, integer cos
 
     source ─(cap m)→ slot group ─(cap 1, cost)→ (volunteer, shift) ─(cap 1)→ sink
 
+OR-Tools' `solve_max_flow_with_min_cost` finds the maximum flow and, among maximum flows, the
+cheapest: unfilled slots are simply flow that cannot be routed, with no big-M "unfilled" arc
+whose size would have to dominate every sum of real costs.
+
 * A *slot group* is the set of identical slots of one task (same place, skills, shift): they are
   interchangeable, so one node with capacity m replaces m nodes and m copies of the same arcs.
-* Each group gets arcs to its m + K nearest *eligible* volunteers (a KD-tree per need on 3-D
-  unit vectors; the chord length orders points exactly like the great-circle distance), plus m
-  volunteers *reserved* for it alone, the nearest not yet reserved by an earlier group. Where
-  demand is dense, neighbouring slots all see the same few nearest people; the reservations put
-  a complete assignment into the graph whenever there is one, so one flow fills it.
+* Each group gets arcs to its m + K *cheapest-looking* eligible volunteers: nearest neighbours
+  (KD-tree per need) among points (3-D unit vector × Earth radius × km, recent hours × hour),
+  whose distance tracks the cost; on the sphere the chord orders points exactly like the
+  great-circle distance, and arc costs use the exact distance. Plus m volunteers *reserved*
+  for it alone, the cheapest not yet reserved by an earlier group: where demand is dense,
+  neighbouring slots all see the same few people, and the reservations put a complete
+  assignment into the graph whenever there is one, so one flow fills it. Plus every eligible
+  member of its lead teams (below).
 * The (volunteer, shift) node has capacity 1: a volunteer holds at most one slot per shift but
   may serve several shifts. Volunteers busy in a shift are not eligible for it.
 * Sparsity must never cost a fill. A group left short gets arcs to (and reservations of)
