@@ -72,8 +72,8 @@ def serve(runtime: Any, port: int | None = None) -> Served:
     return Served(f"http://127.0.0.1:{port}", port, runtime, server, thread)
 
 
-def shot(page: Any, name: str) -> Path:
+def shot(page: Any, name: str, *, full_page: bool = True) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path

@@ -181,16 +181,12 @@ def test_station_manager_confirms_a_short_delivery_on_a_phone(
     page.wait_for_url(f"**/stations/{station}")
     form = f'form.receipt[data-shipment-id="{shipment}"]'
     page.wait_for_selector(form)
-    # a failed submission keeps what was typed (the submit event is dispatched directly:
-    # the browser's own `required` check would stop a click before the server could refuse)
+    # a failed submission keeps what was typed (an empty line is refused with a plain reason)
     page.fill(f'{form} input[data-sku="FOOD-NOODLE"]', "")
     page.fill(f'{form} input[data-sku="DRINK-WATER"]', "55")
-    page.evaluate(
-        "f => document.querySelector(f).dispatchEvent("
-        "new Event('submit', {bubbles: true, cancelable: true}))",
-        form,
-    )
+    page.click(f"{form} button[type=submit]")
     page.wait_for_selector("#station-status.bad")
+    assert "0" in page.inner_text("#station-status")
     assert page.input_value(f'{form} input[data-sku="DRINK-WATER"]') == "55"
     # one line short: 120 noodles sent, 110 received
     page.fill(f'{form} input[data-sku="FOOD-NOODLE"]', "110")
@@ -270,8 +266,10 @@ def test_demo_phone_shows_inboxes_and_replies(
     page.goto(f"{served.url}/board/phone")
     phone = f'.phone[data-phone="{number}"]'
     page.wait_for_selector(f"{phone} .bubble.in", timeout=30_000)
+    page.fill("#phone-filter", number[-6:])  # find one volunteer among everyone offered
+    assert page.locator(".phone:visible").count() == 1
     page.fill(f"{phone} textarea", f"1 {code}")
     page.click(f"{phone} button[type=submit]")
     page.wait_for_selector(f"{phone} .bubble.out", timeout=30_000)
-    shot(page, "demo-phone")
+    shot(page, "demo-phone", full_page=False)
     page.close()

@@ -18,7 +18,18 @@
         '">' + esc(drafts[p.phone] || "") + '</textarea><button type="submit" class="primary">' + t("phone.send") + "</button></form></div>";
     }).join("");
     document.querySelectorAll(".bubbles").forEach(function (b) { b.scrollTop = b.scrollHeight; });
+    applyFilter();
   }
+
+  function applyFilter() {
+    var q = document.getElementById("phone-filter").value.trim().toLowerCase();
+    document.querySelectorAll(".phone").forEach(function (el) {
+      var text = (el.getAttribute("data-phone") + " " + el.querySelector(".phone-top").textContent).toLowerCase();
+      el.hidden = q !== "" && text.indexOf(q) < 0;
+    });
+  }
+
+  document.getElementById("phone-filter").addEventListener("input", applyFilter);
 
   document.addEventListener("submit", async function (e) {
     var form = e.target.closest("form.reply");

@@ -31,7 +31,7 @@
     });
     if (!data.incoming.length) { $("incoming").innerHTML = '<p class="muted">' + t("station.noincoming") + "</p>"; return; }
     $("incoming").innerHTML = data.incoming.map(function (s) {
-      return '<form class="receipt" data-shipment-id="' + s.id + '"><h3>' + esc(s.short_code) +
+      return '<form class="receipt" novalidate data-shipment-id="' + s.id + '"><h3>' + esc(s.short_code) +
         ' <small class="muted">' + (s.dispatched_at ? NL.clock(s.dispatched_at) : "") + "</small></h3>" +
         s.lines.map(function (l) {
           var key = s.id + "/" + l.item;
@@ -79,6 +79,12 @@
     var lines = Array.prototype.map.call(form.querySelectorAll("input[data-sku]"), function (el) {
       return { item: el.getAttribute("data-sku"), received: el.value === "" ? -1 : Number(el.value) };
     });
+    var missing = form.querySelectorAll("input[data-sku]:invalid");
+    if (missing.length) {  // say it plainly instead of sending numbers the server must refuse
+      missing[0].focus();
+      status(t("station.failed") + " " + t("station.fillall"), true);
+      return;
+    }
     var button = form.querySelector("button[type=submit]");
     button.disabled = true;
     try {
