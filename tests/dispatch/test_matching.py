@@ -449,3 +449,20 @@ def test_dense_demand_at_one_place_is_filled_with_a_tiny_k():
     # a dense graph cannot do better than the sparse one by much here
     dense = solve(slots, cands, k=100)
     assert sum(m.cost for m in got) <= 1.05 * sum(m.cost for m in dense)
+
+
+@fast
+@given(instances(max_slots=12, max_cands=20, max_tasks=4))
+def test_lead_teams_are_real_teams_of_eligible_members(inst: tuple[list[Slot], list[Candidate]]):
+    slots, cands = inst
+    lead = lead_teams(slots, cands)
+    for sid, teams in lead.items():
+        s = next(x for x in slots if x.slot_id == sid)
+        assert s.team_task and teams
+        same = [x for x in slots if x.task_id == s.task_id]
+        assert len(teams) <= len(same)
+        for team in teams:
+            members = [c for c in cands if c.team_id == team and eligible(s, c)]
+            assert members, "a lead team with nobody eligible"
+            # a team leads alone only if it could field two (or the whole task of one)
+            assert len(members) >= min(2, len(same)) or len(teams) > 1
