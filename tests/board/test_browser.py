@@ -124,6 +124,10 @@ def test_board_recovers_after_the_server_restarts(
     page.evaluate("window.__sameDocument = 'yes'")
     served.stop()
     served.runtime.stop()
+    # a real restart is a new process; here the engine outlives the runtime, so close its
+    # pooled connections as a process exit would (on PostgreSQL one of them held the relay's
+    # session-level advisory lock)
+    engine.dispose()
     page.wait_for_selector("#conn[data-state=stale]", timeout=30_000)
     assert "stale" in page.inner_text("#conn-text").lower() or "过时" in page.inner_text(
         "#conn-text"
