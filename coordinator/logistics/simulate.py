@@ -36,8 +36,20 @@ OPEN_HOURS = 16.0
 #: chance that a confirmed shipment line comes up short, and by how much at most
 SHORTFALL_CHANCE = 0.08
 SHORTFALL_MAX = 0.15
-TICKET_FEN = (8_000, 25_000)
+#: a ticket home costs around the catalogue price of 150 yuan
+TICKET_FEN = (10_000, 20_001)
 DESTINATIONS = ["毕节", "遵义", "铜仁", "安顺", "六盘水", "凯里", "都匀", "兴义", "重庆", "昆明"]
+
+
+def category_of(sku: str) -> str:
+    """food_drink, medicine or tickets (the seed's three yearly totals)."""
+    if sku.startswith(("FOOD", "DRINK")):
+        return "food_drink"
+    return "tickets" if sku.startswith("TICKET") else "medicine"
+
+
+#: the seed's yearly totals
+SEED_TOTALS = {"food_drink": 8000, "medicine": 3000, "tickets": 124}
 
 
 def expected_daily(
@@ -68,6 +80,8 @@ class Outcome:
     stations: dict[int, StationTally] = field(default_factory=dict)
     plan_id: int | None = None
     fund: dict[str, Any] = field(default_factory=dict)
+    #: category (food_drink, medicine, tickets) → [asked for, handed out]
+    by_category: dict[str, list[int]] = field(default_factory=dict)
     days: int = 0
     seconds: float = 0.0
 
@@ -160,15 +174,24 @@ class Simulation:
             tally.receipts += 1
 
     def hand_out(
-        self, station_id: int, wants: dict[str, int], tally: StationTally, *, day: date
+        self,
+        station_id: int,
+        wants: dict[str, int],
+        tally: StationTally,
+        *,
+        day: date,
+        by_category: dict[str, list[int]] | None = None,
     ) -> None:
         stock = {
             line["sku"]: line["quantity"]
             for line in self._json("GET", f"/api/stations/{station_id}/stock")["items"]
         }
+        counts = by_category if by_category is not None else {}
         for sku, want in wants.items():
             if want <= 0:
                 continue
+            tally_of = counts.setdefault(category_of(sku), [0, 0])
+            tally_of[0] += want
             if sku == "TICKET-HOME":
                 for _ in range(want):
                     cost = self.rng.randrange(*TICKET_FEN)
@@ -185,6 +208,7 @@ class Simulation:
                     if response.status_code == 201:
                         tally.tickets += 1
                         tally.fund_spent_fen += cost
+                        tally_of[1] += 1
                 continue
             give = min(want, stock.get(sku, 0))
             if give < want:
@@ -196,6 +220,7 @@ class Simulation:
                 )
                 if response.status_code == 201:
                     tally.handed_out += give
+                    tally_of[1] += give
                 elif response.status_code != 422:  # 422: stock moved meanwhile
                     raise SimulationError(f"hand-out at {station_id}: {response.text}")
 
@@ -232,7 +257,7 @@ class Simulation:
                     sku: int(self.np_rng.poisson(expected[day_index, k, j]))
                     for j, sku in enumerate(rates)
                 }
-                self.hand_out(station["id"], wants, tally, day=day)
+                self.hand_out(station["id"], wants, tally, day=day, by_category=outcome.by_category)
             outcome.days = day_index + 1
             self.console.print(
                 f"day {day_index + 1:2d}: handed out "
@@ -288,6 +313,12 @@ def print_outcome(outcome: Outcome, console: Console) -> None:
         f"{sum(t.fund_spent_fen for t in total) / 100:,.2f}",
     )
     console.print(table)
+    for category, seed_total in SEED_TOTALS.items():
+        asked, given = outcome.by_category.get(category, [0, 0])
+        console.print(
+            f"{category.replace('_', ' & ')}: travellers asked for {asked}, handed out {given} "
+            f"(seed: {seed_total}+ a year)"
+        )
     if outcome.fund:
         f = outcome.fund
         console.print(
@@ -306,7 +337,7 @@ def travel_rush(
     seed: Annotated[int, typer.Option(help="random seed")] = 2026,
 ) -> None:
     """Play the 40 days of the Spring Festival travel rush at the stations."""
-    console = Console()
+    console = Console(width=max(Console().width, 120))
     if not token:
         raise typer.BadParameter(
             "give --token (or NUANLIU_TOKEN): `nuanliu token create --role admin`"
