@@ -262,8 +262,12 @@ def print_outcome(outcome: Outcome, console: Console) -> None:
     summary.add_column("value", justify="right")
     summary.add_row("volunteers needed", str(outcome.needed))
     summary.add_row("offers sent", str(outcome.offers_seen))
-    for what in ("accept", "decline", "silent"):
-        summary.add_row(f"phones that {what}", str(outcome.replies.get(what, 0)))
+    for what, label in (
+        ("accept", "replies: yes"),
+        ("decline", "replies: no"),
+        ("silent", "offers never answered"),
+    ):
+        summary.add_row(label, str(outcome.replies.get(what, 0)))
     summary.add_row("accepted", str(outcome.accepted))
     summary.add_row("still offered", str(outcome.offered))
     summary.add_row("fill rate", f"{outcome.fill_rate:.1%}")
