@@ -122,10 +122,11 @@ def rush_start(year: int, *, days_before: int = DAYS_BEFORE_NEW_YEAR) -> date:
 
 
 def rush_day(today: date) -> int:
-    """Day index of `today` in its travel rush (clipped to 0..39)."""
+    """Day index of `today` in its travel rush (0..39). Between two rushes it is day 0 of the
+    next one: planning then prepares for a whole season."""
     start = rush_start(today.year)
-    if today < start - timedelta(days=300):  # January before a late new year, etc.
-        start = rush_start(today.year - 1)
+    if today >= start + timedelta(days=RUSH_DAYS):
+        start = rush_start(today.year + 1)
     return min(max((today - start).days, 0), RUSH_DAYS - 1)
 
 

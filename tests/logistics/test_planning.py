@@ -31,6 +31,9 @@ def test_rush_calendar_matches_the_official_2026_window():
     assert planning.rush_start(2026) == date(2026, 2, 2)
     assert planning.rush_day(date(2026, 2, 16)) == planning.NEW_YEARS_EVE_DAY
     assert planning.rush_day(date(2026, 3, 13)) == 39
+    # between two rushes: prepare for the next one from its first day
+    assert planning.rush_day(date(2026, 11, 25)) == 0
+    assert planning.rush_day(date(2027, 1, 10)) == 0
 
 
 def _lp_worst(have: np.ndarray, demand: np.ndarray, supply: float, cap: float) -> float:
