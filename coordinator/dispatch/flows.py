@@ -583,6 +583,10 @@ def assign_volunteer(
         responded_at=now,
     )
     session.add(a)
+    if task.unfillable and len(held) + 1 >= task.slots:
+        task.unfillable = False  # the dispatcher found the people the matching could not
+        task.unfillable_since = None
+        session.add(task)
     session.flush()
     stage(session, AssignmentAccepted(**_ids(a)))
     record_audit(

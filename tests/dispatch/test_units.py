@@ -108,6 +108,16 @@ def test_a_skill_nobody_has_flags_the_task_unfillable(engine, settings, demo):
         s.commit()
         audits = s.exec(select(AuditLog).where(AuditLog.action == "task.unfillable")).all()
         assert audits and audits[0].detail["missing"] == 2
+        # a dispatcher who finds the people clears the flag once the task is full
+        from coordinator.accounts.service import Actor
+        from coordinator.volunteers.models import Volunteer
+
+        people = s.exec(select(Volunteer.id).limit(2)).all()
+        boss = Actor(name="d", role="dispatcher")
+        flows.assign_volunteer(session=s, task_id=task.id or 0, volunteer_id=people[0], actor=boss)
+        assert task.unfillable
+        flows.assign_volunteer(session=s, task_id=task.id or 0, volunteer_id=people[1], actor=boss)
+        assert not task.unfillable
 
 
 def _ctx(session: Session, payload) -> Context:
