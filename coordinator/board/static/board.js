@@ -152,11 +152,18 @@
   function renderMap() {
     var m = S.snap.map, svg = $("map");
     if (!m.districts.length) { svg.innerHTML = ""; return; }
-    var pts = m.districts.map(function (d) { return [d.lon, d.lat]; }).concat(m.places.map(function (p) { return [p.lon, p.lat]; }));
-    var minX = Math.min.apply(null, pts.map(function (p) { return p[0]; })) - 0.08;
-    var maxX = Math.max.apply(null, pts.map(function (p) { return p[0]; })) + 0.08;
-    var minY = Math.min.apply(null, pts.map(function (p) { return p[1]; })) - 0.08;
-    var maxY = Math.max.apply(null, pts.map(function (p) { return p[1]; })) + 0.08;
+    // frame the tasks when there are any (that is where the work is), else the whole city;
+    // districts and stations outside the frame are clipped, not moved
+    var taskPts = [];
+    S.snap.incidents.forEach(function (inc) {
+      inc.tasks.forEach(function (task) { if (task.lat !== undefined) taskPts.push([task.lon, task.lat]); });
+    });
+    var pts = taskPts.length ? taskPts : m.districts.map(function (d) { return [d.lon, d.lat]; }).concat(m.places.map(function (p) { return [p.lon, p.lat]; }));
+    var pad = taskPts.length ? 0.06 : 0.08;
+    var minX = Math.min.apply(null, pts.map(function (p) { return p[0]; })) - pad;
+    var maxX = Math.max.apply(null, pts.map(function (p) { return p[0]; })) + pad;
+    var minY = Math.min.apply(null, pts.map(function (p) { return p[1]; })) - pad;
+    var maxY = Math.max.apply(null, pts.map(function (p) { return p[1]; })) + pad;
     var k = Math.cos(26.6 * Math.PI / 180); // degrees of longitude are shorter here
     var scale = 580 / Math.max((maxX - minX) * k, maxY - minY);
     var X = function (lon) { return 10 + (lon - minX) * k * scale; };
