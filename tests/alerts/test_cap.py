@@ -3,10 +3,14 @@ colours and areas onto kinds, levels and Guiyang's districts."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
 from coordinator.alerts import cap
 
@@ -207,3 +211,32 @@ def _area(inner: str) -> bytes:
 def test_area_to_districts(area, expected):
     (m,) = cap.parse(_area(area))
     assert sorted(cap.districts_of(m, GUIYANG)) == sorted(expected)
+
+
+@hyp_settings(max_examples=200, deadline=None)
+@given(st.one_of(st.binary(max_size=400), st.text(max_size=400)))
+def test_any_junk_is_a_cap_error_never_a_crash(junk):
+    with contextlib.suppress(cap.CapError):  # anything else fails the test
+        cap.parse(junk)
+
+
+@hyp_settings(max_examples=100, deadline=None)
+@given(st.text(max_size=60), st.text(max_size=60), st.text(max_size=40))
+def test_any_field_text_in_a_cap_shell_is_handled(event, headline, polygon):
+    from xml.sax.saxutils import escape
+
+    xml = (
+        _msg(event=event, headline=headline)
+        .decode()
+        .replace(
+            "</headline>",
+            f"</headline><area><areaDesc>x</areaDesc><polygon>{escape(polygon)}</polygon></area>",
+        )
+    )
+    try:
+        (m,) = cap.parse(xml)
+    except cap.CapError:
+        return  # e.g. characters XML cannot carry
+    assert m.kind in ("ice_storm", "freezing_rain", "snow", "cold_wave", "travel_rush", "other")
+    assert m.level in ("blue", "yellow", "orange", "red")
+    cap.districts_of(m, GUIYANG)

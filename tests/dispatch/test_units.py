@@ -6,6 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 from sqlmodel import Session, select
 
@@ -177,4 +180,59 @@ def test_planning_twice_adds_nothing_and_a_higher_level_grows_tasks(engine, sett
         assert all(t.slots > yellow[t.plan_key] for t in grown)  # red = 1.5 × orange
         planned = s.exec(select(OutboxEvent).where(OutboxEvent.type == "nuanliu.task.planned"))
         assert len(planned.all()) == 2 * len(first)  # new tasks, then each grown one
+        s.rollback()
+
+
+@hyp_settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(text=st.text(max_size=80))
+def test_any_reply_text_is_handled_without_crashing(engine, settings, demo, text):
+    now = utcnow()
+    with Session(engine) as s:
+        from coordinator.volunteers.models import Volunteer
+
+        volunteer = s.exec(select(Volunteer)).first()
+        assert volunteer is not None
+        inc = Incident(kind="ice_storm", level="orange", title="t", districts=["520103"])
+        s.add(inc)
+        s.flush()
+        task = Task(
+            incident_id=inc.id,
+            plan_key="k",
+            kind="x",
+            title="除冰",
+            lat=26.6,
+            lon=106.7,
+            slots=1,
+            starts_at=now + timedelta(hours=1),
+            ends_at=now + timedelta(hours=2),
+        )
+        s.add(task)
+        s.flush()
+        from coordinator.dispatch.models import Assignment
+
+        s.add(
+            Assignment(
+                task_id=task.id,
+                incident_id=inc.id,
+                volunteer_id=volunteer.id,
+                slot=0,
+                short_code="A2A",
+                expires_at=now + timedelta(minutes=5),
+            )
+        )
+        s.flush()
+        result = flows.handle_reply(session=s, phone=volunteer.phone, body=text)
+        assert result in {
+            "help",
+            "which_offer",
+            "offer_closed",
+            "accepted",
+            "declined",
+            "completed",
+            "already",
+            "opted_out",
+            "ignored",
+        }
         s.rollback()
