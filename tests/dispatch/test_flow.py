@@ -6,12 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import update
 from sqlmodel import Session
 
 from coordinator.accounts.models import AuditLog
 from coordinator.common import utcnow
 from coordinator.dispatch import flows
 from coordinator.dispatch.models import Assignment, Task
+from coordinator.volunteers.models import Volunteer
 from tests.conftest import bearer, wait_for
 from tests.dispatch.helpers import (
     assignments,
@@ -141,19 +143,23 @@ def test_replies_that_change_nothing(client, tokens, engine):
 
 def test_stop_opts_out_cancels_and_refills(client, tokens, engine):
     token = tokens["dispatcher"]
+    with Session(engine) as s:  # everyone asked for English this time
+        s.execute(update(Volunteer).values(language="en"))
+        s.commit()
     use_playbook(client, token)
     post_alert(client, token)
     a = wait_offers(engine, 3)[0]
-    reply(client, token, phone_of(engine, a.volunteer_id), "退订")
-    wait_for(lambda: _sms_to(engine, a.volunteer_id, "opted_out"))
+    offer = wait_for(lambda: _sms_to(engine, a.volunteer_id, "offer"))[0]
+    assert "Road de-icing" in offer.body and "Reply 1 to accept" in offer.body
+    reply(client, token, phone_of(engine, a.volunteer_id), "STOP")
+    bye = wait_for(lambda: _sms_to(engine, a.volunteer_id, "opted_out"))[0]
+    assert "unsubscribed" in bye.body
     assert assignments(engine, id=a.id)[0].status == "cancelled"
     wait_for(lambda: [x for x in assignments(engine, slot=a.slot, status="offered")])
     # the opted-out confirmation is their last message
     assert not _sms_to(engine, a.volunteer_id, "cancelled")
     reply(client, token, phone_of(engine, a.volunteer_id), "1")
     with Session(engine) as s:
-        from coordinator.volunteers.models import Volunteer
-
         v = s.get(Volunteer, a.volunteer_id)
         assert v is not None and v.opted_out
 
