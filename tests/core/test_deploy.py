@@ -16,9 +16,21 @@ def test_docker_compose_file_is_valid_and_runs_every_worker():
         pytest.skip("docker-compose is not installed (.ci/run installs it)")
     out = subprocess.run(
         ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "--services"],
-        capture_output=True, text=True, timeout=60, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
     )
     assert out.returncode == 0, out.stderr
     services = set(out.stdout.split())
-    assert {"kafka", "postgres", "api", "relay", "scheduler", "dispatch", "notify",
-            "provision", "inventory"} <= services
+    assert {
+        "kafka",
+        "postgres",
+        "api",
+        "relay",
+        "scheduler",
+        "dispatch",
+        "notify",
+        "provision",
+        "inventory",
+    } <= services
