@@ -485,7 +485,8 @@ def expire_overdue(*, session: Session, now: datetime | None = None) -> int:
     """Expire every offer past its deadline (the sweep behind the per-offer timers)."""
     now = now or utcnow()
     count = 0
-    for a in svc.overdue_offers(session=session, now=now):
+    # task order, as the solver locks them, so a sweep and a solve cannot deadlock
+    for a in sorted(svc.overdue_offers(session=session, now=now), key=lambda a: a.task_id):
         svc.lock_task(session=session, task_id=a.task_id)
         a = _reload(session, a.id or 0)
         if a.status == "offered":
