@@ -3,6 +3,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PydanticField
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
@@ -108,15 +110,19 @@ class LoginAttempt(SQLModel, table=True):
     reason: str = Field(default="", max_length=32)
 
 
-class UserCreate(SQLModel):
-    username: str = Field(min_length=2, max_length=64, regex=r"^[A-Za-z0-9_.@-]+$")
-    password: str = Field(min_length=10, max_length=256)
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = PydanticField(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
+    password: str = PydanticField(min_length=10, max_length=256)
     role: Role
     station_ids: list[int] = []
-    display_name: str = Field(default="", max_length=64)
+    display_name: str = PydanticField(default="", max_length=64)
 
 
-class UserUpdate(SQLModel):
+class UserUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     role: Role | None = None
     station_ids: list[int] | None = None
     display_name: str | None = Field(default=None, max_length=64)
