@@ -627,10 +627,12 @@ def close_incident(
 def stand_down(*, session: Session, incident_id: int) -> int:
     """Cancel every open assignment of a closed incident (the volunteers are told)."""
     rows = session.exec(
-        select(Assignment).where(
+        select(Assignment)
+        .where(
             Assignment.incident_id == incident_id,
             col(Assignment.status).in_(("offered", "accepted")),
         )
+        .order_by(col(Assignment.task_id), col(Assignment.id))  # lock order, as everywhere
     ).all()
     for a in rows:
         cancel_assignment(
