@@ -107,6 +107,10 @@ def test_dispatcher_watches_tasks_fill_without_reloading(
     page.wait_for_selector("#feed li.assignment-accepted")
     page.wait_for_selector("#map circle.task")
     page.wait_for_selector("#sms li.inbound")
+    page.click('#filters button[data-filter="sms"]')  # the feed's filter keeps only SMS
+    kinds = page.eval_on_selector_all("#feed li", "els => els.map(e => e.classList[1])")
+    assert kinds and set(kinds) == {"sms"}
+    page.click('#filters button[data-filter="all"]')
     shot(page, "board-dispatcher")
     page.click("#lang-toggle")
     assert page.inner_text("#conn-text") == "Live"
