@@ -541,3 +541,41 @@ def download(filename: str, session: SessionDep, actor: Dispatcher) -> Response:
         media_type=MEDIA_TYPES[fmt],
         headers={"Content-Disposition": f'attachment; filename="nuanliu-{name}.{fmt}"'},
     )
+
+
+class ManagersIn(_Body):
+    phones: Annotated[list[Annotated[str, Field(max_length=32)]], Field(max_length=8)]
+
+
+@router.put("/stations/{station_id}/managers")
+def set_managers(
+    station_id: int, body: ManagersIn, session: SessionDep, actor: Dispatcher
+) -> dict[str, Any]:
+    """The manager phones that may confirm this station's receipts by SMS (mobile numbers,
+    stored as E.164)."""
+    from coordinator.volunteers.service import normalise_phone
+
+    def act() -> None:
+        place = service.get_place(session=session, place_id=station_id, kind="station")
+        phones: list[str] = []
+        for raw in body.phones:
+            try:
+                phone = normalise_phone(raw)
+            except ValueError as exc:
+                raise service.LogisticsError(f"{raw!r}: {exc}") from exc
+            if phone not in phones:
+                phones.append(phone)
+        if len(",".join(phones)) > 256:
+            raise service.LogisticsError("too many phone numbers")
+        place.manager_phones = ",".join(phones)
+        session.add(place)
+        record_audit(
+            session=session,
+            actor=actor,
+            action="station.managers_set",
+            subject=f"station:{station_id}",
+            detail={"phones": len(phones)},
+        )
+
+    _write(session, act)
+    return service.place_dict(service.get_place(session=session, place_id=station_id))

@@ -107,3 +107,32 @@ def test_forecast_upload(api, tokens, places, engine):
     assert multi.status_code == 200, multi.text
     with Session(engine) as s:
         assert len(s.exec(select(Forecast)).all()) == 2
+
+
+def test_targets_and_manager_phones(api, tokens, places):
+    h = bearer(tokens["dispatcher"])
+    url = f"/api/stations/{places['c']}"
+    r = api.put(
+        url + "/targets",
+        json=[{"item": "FOOD-NOODLE", "target": 90, "reorder_point": 30}],
+        headers=h,
+    )
+    assert r.status_code == 200, r.text
+    line = next(i for i in r.json()["items"] if i["sku"] == "FOOD-NOODLE")
+    assert (line["target"], line["reorder_point"]) == (90, 30)
+    bad = api.put(
+        url + "/targets",
+        json=[{"item": "FOOD-NOODLE", "target": 9, "reorder_point": 30}],
+        headers=h,
+    )
+    assert bad.status_code == 422 and "reorder point" in bad.json()["detail"]
+    r = api.put(url + "/managers", json={"phones": ["13912345678", "+86 139 1234 5678"]}, headers=h)
+    assert r.status_code == 200 and r.json()["manager_phones"] == ["+8613912345678"]
+    bad = api.put(url + "/managers", json={"phones": ["0851-1234567"]}, headers=h)
+    assert bad.status_code == 422
+    assert (
+        api.put(
+            url + "/managers", json={"phones": []}, headers=bearer(tokens["manager_a"])
+        ).status_code
+        == 403
+    )
