@@ -15,6 +15,8 @@ from coordinator.common import utcnow
 from coordinator.config import Settings, get_settings
 from coordinator.logistics import flows
 from coordinator.logistics.models import Place
+from coordinator.logistics.planning import CalendarError
+from coordinator.logistics.service import LogisticsError
 from events.payloads.alerts import AlertRaised
 from events.payloads.logistics import StockLow
 
@@ -59,15 +61,19 @@ def on_alert_raised(ctx: Context, event: AlertRaised) -> None:
     if flows.plan_for_incident(session=ctx.session, incident_id=event.incident_id):
         return
     settings = _settings()
-    plan = flows.propose_plan(
-        session=ctx.session,
-        trigger=trigger,
-        station_ids=station_ids,
-        as_of=_local_day(event.starts_at, settings).date(),
-        actor="provision",
-        incident_id=event.incident_id,
-        demand_factor=factor,
-    )
+    try:
+        plan = flows.propose_plan(
+            session=ctx.session,
+            trigger=trigger,
+            station_ids=station_ids,
+            as_of=_local_day(event.starts_at, settings).date(),
+            actor="provision",
+            incident_id=event.incident_id,
+            demand_factor=factor,
+        )
+    except (LogisticsError, CalendarError) as exc:  # a plan cannot be made: say why, go on
+        log.warning("no supply plan for incident %s: %s", event.incident_id, exc)
+        return
     if settings.plan_auto_approve:
         assert plan.id is not None
         flows.approve_plan(session=ctx.session, plan_id=plan.id, actor="provision:auto-approve")

@@ -113,12 +113,17 @@ def season_totals(
     }
 
 
+class CalendarError(ValueError):
+    """A date outside the years whose Spring Festival the calendar knows."""
+
+
 def rush_start(year: int, *, days_before: int = DAYS_BEFORE_NEW_YEAR) -> date:
     """The first day of the travel rush whose Lunar New Year falls in `year`."""
-    for day, name in sorted(holidays.country_holidays("CN", years=year).items()):
-        if name.startswith("Chinese New Year (Spring Festival)"):
-            return day - timedelta(days=days_before)
-    raise ValueError(f"no Spring Festival date known for {year}")
+    if 1950 < year < 2100:
+        for day, name in sorted(holidays.country_holidays("CN", years=year).items()):
+            if name.startswith("Chinese New Year (Spring Festival)"):
+                return day - timedelta(days=days_before)
+    raise CalendarError(f"no Spring Festival date is known for {year} (1951-2099 are)")
 
 
 def rush_day(today: date) -> int:
@@ -180,6 +185,9 @@ def parse_forecast_csv(text: str, *, stations: dict[str, int]) -> list[tuple[int
                 day = date.fromisoformat(raw_day)
             except ValueError:
                 errors.append({"row": number, "error": f"not a date (YYYY-MM-DD): {raw_day!r}"})
+                continue
+            if not 1951 <= day.year <= 2099:
+                errors.append({"row": number, "error": f"a date between 1951 and 2099: {raw_day}"})
                 continue
             if not raw_count.isdigit() or int(raw_count) > 1_000_000:
                 errors.append(

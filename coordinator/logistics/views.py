@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import Path as FPath
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -31,6 +32,12 @@ Note = Annotated[str, Field(max_length=500)]
 
 T = TypeVar("T")
 
+#: ids are PostgreSQL `integer`s: anything larger is a 422, never a database error
+MAX_ID = 2**31 - 1
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+PathId = Annotated[int, FPath(ge=1, le=MAX_ID)]
+QueryId = Annotated[int, Query(ge=1, le=MAX_ID)]
+
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -43,8 +50,8 @@ class ShipmentLineIn(_Body):
 
 
 class ShipmentIn(_Body):
-    from_id: int
-    to_id: int
+    from_id: Id
+    to_id: Id
     lines: Annotated[list[ShipmentLineIn], Field(min_length=1, max_length=200)]
 
 
@@ -94,7 +101,7 @@ def _refusals() -> Iterator[None]:
         yield
     except service.LogisticsError as exc:
         raise HTTPException(exc.status, str(exc)) from exc
-    except ledger.LedgerError as exc:
+    except (ledger.LedgerError, planning.CalendarError) as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
 
 
@@ -145,7 +152,7 @@ def warehouses(session: SessionDep, actor: Dispatcher) -> list[dict[str, Any]]:
 
 
 @router.get("/warehouses/{warehouse_id}/stock")
-def warehouse_stock(warehouse_id: int, session: SessionDep, actor: Dispatcher) -> dict[str, Any]:
+def warehouse_stock(warehouse_id: PathId, session: SessionDep, actor: Dispatcher) -> dict[str, Any]:
     with _refusals():
         return service.warehouse_stock(session=session, warehouse_id=warehouse_id)
 
@@ -157,7 +164,7 @@ def stations(session: SessionDep, actor: StationStaff) -> list[dict[str, Any]]:
 
 
 @router.get("/stations/{station_id}/stock")
-def station_stock(station_id: int, session: SessionDep, actor: StationStaff) -> dict[str, Any]:
+def station_stock(station_id: PathId, session: SessionDep, actor: StationStaff) -> dict[str, Any]:
     ensure_station(actor, station_id)
     with _refusals():
         return service.station_stock(session=session, station_id=station_id)
@@ -165,7 +172,7 @@ def station_stock(station_id: int, session: SessionDep, actor: StationStaff) -> 
 
 @router.get("/stations/{station_id}/movements")
 def station_movements(
-    station_id: int,
+    station_id: PathId,
     session: SessionDep,
     actor: StationStaff,
     item: str | None = None,
@@ -182,7 +189,7 @@ def station_movements(
 
 @router.put("/stations/{station_id}/targets")
 def set_targets(
-    station_id: int, body: list[TargetIn], session: SessionDep, actor: Dispatcher
+    station_id: PathId, body: list[TargetIn], session: SessionDep, actor: Dispatcher
 ) -> dict[str, Any]:
     def act() -> None:
         service.get_place(session=session, place_id=station_id, kind="station")
@@ -206,7 +213,7 @@ def set_targets(
 def shipments(
     session: SessionDep,
     actor: StationStaff,
-    station_id: int | None = None,
+    station_id: QueryId | None = None,
     status_: Annotated[str | None, Query(alias="status", pattern="^(in_transit|received)$")] = None,
 ) -> list[dict[str, Any]]:
     if station_id is not None:
@@ -218,7 +225,7 @@ def shipments(
 
 
 @router.get("/shipments/{shipment_id}")
-def shipment(shipment_id: int, session: SessionDep, actor: StationStaff) -> dict[str, Any]:
+def shipment(shipment_id: PathId, session: SessionDep, actor: StationStaff) -> dict[str, Any]:
     with _refusals():
         found = service.get_shipment(session=session, shipment_id=shipment_id)
         ensure_station(actor, found.to_id)
@@ -251,7 +258,7 @@ def _destination_manager(session: Session, actor: Actor, shipment_id: int) -> No
 
 @router.post("/shipments/{shipment_id}/receipt")
 def receive(
-    shipment_id: int, body: ReceiptIn, session: SessionDep, actor: StationManager
+    shipment_id: PathId, body: ReceiptIn, session: SessionDep, actor: StationManager
 ) -> dict[str, Any]:
     _destination_manager(session, actor, shipment_id)
     _write(
@@ -270,7 +277,7 @@ def receive(
 @router.post("/shipments/{shipment_id}/receipt/correction")
 @router.put("/shipments/{shipment_id}/receipt")
 def correct(
-    shipment_id: int, body: ReceiptIn, session: SessionDep, actor: StationManager
+    shipment_id: PathId, body: ReceiptIn, session: SessionDep, actor: StationManager
 ) -> dict[str, Any]:
     _destination_manager(session, actor, shipment_id)
     _write(
@@ -289,7 +296,7 @@ def correct(
 # -- hand-outs and adjustments --------------------------------------------------------------------
 @router.get("/stations/{station_id}/distributions")
 def distributions(
-    station_id: int, session: SessionDep, actor: StationStaff
+    station_id: PathId, session: SessionDep, actor: StationStaff
 ) -> list[dict[str, Any]]:
     ensure_station(actor, station_id)
     return service.list_distributions(session=session, station_id=station_id)
@@ -297,7 +304,7 @@ def distributions(
 
 @router.post("/stations/{station_id}/distributions", status_code=status.HTTP_201_CREATED)
 def distribute(
-    station_id: int,
+    station_id: PathId,
     body: DistributionIn,
     request: Request,
     session: SessionDep,
@@ -336,7 +343,7 @@ def distribute(
 @router.post("/stations/{station_id}/adjustments", status_code=status.HTTP_201_CREATED)
 @router.post("/warehouses/{station_id}/adjustments", status_code=status.HTTP_201_CREATED)
 def adjust(
-    station_id: int, body: AdjustmentIn, session: SessionDep, actor: Dispatcher
+    station_id: PathId, body: AdjustmentIn, session: SessionDep, actor: Dispatcher
 ) -> dict[str, Any]:
     def act() -> None:
         item = service.item_for_sku(session=session, sku=body.item)
@@ -361,13 +368,13 @@ def discrepancies(
     session: SessionDep,
     actor: Dispatcher,
     open_only: Annotated[bool, Query(alias="open")] = False,
-    station_id: int | None = None,
+    station_id: QueryId | None = None,
 ) -> list[dict[str, Any]]:
     return service.list_discrepancies(session=session, open_only=open_only, station_id=station_id)
 
 
 @router.post("/discrepancies/{discrepancy_id}/acknowledge")
-def acknowledge(discrepancy_id: int, session: SessionDep, actor: Dispatcher) -> dict[str, Any]:
+def acknowledge(discrepancy_id: PathId, session: SessionDep, actor: Dispatcher) -> dict[str, Any]:
     row = _write(
         session,
         lambda: flows.acknowledge_discrepancy(
@@ -392,7 +399,7 @@ def fund(session: SessionDep, actor: Dispatcher) -> dict[str, Any]:
 
 # -- supply plans and forecasts -------------------------------------------------------------------
 class PlanIn(_Body):
-    station_ids: list[int] | None = None
+    station_ids: list[Id] | None = None
     as_of: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
     target_days: Annotated[float, Field(gt=0, le=60)] = planning.DEFAULT_TARGET_DAYS
 
@@ -403,7 +410,7 @@ def plans(session: SessionDep, actor: Dispatcher) -> list[dict[str, Any]]:
 
 
 @router.get("/plans/{plan_id}")
-def plan(plan_id: int, session: SessionDep, actor: Dispatcher) -> dict[str, Any]:
+def plan(plan_id: PathId, session: SessionDep, actor: Dispatcher) -> dict[str, Any]:
     with _refusals():
         service.get_plan(session=session, plan_id=plan_id)
     return next(p for p in service.list_plans(session=session, limit=10_000) if p["id"] == plan_id)
@@ -440,7 +447,7 @@ def create_plan(body: PlanIn, session: SessionDep, actor: Dispatcher) -> dict[st
 
 @router.post("/plans/{plan_id}/approve")
 def approve(
-    plan_id: int, request: Request, session: SessionDep, actor: Dispatcher
+    plan_id: PathId, request: Request, session: SessionDep, actor: Dispatcher
 ) -> dict[str, Any]:
     try:
         made = _write(
@@ -495,18 +502,24 @@ async def upload_forecast(
 def forecast(
     session: SessionDep,
     actor: Dispatcher,
-    station_id: int,
+    station_id: QueryId,
     start: str | None = Query(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$"),
     days: Annotated[int, Query(ge=1, le=60)] = 40,
 ) -> dict[str, Any]:
     """Expected travellers per day at a station (uploaded rows, else the default curve)."""
     with _refusals():
         place = service.get_place(session=session, place_id=station_id, kind="station")
-    first = date.fromisoformat(start) if start else planning.rush_start(date.today().year)
-    dates = [first + timedelta(days=k) for k in range(days)]
-    values = planning.travellers_per_day(
-        session=session, stations=_all_stations(session), days=dates
-    )
+    with _refusals():
+        try:
+            first = date.fromisoformat(start) if start else date.today()
+        except ValueError as exc:
+            raise service.LogisticsError(f"not a date: {start}") from exc
+        if not start:
+            first = planning.rush_start(first.year)
+        dates = [first + timedelta(days=k) for k in range(days)]
+        values = planning.travellers_per_day(
+            session=session, stations=_all_stations(session), days=dates
+        )
     index = [p.id for p in _all_stations(session)].index(place.id)
     return {
         "station_id": station_id,
@@ -549,7 +562,7 @@ class ManagersIn(_Body):
 
 @router.put("/stations/{station_id}/managers")
 def set_managers(
-    station_id: int, body: ManagersIn, session: SessionDep, actor: Dispatcher
+    station_id: PathId, body: ManagersIn, session: SessionDep, actor: Dispatcher
 ) -> dict[str, Any]:
     """The manager phones that may confirm this station's receipts by SMS (mobile numbers,
     stored as E.164)."""

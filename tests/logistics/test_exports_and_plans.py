@@ -136,3 +136,25 @@ def test_targets_and_manager_phones(api, tokens, places):
         ).status_code
         == 403
     )
+
+
+HUGE = 10**25
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", f"/api/shipments/{HUGE}", None),
+        ("GET", f"/api/stations/{HUGE}/stock", None),
+        ("GET", f"/api/plans/{HUGE}", None),
+        ("GET", f"/api/forecasts?station_id={HUGE}", None),
+        ("GET", f"/api/shipments?station_id={HUGE}", None),
+        ("POST", "/api/plans", {"station_ids": [HUGE]}),
+        ("POST", "/api/shipments", {"from_id": HUGE, "to_id": 1, "lines": []}),
+        ("POST", "/api/plans", {"as_of": "1145-11-15"}),
+        ("GET", "/api/forecasts?station_id=2&start=2099-12-30&days=5", None),
+    ],
+)
+def test_ids_past_the_column_and_dates_past_the_calendar_are_422(api, tokens, method, path, body):
+    r = api.request(method, path, json=body, headers=bearer(tokens["admin"]))
+    assert r.status_code == 422, (r.status_code, r.text[:200])
