@@ -9,10 +9,14 @@ logistics domain's service. Nothing here writes.
 from __future__ import annotations
 
 import json
+import threading
+import weakref
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from coordinator.common import aware, utcnow
@@ -26,22 +30,38 @@ FEED_LENGTH = 150
 SMS_LENGTH = 300
 
 
-def compact(row: OutboxEvent) -> dict[str, Any]:
+def _compact(event_id: str, type_: str, subject: str | None, data: str, at: Any) -> dict[str, Any]:
     """The same shape the board consumer pushes (see consumers/board.py)."""
-    at = aware(row.created_at) or utcnow()
+    when = aware(at) or utcnow()
     return {
-        "type": row.type,
-        "id": row.event_id,
-        "time": at.isoformat(),
-        "subject": row.subject,
-        "data": json.loads(row.data),
+        "type": type_,
+        "id": event_id,
+        "time": when.isoformat(),
+        "subject": subject,
+        "data": json.loads(data),
     }
 
 
+_COLUMNS: tuple[Any, ...] = tuple(
+    col(c)
+    for c in (
+        OutboxEvent.id,
+        OutboxEvent.event_id,
+        OutboxEvent.type,
+        OutboxEvent.subject,
+        OutboxEvent.data,
+        OutboxEvent.created_at,
+    )
+)
+
+
 def recent_events(*, session: Session, limit: int = PROJECTION_WINDOW) -> list[dict[str, Any]]:
-    """The newest committed events, oldest first."""
-    rows = session.exec(select(OutboxEvent).order_by(col(OutboxEvent.id).desc()).limit(limit)).all()
-    return [compact(r) for r in reversed(rows)]
+    """The newest committed events, oldest first (plain columns: no ORM objects for
+    thousands of rows)."""
+    rows = session.execute(
+        sa_select(*_COLUMNS).order_by(col(OutboxEvent.id).desc()).limit(limit)
+    ).all()
+    return [_compact(e, t, sub, d, at) for _, e, t, sub, d, at in reversed(rows)]
 
 
 @dataclass
@@ -104,6 +124,62 @@ class Projection:
                     "time": at,
                 }
             )
+
+
+@dataclass
+class _Folded:
+    """One database's projection, kept up to date incrementally between snapshots."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    last_row: int = 0
+    seen: set[str] = field(default_factory=set)
+    events: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=FEED_LENGTH))
+    projection: Projection = field(default_factory=lambda: Projection())
+
+
+_FOLDED: weakref.WeakKeyDictionary[Any, _Folded] = weakref.WeakKeyDictionary()
+#: rows re-read behind the newest one seen: a transaction that took a lower id can commit
+#: after a higher id is visible, and its event must still be counted (once: ids are deduped)
+REREAD = 500
+
+
+def folded(*, session: Session) -> tuple[Projection, list[dict[str, Any]]]:
+    """The projection of every event so far and the newest `FEED_LENGTH` events (oldest
+    first), reading only the rows added since the last call for this database."""
+    engine = session.get_bind()
+    with _LOCK:
+        state = _FOLDED.get(engine)
+        if state is None:
+            state = _FOLDED[engine] = _Folded()
+    with state.lock:
+        if state.last_row == 0:
+            query = (
+                sa_select(*_COLUMNS).order_by(col(OutboxEvent.id).desc()).limit(PROJECTION_WINDOW)
+            )
+            rows = list(reversed(session.execute(query).all()))
+        else:
+            query = (
+                sa_select(*_COLUMNS)
+                .where(col(OutboxEvent.id) > state.last_row - REREAD)
+                .order_by(col(OutboxEvent.id))
+            )
+            rows = list(session.execute(query).all())
+        if rows and rows[-1][0] < state.last_row:  # the table was emptied (a restore)
+            with _LOCK:
+                _FOLDED[engine] = _Folded()
+            return folded(session=session)
+        for row_id, event_id, type_, subject, data, at in rows:
+            state.last_row = max(state.last_row, int(row_id))
+            if event_id in state.seen:
+                continue
+            state.seen.add(event_id)
+            event = _compact(event_id, type_, subject, data, at)
+            state.projection.apply(event)
+            state.events.append(event)
+        return state.projection, list(state.events)
+
+
+_LOCK = threading.Lock()
 
 
 def project(events: list[dict[str, Any]]) -> Projection:
@@ -258,13 +334,12 @@ def logistics_view(*, session: Session) -> dict[str, Any]:
 def snapshot(*, session: Session, last_id: str | None = None) -> dict[str, Any]:
     """Everything the board shows, as of now. `last_id` is the hub's newest event id, so
     the browser knows which pushed events the snapshot already includes."""
-    events = recent_events(session=session)
-    projection = project(events)
+    projection, events = folded(session=session)
     return {
         "as_of": datetime.now(UTC).isoformat(),
         "last_id": last_id,
         "incidents": incidents_view(session=session, projection=projection),
-        "feed": list(reversed(events[-FEED_LENGTH:])),
+        "feed": list(reversed(events)),
         "sms": list(reversed(projection.sms[-SMS_LENGTH:])),
         "map": map_view(session=session),
         "stations": stations_view(session=session),
@@ -291,7 +366,7 @@ def station_page(*, session: Session, station_id: int) -> dict[str, Any]:
 
 def phone_inboxes(*, session: Session) -> list[dict[str, Any]]:
     """Every volunteer who has had an SMS, with their messages oldest first (the demo phone)."""
-    projection = project(recent_events(session=session))
+    projection, _ = folded(session=session)
     by_phone: dict[str, list[dict[str, Any]]] = {}
     for message in projection.sms:
         by_phone.setdefault(message["phone"], []).append(message)

@@ -74,3 +74,28 @@ def test_a_closed_incident_is_marked() -> None:
         ]
     )
     assert projection.incidents[1]["closed_at"] == "2026-01-05T09:00:00+00:00"
+
+
+def test_folded_reads_only_new_rows_and_counts_each_event_once(engine: Any) -> None:
+    from sqlmodel import Session
+
+    from coordinator.board.service import folded
+    from events.outbox import stage
+    from events.payloads.sms import SmsReceived
+
+    def receive(n: int) -> None:
+        with Session(engine) as s:
+            stage(s, SmsReceived(message_id=n, phone="+8613800000000", body=f"m{n}"))
+            s.commit()
+
+    receive(1)
+    with Session(engine) as s:
+        projection, events = folded(session=s)
+        assert [m["body"] for m in projection.sms] == ["m1"]
+    receive(2)
+    receive(3)
+    with Session(engine) as s:
+        projection, events = folded(session=s)
+        again, _ = folded(session=s)  # re-reading the trailing rows adds nothing twice
+    assert [m["body"] for m in again.sms] == ["m1", "m2", "m3"]
+    assert [e["data"]["body"] for e in events] == ["m1", "m2", "m3"]
