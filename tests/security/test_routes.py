@@ -96,6 +96,9 @@ TABLE: dict[tuple[str, str], Row] = {
     ("PUT", "/api/stations/{station_id}/targets"): Row(
         "/api/stations/{A}/targets", DISPATCH, [{"item": "{sku}", "target": 10, "reorder_point": 2}]
     ),
+    ("PUT", "/api/stations/{station_id}/managers"): Row(
+        "/api/stations/{A}/managers", DISPATCH, {"phones": ["13912345678"]}
+    ),
     ("GET", "/api/shipments"): Row("/api/shipments?station_id={A}", STATION_A),
     ("GET", "/api/shipments/{shipment_id}"): Row("/api/shipments/{S}", STATION_A),
     ("POST", "/api/shipments"): Row(
