@@ -146,11 +146,12 @@ REREAD = 500
 def folded(*, session: Session) -> tuple[Projection, list[dict[str, Any]]]:
     """The projection of every event so far and the newest `FEED_LENGTH` events (oldest
     first), reading only the rows added since the last call for this database."""
-    engine = session.get_bind()
+    # keyed by the connection pool: the same for an engine and its read-only variant
+    key = session.get_bind().pool  # type: ignore[union-attr]
     with _LOCK:
-        state = _FOLDED.get(engine)
+        state = _FOLDED.get(key)
         if state is None:
-            state = _FOLDED[engine] = _Folded()
+            state = _FOLDED[key] = _Folded()
     with state.lock:
         if state.last_row == 0:
             query = (
@@ -166,7 +167,7 @@ def folded(*, session: Session) -> tuple[Projection, list[dict[str, Any]]]:
             rows = list(session.execute(query).all())
         if rows and rows[-1][0] < state.last_row:  # the table was emptied (a restore)
             with _LOCK:
-                _FOLDED[engine] = _Folded()
+                _FOLDED[key] = _Folded()
             return folded(session=session)
         for row_id, event_id, type_, subject, data, at in rows:
             state.last_row = max(state.last_row, int(row_id))

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import mimetypes
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import (
     FileResponse,
@@ -28,7 +28,8 @@ from coordinator.board import login_views
 from coordinator.board import service as board
 from coordinator.board.hub import Hub, hub_for, sse_frame
 from coordinator.board.pages import STATIC, PageRoute, page
-from coordinator.deps import Dispatcher, SessionDep, SettingsDep, StationStaff, ensure_station
+from coordinator.db import read_only
+from coordinator.deps import Dispatcher, SettingsDep, StationStaff, ensure_station
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 router.include_router(login_views.router)
@@ -37,6 +38,16 @@ router.include_router(login_views.router)
 PING_S = 15.0
 #: how long a browser waits before reconnecting (EventSource's `retry`)
 RETRY_MS = 2000
+
+
+def read_session(request: Request) -> Iterator[Session]:
+    """A session for pages that only read: on SQLite it does not take the write lock, so a
+    board refreshing never holds up the API or the consumers."""
+    with Session(read_only(request.app.state.engine), expire_on_commit=False) as session:
+        yield session
+
+
+ReadSession = Annotated[Session, Depends(read_session)]
 
 
 def _hub(request: Request) -> Hub:
@@ -54,7 +65,7 @@ def board_page(request: Request, actor: Dispatcher, settings: SettingsDep) -> HT
 
 
 @router.get("/board/snapshot")
-def board_snapshot(request: Request, session: SessionDep, actor: Dispatcher) -> dict[str, Any]:
+def board_snapshot(request: Request, session: ReadSession, actor: Dispatcher) -> dict[str, Any]:
     """Everything the board shows, as JSON (the page fetches it after events arrive)."""
     return board.snapshot(session=session, last_id=_hub(request).last_id)
 
@@ -107,7 +118,7 @@ async def board_stream(
 
 
 def _snapshot(engine: Any, newest: str) -> dict[str, Any]:
-    with Session(engine, expire_on_commit=False) as session:
+    with Session(read_only(engine), expire_on_commit=False) as session:
         return board.snapshot(session=session, last_id=newest)
 
 
@@ -120,7 +131,7 @@ def phone_page(request: Request, actor: Dispatcher, settings: SettingsDep) -> HT
 
 
 @router.get("/board/phone/inboxes")
-def phone_inboxes(session: SessionDep, actor: Dispatcher, settings: SettingsDep) -> list[Any]:
+def phone_inboxes(session: ReadSession, actor: Dispatcher, settings: SettingsDep) -> list[Any]:
     if settings.sms_gateway != "console":
         raise HTTPException(status.HTTP_404_NOT_FOUND, "the demo phone needs the console gateway")
     return board.phone_inboxes(session=session)
@@ -128,7 +139,7 @@ def phone_inboxes(session: SessionDep, actor: Dispatcher, settings: SettingsDep)
 
 @router.get("/stations/{station_id}", response_class=HTMLResponse)
 def station_page(
-    request: Request, station_id: int, session: SessionDep, actor: StationStaff
+    request: Request, station_id: int, session: ReadSession, actor: StationStaff
 ) -> HTMLResponse:
     ensure_station(actor, station_id)
     data = _station_data(session, station_id)
@@ -136,7 +147,7 @@ def station_page(
 
 
 @router.get("/stations/{station_id}/data")
-def station_data(station_id: int, session: SessionDep, actor: StationStaff) -> dict[str, Any]:
+def station_data(station_id: int, session: ReadSession, actor: StationStaff) -> dict[str, Any]:
     """The station page's content as JSON (the page refreshes from it after each action)."""
     ensure_station(actor, station_id)
     return _station_data(session, station_id)
