@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from coordinator.config import Settings
 from coordinator.logistics.models import Item, Place
+from events.embedded import EmbeddedBroker
 
 
 @pytest.fixture
@@ -29,11 +30,16 @@ def demo(engine: Engine) -> None:
 
 
 @pytest.fixture
-def api(make_runtime: Callable[..., Any], tokens: dict[str, str]) -> Iterator[TestClient]:
+def api(
+    settings: Settings, engine: Engine, broker: EmbeddedBroker, tokens: dict[str, str]
+) -> Iterator[TestClient]:
     """The app over the test database, no relay and no consumers: requests only."""
     from coordinator.main import create_app
+    from coordinator.runtime import Runtime
 
-    rt = make_runtime(relay=False)
+    # not started: no relay, no consumers, the schema is already there; the app only needs
+    # the engine and settings, so no topics are created and each test starts in milliseconds
+    rt = Runtime(settings, engine=engine, bootstrap=broker.bootstrap)
     with TestClient(create_app(runtime=rt)) as c:
         yield c
 
