@@ -15,6 +15,7 @@ BENCHMARKS: dict[str, str] = {
     "sms": "bench.sms",
     "board": "bench.board",
     "provision": "bench.provision",
+    "load": "bench.load",
 }
 
 
