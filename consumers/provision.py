@@ -61,6 +61,7 @@ def on_alert_raised(ctx: Context, event: AlertRaised) -> None:
     if flows.plan_for_incident(session=ctx.session, incident_id=event.incident_id):
         return
     settings = _settings()
+    savepoint = ctx.session.begin_nested()  # a refused plan leaves nothing behind
     try:
         plan = flows.propose_plan(
             session=ctx.session,
@@ -72,8 +73,10 @@ def on_alert_raised(ctx: Context, event: AlertRaised) -> None:
             demand_factor=factor,
         )
     except (LogisticsError, CalendarError) as exc:  # a plan cannot be made: say why, go on
+        savepoint.rollback()
         log.warning("no supply plan for incident %s: %s", event.incident_id, exc)
         return
+    savepoint.commit()
     if settings.plan_auto_approve:
         assert plan.id is not None
         flows.approve_plan(session=ctx.session, plan_id=plan.id, actor="provision:auto-approve")
@@ -82,8 +85,15 @@ def on_alert_raised(ctx: Context, event: AlertRaised) -> None:
 @handlers.on(StockLow)
 def on_stock_low(ctx: Context, event: StockLow) -> None:
     """Top the station up to its targets, unless what it lacks is already on the way."""
-    shipment = flows.resupply_station(
-        session=ctx.session, station_id=event.place_id, actor="provision"
-    )
+    savepoint = ctx.session.begin_nested()
+    try:
+        shipment = flows.resupply_station(
+            session=ctx.session, station_id=event.place_id, actor="provision"
+        )
+    except LogisticsError as exc:  # not a station, no warehouse: nothing to resupply from
+        savepoint.rollback()
+        log.warning("no resupply for place %s: %s", event.place_id, exc)
+        return
+    savepoint.commit()
     if shipment is not None:
         log.info("resupply %s for station %s", shipment.short_code, event.place_id)
