@@ -76,7 +76,8 @@
       document.querySelectorAll("[data-i18n]").forEach(function (el) {
         if (!el.hasAttribute("data-zh")) el.setAttribute("data-zh", el.textContent);
         var key = el.getAttribute("data-i18n");
-        el.textContent = I18N.lang === "en" && EN[key] !== undefined ? EN[key] : el.getAttribute("data-zh");
+        var table = I18N.lang === "en" ? EN : ZH;
+        el.textContent = table[key] !== undefined ? table[key] : el.getAttribute("data-zh");
       });
       var button = document.getElementById("lang-toggle");
       if (button) button.textContent = I18N.lang === "en" ? "中文" : "EN";
