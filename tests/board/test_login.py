@@ -177,3 +177,53 @@ def test_logout_ends_the_session(web: Any, users: Any) -> None:
     assert web.post("/logout", data={"csrf_token": token}).status_code == 303
     web.cookies.set("nuanliu_session", cookie)  # replaying the old cookie does not work
     assert web.get("/board/snapshot").status_code == 401
+
+
+def test_one_address_is_rate_limited_across_usernames(users: Any, engine: Engine) -> None:
+    import pytest
+
+    with Session(engine) as s:
+        for n in range(people.MAX_ATTEMPTS_PER_ADDRESS):
+            with pytest.raises(people.LoginRefused) as refused:
+                people.authenticate(
+                    session=s, username=f"guess{n}", password="x", address="203.0.113.9"
+                )
+            assert refused.value.reason == "invalid"
+        with pytest.raises(people.LoginRefused) as limited:
+            people.authenticate(
+                session=s, username="dora", password=PASSWORD, address="203.0.113.9"
+            )
+        assert limited.value.reason == "rate_limited"
+        # another address is not affected
+        assert (
+            people.authenticate(
+                session=s, username="dora", password=PASSWORD, address="198.51.100.1"
+            ).user.username
+            == "dora"
+        )
+
+
+def test_expired_and_tampered_sessions_are_not_sessions(
+    web: Any, users: Any, engine: Engine
+) -> None:
+    from datetime import timedelta
+
+    from sqlmodel import select
+
+    from coordinator.accounts.models import UserSession
+    from coordinator.common import utcnow
+
+    login(web, "dora")
+    assert web.get("/board/snapshot").status_code == 200
+    cookie = web.cookies["nuanliu_session"]
+    web.cookies.set("nuanliu_session", cookie[:-2] + "xx")
+    assert web.get("/board/snapshot").status_code == 401
+    web.cookies.set("nuanliu_session", "y" * 500)
+    assert web.get("/board/snapshot").status_code == 401
+    web.cookies.set("nuanliu_session", cookie)
+    with Session(engine) as s:
+        for row in s.exec(select(UserSession)).all():
+            row.expires_at = utcnow() - timedelta(seconds=1)
+            s.add(row)
+        s.commit()
+    assert web.get("/board/snapshot").status_code == 401
