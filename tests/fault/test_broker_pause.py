@@ -1,5 +1,5 @@
 """Broker outage under load: with offers out and volunteers replying, the broker is paused
-(SIGSTOP). The API answers every reply throughout, the outbox grows; after SIGCONT it drains,
+(SIGSTOP). The API answers every reply throughout (each call within 5 s), the outbox grows; after SIGCONT it drains,
 every reply takes effect once, and the checker is clean.
 
 The pause lasts `NUANLIU_PAUSE_S` seconds (default 10, to keep the suite quick); the issue's
@@ -102,7 +102,9 @@ def test_the_api_answers_through_a_broker_pause_and_everything_drains(
                 time.sleep(0.5)
             own.resume()
 
-            assert slowest < 2.0, f"an API call took {slowest:.1f} s during the pause"
+            # not a speed test: a call that waited on the broker would hang for the producer's
+            # timeouts (a minute), far past this bound on a loaded two-core machine
+            assert slowest < 5.0, f"an API call took {slowest:.1f} s during the pause"
             assert depth[-1] > depth[0], f"the outbox did not grow while paused: {depth}"
             answered = {a.id for a in offers[:replies]}
 
