@@ -41,11 +41,12 @@ console = Console(width=120)
 
 #: route → share of the requests
 MIX: dict[str, float] = {
-    "POST /api/sms/inbound": 0.60,
+    "POST /api/sms/inbound": 0.62,
     "GET /board/snapshot": 0.15,
-    "POST /api/stations/{id}/distributions": 0.13,
+    "POST /api/stations/{id}/distributions": 0.125,
     "POST /api/shipments/{id}/receipt": 0.05,
-    "POST /api/alerts": 0.02,
+    # each alert plans tasks and solves the matching over the roster: a storm, not a stream
+    "POST /api/alerts": 0.005,
     "GET /board/static (baseline)": 0.05,
 }
 REPLIES = ["1", "2", "是", "否", "完成", "Y", "N", "好的", "我在路上", "DONE"]
@@ -257,7 +258,7 @@ def _last_outbox_id(world: World) -> int:
 
 
 def run(quick: bool = False) -> None:
-    rates = [10.0, 20.0, 40.0] if quick else [25.0, 50.0, 100.0, 150.0, 200.0, 300.0, 400.0, 500.0]
+    rates = [5.0, 10.0, 20.0] if quick else [5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0, 500.0]
     seconds = 4.0 if quick else 10.0
     rng = random.Random(20140105)
     with tempfile.TemporaryDirectory() as tmp:
