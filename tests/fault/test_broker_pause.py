@@ -1,6 +1,6 @@
 """Broker outage under load: with offers out and volunteers replying, the broker is paused
-(SIGSTOP). The API answers every reply throughout (each call within 5 s), the outbox grows; after SIGCONT it drains,
-every reply takes effect once, and the checker is clean.
+(SIGSTOP). The API answers every reply throughout (each call within 5 s), the outbox grows;
+after SIGCONT it drains, every reply takes effect once, and the checker is clean.
 
 The pause lasts `NUANLIU_PAUSE_S` seconds (default 10, to keep the suite quick); the issue's
 30 s is `NUANLIU_PAUSE_S=30`."""
