@@ -84,6 +84,15 @@ def _answer_500(app: Any) -> Any:
 MAX_ID = 2**63 - 1
 
 
+#: routes whose ids are not bounded yet (logistics bounds its own since 867c962)
+OPEN_ID_ROUTES = {
+    "/api/users",
+    "/api/users/{user_id}",
+    "/api/volunteers/{volunteer_id}",
+    "/stations/{station_id}/data",
+}
+
+
 def _leaves(value: Any) -> list[Any]:
     if isinstance(value, dict):
         return [x for v in value.values() for x in _leaves(v)]
@@ -99,10 +108,9 @@ def known_bug(operation: Any, case: Any, status: int, message: str) -> str | Non
         return "domain 422 detail is not the documented HTTPValidationError array"
     if status == 500:
         sent = [case.path_parameters, case.query, case.body]
-        if any(isinstance(v, int) and abs(v) > MAX_ID for v in _leaves(sent)):
+        huge = any(isinstance(v, int) and abs(v) > MAX_ID for v in _leaves(sent))
+        if huge and operation.path in OPEN_ID_ROUTES:
             return "an id past 64 bits in the path, query or body is a 500"
-        if operation.path == "/api/plans" and isinstance(case.body, dict) and "as_of" in case.body:
-            return "POST /api/plans with as_of outside the holidays calendar is a 500"
         if operation.method.upper() == "GET" and operation.path == "/api/volunteers":
             return "GET /api/volunteers?skill= with control characters is a 500"
     return None
