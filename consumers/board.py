@@ -13,7 +13,8 @@ from coordinator.board.hub import hub_for
 from events.base import EventPayload
 from events.registry import EVENT_TYPES
 
-handlers = Handlers("board", exactly_once=False)
+# People watch the board live: poll eagerly (the embedded broker does not wake a waiting fetch)
+handlers = Handlers("board", exactly_once=False, fetch_max_wait_ms=20)
 
 
 def compact(ctx: Context) -> dict[str, Any]:

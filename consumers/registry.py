@@ -40,11 +40,15 @@ Handler = Callable[[Context, Any], None]
 class Handlers:
     """A consumer's handler table. ``@handlers.on(AlertRaised)`` registers a function."""
 
-    def __init__(self, consumer: str, *, exactly_once: bool = True) -> None:
+    def __init__(
+        self, consumer: str, *, exactly_once: bool = True, fetch_max_wait_ms: int | None = None
+    ) -> None:
         """`exactly_once=False` is for consumers whose effects live outside the database
         (the board's push to browsers): they skip the `(consumer, event id)` bookkeeping."""
         self.consumer = consumer
         self.exactly_once = exactly_once
+        #: a consumer that people watch live (the board) may poll more eagerly than the rest
+        self.fetch_max_wait_ms = fetch_max_wait_ms
         self.by_type: dict[str, Handler] = {}
         self.payload_types: dict[str, type[EventPayload]] = {}
 

@@ -45,6 +45,9 @@ class RunnerConfig:
     session_timeout_ms: int = 6000
     heartbeat_ms: int = 1000
     max_event_bytes: int = 256 * 1024
+    #: How long a fetch waits for data. The embedded broker does not answer a waiting fetch
+    #: when data arrives, so this is the latency floor there; Apache Kafka answers at once.
+    fetch_max_wait_ms: int = 100
 
 
 class _Stopped(Exception):
@@ -148,6 +151,7 @@ class ConsumerRunner:
                 topics,
                 session_timeout_ms=self.config.session_timeout_ms,
                 heartbeat_interval_ms=self.config.heartbeat_ms,
+                fetch_max_wait_ms=self.handlers.fetch_max_wait_ms or self.config.fetch_max_wait_ms,
             )
         return self._consumer
 

@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     # Consumer group tuning: a join takes about half the session timeout, so keep it short.
     consumer_session_timeout_ms: int = Field(default=6000, alias="NUANLIU_SESSION_TIMEOUT_MS")
     consumer_heartbeat_ms: int = Field(default=1000, alias="NUANLIU_HEARTBEAT_MS")
+    fetch_max_wait_ms: int = Field(default=100, alias="NUANLIU_FETCH_WAIT_MS")
     max_event_bytes: int = Field(default=256 * 1024, alias="NUANLIU_MAX_EVENT_BYTES")
     relay_batch_size: int = Field(default=500, alias="NUANLIU_RELAY_BATCH")
     relay_idle_s: float = Field(default=0.2, alias="NUANLIU_RELAY_IDLE")

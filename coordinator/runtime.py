@@ -130,6 +130,7 @@ class Runtime:
             session_timeout_ms=self.settings.consumer_session_timeout_ms,
             heartbeat_ms=self.settings.consumer_heartbeat_ms,
             max_event_bytes=self.settings.max_event_bytes,
+            fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
         )
 
     @staticmethod

@@ -146,8 +146,19 @@ class Relay:
                 log.debug("producer close failed", exc_info=True)
             self._producer = None
         if self._lock_conn is not None:
-            self._lock_conn.close()
-            self._lock_conn = None
+            # A session-level advisory lock outlives a pooled connection's return to the pool:
+            # release it, or the next relay on this engine would wait forever.
+            try:
+                if self._leader:
+                    self._lock_conn.execute(
+                        text("SELECT pg_advisory_unlock(:k)"), {"k": self.ADVISORY_LOCK_ID}
+                    )
+                    self._lock_conn.commit()
+            finally:
+                self._lock_conn.invalidate()
+                self._lock_conn.close()
+                self._lock_conn = None
+                self._leader = False
 
     def run(self) -> None:
         backoff = self.idle_s
