@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
 
@@ -77,6 +80,38 @@ class RequestId(BaseHTTPMiddleware):
         return response
 
 
+def _out_of_range(request: Request, exc: Exception) -> JSONResponse:
+    """An id or number larger than the database's integers (SQLite raises OverflowError,
+    PostgreSQL a DataError) is the caller's mistake: 422, not a 500, for every route at once."""
+    return JSONResponse({"detail": "a number in the request is out of range"}, status_code=422)
+
+
+def _documented_errors(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """Our 4xx answers carry `detail` as a message string, an object (row-level errors) or
+    FastAPI's array of validation errors; say so in /openapi.json so generated clients can
+    read all three."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            error = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+            if error is not None:
+                detail = error["properties"]["detail"]
+                error["properties"]["detail"] = {
+                    "title": "Detail",
+                    "anyOf": [detail, {"type": "string"}, {"type": "object"}],
+                }
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    return openapi
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     """Build the app. With `runtime`, the caller has started (and will stop) the parts; without
     it, the lifespan starts an API-only runtime from `settings` (or the environment)."""
@@ -108,4 +143,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_middleware(RequestId)
     for router in ROUTERS:
         app.include_router(router)
+    app.add_exception_handler(OverflowError, _out_of_range)
+    app.add_exception_handler(DataError, _out_of_range)
+    app.openapi = _documented_errors(app)  # type: ignore[method-assign]
     return app

@@ -56,7 +56,10 @@ def get_volunteers(
         if found_team is None:
             return VolunteerPage(items=[], count=0, offset=offset, limit=limit)
         team_id = found_team.id
-    skill_name = service.clean_skills([skill])[0] if skill and skill.strip() else None
+    try:
+        skill_name = service.clean_skills([skill])[0] if skill and skill.strip() else None
+    except service.InvalidVolunteer as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     rows, total = service.list_volunteers(
         session=session,
         district=code,
