@@ -1,6 +1,6 @@
-"""Bugs the hostile-input runs found in other parts, reproduced exactly. Each is a strict
-xfail: it fails the suite the day the bug is fixed, so the fixer removes the mark (and the
-matching entry in `test_openapi_fuzz.known_bug`) and the test guards the fix from then on."""
+"""Bugs the hostile-input runs found in other parts, reproduced exactly. They were strict
+xfails while open; all are fixed now (logistics 867c962, the rest 798989b), and each test
+guards its fix. A new finding goes here as a strict xfail until it is fixed."""
 
 from __future__ import annotations
 
@@ -15,23 +15,15 @@ from tests.hostile.test_http import api  # noqa: F401  (the fixture)
 HUGE = 10**25
 
 
-#: logistics bounds its ids (fixed); the other routes are still open
-_UNBOUNDED = pytest.mark.xfail(
-    strict=True, reason="path ids without an upper bound reach the database"
-)
-
-
 @pytest.mark.parametrize(
     ("method", "path", "role", "body"),
     [
-        pytest.param(
-            "PATCH", f"/api/users/{HUGE}", "admin", {"display_name": "x"}, marks=_UNBOUNDED
-        ),
-        pytest.param("GET", f"/api/volunteers/{HUGE}", "dispatcher", None, marks=_UNBOUNDED),
+        ("PATCH", f"/api/users/{HUGE}", "admin", {"display_name": "x"}),
+        ("GET", f"/api/volunteers/{HUGE}", "dispatcher", None),
         ("GET", f"/api/shipments/{HUGE}", "dispatcher", None),
         ("GET", f"/api/stations/{HUGE}/stock", "dispatcher", None),
         ("GET", f"/api/plans/{HUGE}", "dispatcher", None),
-        pytest.param("GET", f"/stations/{HUGE}/data", "dispatcher", None, marks=_UNBOUNDED),
+        ("GET", f"/stations/{HUGE}/data", "dispatcher", None),
         ("GET", f"/api/forecasts?station_id={HUGE}", "dispatcher", None),
     ],
     ids=["users", "volunteers", "shipments", "stations", "plans", "station-page-data", "forecasts"],
@@ -41,13 +33,11 @@ def test_an_id_past_64_bits_is_a_4xx_not_a_500(api: SimpleNamespace, method, pat
     assert 400 <= r.status_code < 500, (r.status_code, r.text[:200])
 
 
-@pytest.mark.xfail(strict=True, reason="InvalidVolunteer from clean_skills is not caught")
 def test_a_skill_filter_with_control_characters_is_a_422(api: SimpleNamespace):  # noqa: F811
     r = api.client.get("/api/volunteers?skill=%C2%88I%0B", headers=bearer(api.tokens["dispatcher"]))
     assert r.status_code == 422, (r.status_code, r.text[:200])
 
 
-@pytest.mark.xfail(strict=True, reason="openapi.json documents 422 detail as an array only")
 def test_a_domain_422_matches_the_documented_error_schema(api: SimpleNamespace):  # noqa: F811
     """POST /api/volunteers with a bad phone answers `{"detail": {"column", "message"}}`;
     /openapi.json promises HTTPValidationError, whose `detail` is an array. Clients generated
@@ -73,8 +63,8 @@ def test_a_domain_422_matches_the_documented_error_schema(api: SimpleNamespace):
 @pytest.mark.parametrize(
     ("path", "body"),
     [
-        ("/api/plans", {"station_ids": [HUGE]}),  # fixed in logistics
-        pytest.param(
+        ("/api/plans", {"station_ids": [HUGE]}),
+        (
             "/api/users",
             {
                 "username": "abcde",
@@ -82,7 +72,6 @@ def test_a_domain_422_matches_the_documented_error_schema(api: SimpleNamespace):
                 "role": "station_manager",
                 "station_ids": [HUGE],
             },
-            marks=pytest.mark.xfail(strict=True, reason="ids in bodies are not bounded either"),
         ),
     ],
     ids=["plans", "users"],
