@@ -2,11 +2,12 @@
 
 Everything runs in this process as `nuanliu run` would: uvicorn on a free loopback port, the
 relay, every consumer, the embedded broker, SQLite in a temporary file (or the database in
-BENCH_DATABASE_URL). An open-loop client in a process of its own sends, each step at a fixed rate: SMS replies (most
-of it), board viewers reading the snapshot, station hand-outs, shipment receipts and alerts.
-The rate rises step by step until a step's p99 passes 1 s or the client cannot keep the rate.
-Printed per route: p50/p99; per consumer: commit → applied p50/p99; memory. The baseline is a
-static file fetched in the same steps: the HTTP floor of this machine. Never asserted.
+BENCH_DATABASE_URL). An open-loop client, in a process of its own, sends at a fixed rate per
+step: SMS replies (most of it), board viewers reading the snapshot, station hand-outs,
+shipment receipts and alerts. The rate rises step by step until a step's p99 passes 1 s or the
+client cannot keep the rate. Printed per route: p50/p99; per consumer: commit → applied
+p50/p99; memory. The baseline is a static file fetched in the same steps: the HTTP floor of
+this machine. Never asserted.
 """
 
 from __future__ import annotations
