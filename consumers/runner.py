@@ -101,6 +101,10 @@ class ConsumerRunner:
         self._thread = threading.Thread(target=self.run, name=f"consumer-{self.name}", daemon=True)
         self._thread.start()
 
+    def request_stop(self) -> None:
+        """Ask the loop to stop after the event in hand, without waiting (see `stop`)."""
+        self._stop.set()
+
     def stop(self, timeout: float = 15.0) -> None:
         """Finish the event in hand (or leave it uncommitted), commit, leave the group."""
         self._stop.set()
