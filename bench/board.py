@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing as mp
-import socket
 import statistics
 import tempfile
 import time
@@ -23,6 +22,9 @@ from typing import Any
 import psutil
 from rich.console import Console
 from rich.table import Table
+
+from bench.serving import serve
+from events.embedded import free_port
 
 console = Console(width=132)
 
@@ -34,25 +36,16 @@ SLOW_FETCH_WAIT_MS = 500
 RATE = 200
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 # -- the server process ------------------------------------------------------------------------
 def _server(
     data_dir: str, port: int, commands: Any, answers: Any, fetch_wait_ms: int | None
 ) -> None:
     import logging
-    import threading
 
-    import uvicorn
     from sqlmodel import Session
 
     from coordinator.accounts.service import create_token
     from coordinator.config import Settings
-    from coordinator.main import create_app
     from coordinator.runtime import Runtime
     from events.outbox import stage
     from events.payloads.sms import SmsSent
@@ -76,19 +69,7 @@ def _server(
     with Session(runtime.engine) as session:
         token = create_token(session=session, role="dispatcher", label="bench")
         session.commit()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(runtime=runtime),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            timeout_graceful_shutdown=1,
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
+    served = serve(runtime, port)
     runner = runtime.runners["board"]
     runner.ready.wait(30)
     # warm up: the first events after a group join are slow (partition assignment, first
@@ -141,8 +122,7 @@ def _server(
             commits[event_id] = time.time()
         answers.put(("written", commits))
     hub.close_all()
-    server.should_exit = True
-    thread.join(10)
+    served.stop()
     runtime.stop()
 
 
@@ -270,7 +250,7 @@ def _serve_and_measure(
 ) -> list[dict[str, Any]]:
     """Start a server process, run one phase per entry of `plan` (clients), stop it."""
     commands, answers = ctx.Queue(), ctx.Queue()
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         process = ctx.Process(
             target=_server, args=(tmp, port, commands, answers, fetch_wait_ms), daemon=True

@@ -15,7 +15,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import random
-import socket
 import statistics
 import tempfile
 import threading
@@ -38,6 +37,7 @@ from sqlmodel import Session, col, select
 from consumers import CONSUMERS
 from consumers.models import ProcessedEvent
 from coordinator.config import Settings
+from events.embedded import free_port
 from events.outbox import OutboxEvent
 
 console = Console(width=120)
@@ -54,12 +54,6 @@ MIX: dict[str, float] = {
 }
 REPLIES = ["1", "2", "是", "否", "完成", "Y", "N", "好的", "我在路上", "DONE"]
 P99_LIMIT_MS = 1000.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -108,7 +102,7 @@ class World:
                 session=s, role="station_manager", station_ids=[station.id], label="bench"
             )
             s.commit()
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         import uvicorn
 

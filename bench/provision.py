@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import statistics
 import tempfile
 import threading
@@ -30,6 +29,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
+from bench.serving import serve
 from coordinator.logistics import planning
 
 console = Console()
@@ -126,12 +126,6 @@ def _drop(url: str, admin_url: str | None) -> None:
     admin.dispose()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _prepare(engine: Any, shipments: int, opening: int) -> tuple[int, int, list[int], str]:
     from coordinator.accounts.service import create_token
     from coordinator.logistics import flows, ledger
@@ -220,11 +214,9 @@ def _fire(
 
 
 def bench_concurrency(quick: bool) -> Table:
-    import uvicorn
 
     from coordinator.config import Settings
     from coordinator.logistics import ledger
-    from coordinator.main import create_app
     from coordinator.runtime import Runtime
 
     total = 200 if quick else 2000
@@ -245,20 +237,8 @@ def bench_concurrency(quick: bool) -> Table:
         receipts = (total + sequential) // 2
         opening = total + sequential  # hand-outs never run dry, so every request should succeed
         station_id, item_id, shipment_ids, token = _prepare(runtime.engine, receipts, opening)
-        port = _free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(runtime=runtime),
-                host="127.0.0.1",
-                port=port,
-                log_level="warning",
-                timeout_graceful_shutdown=1,
-            )
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.02)
+        served = serve(runtime)
+        port = served.port
         ops: list[tuple[str, int]] = []
         for k, shipment_id in enumerate(shipment_ids):
             ops.append(("receipt", shipment_id))
@@ -292,8 +272,7 @@ def bench_concurrency(quick: bool) -> Table:
                     f"{latencies[int(len(latencies) * 0.99) - 1] * 1000:.1f} ms",
                     ", ".join(f"{k}: {v}" for k, v in sorted(outcomes.items())),
                 )
-        server.should_exit = True
-        thread.join(10)
+        served.stop()
         with Session(runtime.engine) as s:
             from sqlmodel import func, select
 

@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from bench.serving import Served, serve
 from consumers import CONSUMERS
-from tests.board.browser import CHROMIUM, CHROMIUM_ARGS, Served, serve, shot
+from tests.board.browser import CHROMIUM, CHROMIUM_ARGS, shot
 from tests.board.conftest import PASSWORD
 from tests.conftest import wait_for
 

@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from bench.serving import Served, serve
 from coordinator.board.hub import hub_for
-from tests.board.browser import Served, serve
 
 pytestmark = pytest.mark.integration
 
