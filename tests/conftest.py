@@ -101,7 +101,7 @@ def _templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
 def database_url(
     request: pytest.FixtureRequest, _templates: dict[str, str], tmp_path: Path
 ) -> Iterator[str]:
-    kind = "demo" if "demo" in request.fixturenames else "empty"
+    kind = "demo" if "_demo_template" in request.fixturenames else "empty"
     if not TEST_DATABASE_URL:
         path = tmp_path / "nuanliu.db"
         shutil.copy(_templates[kind], path)
@@ -153,9 +153,15 @@ def session(engine: Engine) -> Iterator[Session]:
 
 
 @pytest.fixture
-def demo(engine: Engine) -> None:
-    """The Guiyang demo data (districts, roster, stations, items, warehouse…): asking for this
-    fixture makes `database_url` copy the template that already holds it."""
+def _demo_template() -> None:
+    """Asked for (through `demo`), it makes `database_url` copy the demo template. A folder
+    that overrides `demo` with lighter data of its own gets the empty template instead."""
+
+
+@pytest.fixture
+def demo(engine: Engine, _demo_template: None) -> None:
+    """The Guiyang demo data (districts, roster, stations, items, warehouse…), copied from the
+    session's template."""
     from coordinator.demo import is_loaded
 
     with Session(engine) as s:
