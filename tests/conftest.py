@@ -23,6 +23,18 @@ from events.embedded import EmbeddedBroker
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 ARTIFACTS = Path(__file__).parent / "artifacts"
+#: Real CAP messages live in the shared folder beside the repository (read, never copied in)
+SHARED_CAP = next(
+    (
+        p
+        for p in (
+            Path(__file__).resolve().parents[2] / "shared" / "data" / "cap",
+            Path("/work/shared/data/cap"),
+        )
+        if p.is_dir()
+    ),
+    Path("/work/shared/data/cap"),
+)
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05) -> Any:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -13,8 +12,9 @@ from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
 from coordinator.alerts import cap
+from tests.conftest import SHARED_CAP
 
-REAL = Path("/work/shared/data/cap")
+REAL = SHARED_CAP
 needs_real = pytest.mark.skipif(
     not REAL.is_dir(), reason="the shared real-world CAP files are not on this machine"
 )

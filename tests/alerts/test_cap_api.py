@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,9 +15,9 @@ from coordinator.dispatch.models import Incident
 from coordinator.main import create_app
 from events.outbox import OutboxEvent
 from tests.alerts.test_cap import HOSTILE
-from tests.conftest import bearer
+from tests.conftest import SHARED_CAP, bearer
 
-REAL = Path("/work/shared/data/cap")
+REAL = SHARED_CAP
 SENT = datetime(2014, 1, 5, 6, 0, tzinfo=UTC)
 SEED = [("520103", "云岩区"), ("520102", "南明区"), ("520112", "乌当区"), ("520111", "花溪区")]
 
