@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session, col, select
 
-from coordinator.dispatch.models import Assignment
+from coordinator.common import utcnow
+from coordinator.dispatch.models import Assignment, Incident, Task
 from coordinator.sms.models import SmsMessage
 from coordinator.volunteers.models import Volunteer
 from tests.conftest import bearer, wait_for
@@ -84,3 +86,38 @@ def wait_offers(engine: Any, n: int, timeout: float = 30) -> list[Assignment]:
         lambda: (rows := assignments(engine, status="offered")) and len(rows) >= n and rows,
         timeout=timeout,
     )
+
+
+def add_task(
+    session: Session,
+    *,
+    slots: int = 1,
+    starts_in: timedelta = timedelta(hours=1),
+    lasts: timedelta = timedelta(hours=2),
+    now: datetime | None = None,
+    **fields: Any,
+) -> Task:
+    """An open orange ice-storm incident over Yunyan with one task of `slots` slots, flushed so
+    both have ids; `fields` override the task's defaults (kind, title, place, skills…)."""
+    now = now or utcnow()
+    incident = Incident(kind="ice_storm", level="orange", title="t", districts=["520103"])
+    session.add(incident)
+    session.flush()
+    values: dict[str, Any] = {
+        "plan_key": "k",
+        "kind": "de_icing",
+        "title": "除冰",
+        "lat": 26.6,
+        "lon": 106.7,
+    }
+    values.update(fields)
+    task = Task(
+        incident_id=incident.id,
+        slots=slots,
+        starts_at=now + starts_in,
+        ends_at=now + starts_in + lasts,
+        **values,
+    )
+    session.add(task)
+    session.flush()
+    return task

@@ -9,39 +9,30 @@ from sqlmodel import Session, col, select
 
 from coordinator.common import utcnow
 from coordinator.dispatch import jobs
-from coordinator.dispatch.models import Assignment, Incident, Task
+from coordinator.dispatch.models import Assignment
 from coordinator.scheduler import make_scheduler, recurring_jobs
 from coordinator.sms.models import SmsMessage
 from coordinator.volunteers.models import Volunteer
 from events.outbox import OutboxEvent
+from tests.dispatch.helpers import add_task
 
 
 def _setup(engine, *, starts_in: timedelta, status: str, expires_in: timedelta) -> int:
     now = utcnow()
     with Session(engine) as s:
         vid = s.exec(select(Volunteer.id).order_by(col(Volunteer.id))).first()
-        inc = Incident(kind="ice_storm", level="orange", title="t", districts=["520103"])
-        s.add(inc)
-        s.flush()
-        task = Task(
-            incident_id=inc.id,
-            plan_key="k",
-            kind="de_icing",
+        task = add_task(
+            s,
+            now=now,
+            starts_in=starts_in,
             title="路面除冰",
             title_en="Road de-icing",
             place="解放桥",
             place_en="Jiefang bridge",
-            lat=26.6,
-            lon=106.7,
-            slots=1,
-            starts_at=now + starts_in,
-            ends_at=now + starts_in + timedelta(hours=2),
         )
-        s.add(task)
-        s.flush()
         a = Assignment(
             task_id=task.id,
-            incident_id=inc.id,
+            incident_id=task.incident_id,
             volunteer_id=vid,
             slot=0,
             status=status,

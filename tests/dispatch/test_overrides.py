@@ -14,11 +14,12 @@ from coordinator.accounts.service import Actor
 from coordinator.common import utcnow
 from coordinator.dispatch import flows
 from coordinator.dispatch import service as svc
-from coordinator.dispatch.models import Assignment, Incident, Task
+from coordinator.dispatch.models import Assignment
 from coordinator.volunteers.models import Volunteer
 from events.outbox import OutboxEvent
 from tests.conftest import bearer, wait_for
 from tests.dispatch.helpers import (
+    add_task,
     assignments,
     outbound,
     post_alert,
@@ -156,26 +157,11 @@ def _last_slot(engine) -> tuple[int, int, list[int]]:
     now = utcnow()
     with Session(engine) as s:
         vols = [v.id for v in s.exec(select(Volunteer).order_by(col(Volunteer.id)).limit(8))]
-        inc = Incident(kind="ice_storm", level="orange", title="t", districts=["520103"])
-        s.add(inc)
-        s.flush()
-        task = Task(
-            incident_id=inc.id,
-            plan_key="k",
-            kind="de_icing",
-            title="除冰",
-            lat=26.6,
-            lon=106.7,
-            slots=2,
-            starts_at=now + timedelta(hours=1),
-            ends_at=now + timedelta(hours=3),
-        )
-        s.add(task)
-        s.flush()
+        task = add_task(s, now=now, slots=2)
         s.add(
             Assignment(
                 task_id=task.id,
-                incident_id=inc.id,
+                incident_id=task.incident_id,
                 volunteer_id=vols[0],
                 slot=0,
                 status="accepted",
@@ -184,7 +170,7 @@ def _last_slot(engine) -> tuple[int, int, list[int]]:
         )
         offer = Assignment(
             task_id=task.id,
-            incident_id=inc.id,
+            incident_id=task.incident_id,
             volunteer_id=vols[1],
             slot=1,
             status="offered",

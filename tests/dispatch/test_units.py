@@ -18,12 +18,13 @@ from consumers.registry import Context
 from coordinator.accounts.models import AuditLog
 from coordinator.common import utcnow
 from coordinator.dispatch import flows
-from coordinator.dispatch.models import Incident, Task
+from coordinator.dispatch.models import Task
 from coordinator.dispatch.playbooks import DEFAULT_PLAYBOOKS, PlaybookData
 from coordinator.dispatch.texts import task_params, window
 from events.envelope import Envelope
 from events.payloads.assignments import AssignmentDeclined, AssignmentOffered
 from events.payloads.sms import SmsReceived
+from tests.dispatch.helpers import add_task
 
 
 def test_window_and_task_texts_in_both_languages():
@@ -88,23 +89,9 @@ def test_every_default_playbook_is_valid():
 def test_a_skill_nobody_has_flags_the_task_unfillable(engine, settings, demo):
     now = utcnow()
     with Session(engine) as s:
-        inc = Incident(kind="ice_storm", level="orange", title="t", districts=["520103"])
-        s.add(inc)
-        s.flush()
-        task = Task(
-            incident_id=inc.id,
-            plan_key="k",
-            kind="diving",
-            title="潜水",
-            lat=26.6,
-            lon=106.7,
-            slots=2,
-            skills=["deep_sea_diving"],
-            starts_at=now + timedelta(hours=1),
-            ends_at=now + timedelta(hours=3),
+        task = add_task(
+            s, now=now, slots=2, kind="diving", title="潜水", skills=["deep_sea_diving"]
         )
-        s.add(task)
-        s.flush()
         assert flows.offer_open_slots(session=s, tasks=[task], settings=settings) == []
         assert task.unfillable
         assert flows.refill_slot(session=s, task_id=task.id or 0, slot=0, settings=settings) is None
@@ -194,28 +181,13 @@ def test_any_reply_text_is_handled_without_crashing(engine, settings, demo, text
 
         volunteer = s.exec(select(Volunteer)).first()
         assert volunteer is not None
-        inc = Incident(kind="ice_storm", level="orange", title="t", districts=["520103"])
-        s.add(inc)
-        s.flush()
-        task = Task(
-            incident_id=inc.id,
-            plan_key="k",
-            kind="x",
-            title="除冰",
-            lat=26.6,
-            lon=106.7,
-            slots=1,
-            starts_at=now + timedelta(hours=1),
-            ends_at=now + timedelta(hours=2),
-        )
-        s.add(task)
-        s.flush()
+        task = add_task(s, now=now, kind="x", lasts=timedelta(hours=1))
         from coordinator.dispatch.models import Assignment
 
         s.add(
             Assignment(
                 task_id=task.id,
-                incident_id=inc.id,
+                incident_id=task.incident_id,
                 volunteer_id=volunteer.id,
                 slot=0,
                 short_code="A2A",
