@@ -146,19 +146,41 @@ def run(
 def api(
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="API processes sharing the port (uvicorn workers)")
+    ] = 1,
 ) -> None:
     """The API and board alone (with the board's own event feed), for scale-out."""
     from coordinator.runtime import Runtime
 
     _logging()
     settings = load_settings()
+    if workers > 1 and settings.embedded_broker:
+        fail(
+            "--workers needs KAFKA_BOOTSTRAP_SERVERS: each process would start a broker of its own"
+        )
     with friendly_errors():
-        runtime = Runtime(settings, relay=False, consumers=("board",)).start()
+        runtime = Runtime(settings, relay=False, consumers=() if workers > 1 else ("board",))
+        runtime.start()
     try:
         _first_start(runtime, empty=True)
-        _serve(runtime, host or settings.host, port or settings.port)
+        if workers == 1:
+            _serve(runtime, host or settings.host, port or settings.port)
+            return
     finally:
         runtime.stop()
+    # migrated and checked above, once; each process builds its own runtime (and board feed)
+    import uvicorn
+
+    uvicorn.run(
+        "coordinator.main:create_app",
+        factory=True,
+        workers=workers,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="warning",
+        timeout_graceful_shutdown=5,
+    )
 
 
 WORKERS = (*CONSUMERS, "relay", "scheduler")

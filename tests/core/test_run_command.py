@@ -93,3 +93,73 @@ def test_embedded_broker_dies_with_its_parent_even_on_kill_9(tmp_path):
     proc.kill()  # SIGKILL: no atexit, no finally
     proc.wait(10)
     wait_for(lambda: not broker.is_running() or broker.status() == psutil.STATUS_ZOMBIE, timeout=10)
+
+
+def test_nuanliu_api_with_workers_serves_from_several_processes(tmp_path, broker, database_url):
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+        "NUANLIU_TOPIC_PREFIX": f"apiw{port}.",
+        "NUANLIU_DATA_DIR": str(tmp_path),
+        "NUANLIU_ADMIN_TOKEN": "nl_test_admin_token_for_workers",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "coordinator", "api", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+
+        def serving() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                return False
+
+        wait_for(serving, timeout=120, interval=0.5)
+
+        def api_processes() -> list[psutil.Process]:
+            kids = psutil.Process(proc.pid).children()
+            return [c for c in kids if "spawn_main" in " ".join(c.cmdline())]
+
+        workers = wait_for(lambda: len(api_processes()) >= 2 and api_processes(), timeout=30)
+        assert len(workers) == 2
+        # every process answers with the one database: a token made by the parent works
+        for _ in range(6):
+            r = httpx.get(
+                f"http://127.0.0.1:{port}/api/incidents",
+                headers={"Authorization": "Bearer nl_test_admin_token_for_workers"},
+                timeout=10,
+            )
+            assert r.status_code == 200, r.text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+
+
+def test_api_workers_refuse_the_embedded_broker_in_one_line(tmp_path):
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path}/nuanliu.db",
+        "NUANLIU_DATA_DIR": str(tmp_path),
+    }
+    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "coordinator", "api", "--workers", "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "--workers needs KAFKA_BOOTSTRAP_SERVERS" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
