@@ -2,10 +2,14 @@
 process. Its effects live outside the database, so it skips exactly-once bookkeeping
 (`exactly_once=False`); a redelivered event is pushed again and the browser ignores an event id
 it has already shown. Each API process runs it in its own consumer group (see
-`Runtime._group_suffix`), so every process sees every event."""
+`Runtime._group_suffix`), so every process sees every event. A new group reads from the start
+of the log (so nothing that happens while it joins is missed) but pushes nothing from well
+before the process started: a browser's snapshot already has it, and a restarted API process
+must not replay the day's events to the boards watching it."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from consumers.registry import Context, Handlers
@@ -29,10 +33,17 @@ def compact(ctx: Context) -> dict[str, Any]:
     }
 
 
+#: covers a transaction that staged an event before the process started and committed after
+#: it, and clocks a little apart
+HISTORY_MARGIN = timedelta(minutes=1)
+
+
 def on_any_event(ctx: Context, payload: EventPayload) -> None:
     """Push after the (empty) transaction commits, through the runtime's hub."""
-    data = compact(ctx)
     hub = hub_for(ctx.services)
+    if ctx.envelope.time < hub.started_at - HISTORY_MARGIN:
+        return
+    data = compact(ctx)
 
     def push() -> None:
         hub.publish(data)

@@ -19,6 +19,7 @@ import secrets
 import threading
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 DEFAULT_RING = 2000
@@ -111,6 +112,8 @@ class Hub:
         self, *, ring_size: int = DEFAULT_RING, client_buffer: int = DEFAULT_CLIENT_BUFFER
     ) -> None:
         self.boot = secrets.token_hex(4)
+        #: when this process's feed began: browsers' snapshots from it include everything older
+        self.started_at = datetime.now(UTC)
         self.client_buffer = client_buffer
         self._ring: deque[BoardEvent] = deque(maxlen=ring_size)
         self._clients: set[Client] = set()
