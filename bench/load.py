@@ -74,6 +74,8 @@ RATES = {
 }
 REPLIES = ["1", "2", "是", "否", "完成", "Y", "N", "好的", "我在路上", "DONE"]
 P99_LIMIT_MS = 1000.0
+IDLE_S = 4.0
+CORES = psutil.cpu_count() or 1
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -141,12 +143,39 @@ class World:
         self.broker.stop()
         self.engine.dispose()
 
+    def _processes(self) -> dict[str, list[psutil.Process]]:
+        """Nuanliu's processes by part (the API's workers with it), the broker, PostgreSQL."""
+        out: dict[str, list[psutil.Process]] = {}
+        for name, proc in self.cluster.procs.items():
+            if proc.poll() is None:
+                parent = psutil.Process(proc.pid)
+                out[name] = [parent, *parent.children(recursive=True)]
+        if self.broker.process is not None:
+            out["broker"] = [psutil.Process(self.broker.process.pid)]
+        if not self.settings.is_sqlite:
+            out["postgres"] = [
+                p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"
+            ]
+        return out
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) used so far, by part; a step's difference is its cost.
+        PostgreSQL counts every local backend: run the bench on an otherwise idle server."""
+        out: dict[str, float] = {}
+        for name, procs in self._processes().items():
+            total = 0.0
+            for proc in procs:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    times = proc.cpu_times()
+                    total += times.user + times.system
+            out[name] = total
+        return out
+
     def rss_mib(self) -> float:
         """Resident memory of every Nuanliu process (API workers included) and the broker."""
-        procs = [psutil.Process(p.pid) for p in self.cluster.procs.values() if p.poll() is None]
-        procs += [c for p in list(procs) for c in p.children(recursive=True)]
-        if self.broker.process is not None:
-            procs.append(psutil.Process(self.broker.process.pid))
+        procs = [
+            p for name, group in self._processes().items() if name != "postgres" for p in group
+        ]
         total = 0
         for proc in procs:
             with contextlib.suppress(psutil.NoSuchProcess):  # an API worker restarting
@@ -265,6 +294,7 @@ def step(target: Target, rate: float, seconds: float, seed: int) -> dict[str, An
         if not ok:
             errors[route] += 1
 
+    cpu_before = time.process_time()
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=min(256, max(16, int(rate)))) as pool:
         for i in range(n):
@@ -279,6 +309,8 @@ def step(target: Target, rate: float, seconds: float, seed: int) -> dict[str, An
     return {
         "rate": rate,
         "achieved": n / elapsed,
+        "requests": n,
+        "client_cpu": time.process_time() - cpu_before,
         "p50": _pct(every, 50),
         "p99": _pct(every, 99),
         "routes": {r: (_pct(v, 50), _pct(v, 99), len(v), errors[r]) for r, v in latencies.items()},
@@ -325,11 +357,26 @@ def _ramp(
     results: list[dict[str, Any]] = []
     held: dict[str, Any] | None = None
     first_event = _last_outbox_id(world)
+    # what the parts burn doing nothing (polling, heartbeats), per second: a step's cost per
+    # request is what it adds to this
+    quiet = world.cpu_seconds()
+    time.sleep(IDLE_S)
+    idle = {part: (cpu - quiet.get(part, 0.0)) / IDLE_S for part, cpu in world.cpu_seconds().items()}
     seed = 20140105
     for rate in rates:
         console.print(f"{name}: {rate:.0f} requests/s for {seconds:.0f} s…")
         receipts = int(rate * seconds * mix.get("POST /api/shipments/{id}/receipt", 0) * 1.5) + 5
+        cpu_before, started = world.cpu_seconds(), time.monotonic()
         r = clients.submit(step, world.target(mix, receipts), rate, seconds, seed).result()
+        time.sleep(1.0)  # the pipeline's tail of this step belongs to its cost
+        cpu, took = world.cpu_seconds(), time.monotonic() - started
+        r["cpu_ms"] = {
+            part: max(0.0, cpu[part] - cpu_before.get(part, 0.0) - idle.get(part, 0.0) * took)
+            * 1000
+            / r["requests"]
+            for part in cpu
+        }
+        r["cpu_ms"]["client"] = r["client_cpu"] * 1000 / r["requests"]
         seed += 1
         r["rss"] = world.rss_mib()
         r["backlog"] = _backlog(world)
@@ -347,6 +394,7 @@ def _ramp(
     time.sleep(2)
     return {
         "name": name,
+        "idle_cores": sum(idle.values()),
         "results": results,
         "held": held,
         "lag": consumer_lag(world, first_event),
@@ -414,6 +462,26 @@ def _print(ramp: dict[str, Any], api_workers: int) -> None:
     for consumer, (p50, p99, n) in sorted(lag.items()):
         consumers.add_row(consumer, str(n), f"{p50:.0f}", f"{p99:.0f}")
     console.print(consumers)
+    parts = list(results[0]["cpu_ms"])
+    spare_ms = (CORES - ramp["idle_cores"]) * 1000
+    cpu = Table(
+        title=f"{name}: CPU ms per request by process, above what they burn idle"
+        f" ({ramp['idle_cores']:.2f} of {CORES} cores); ceiling = spare CPU / total"
+    )
+    cpu.add_column("rate/s", justify="right")
+    for part in parts:
+        cpu.add_column(part, justify="right")
+    cpu.add_column("total", justify="right")
+    cpu.add_column("→ ceiling/s", justify="right")
+    for r in results:
+        total = sum(r["cpu_ms"].values())
+        cpu.add_row(
+            f"{r['rate']:.0f}",
+            *(f"{r['cpu_ms'].get(part, 0.0):.1f}" for part in parts),
+            f"{total:.1f}",
+            f"{spare_ms / total:.0f}" if total else "-",
+        )
+    console.print(cpu)
     rate = held["rate"] if held else 0
     replies = rate * mix[REPLY]
     console.print(
