@@ -28,6 +28,7 @@ from coordinator.board import login_views
 from coordinator.board import service as board
 from coordinator.board.hub import Hub, hub_for, sse_frame
 from coordinator.board.pages import STATIC, PageRoute, page
+from coordinator.board.snapshots import snapshot_cache_for
 from coordinator.db import read_only
 from coordinator.deps import Dispatcher, SettingsDep, StationStaff, ensure_station
 
@@ -65,9 +66,12 @@ def board_page(request: Request, actor: Dispatcher, settings: SettingsDep) -> HT
 
 
 @router.get("/board/snapshot")
-def board_snapshot(request: Request, session: ReadSession, actor: Dispatcher) -> dict[str, Any]:
-    """Everything the board shows, as JSON (the page fetches it after events arrive)."""
-    return board.snapshot(session=session, last_id=_hub(request).last_id)
+def board_snapshot(request: Request, actor: Dispatcher) -> dict[str, Any]:
+    """Everything the board shows, as JSON (the page fetches it after events arrive); shared
+    between the boards asking at about the same time (see `board.snapshots`)."""
+    engine = request.app.state.engine
+    cache = snapshot_cache_for(request.app.state.runtime.services)
+    return cache.get(_hub(request).last_id, lambda last_id: _snapshot(engine, last_id))
 
 
 @router.get("/board/stream", response_class=StreamingResponse)

@@ -1,0 +1,75 @@
+"""Board snapshots shared between the boards asking at about the same time: one computation
+at a time, reused while young or while nothing has happened, never older than it says."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from coordinator.board.hub import hub_for
+from coordinator.board.snapshots import SnapshotCache, snapshot_cache_for
+from coordinator.main import create_app
+from tests.conftest import bearer
+
+
+def _counting(delay: float = 0.0) -> tuple[list[str], Any]:
+    calls: list[str] = []
+
+    def compute(last_id: str) -> dict[str, Any]:
+        calls.append(last_id)
+        time.sleep(delay)
+        return {"last_id": last_id, "n": len(calls)}
+
+    return calls, compute
+
+
+def test_reused_while_nothing_happened_however_old() -> None:
+    cache = SnapshotCache(max_age_s=0.0)
+    calls, compute = _counting()
+    assert cache.get("a-1", compute) is cache.get("a-1", compute)
+    assert calls == ["a-1"]
+
+
+def test_a_new_event_means_a_new_snapshot_once_the_shared_one_is_too_old() -> None:
+    cache = SnapshotCache(max_age_s=0.2)
+    calls, compute = _counting()
+    cache.get("a-1", compute)
+    # an event arrived, but the snapshot is young: shared, and it says which event it is of
+    assert cache.get("a-2", compute)["last_id"] == "a-1"
+    time.sleep(0.25)
+    assert cache.get("a-2", compute)["last_id"] == "a-2"
+    assert calls == ["a-1", "a-2"]
+
+
+def test_boards_asking_at_once_wait_for_one_computation() -> None:
+    cache = SnapshotCache(max_age_s=0.5)
+    calls, compute = _counting(delay=0.2)
+    got: list[dict[str, Any]] = []
+    threads = [
+        threading.Thread(target=lambda n=n: got.append(cache.get(f"a-{n}", compute)))
+        for n in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(got) == 8
+    assert all(g is got[0] for g in got)
+
+
+def test_the_snapshot_route_shares_and_refreshes(make_runtime: Any, tokens: dict[str, str]) -> None:
+    rt = make_runtime(relay=False, consumers=())
+    with TestClient(create_app(runtime=rt)) as api:
+        h = bearer(tokens["dispatcher"])
+        first = api.get("/board/snapshot", headers=h).json()
+        again = api.get("/board/snapshot", headers=h).json()
+        cache = snapshot_cache_for(rt.services)
+        assert first == again and cache.computed == 1
+        hub_for(rt.services).publish({"type": "nuanliu.test", "id": "x", "data": {}})
+        time.sleep(cache.max_age_s + 0.05)
+        fresh = api.get("/board/snapshot", headers=h).json()
+        assert fresh["last_id"] != first["last_id"] and cache.computed == 2
+        assert "incidents" in fresh and "stations" in fresh
