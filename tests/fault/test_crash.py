@@ -347,8 +347,8 @@ def test_kill_9_workers_at_random_and_nothing_is_lost_or_doubled(
             if killing and now >= next_kill:
                 cluster.kill9(victims.pop() if victims else rng.choice(WORKERS))
                 next_kill = now + rng.uniform(1.0, 5.0)
-            crashed = [n for n in cluster.dead() if n == "api"]
-            assert not crashed, f"the API exited:\n{cluster.log_tail('api')}"
+            for name in cluster.dead():  # exited by itself, not by our kill
+                pytest.fail(f"{name} exited on its own:\n{cluster.log_tail(name)}")
             town.read(cluster.new_texts())
             town.receive_on_page()
             if killing:  # the stations are busy while the workers are being killed
