@@ -19,6 +19,19 @@ from tests.conftest import wait_for
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
+def wait_healthy(proc: subprocess.Popen[str], port: int) -> None:
+    """Until /healthz answers 200; fails with the process's output if it exits first."""
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            return False
+
+    wait_for(healthy, timeout=120, interval=0.5)
+
+
 def test_nuanliu_run_starts_embedded_with_demo_data_and_stops_cleanly(tmp_path):
     port = free_port()
     env = {
@@ -37,15 +50,7 @@ def test_nuanliu_run_starts_embedded_with_demo_data_and_stops_cleanly(tmp_path):
         text=True,
     )
     try:
-
-        def healthy() -> bool:
-            try:
-                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-                return False
-
-        wait_for(healthy, timeout=120, interval=0.5)
+        wait_healthy(proc, port)
         children = psutil.Process(proc.pid).children(recursive=True)
         assert any("tansu" in " ".join(c.cmdline()) for c in children)
         r = httpx.get(
@@ -113,15 +118,7 @@ def test_nuanliu_api_with_workers_serves_from_several_processes(tmp_path, broker
         text=True,
     )
     try:
-
-        def serving() -> bool:
-            try:
-                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-                return False
-
-        wait_for(serving, timeout=120, interval=0.5)
+        wait_healthy(proc, port)
 
         def api_processes() -> list[psutil.Process]:
             kids = psutil.Process(proc.pid).children()

@@ -2,7 +2,9 @@
 (SIGSTOP). The API answers every reply throughout (each call within 5 s), the outbox grows;
 after SIGCONT it drains, every reply takes effect once, and the checker is clean.
 
-The pause lasts 30 s, as long as a broker restart takes (`NUANLIU_PAUSE_S` changes it)."""
+This test follows each reply through the pause; it pauses 10 s (`NUANLIU_PAUSE_S` changes
+it). The issue's 30 s pause under the full load (2,000 slots, a travel rush, workers being
+killed) is in `test_crash.py`."""
 
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from tests.dispatch.helpers import outbound, phone_of, use_playbook
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault]
 
-PAUSE_S = float(os.environ.get("NUANLIU_PAUSE_S", "30"))
+PAUSE_S = float(os.environ.get("NUANLIU_PAUSE_S", "10"))
 PLAYBOOK = {
     "scale": {"blue": 1, "yellow": 1, "orange": 1, "red": 1},
     "tasks": [

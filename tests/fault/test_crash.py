@@ -3,7 +3,9 @@ separate processes against the real broker and the test database. An ice-storm a
 district is answered by simulated phones; at the same time the travel rush opens, supply plans
 are approved at once, stations hand out food, drink and tickets (which runs stock low and brings
 resupply), and managers confirm deliveries by SMS (`收 S123 全`) or on the page. Meanwhile a
-random worker is `kill -9`ed at a random moment, at least 20 times, and restarted at once.
+random worker is `kill -9`ed at a random moment, at least 20 times, and restarted at once;
+halfway through, the broker itself is paused (SIGSTOP) for 30 s while the load goes on: the API
+answers every call within 5 s and the outbox grows, then drains.
 
 At the end: the checker is clean, every slot is filled or flagged unfillable, every shipment is
 received, nothing is left to publish or send, and no phone got any text twice.
@@ -45,13 +47,15 @@ from coordinator.logistics import planning
 from coordinator.logistics.models import Distribution, Place, Plan, Shipment
 from coordinator.sms.models import SmsMessage
 from events.embedded import EmbeddedBroker, free_port
-from events.outbox import OutboxEvent
+from events.outbox import OutboxEvent, pending_count
 from tests.conftest import bearer
 
 pytestmark = [pytest.mark.fault, pytest.mark.integration]
 
 WORKERS = ("dispatch", "notify", "provision", "inventory", "relay", "scheduler")
 KILLS = 20
+#: halfway through the kills the broker is paused (SIGSTOP) this long, the load going on
+PAUSE_S = float(os.environ.get("NUANLIU_PAUSE_S", "30"))
 OFFER_TIMEOUT_S = 25
 #: a shipment not booked by text is received on the page once it is this old (its text was
 #: lost to a kill, or the manager never answered)
@@ -104,10 +108,16 @@ class Town:
         self.first_seen: dict[str, float] = {}
         self.handed_out = Counter[str]()
         self.errors: list[str] = []
+        #: set while the broker is paused: the slowest API call in that time
+        self.pausing = False
+        self.slowest_in_pause = 0.0
 
     # -- every call goes through here: a 5xx or a refused connection is a failure to report --
     def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        started = time.monotonic()
         r = self.http.request(method, path, **kwargs)
+        if self.pausing:
+            self.slowest_in_pause = max(self.slowest_in_pause, time.monotonic() - started)
         if r.status_code >= 500:
             self.errors.append(f"{method} {path} → {r.status_code}: {r.text[:200]}")
         return r
@@ -267,6 +277,11 @@ def _settled(engine: Engine) -> tuple[bool, str]:
     )
 
 
+def _outbox_pending(engine: Engine) -> int:
+    with Session(engine) as s:
+        return pending_count(s)
+
+
 def _rush_starts_at() -> str:
     start = planning.rush_start(date.today().year)
     if start < date.today():
@@ -305,6 +320,7 @@ def test_kill_9_workers_at_random_and_nothing_is_lost_or_doubled(
         districts = [d.code for d in s.exec(select(District)).all()]
         stations = [int(p.id or 0) for p in s.exec(select(Place).where(Place.kind == "station"))]
     cluster = Cluster(env, tmp_path)
+    outbox_before = outbox_peak = 0
     town = Town(base, tokens, rng)
     status = ""
     settled_since: float | None = None
@@ -337,14 +353,26 @@ def test_kill_9_workers_at_random_and_nothing_is_lost_or_doubled(
         r = http.post("/api/alerts", json=storm, headers=d)
         assert r.status_code == 202, r.text
 
-        deadline = started + 120 + slots * 0.5
+        deadline = started + 120 + PAUSE_S + slots * 0.5
         next_kill = time.monotonic() + rng.uniform(1.0, 3.0)
         # every worker dies at least once, in a random order; then any of them
         victims = rng.sample(WORKERS, len(WORKERS))
+        paused_at: float | None = None
+        paused_for = 0.0
         while time.monotonic() < deadline:
             now = time.monotonic()
-            killing = sum(cluster.kills.values()) < KILLS
-            if killing and now >= next_kill:
+            kills = sum(cluster.kills.values())
+            if kills >= KILLS // 2 and paused_at is None and not paused_for:
+                broker.pause()  # a worker (re)started now could not reach it: no kills meanwhile
+                paused_at, town.pausing = now, True
+                outbox_before = _outbox_pending(engine)
+            if paused_at is not None:
+                outbox_peak = max(outbox_peak, _outbox_pending(engine))
+                if now - paused_at >= PAUSE_S:
+                    broker.resume()
+                    paused_for, paused_at, town.pausing = now - paused_at, None, False
+            killing = kills < KILLS
+            if killing and paused_at is None and now >= next_kill:
                 cluster.kill9(victims.pop() if victims else rng.choice(WORKERS))
                 next_kill = now + rng.uniform(1.0, 5.0)
             for name in cluster.dead():  # exited by itself, not by our kill
@@ -367,6 +395,7 @@ def test_kill_9_workers_at_random_and_nothing_is_lost_or_doubled(
         if not status:
             _, status = _settled(engine)
     finally:
+        broker.resume()  # harmless when it runs; the session's other tests need it
         town.close()
         cluster.stop()
 
@@ -374,9 +403,14 @@ def test_kill_9_workers_at_random_and_nothing_is_lost_or_doubled(
     print(
         f"\ncrash test: {slots} slots in {seconds:.0f} s; kills={dict(cluster.kills)}"
         f" replies={dict(town.replies)} receipts sms={len(town.by_sms)} page={len(town.by_page)}"
-        f" handed_out={dict(town.handed_out)}\n  {status}"
+        f" handed_out={dict(town.handed_out)}\n  broker paused {paused_for:.0f} s: slowest API"
+        f" call {town.slowest_in_pause:.2f} s, outbox {outbox_before} → {outbox_peak}\n  {status}"
     )
     assert sum(cluster.kills.values()) >= KILLS
+    assert paused_for >= PAUSE_S, "the broker was never paused"
+    # not a speed test: a call that waited on the broker would hang for the producer's timeouts
+    assert town.slowest_in_pause < 5.0, f"an API call took {town.slowest_in_pause:.1f} s paused"
+    assert outbox_peak > outbox_before, "the outbox did not grow while the broker was paused"
     assert not town.errors, "\n".join(town.errors[:20])
     assert settled_since is not None, f"not settled in time: {status}"
 
