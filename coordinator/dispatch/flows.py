@@ -272,7 +272,8 @@ def offer_open_slots(
     end = max(w[1] for w in windows.values())
     rows = svc.candidate_rows(session=session)
     busy = svc.busy_windows(session=session, start=start, end=end)
-    candidates = svc.to_candidates(rows, busy, windows)
+    served = svc.served_hours(session=session, now=now)
+    candidates = svc.to_candidates(rows, busy, windows, served)
     matches = matching.solve(slots, candidates)
     expires_at = now + settings.offer_timeout
     codes = svc.open_codes(session=session, volunteer_ids={m.volunteer_id for m in matches})
@@ -325,6 +326,7 @@ def refill_slot(
     if slot in svc.holding_slots(session=session, task_id=task_id):
         return None  # already taken again (a dispatcher assigned someone)
     exclude = svc.offered_to(session=session, task_id=task_id)
+    teams = svc.teams_on_task(session=session, task_id=task_id) if task.team_task else set()
     s, e = aware(task.starts_at), aware(task.ends_at)
     assert s is not None and e is not None
     key = s.isoformat()
@@ -340,11 +342,11 @@ def refill_slot(
                 session=session, lat=task.lat, lon=task.lon, task_id=task_id, limit=limit
             )
         if rows:
-            busy = svc.busy_windows(
-                session=session, start=s, end=e, volunteer_ids=[r[0] for r in rows]
-            )
-            candidates = svc.to_candidates(rows, busy, {key: (s, e)})
-            match = matching.refill(target, candidates, exclude=exclude)
+            ids = [r[0] for r in rows]
+            busy = svc.busy_windows(session=session, start=s, end=e, volunteer_ids=ids)
+            served = svc.served_hours(session=session, now=now, volunteer_ids=ids)
+            candidates = svc.to_candidates(rows, busy, {key: (s, e)}, served)
+            match = matching.refill(target, candidates, exclude=exclude, prefer_teams=teams)
         if match is not None or (limit is not None and len(rows) < limit):
             break
     if match is None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, func, or_
@@ -338,6 +338,44 @@ def busy_windows(
     return out
 
 
+#: how far back a volunteer's hours count towards fairness (as the roster's `recent_hours`)
+SERVED_WINDOW = timedelta(days=30)
+
+
+def served_hours(
+    *, session: Session, now: datetime, volunteer_ids: Iterable[int] | None = None
+) -> dict[int, float]:
+    """Volunteer id → hours of the tasks they accepted or completed here that end within
+    SERVED_WINDOW before `now` or later: what Nuanliu adds to the roster's `recent_hours`, so
+    the volunteers who took this morning's shift are not the first asked for the next one."""
+    query = (
+        select(Assignment.volunteer_id, Task.starts_at, Task.ends_at)
+        .join(Task, col(Task.id) == Assignment.task_id)
+        .where(col(Assignment.status).in_(FILLED), col(Task.ends_at) > now - SERVED_WINDOW)
+    )
+    if volunteer_ids is not None:
+        query = query.where(col(Assignment.volunteer_id).in_(list(volunteer_ids)))
+    out: dict[int, float] = defaultdict(float)
+    for vid, s, e in session.exec(query).all():
+        out[vid] += max(0.0, ((aware(e) or e) - (aware(s) or s)).total_seconds() / 3600)
+    return dict(out)
+
+
+def teams_on_task(*, session: Session, task_id: int) -> set[int]:
+    """Teams with a member offered, accepted or done on the task (a refill prefers them)."""
+    query = (
+        select(Volunteer.team_id)
+        .join(Assignment, col(Assignment.volunteer_id) == Volunteer.id)
+        .where(
+            Assignment.task_id == task_id,
+            col(Assignment.status).in_(HOLDING),
+            col(Volunteer.team_id).is_not(None),
+        )
+        .distinct()
+    )
+    return {int(t) for t in session.exec(query).all() if t is not None}
+
+
 _CANDIDATE_COLUMNS: tuple[Any, ...] = (
     col(Volunteer.id),
     col(Volunteer.lat),
@@ -410,9 +448,12 @@ def to_candidates(
     rows: Sequence[Any],
     busy: dict[int, list[tuple[datetime, datetime]]],
     shifts: dict[str, tuple[datetime, datetime]],
+    served: dict[int, float] | None = None,
 ) -> list[matching.Candidate]:
     """Rows from :func:`candidate_rows` as the matching's candidates; a volunteer is busy in a
-    shift when something they hold overlaps the shift's window."""
+    shift when something they hold overlaps the shift's window; `served` (from
+    :func:`served_hours`) adds to the roster's recent hours."""
+    served = served or {}
     out = []
     for vid, lat, lon, clat, clon, skills, hours, team_id in rows:
         held = busy.get(vid)
@@ -432,7 +473,7 @@ def to_candidates(
                 lat=clat if here else lat,
                 lon=clon if here else lon,
                 skills=frozenset(skills or ()),
-                recent_hours=float(hours or 0.0),
+                recent_hours=float(hours or 0.0) + served.get(vid, 0.0),
                 team_id=team_id,
                 busy_shifts=busy_shifts,
                 at_home=not here,
