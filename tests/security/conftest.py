@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from coordinator.config import Settings
 from events.embedded import EmbeddedBroker
+from tests.dispatch.helpers import add_task
 
 TWILIO_TOKEN = "twilio-auth-token-do-not-log-4c1d"
 
@@ -40,7 +41,7 @@ def _seed(engine: Engine) -> dict[str, Any]:
     """An incident with a task and an open offer, two shipments to station A (one with a
     discrepancy), a plan-free fund: every id a path in the table needs."""
     from coordinator.common import utcnow
-    from coordinator.dispatch.models import Assignment, Incident, Task
+    from coordinator.dispatch.models import Assignment
     from coordinator.logistics import flows
     from coordinator.logistics.flows import LineCount
     from coordinator.logistics.models import Discrepancy, Item, Place, StockBalance
@@ -62,25 +63,12 @@ def _seed(engine: Engine) -> dict[str, Any]:
         assert item is not None and item.id is not None
         volunteer = s.exec(select(Volunteer).order_by(col(Volunteer.id))).first()
         assert volunteer is not None
-        inc = Incident(kind="ice_storm", level="orange", title="security", districts=["520103"])
-        s.add(inc)
-        s.flush()
-        task = Task(
-            incident_id=inc.id,
-            plan_key="sec",
-            kind="de_icing",
-            title="de-icing",
-            lat=26.58,
-            lon=106.71,
-            slots=2,
-            starts_at=now + timedelta(hours=1),
-            ends_at=now + timedelta(hours=5),
+        task = add_task(
+            s, now=now, slots=2, lasts=timedelta(hours=4), plan_key="sec", lat=26.58, lon=106.71
         )
-        s.add(task)
-        s.flush()
         offer = Assignment(
             task_id=task.id,
-            incident_id=inc.id,
+            incident_id=task.incident_id,
             volunteer_id=volunteer.id,
             slot=0,
             status="offered",
@@ -113,7 +101,7 @@ def _seed(engine: Engine) -> dict[str, Any]:
             "S": shipments[0].id,
             "S2": shipments[1].id,
             "D": discrepancy.id,
-            "I": inc.id,
+            "I": task.incident_id,
             "T": task.id,
             "X": offer.id,
             "V": volunteer.id,
