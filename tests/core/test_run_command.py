@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import psutil
@@ -17,6 +18,18 @@ from events.embedded import free_port
 from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def embedded_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment of a fresh laptop: SQLite in `tmp_path`, no broker configured."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path}/nuanliu.db",
+        "NUANLIU_DATA_DIR": str(tmp_path),
+        **extra,
+    }
+    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    return env
 
 
 def wait_healthy(proc: subprocess.Popen[str], port: int) -> None:
@@ -34,14 +47,12 @@ def wait_healthy(proc: subprocess.Popen[str], port: int) -> None:
 
 def test_nuanliu_run_starts_embedded_with_demo_data_and_stops_cleanly(tmp_path):
     port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path}/nuanliu.db",
+    env = embedded_env(
+        tmp_path,
         # a data folder that does not exist yet, as on a fresh machine
-        "NUANLIU_DATA_DIR": str(tmp_path / "data"),
-        "NUANLIU_ADMIN_TOKEN": "nl_test_admin_token_for_run",
-    }
-    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+        NUANLIU_DATA_DIR=str(tmp_path / "data"),
+        NUANLIU_ADMIN_TOKEN="nl_test_admin_token_for_run",
+    )
     proc = subprocess.Popen(
         [sys.executable, "-m", "coordinator", "run", "--port", str(port)],
         env=env,
@@ -74,12 +85,7 @@ def test_nuanliu_run_starts_embedded_with_demo_data_and_stops_cleanly(tmp_path):
 
 
 def test_embedded_broker_dies_with_its_parent_even_on_kill_9(tmp_path):
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path}/nuanliu.db",
-        "NUANLIU_DATA_DIR": str(tmp_path),
-    }
-    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    env = embedded_env(tmp_path)
     proc = subprocess.Popen(
         [sys.executable, "-m", "coordinator", "worker", "relay"],
         env=env,
@@ -144,12 +150,7 @@ def test_nuanliu_api_with_workers_serves_from_several_processes(tmp_path, broker
 
 
 def test_api_workers_refuse_the_embedded_broker_in_one_line(tmp_path):
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path}/nuanliu.db",
-        "NUANLIU_DATA_DIR": str(tmp_path),
-    }
-    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    env = embedded_env(tmp_path)
     done = subprocess.run(
         [sys.executable, "-m", "coordinator", "api", "--workers", "2"],
         env=env,
