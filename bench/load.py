@@ -361,7 +361,8 @@ def _ramp(
     # request is what it adds to this
     quiet = world.cpu_seconds()
     time.sleep(IDLE_S)
-    idle = {part: (cpu - quiet.get(part, 0.0)) / IDLE_S for part, cpu in world.cpu_seconds().items()}
+    now = world.cpu_seconds()
+    idle = {part: (cpu - quiet.get(part, 0.0)) / IDLE_S for part, cpu in now.items()}
     seed = 20140105
     for rate in rates:
         console.print(f"{name}: {rate:.0f} requests/s for {seconds:.0f} s…")
