@@ -56,6 +56,8 @@ WORKERS = ("dispatch", "notify", "provision", "inventory", "relay", "scheduler")
 KILLS = 20
 #: halfway through the kills the broker is paused (SIGSTOP) this long, the load going on
 PAUSE_S = float(os.environ.get("NUANLIU_PAUSE_S", "30"))
+#: time for a restarted worker to import, reach the broker and start its consumers
+RESTART_S = 8.0
 OFFER_TIMEOUT_S = 25
 #: a shipment not booked by text is received on the page once it is this old (its text was
 #: lost to a kill, or the manager never answered)
@@ -358,12 +360,15 @@ def test_kill_9_workers_at_random_and_nothing_is_lost_or_doubled(
         # every worker dies at least once, in a random order; then any of them
         victims = rng.sample(WORKERS, len(WORKERS))
         paused_at: float | None = None
-        paused_for = 0.0
+        paused_for = last_kill = 0.0
         while time.monotonic() < deadline:
             now = time.monotonic()
             kills = sum(cluster.kills.values())
-            if kills >= KILLS // 2 and paused_at is None and not paused_for:
-                broker.pause()  # a worker (re)started now could not reach it: no kills meanwhile
+            # once the last restarted worker is up (one starting against a stopped broker
+            # would give up), and with no kills meanwhile
+            settled_in = now - last_kill > RESTART_S
+            if kills >= KILLS // 2 and settled_in and paused_at is None and not paused_for:
+                broker.pause()
                 paused_at, town.pausing = now, True
                 outbox_before = _outbox_pending(engine)
             if paused_at is not None:
@@ -372,9 +377,11 @@ def test_kill_9_workers_at_random_and_nothing_is_lost_or_doubled(
                     broker.resume()
                     paused_for, paused_at, town.pausing = now - paused_at, None, False
             killing = kills < KILLS
-            if killing and paused_at is None and now >= next_kill:
+            # the first half of the kills, the pause, then the second half
+            kill_now = killing and (kills < KILLS // 2 or paused_for) and paused_at is None
+            if kill_now and now >= next_kill:
                 cluster.kill9(victims.pop() if victims else rng.choice(WORKERS))
-                next_kill = now + rng.uniform(1.0, 5.0)
+                next_kill, last_kill = now + rng.uniform(1.0, 5.0), now
             for name in cluster.dead():  # exited by itself, not by our kill
                 pytest.fail(f"{name} exited on its own:\n{cluster.log_tail(name)}")
             town.read(cluster.new_texts())
