@@ -25,13 +25,13 @@ def post_token(body: TokenCreate, session: SessionDep, actor: Admin) -> TokenCre
     for station_id in body.station_ids:
         place = session.get(Place, station_id)
         if place is None or place.kind != "station":
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"no station {station_id}")
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"no station {station_id}")
     try:
         token = create_token(
             session=session, role=body.role, station_ids=body.station_ids, label=body.label
         )
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     record_audit(
         session=session,
         actor=actor,
@@ -47,7 +47,7 @@ def _check_stations(session: SessionDep, station_ids: list[int]) -> None:
     for station_id in station_ids:
         place = session.get(Place, station_id)
         if place is None or place.kind != "station":
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"no station {station_id}")
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"no station {station_id}")
 
 
 @router.get("/users", response_model=list[UserPublic])
@@ -69,7 +69,7 @@ def post_user(body: UserCreate, session: SessionDep, actor: Admin) -> User:
             must_change_password=True,
         )
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     record_audit(
         session=session,
         actor=actor,
@@ -90,11 +90,13 @@ def patch_user(user_id: int, body: UserUpdate, session: SessionDep, actor: Admin
     station_ids = body.station_ids if body.station_ids is not None else user.station_ids
     if role == "station_manager" and not station_ids:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY, "a station_manager needs at least one station"
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "a station_manager needs at least one station"
         )
     _check_stations(session, station_ids)
     if user.username == actor.name and (body.disabled or (body.role and body.role != "admin")):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "admins cannot demote themselves")
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "admins cannot demote themselves"
+        )
     user.role = role
     user.station_ids = sorted(station_ids) if role == "station_manager" else []
     if body.display_name is not None:
@@ -109,7 +111,7 @@ def patch_user(user_id: int, body: UserUpdate, session: SessionDep, actor: Admin
                 session=session, user=user, password=body.password, must_change=True
             )
         except ValueError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     if body.unlock:
         people.unlock(session=session, user=user)
     session.add(user)
