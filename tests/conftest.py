@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 import coordinator.all_models  # noqa: F401
 from coordinator.config import Settings
@@ -47,6 +47,34 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: floa
             return last
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+
+
+def wait_quiet(engine: Engine, *, hold: float = 1.0, timeout: float = 60.0) -> None:
+    """Until nothing is left to publish or send, and it stays so for `hold` seconds: a consumer
+    still applying a published event, or a text about to go out, stages more events (which the
+    checker with grace 0 would report as unpublished)."""
+    from sqlalchemy import func
+
+    from coordinator.sms.models import SmsMessage
+    from events.outbox import pending_count
+
+    def quiet() -> bool:
+        with Session(engine) as s:
+            unsent = s.exec(
+                select(func.count())
+                .select_from(SmsMessage)
+                .where(col(SmsMessage.status).in_(("queued", "sending")))
+            ).one()
+            return unsent == 0 and pending_count(s) == 0
+
+    deadline = time.monotonic() + timeout
+    while True:
+        wait_for(quiet, timeout=max(0.1, deadline - time.monotonic()))
+        time.sleep(hold)
+        if quiet():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never quiet for {hold}s within {timeout}s")
 
 
 @pytest.fixture(scope="session")
@@ -216,8 +244,6 @@ def client(make_runtime: Callable[..., Any]) -> Iterator[Any]:
 @pytest.fixture
 def tokens(engine: Engine, demo: None) -> dict[str, str]:
     """Bearer tokens per role; `manager_a`/`manager_b` manage the first two stations."""
-    from sqlmodel import select
-
     from coordinator.accounts.service import create_token
     from coordinator.logistics.models import Place
 

@@ -18,8 +18,7 @@ from coordinator.common import utcnow
 from coordinator.dispatch.models import Assignment, Incident, Task
 from coordinator.logistics.models import Item, Place, StockBalance
 from coordinator.volunteers.models import Volunteer
-from events.outbox import OutboxEvent
-from tests.conftest import bearer, wait_for
+from tests.conftest import bearer, wait_for, wait_quiet
 from tests.dispatch.helpers import (
     assignments,
     outbound,
@@ -29,12 +28,6 @@ from tests.dispatch.helpers import (
     use_playbook,
     wait_offers,
 )
-
-
-def _settled(engine: Engine) -> bool:
-    with Session(engine) as s:
-        pending = s.exec(select(OutboxEvent).where(col(OutboxEvent.published_at).is_(None))).all()
-        return not pending
 
 
 @pytest.mark.integration
@@ -101,7 +94,7 @@ def test_a_database_after_the_real_paths_is_clean(client, tokens, engine):
     )
     assert r.status_code == 201, r.text
 
-    wait_for(lambda: _settled(engine))
+    wait_quiet(engine)
     with Session(engine) as s:
         assert check(session=s, grace=timedelta(0)) == []
 
