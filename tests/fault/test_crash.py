@@ -58,7 +58,10 @@ KILLS = 20
 PAUSE_S = float(os.environ.get("NUANLIU_PAUSE_S", "30"))
 #: time for a restarted worker to import, reach the broker and start its consumers
 RESTART_S = 8.0
-OFFER_TIMEOUT_S = 25
+#: longer than the broker pause: a reply sent during an outage must still find its offer open
+#: once it is applied (at 25 s, the offers out during the pause all expired, their refills
+#: outran the dispatch worker and replies kept arriving after their offers had closed)
+OFFER_TIMEOUT_S = 60
 #: a shipment not booked by text is received on the page once it is this old (its text was
 #: lost to a kill, or the manager never answered)
 TRUCK_ARRIVES_S = 60.0
