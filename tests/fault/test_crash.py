@@ -314,7 +314,7 @@ def test_kill_9_workers_at_random_and_nothing_is_lost_or_doubled(
         "NUANLIU_SESSION_TIMEOUT_MS": "3000",
         "NUANLIU_HEARTBEAT_MS": "500",
         "NUANLIU_RELAY_IDLE": "0.05",
-        "NUANLIU_RUN_SCHEDULER": "false",
+        "NUANLIU_RUN_SCHEDULER": "true",  # the scheduler worker expires offers on time
         "NUANLIU_OFFER_TIMEOUT": f"PT{OFFER_TIMEOUT_S}S",
         "NUANLIU_PLAN_AUTO_APPROVE": "true",
         "NUANLIU_SMS_GATEWAY": "console",
