@@ -41,7 +41,7 @@ from sqlmodel import Session, col, select
 from bench.cluster import Cluster, wait_until_serving
 from coordinator.check import check
 from coordinator.config import Settings
-from coordinator.dispatch.models import FILLED, Assignment, Task
+from coordinator.dispatch.models import FILLED, Assignment, Incident, Task
 from coordinator.geo.models import District
 from coordinator.logistics import planning
 from coordinator.logistics.models import Distribution, Place, Plan, Shipment
@@ -247,6 +247,9 @@ def _settled(engine: Engine) -> tuple[bool, str]:
     plan approved for the rush, nothing left to publish or send."""
     with Session(engine) as s:
         tasks = s.exec(select(Task)).all()
+        # a closed incident's open slots are settled: its offers were cancelled (the travel-rush
+        # calendar closes a rush opened outside its window when the scheduler starts)
+        closed = set(s.exec(select(Incident.id).where(Incident.status == "closed")).all())
         filled = dict(
             s.exec(
                 select(Assignment.task_id, func.count())
@@ -264,7 +267,11 @@ def _settled(engine: Engine) -> tuple[bool, str]:
         on_road = count(Shipment, Shipment.status == "in_transit")
         received = count(Shipment, Shipment.status == "received")
         plans = count(Plan, Plan.status == "approved")
-    short = [t.id for t in tasks if filled.get(t.id, 0) < t.slots and not t.unfillable]
+    short = [
+        t.id
+        for t in tasks
+        if filled.get(t.id, 0) < t.slots and not t.unfillable and t.incident_id not in closed
+    ]
     done = (
         bool(tasks)
         and plans > 0
