@@ -3,17 +3,40 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as UTC and read back aware. SQLite keeps no offset: without the
+    conversion, 00:00 in Guiyang (+08:00) was stored as 00:00 and read back as 00:00 UTC,
+    eight hours late; the same goes for a bound parameter compared with the column."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            return value.astimezone(UTC)
+        return value  # type: ignore[no-any-return]
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if isinstance(value, datetime):
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return value  # type: ignore[no-any-return]
+
+
 def tz_column(*, nullable: bool = True, index: bool = False) -> Column:  # type: ignore[type-arg]
-    """A timezone-aware timestamp column (SQLite stores the offset, PostgreSQL timestamptz)."""
-    return Column(DateTime(timezone=True), nullable=nullable, index=index)
+    """A timezone-aware timestamp column, UTC in the database (PostgreSQL timestamptz;
+    SQLite text without an offset), aware UTC in Python."""
+    return Column(UtcDateTime(), nullable=nullable, index=index)
 
 
 def json_column() -> Column:  # type: ignore[type-arg]

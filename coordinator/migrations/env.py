@@ -5,6 +5,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import coordinator.all_models  # noqa: F401  (fills the metadata)
+from coordinator.common import UtcDateTime
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -15,6 +16,13 @@ def _ours(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-d
     return not (type_ == "table" and name == "scheduler_jobs")
 
 
+def _render(type_, obj, autogen_context):  # type: ignore[no-untyped-def]
+    # UtcDateTime only converts in Python; in the schema it is a plain timestamp with zone
+    if type_ == "type" and isinstance(obj, UtcDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
 def run_migrations_online() -> None:
     connection = config.attributes["connection"]
     context.configure(
@@ -23,6 +31,7 @@ def run_migrations_online() -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         include_object=_ours,
+        render_item=_render,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -3,6 +3,8 @@ bodies get a clear 4xx and store nothing."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func
@@ -51,6 +53,8 @@ def test_post_alert_stores_alert_incident_and_events(api, tokens, engine):
         assert alert.incident_id == incident.id
         assert incident.districts == ["520103", "520102", "520111", "520112"]
         assert (incident.kind, incident.level, incident.status) == ("ice_storm", "orange", "open")
+        # the same instant, whichever database: 07:00 in Guiyang is 23:00 UTC the day before
+        assert incident.starts_at == datetime(2014, 1, 4, 23, 0, tzinfo=UTC)
         types = sorted(
             t for t in s.exec(select(OutboxEvent.type)).all() if "stock" not in t
         )  # the demo data's opening stock has events of its own
