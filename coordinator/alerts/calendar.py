@@ -49,3 +49,16 @@ def window_containing(
         if start <= day <= end:
             return year, start, end
     return None
+
+
+def window_ending_on_or_after(
+    day: date, *, days_before: int, length_days: int
+) -> tuple[int, date, date]:
+    """(LNY year, first day, last day) of the travel rush that `day` falls in, or else of the
+    next one: the rush a day belongs to when someone prepares for it ahead of its window.
+    Raises CalendarError past the years the calendar knows."""
+    for year in (day.year, day.year + 1):
+        start, end = travel_rush_window(year, days_before=days_before, length_days=length_days)
+        if day <= end:
+            return year, start, end
+    raise CalendarError(f"no travel rush known after {day}")  # pragma: no cover

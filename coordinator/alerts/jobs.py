@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from coordinator.alerts import calendar, flows
 from coordinator.common import aware, utcnow
@@ -53,11 +53,12 @@ def run_travel_rush(*, engine: Engine, settings: Settings, today: date | None = 
         length_days=settings.travel_rush_length_days,
     )
     with session_scope(engine) as session:
+        open_rushes = dispatch_service.open_incident_of_kind(session=session, kind="travel_rush")
         if window is None:
             closed = 0
-            for incident in dispatch_service.open_incident_of_kind(
-                session=session, kind="travel_rush"
-            ):
+            for incident in open_rushes:
+                if _last_day(incident, settings, zone) >= today:
+                    continue  # opened ahead of its window: it has not even begun
                 closed += dispatch_flows.close_incident(
                     session=session,
                     incident=incident,
@@ -77,6 +78,14 @@ def run_travel_rush(*, engine: Engine, settings: Settings, today: date | None = 
                 if code
             }
         )
+        # a rush a dispatcher opened ahead of the window is this rush: plan on it, do not
+        # open a second one beside it
+        adopted = next(
+            (i for i in open_rushes if _last_day(i, settings, zone) >= first),
+            None,
+        )
+        if adopted is not None:
+            return _plan_day(session, adopted, today, zone, settings)
         raised = flows.raise_alert(
             session=session,
             data=flows.AlertInput(
@@ -98,17 +107,40 @@ def run_travel_rush(*, engine: Engine, settings: Settings, today: date | None = 
         rush = session.get(Incident, raised.incident_id)
         if rush is None or rush.status != "open":
             return "idle"
-        midnight = datetime.combine(today, time(0, 0), tzinfo=zone)
-        now = utcnow()
-        start = now if midnight <= now < midnight + timedelta(days=1) else midnight
-        tasks = dispatch_flows.plan_incident(
-            session=session, incident=rush, start=start, settings=settings
-        )
-        today_tasks = [
-            t for t in tasks if (aware(t.starts_at) or start).astimezone(zone).date() == today
-        ]
-        dispatch_flows.offer_open_slots(session=session, tasks=today_tasks, settings=settings)
-        return "planned"
+        return _plan_day(session, rush, today, zone, settings)
+
+
+def _plan_day(
+    session: Session, rush: Incident, today: date, zone: ZoneInfo, settings: Settings
+) -> str:
+    """Plan `today`'s station shifts of the open rush and offer their slots."""
+    midnight = datetime.combine(today, time(0, 0), tzinfo=zone)
+    now = utcnow()
+    start = now if midnight <= now < midnight + timedelta(days=1) else midnight
+    tasks = dispatch_flows.plan_incident(
+        session=session, incident=rush, start=start, settings=settings
+    )
+    today_tasks = [
+        t for t in tasks if (aware(t.starts_at) or start).astimezone(zone).date() == today
+    ]
+    dispatch_flows.offer_open_slots(session=session, tasks=today_tasks, settings=settings)
+    return "planned"
+
+
+def _last_day(incident: Incident, settings: Settings, zone: ZoneInfo) -> date:
+    """The local date a travel-rush incident ends: its own end when it has one, else the last
+    day of the rush its start falls in or comes before (a rush opened by hand in November is
+    January's rush)."""
+    ends = aware(incident.ends_at)
+    if ends is not None:
+        return ends.astimezone(zone).date()
+    began = aware(incident.starts_at) or aware(incident.opened_at) or utcnow()
+    _, _, last = calendar.window_ending_on_or_after(
+        began.astimezone(zone).date(),
+        days_before=settings.travel_rush_days_before,
+        length_days=settings.travel_rush_length_days,
+    )
+    return last
 
 
 # -- CAP feeds ---------------------------------------------------------------------------------

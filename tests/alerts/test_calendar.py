@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlmodel import Session, col, select
 
-from coordinator.alerts import calendar, cap, jobs
+from coordinator.alerts import calendar, cap, flows, jobs
 from coordinator.dispatch.models import Incident, Task
 from coordinator.scheduler import recurring_jobs
 
@@ -71,6 +71,57 @@ def test_daily_job_opens_once_plans_each_day_and_closes(engine, settings, demo):
     )
     assert [i.status for i in _rush(engine)] == ["closed"]
     assert jobs.run_travel_rush(engine=engine, settings=settings, today=date(2026, 3, 15)) == "idle"
+
+
+def _open_by_hand(engine, identifier="by-hand", *, starts_at=None, ends_at=None) -> int:
+    """A dispatcher opens the travel rush themselves (the crash test does this in November)."""
+    with Session(engine, expire_on_commit=False) as s:
+        raised = flows.raise_alert(
+            session=s,
+            data=flows.AlertInput(
+                sender="dispatcher",
+                identifier=identifier,
+                sent=datetime(2026, 11, 30, tzinfo=UTC),
+                kind="travel_rush",
+                level="yellow",
+                districts=["520103", "520115"],
+                headline="春运开始: 平安返乡服务站开放",
+                starts_at=starts_at,
+                ends_at=ends_at,
+            ),
+            actor="dispatcher",
+        )
+        s.commit()
+    assert raised.incident_id is not None
+    return raised.incident_id
+
+
+def test_a_rush_opened_ahead_of_its_window_is_kept_and_used_when_the_window_opens(
+    engine, settings, demo
+):
+    # 2027: Lunar New Year on 6 February, the rush from 22 January to 2 March
+    rush_id = _open_by_hand(engine, starts_at=datetime(2027, 1, 21, 16, tzinfo=UTC))
+    run = lambda day: jobs.run_travel_rush(engine=engine, settings=settings, today=day)  # noqa: E731
+    assert run(date(2026, 11, 30)) == "idle"
+    assert [(i.id, i.status) for i in _rush(engine)] == [(rush_id, "open")]
+    # the window opens: the calendar plans the day's shifts on that rush, no second incident
+    assert run(date(2027, 1, 22)) == "planned"
+    assert [(i.id, i.status) for i in _rush(engine)] == [(rush_id, "open")]
+    with Session(engine) as s:
+        tasks = s.exec(select(Task).where(Task.incident_id == rush_id)).all()
+    assert any(":2027-01-22" in t.plan_key for t in tasks)
+    assert run(date(2027, 3, 2)) == "planned"  # its last day
+    assert run(date(2027, 3, 3)) == "closed"
+    assert [(i.id, i.status) for i in _rush(engine)] == [(rush_id, "closed")]
+
+
+def test_a_rush_opened_by_hand_closes_after_its_own_end_or_its_windows(engine, settings, demo):
+    short = _open_by_hand(engine, "short", ends_at=datetime(2026, 12, 5, 15, tzinfo=UTC))
+    undated = _open_by_hand(engine, "undated")  # belongs to the next rush's window
+    run = lambda day: jobs.run_travel_rush(engine=engine, settings=settings, today=day)  # noqa: E731
+    assert run(date(2026, 12, 5)) == "idle"  # 23:00 in Guiyang: its last day
+    assert run(date(2026, 12, 6)) == "closed"
+    assert {i.id: i.status for i in _rush(engine)} == {short: "closed", undated: "open"}
 
 
 def test_recurring_jobs_list_the_calendar_and_feeds_only_when_configured(settings):
