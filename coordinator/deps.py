@@ -10,7 +10,7 @@ from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from coordinator.accounts.service import Actor, actor_for_token
+from coordinator.accounts.service import Actor, TokenCache, actor_for_token
 from coordinator.config import Settings
 
 
@@ -37,21 +37,33 @@ EXTRA_AUTHENTICATORS: list[Callable[[Request, Session], Actor | None]] = []
 
 
 def current_actor(request: Request, engine: EngineDep) -> Actor:
-    """Who is calling. Looked up in a short transaction of its own, so that on SQLite the
-    request's own session does not hold the write lock from authentication onwards."""
-    with Session(engine, expire_on_commit=False) as session:
-        actor = _authenticate(request, session)
-        session.commit()
+    """Who is calling. A bearer token seen in the last few seconds is answered from the app's
+    `TokenCache`; anything else is looked up in a short transaction of its own, so that on
+    SQLite the request's own session does not hold the write lock from authentication on."""
+    cache: TokenCache | None = getattr(request.app.state, "token_cache", None)
+    token = _bearer(request)
+    actor = cache.get(token) if cache is not None and token else None
+    if actor is None:
+        with Session(engine, expire_on_commit=False) as session:
+            actor = _authenticate(request, session, token)
+            session.commit()
+        if cache is not None and token:
+            cache.put(token, actor)
     request.state.actor = actor
     return actor
 
 
-def _authenticate(request: Request, session: Session) -> Actor:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+def _bearer(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+def _authenticate(request: Request, session: Session, token: str | None) -> Actor:
     actor: Actor | None = None
-    if scheme.lower() == "bearer" and token.strip():
-        actor = actor_for_token(session=session, token=token.strip())
+    if token:
+        actor = actor_for_token(session=session, token=token)
         if actor is None:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,

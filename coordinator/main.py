@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from coordinator import __version__, system_views
 from coordinator.accounts import views as accounts_views
+from coordinator.accounts.service import TokenCache
 from coordinator.alerts import views as alerts_views
 from coordinator.board import views as board_views
 from coordinator.config import Settings, get_settings
@@ -154,6 +155,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         description="Event-driven volunteer and logistics coordinator.",
         lifespan=lifespan,
     )
+    app.state.token_cache = TokenCache()
     limit = (settings or (runtime.settings if runtime else get_settings())).max_body_bytes
     app.add_middleware(BodyLimit, limit=limit)
     app.add_middleware(RequestId)

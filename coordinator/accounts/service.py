@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +75,30 @@ def actor_for_token(*, session: Session, token: str) -> Actor | None:
         role=row.role,
         station_ids=frozenset(row.station_ids or []),
     )
+
+
+class TokenCache:
+    """Actors of tokens seen in the last `ttl_s` seconds, so a burst of webhook calls does not
+    look the same token up hundreds of times a second. Only valid tokens are kept (an unknown
+    one is looked up every time); a token revoked in the database is refused within `ttl_s`.
+    Thread-safe: dict reads and writes are atomic, and a lost race costs one lookup."""
+
+    def __init__(self, ttl_s: float = 5.0, max_entries: int = 10_000) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        #: token hash → (when it was looked up, its actor)
+        self._entries: dict[str, tuple[float, Actor]] = {}
+
+    def get(self, token: str) -> Actor | None:
+        entry = self._entries.get(hash_token(token))
+        if entry is None or time.monotonic() - entry[0] >= self.ttl_s:
+            return None
+        return entry[1]
+
+    def put(self, token: str, actor: Actor) -> None:
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()  # tokens are few; this only bounds a pathological case
+        self._entries[hash_token(token)] = (time.monotonic(), actor)
 
 
 def record_audit(

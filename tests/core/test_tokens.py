@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 from sqlmodel import Session, select
 
@@ -101,3 +102,41 @@ def test_audit_log_records_the_request_that_did_it(client, tokens, engine):
     with Session(engine) as s:
         audit = s.exec(select(AuditLog).where(AuditLog.action == "token.created")).one()
     assert audit.request_id == "req-42"
+
+
+def test_a_burst_looks_a_token_up_once_and_a_revoked_one_is_refused_after_the_cache(
+    make_runtime, tokens, engine
+):
+    from fastapi.testclient import TestClient
+    from sqlalchemy import event, update
+
+    from coordinator.main import create_app
+
+    app = create_app(runtime=make_runtime(relay=False))
+    lookups: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        if statement.startswith("SELECT") and "api_tokens" in statement:
+            lookups.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with TestClient(app) as c:
+            h = bearer(tokens["dispatcher"])
+            assert all(c.get("/api/incidents", headers=h).status_code == 200 for _ in range(20))
+            assert len(lookups) == 1
+            with Session(engine) as s:
+                s.execute(
+                    update(ApiToken)
+                    .where(ApiToken.token_hash == hash_token(tokens["dispatcher"]))
+                    .values(revoked_at=datetime.now(UTC))
+                )
+                s.commit()
+            app.state.token_cache.ttl_s = 0.0  # the cache's few seconds have passed
+            assert c.get("/api/incidents", headers=h).status_code == 401
+            # an unknown token is never cached: every try is looked up, and refused
+            for _ in range(3):
+                assert c.get("/api/incidents", headers=bearer("nl_forged")).status_code == 401
+            assert len(lookups) == 5
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
