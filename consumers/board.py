@@ -5,7 +5,11 @@ it has already shown. Each API process runs it in its own consumer group (see
 `Runtime._group_suffix`), so every process sees every event. A new group reads from the start
 of the log (so nothing that happens while it joins is missed) but pushes nothing from well
 before the process started: a browser's snapshot already has it, and a restarted API process
-must not replay the day's events to the boards watching it."""
+must not replay the day's events to the boards watching it.
+
+Nobody watching this process's boards (no stream for `hub.LINGER_S`), the feed holds its
+partitions and decodes nothing; the next board to attach waits until it has moved to the
+newest events (`Hub.resumed`), then takes its snapshot, so nothing falls in between."""
 
 from __future__ import annotations
 
@@ -17,8 +21,11 @@ from coordinator.board.hub import hub_for
 from events.base import EventPayload
 from events.registry import EVENT_TYPES
 
-# People watch the board live: poll eagerly (the embedded broker does not wake a waiting fetch)
-handlers = Handlers("board", exactly_once=False, fetch_max_wait_ms=20)
+# People watch the board live: poll eagerly (the embedded broker does not wake a waiting fetch),
+# but only while someone does (the hub says when)
+handlers = Handlers(
+    "board", exactly_once=False, per_process=True, fetch_max_wait_ms=20, watch=hub_for
+)
 
 
 def compact(ctx: Context) -> dict[str, Any]:

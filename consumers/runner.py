@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 DLQ_REASON_HEADER = "nuanliu_dlq_reason"
 #: Attempts for an error that is not known to be transient, before the event is dead-lettered.
 MAX_HANDLER_ATTEMPTS = 3
+#: Seconds between offset commits of a per-process group (nobody else reads them; a commit
+#: per poll was a round trip per batch for nothing but a reconnect's starting point)
+PER_PROCESS_COMMIT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,12 @@ class ConsumerRunner:
         self._thread: threading.Thread | None = None
         self.applied = 0
         self.ready = threading.Event()
+        #: partitions held while nobody watches, and whether the watch was told (`_unwatched`)
+        self._held: set[TopicPartition] = set()
+        self._watch_paused = False
+        #: a per-process group commits now and then, only so a reconnect does not re-read
+        #: the whole log
+        self._committed_at = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -113,6 +122,7 @@ class ConsumerRunner:
         self.close()
 
     def close(self, *, commit: bool = True) -> None:
+        self._held = set()  # a new consumer starts unpaused
         if self._consumer is not None:
             try:
                 self._consumer.close(autocommit=False)
@@ -165,6 +175,8 @@ class ConsumerRunner:
         `commit=False` leaves offsets uncommitted, which is what a crash right after the
         database commit looks like to the group (tests use it)."""
         consumer = self._kafka()
+        if self._unwatched(consumer, timeout_ms):
+            return 0
         batch = consumer.poll(timeout_ms=timeout_ms)
         self.ready.set()
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
@@ -186,13 +198,53 @@ class ConsumerRunner:
             return 0
         # Only a batch that settled completely is committed; any other exception (a crash)
         # propagates with the offsets uncommitted, so the group redelivers the batch.
-        if commit and offsets:
+        if commit and offsets and self._commit_due():
             try:
                 consumer.commit(offsets)
             except CommitFailedError:
                 # a rebalance took the partition; its new owner re-reads and dedupes
                 log.info("%s: commit lost to a rebalance", self.name)
         return settled
+
+    def _unwatched(self, consumer: Any, timeout_ms: int) -> bool:
+        """For a consumer whose output only matters while watched (the board): while nobody
+        watches, hold its partitions (the group membership and heartbeats go on, nothing is
+        fetched or decoded) and return True; when someone watches again, move to the newest
+        events before saying so, so a snapshot taken after `resumed()` misses nothing."""
+        if self.handlers.watch is None:
+            return False
+        watch = self.handlers.watch(self.services)
+        if watch.wanted():
+            if self._watch_paused:
+                held = self._held & consumer.assignment()
+                if held:
+                    consumer.seek_to_end(*held)
+                    for tp in held:  # resolve the reset now, not at the next fetch
+                        consumer.position(tp, timeout_ms=10_000)
+                    consumer.resume(*held)
+                self._held = set()
+                self._watch_paused = False
+                watch.resumed()
+            return False
+        assigned = consumer.assignment()
+        if not assigned:
+            return False  # not in the group yet: polling joins it
+        if assigned - self._held:  # first time, or a rebalance gave us more
+            consumer.pause(*assigned)
+            self._held = set(assigned)
+        if not self._watch_paused:
+            self._watch_paused = True
+            watch.paused()
+        consumer.poll(timeout_ms=timeout_ms)  # heartbeats and rebalances; fetches nothing
+        return True
+
+    def _commit_due(self) -> bool:
+        if not self.handlers.per_process:
+            return True
+        if time.monotonic() - self._committed_at < PER_PROCESS_COMMIT_S:
+            return False
+        self._committed_at = time.monotonic()
+        return True
 
     def handle_record(self, record: Any) -> str:
         """Decode, validate and apply one record; returns the outcome."""
@@ -226,6 +278,10 @@ class ConsumerRunner:
             payload = envelope.payload()
         except DecodeError as exc:
             return self._dead_letter(record, exc.reason, envelope)
+        when = self.handlers.conditions.get(envelope.type)
+        if when is not None and not when(payload):
+            EVENTS_CONSUMED.labels(self.name, "skipped").inc()
+            return "skipped"
         return _Prepared(record, envelope, handler, payload)
 
     def _apply_batch(self, batch: list[_Prepared]) -> None:

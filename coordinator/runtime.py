@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from consumers import consumer_tables
+from consumers.registry import Handlers
 from consumers.runner import ConsumerRunner, RunnerConfig
 from coordinator import scheduler as scheduler_module
 from coordinator.config import Settings
@@ -98,7 +99,7 @@ class Runtime:
                 self.engine,
                 config,
                 services=self.services,
-                group_suffix=self._group_suffix(name),
+                group_suffix=self._group_suffix(tables[name]),
             )
             runner.start()
             self.runners[name] = runner
@@ -134,10 +135,10 @@ class Runtime:
         )
 
     @staticmethod
-    def _group_suffix(name: str) -> str:
+    def _group_suffix(handlers: Handlers) -> str:
         # The board pushes to the browsers connected to *this* process, so every API process
         # needs every board event: its own group, not a share of one.
-        if name == "board":
+        if handlers.per_process:
             return f".{socket.gethostname()}.{os.getpid()}"
         return ""
 

@@ -17,6 +17,7 @@ import contextlib
 import json
 import secrets
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +25,9 @@ from typing import Any
 
 DEFAULT_RING = 2000
 DEFAULT_CLIENT_BUFFER = 500
+#: after the last board leaves, the feed goes on this long (a reload, a dropped connection)
+#: before it stops consuming
+LINGER_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -109,11 +113,21 @@ class Hub:
     """The ring of recent board events and the set of connected clients (thread-safe)."""
 
     def __init__(
-        self, *, ring_size: int = DEFAULT_RING, client_buffer: int = DEFAULT_CLIENT_BUFFER
+        self,
+        *,
+        ring_size: int = DEFAULT_RING,
+        client_buffer: int = DEFAULT_CLIENT_BUFFER,
+        linger_s: float = LINGER_S,
     ) -> None:
         self.boot = secrets.token_hex(4)
         #: when this process's feed began: browsers' snapshots from it include everything older
         self.started_at = datetime.now(UTC)
+        self.linger_s = linger_s
+        #: set while the feed consumes: only then is the ring complete and `last_id` the
+        #: newest event (a stream waits for it before it attaches)
+        self.live = threading.Event()
+        self.live.set()
+        self._wanted_at = time.monotonic()  # a new process's feed joins its group first
         self.client_buffer = client_buffer
         self._ring: deque[BoardEvent] = deque(maxlen=ring_size)
         self._clients: set[Client] = set()
@@ -152,6 +166,28 @@ class Hub:
     def detach(self, client: Client) -> None:
         with self._lock:
             self._clients.discard(client)
+            self._wanted_at = time.monotonic()
+
+    # -- who watches: the feed consumes only while someone does (consumers.registry.Watch) ----
+    def want(self) -> None:
+        """A board is about to attach: keep (or get) the feed going."""
+        self._wanted_at = time.monotonic()
+
+    def wanted(self) -> bool:
+        return self.client_count > 0 or time.monotonic() - self._wanted_at < self.linger_s
+
+    def paused(self) -> None:
+        self.live.clear()
+
+    def resumed(self) -> None:
+        """The feed consumes again from the newest events: what happened while it was held is
+        in the snapshot of any board attaching from now on, never in the ring, so ids from
+        before are made unknown (a board reconnecting with one gets a snapshot)."""
+        with self._lock:
+            self.boot = secrets.token_hex(4)
+            self._ring.clear()
+            self.started_at = datetime.now(UTC)
+        self.live.set()
 
     def attach_after(
         self, last_event_id: str | None, loop: asyncio.AbstractEventLoop | None = None

@@ -30,13 +30,17 @@ class SnapshotCache:
         self._taken = 0.0
         self.computed = 0
 
-    def get(self, last_id: str, compute: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+    def get(
+        self, last_id: str | None, compute: Callable[[str | None], dict[str, Any]]
+    ) -> dict[str, Any]:
         """The snapshot for a board when the newest event here is `last_id`: a shared one
-        if it is recent enough or nothing has happened since, else `compute(last_id)`."""
+        if it is recent enough or nothing has happened since, else `compute(last_id)`.
+        `last_id=None` (this process does not follow events now): recent enough only."""
         with self._lock:
             value = self._value
             if value is not None and (
-                value.get("last_id") == last_id or time.monotonic() - self._taken < self.max_age_s
+                (last_id is not None and value.get("last_id") == last_id)
+                or time.monotonic() - self._taken < self.max_age_s
             ):
                 return value
             value = compute(last_id)

@@ -8,6 +8,7 @@ call the JSON API of the domain that owns them, with the session's CSRF token.
 from __future__ import annotations
 
 import json
+import logging
 import mimetypes
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
@@ -32,6 +33,8 @@ from coordinator.board.snapshots import snapshot_cache_for
 from coordinator.db import read_only
 from coordinator.deps import Dispatcher, SettingsDep, StationStaff, ensure_station
 
+log = logging.getLogger(__name__)
+
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 router.include_router(login_views.router)
 
@@ -39,6 +42,8 @@ router.include_router(login_views.router)
 PING_S = 15.0
 #: how long a browser waits before reconnecting (EventSource's `retry`)
 RETRY_MS = 2000
+#: how long a stream waits for a held feed to resume (a join and an offset lookup)
+FEED_WAKE_S = 10.0
 
 
 def read_session(request: Request) -> Iterator[Session]:
@@ -71,7 +76,10 @@ def board_snapshot(request: Request, actor: Dispatcher) -> dict[str, Any]:
     between the boards asking at about the same time (see `board.snapshots`)."""
     engine = request.app.state.engine
     cache = snapshot_cache_for(request.app.state.runtime.services)
-    return cache.get(_hub(request).last_id, lambda last_id: _snapshot(engine, last_id))
+    hub = _hub(request)
+    # a held feed hears of no event: "nothing happened since" cannot be told then
+    newest = hub.last_id if hub.live.is_set() else None
+    return cache.get(newest, lambda _: _snapshot(engine, hub.last_id))
 
 
 @router.get("/board/stream", response_class=StreamingResponse)
@@ -90,6 +98,12 @@ async def board_stream(
     hub = _hub(request)
 
     async def frames() -> AsyncIterator[str]:
+        if not hub.live.is_set():
+            # nobody watched this process lately, so its feed is held: wake it and wait until
+            # it reads the newest events, or the snapshot below could miss one
+            hub.want()
+            if not await run_in_threadpool(hub.live.wait, FEED_WAKE_S):
+                log.warning("the board feed did not resume within %.0f s", FEED_WAKE_S)
         client, replay, newest = hub.attach_after(last_event_id)
         try:
             yield f"retry: {RETRY_MS}\n: connected\n\n"

@@ -139,3 +139,32 @@ def test_board_consumer_follows_every_event_type_and_pushes_after_commit() -> No
     (event,) = hub._ring
     assert event.data["type"] == "nuanliu.incident.closed"
     assert event.data["subject"] == "7" and event.data["data"]["reason"] == "roads clear"
+
+
+def test_the_feed_is_wanted_while_boards_watch_and_a_while_after() -> None:
+    async def main() -> None:
+        hub = Hub(linger_s=0.2)
+        assert hub.wanted()  # a new process's feed joins its group first
+        await asyncio.sleep(0.25)
+        assert not hub.wanted()
+        client = hub.attach()
+        await asyncio.sleep(0.25)
+        assert hub.wanted()  # a board is watching, however long
+        hub.publish({"n": 1})
+        seen = hub.last_id
+        hub.detach(client)
+        assert hub.wanted()  # a reload or a reconnect comes back within the linger
+        await asyncio.sleep(0.25)
+        assert not hub.wanted()
+        hub.paused()
+        assert not hub.live.is_set()
+        hub.want()  # a board about to attach
+        assert hub.wanted()
+        hub.resumed()
+        assert hub.live.is_set()
+        # what happened while the feed was held is not in the ring: an id from before gets
+        # a snapshot, never a replay with a gap in it
+        _, replay, newest = hub.attach_after(seen)
+        assert replay is None and newest != seen
+
+    run(main())

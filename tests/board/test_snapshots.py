@@ -33,6 +33,16 @@ def test_reused_while_nothing_happened_however_old() -> None:
     assert calls == ["a-1"]
 
 
+def test_without_a_live_feed_only_age_counts() -> None:
+    # a held feed hears of no event, so "nothing happened since" cannot be known
+    cache = SnapshotCache(max_age_s=0.2)
+    calls, compute = _counting()
+    assert cache.get(None, compute) is cache.get(None, compute)
+    time.sleep(0.25)
+    cache.get(None, compute)
+    assert calls == [None, None]
+
+
 def test_a_new_event_means_a_new_snapshot_once_the_shared_one_is_too_old() -> None:
     cache = SnapshotCache(max_age_s=0.2)
     calls, compute = _counting()
