@@ -12,6 +12,7 @@ from coordinator.config import Settings, get_settings
 from coordinator.dispatch import flows, jobs
 from coordinator.dispatch import service as svc
 from coordinator.dispatch.models import Assignment
+from coordinator.sms.replies import parse_reply
 from events.payloads.alerts import AlertRaised
 from events.payloads.assignments import (
     AssignmentCancelled,
@@ -93,7 +94,11 @@ def on_incident_closed(ctx: Context, event: IncidentClosed) -> None:
     flows.stand_down(session=ctx.session, incident_id=event.incident_id)
 
 
-@handlers.on(SmsReceived)
+def _not_a_receipt(event: SmsReceived) -> bool:
+    return parse_reply(event.body).intent != "receipt"  # station managers' texts: inventory's
+
+
+@handlers.on(SmsReceived, when=_not_a_receipt)
 def on_sms_received(ctx: Context, event: SmsReceived) -> None:
     """A volunteer answered: accept, decline, done, stop, or something we explain."""
     flows.handle_reply(session=ctx.session, phone=event.phone, body=event.body)

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from consumers.registry import Context, Handlers
 from coordinator.logistics.sms_receipts import handle_receipt_sms
+from coordinator.sms.replies import parse_reply
 from events.payloads.sms import SmsReceived
 
 handlers = Handlers("inventory")
 
 
-@handlers.on(SmsReceived)
+def _is_receipt(event: SmsReceived) -> bool:
+    return parse_reply(event.body).intent == "receipt"
+
+
+@handlers.on(SmsReceived, when=_is_receipt)
 def on_sms_received(ctx: Context, event: SmsReceived) -> None:
     """Book a receipt text; every other text belongs to the dispatch consumer."""
     handle_receipt_sms(session=ctx.session, phone=event.phone, body=event.body)

@@ -238,3 +238,26 @@ def _audited(engine: Any) -> str | None:
     with Session(engine) as s:
         row = s.exec(select(AuditLog).where(AuditLog.action == "test.audited")).first()
         return row.event_id if row else None
+
+
+def test_events_a_condition_refuses_are_skipped_with_no_transaction(engine, make_runtime):
+    handlers = Handlers("spine-when")
+
+    @handlers.on(IncidentClosed, when=lambda e: e.incident_id % 2 == 0)
+    def on_incident_closed(ctx: Context, event: IncidentClosed) -> None:
+        record_audit(
+            session=ctx.session, actor="test", action="test.applied", subject=str(event.incident_id)
+        )
+
+    runner = _runner(engine, make_runtime, handlers)
+    staged = {n: _stage(engine, n) for n in range(1, 7)}
+    wait_for(lambda: [runner.poll_once(timeout_ms=300)] and _effects(engine) == 3)
+    with Session(engine) as s:
+        processed = set(
+            s.exec(
+                select(ProcessedEvent.event_id).where(ProcessedEvent.consumer == "spine-when")
+            ).all()
+        )
+    assert processed == {staged[2], staged[4], staged[6]}
+    assert [_effects(engine, str(n)) for n in range(1, 7)] == [0, 1, 0, 1, 0, 1]
+    runner.close()
