@@ -22,6 +22,11 @@ class Served:
     server: uvicorn.Server
     thread: threading.Thread
 
+    @property
+    def app(self) -> Any:
+        """The FastAPI app being served (its `state` holds the intake, the token cache…)."""
+        return self.server.config.app
+
     def stop(self) -> None:
         from coordinator.board.hub import hub_for
 

@@ -25,6 +25,7 @@ from coordinator.dispatch import views as dispatch_views
 from coordinator.logistics import views as logistics_views
 from coordinator.runtime import Runtime
 from coordinator.sms import views as sms_views
+from coordinator.sms.intake import Intake
 from coordinator.volunteers import views as volunteers_views
 from events.context import current_request_id
 
@@ -143,9 +144,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.state.settings = rt.settings
         app.state.engine = rt.engine
         app.state.bootstrap = rt.bootstrap
+        assert rt.engine is not None
+        app.state.sms_intake = Intake(rt.engine).start()
         try:
             yield
         finally:
+            app.state.sms_intake.stop()
             if own:
                 rt.stop()
 

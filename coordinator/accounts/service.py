@@ -101,6 +101,11 @@ class TokenCache:
         self._entries[hash_token(token)] = (time.monotonic(), actor)
 
 
+def actor_name(actor: Actor | str) -> str:
+    """How the audit log names an actor: `role:name`, or the string given."""
+    return actor if isinstance(actor, str) else f"{actor.role}:{actor.name}"
+
+
 def record_audit(
     *,
     session: Session,
@@ -115,7 +120,7 @@ def record_audit(
     handled is filled in from the context when not given."""
     session.add(
         AuditLog(
-            actor=actor if isinstance(actor, str) else f"{actor.role}:{actor.name}",
+            actor=actor_name(actor),
             action=action,
             subject=subject,
             detail=detail or {},

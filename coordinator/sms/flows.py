@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sqlmodel import Session
 
-from coordinator.accounts.service import Actor, record_audit
+from coordinator.accounts.service import Actor, actor_name, record_audit
 from coordinator.common import utcnow
 from coordinator.sms import service
 from coordinator.sms.models import SmsMessage
-from coordinator.volunteers.service import normalise_phone
 from events.outbox import stage
 from events.payloads.sms import SmsFailed
 
 #: no volunteer sends ten replies in ten minutes; an auto-responder does
 FLOOD_LIMIT = 10
 FLOOD_WINDOW = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Received:
+    """A text as it reaches us, with who passed it on (the audit log's actor) and the request
+    it came in (the audit log's request id)."""
+
+    text: service.Inbound
+    actor: str
+    request_id: str | None = None
 
 
 def receive_sms(
@@ -28,48 +38,70 @@ def receive_sms(
     provider_sid: str | None = None,
     gateway: str = "api",
 ) -> tuple[SmsMessage, bool]:
-    """Store an inbound text with its `SmsReceived` event and an audit entry; commits.
-
-    Returns the message and whether it is new: a provider retrying a webhook with the same
-    message id gets the stored row back and nothing happens twice. A number that sends more
-    than FLOOD_LIMIT texts in FLOOD_WINDOW (an auto-responder answering our answers, a stuck
-    phone) through the provider has the excess recorded but not acted on, so no reply loop
-    can run up a bill.
+    """Store one inbound text (see :func:`receive_many`); commits.
     Raises InvalidPhone/InvalidMessage (nothing is stored then)."""
-    if provider_sid:
-        seen = service.inbound_seen(session=session, provider_sid=provider_sid)
-        if seen is not None:
-            return seen, False
-    e164 = normalise_phone(phone, mobile_only=False)
-    # only the phone network can loop; a dispatcher (or the demo phone) types on purpose
-    flood = (
-        gateway != "api"
-        and service.inbound_count_since(session=session, phone=e164, since=utcnow() - FLOOD_WINDOW)
-        >= FLOOD_LIMIT
-    )
-    message = service.record_inbound(
+    text = service.inbound(phone=phone, body=body, gateway=gateway, provider_sid=provider_sid)
+    (result,) = receive_many(session=session, received=[Received(text, actor_name(actor))])
+    return result
+
+
+def receive_many(*, session: Session, received: list[Received]) -> list[tuple[SmsMessage, bool]]:
+    """Store inbound texts with their `SmsReceived` events and an audit entry each, in one
+    transaction; commits. Returns, in order, each message and whether it is new.
+
+    A provider retrying a webhook with the same message id gets the stored row back and
+    nothing happens twice. A number that sends more than FLOOD_LIMIT texts in FLOOD_WINDOW
+    (an auto-responder answering our answers, a stuck phone) through the provider has the
+    excess recorded but not acted on, so no reply loop can run up a bill; a dispatcher (or
+    the demo phone) types on purpose, so texts entered through the API are never a flood."""
+    seen = service.inbound_seen_many(
         session=session,
-        phone=e164,
-        body=body,
-        provider_sid=provider_sid,
-        gateway=gateway,
-        announce=not flood,
+        provider_sids={r.text.provider_sid for r in received if r.text.provider_sid},
     )
-    record_audit(
+    counts = service.inbound_counts_since(
         session=session,
-        actor=actor,
-        action="sms.flood_suppressed" if flood else "sms.received",
-        subject=f"sms:{message.id}",
-        detail={
-            "phone": message.phone,
-            "volunteer_id": message.volunteer_id,
-            "gateway": gateway,
-            "provider_sid": provider_sid,
-            "chars": len(body),
-        },
+        phones={r.text.phone for r in received if r.text.gateway != "api"},
+        since=utcnow() - FLOOD_WINDOW,
     )
+    fresh: list[Received] = []
+    firsts: dict[str, int] = {}  # provider id → its text's index in `fresh`
+    #: per text, in order: the stored message, or the index of the new one in `fresh`; and
+    #: whether it is new (a retry within the batch is not)
+    answers: list[tuple[SmsMessage | int, bool]] = []
+    for r in received:
+        sid = r.text.provider_sid
+        if sid and sid in seen:
+            answers.append((seen[sid], False))
+            continue
+        if sid and sid in firsts:
+            answers.append((firsts[sid], False))
+            continue
+        if sid:
+            firsts[sid] = len(fresh)
+        flood = False
+        if r.text.gateway != "api":
+            counts[r.text.phone] = counts.get(r.text.phone, 0) + 1
+            flood = counts[r.text.phone] > FLOOD_LIMIT
+        answers.append((len(fresh), True))
+        fresh.append(replace(r, text=replace(r.text, announce=not flood)))
+    rows = service.record_inbound_many(session=session, texts=[r.text for r in fresh])
+    for r, message in zip(fresh, rows, strict=True):
+        record_audit(
+            session=session,
+            actor=r.actor,
+            action="sms.received" if r.text.announce else "sms.flood_suppressed",
+            subject=f"sms:{message.id}",
+            detail={
+                "phone": message.phone,
+                "volunteer_id": message.volunteer_id,
+                "gateway": r.text.gateway,
+                "provider_sid": r.text.provider_sid,
+                "chars": len(r.text.body),
+            },
+            request_id=r.request_id,
+        )
     session.commit()
-    return message, True
+    return [(rows[m] if isinstance(m, int) else m, new) for m, new in answers]
 
 
 def apply_delivery_report(

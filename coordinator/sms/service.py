@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import threading
 import unicodedata
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlmodel import Session, col, select
 from coordinator.common import utcnow
 from coordinator.sms.models import MAX_BODY_CHARS, SmsMessage
 from coordinator.sms.templates import render
-from coordinator.volunteers.service import get_by_phone, normalise_phone
+from coordinator.volunteers.service import normalise_phone, volunteer_ids_by_phone
 from events.outbox import stage
 from events.payloads.sms import SmsReceived
 
@@ -33,6 +34,10 @@ _GSM_BASIC = set(
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 _GSM_EXTENSION = set("^{}\\[~]|€\f")
+
+
+#: the column's width; Twilio's ids are 34 characters
+MAX_PROVIDER_SID = 64
 
 
 class InvalidMessage(ValueError):
@@ -162,6 +167,34 @@ def queue_template(
     )
 
 
+@dataclass(frozen=True)
+class Inbound:
+    """A received text about to be stored: `phone` in E.164 and `body` checked (see
+    :func:`inbound`); `announce=False` records it without acting on it (a flood)."""
+
+    phone: str
+    body: str
+    gateway: str = "api"
+    provider_sid: str | None = None
+    announce: bool = True
+
+
+def inbound(
+    *, phone: str, body: str, gateway: str = "api", provider_sid: str | None = None
+) -> Inbound:
+    """A text from the phone network or a dispatcher, checked before anything is stored. The
+    sender's number may be any valid number (a landline's SMS service too).
+    Raises InvalidPhone/InvalidMessage."""
+    if provider_sid is not None and len(provider_sid) > MAX_PROVIDER_SID:
+        raise InvalidMessage(f"provider message id is longer than {MAX_PROVIDER_SID} characters")
+    return Inbound(
+        phone=normalise_phone(phone, mobile_only=False),
+        body=check_body(body),
+        gateway=gateway[:16],
+        provider_sid=provider_sid,
+    )
+
+
 def record_inbound(
     *,
     session: Session,
@@ -171,52 +204,65 @@ def record_inbound(
     gateway: str = "api",
     announce: bool = True,
 ) -> SmsMessage:
-    """Store a received text and stage `SmsReceived` in the caller's transaction.
-
-    The sender's number may be any valid number (a landline's SMS service too); the
-    volunteer is linked when the number is on the roster. With `announce=False` the text is
-    only recorded (kind "flood"): nobody acts on it or answers it.
+    """Store one received text (see :func:`record_inbound_many`).
     Raises InvalidPhone/InvalidMessage."""
-    e164 = normalise_phone(phone, mobile_only=False)
-    check_body(body)
-    volunteer = get_by_phone(session=session, phone=e164)
-    count, encoding = segments(body)
-    now = utcnow()
-    row = SmsMessage(
-        direction="inbound",
-        phone=e164,
-        body=body,
-        segments=count,
-        encoding=encoding,
-        status="received",
-        gateway=gateway[:16],
-        provider_sid=provider_sid,
-        volunteer_id=volunteer.id if volunteer else None,
-        kind="reply" if announce else "flood",
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(row)
-    session.flush()
-    assert row.id is not None
-    if announce:
-        stage(session, SmsReceived(message_id=row.id, phone=e164, body=body))
+    text = inbound(phone=phone, body=body, gateway=gateway, provider_sid=provider_sid)
+    (row,) = record_inbound_many(session=session, texts=[replace(text, announce=announce)])
     return row
+
+
+def record_inbound_many(*, session: Session, texts: list[Inbound]) -> list[SmsMessage]:
+    """Store received texts and stage an `SmsReceived` for each announced one, in the
+    caller's transaction, in one round of inserts; returns the rows (ids set). Each text's
+    volunteer is linked when its number is on the roster. A text not announced is recorded
+    with kind "flood": nobody acts on it or answers it."""
+    volunteers = volunteer_ids_by_phone(session=session, phones={t.phone for t in texts})
+    now = utcnow()
+    rows = []
+    for text in texts:
+        count, encoding = segments(text.body)
+        rows.append(
+            SmsMessage(
+                direction="inbound",
+                phone=text.phone,
+                body=text.body,
+                segments=count,
+                encoding=encoding,
+                status="received",
+                gateway=text.gateway,
+                provider_sid=text.provider_sid,
+                volunteer_id=volunteers.get(text.phone),
+                kind="reply" if text.announce else "flood",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    session.add_all(rows)
+    session.flush()
+    for text, row in zip(texts, rows, strict=True):
+        assert row.id is not None
+        if text.announce:
+            stage(session, SmsReceived(message_id=row.id, phone=text.phone, body=text.body))
+    return rows
 
 
 def inbound_count_since(*, session: Session, phone: str, since: datetime) -> int:
     """How many texts `phone` sent us since `since`."""
-    return int(
-        session.exec(
-            select(func.count())
-            .select_from(SmsMessage)
-            .where(
-                SmsMessage.phone == phone,
-                SmsMessage.direction == "inbound",
-                col(SmsMessage.created_at) >= since,
-            )
-        ).one()
-    )
+    return inbound_counts_since(session=session, phones={phone}, since=since).get(phone, 0)
+
+
+def inbound_counts_since(*, session: Session, phones: set[str], since: datetime) -> dict[str, int]:
+    """How many texts each of `phones` sent us since `since` (phones with none are left out)."""
+    rows = session.exec(
+        select(SmsMessage.phone, func.count())
+        .where(
+            col(SmsMessage.phone).in_(phones),
+            SmsMessage.direction == "inbound",
+            col(SmsMessage.created_at) >= since,
+        )
+        .group_by(col(SmsMessage.phone))
+    ).all()
+    return {phone: int(n) for phone, n in rows}
 
 
 def get_by_provider_sid(*, session: Session, provider_sid: str) -> SmsMessage | None:
@@ -225,11 +271,23 @@ def get_by_provider_sid(*, session: Session, provider_sid: str) -> SmsMessage | 
 
 def inbound_seen(*, session: Session, provider_sid: str) -> SmsMessage | None:
     """The inbound message already stored under `provider_sid` (providers retry webhooks)."""
-    return session.exec(
-        select(SmsMessage).where(
-            SmsMessage.provider_sid == provider_sid, SmsMessage.direction == "inbound"
-        )
-    ).first()
+    return inbound_seen_many(session=session, provider_sids={provider_sid}).get(provider_sid)
+
+
+def inbound_seen_many(*, session: Session, provider_sids: set[str]) -> dict[str, SmsMessage]:
+    """Provider message id → the inbound message already stored under it."""
+    if not provider_sids:
+        return {}
+    rows = session.exec(
+        select(SmsMessage)
+        .where(col(SmsMessage.provider_sid).in_(provider_sids), SmsMessage.direction == "inbound")
+        .order_by(col(SmsMessage.id))
+    ).all()
+    seen: dict[str, SmsMessage] = {}
+    for row in rows:
+        assert row.provider_sid is not None
+        seen.setdefault(row.provider_sid, row)
+    return seen
 
 
 #: how far along a status is; a delivery report never moves a message backwards

@@ -6,14 +6,18 @@ import logging
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from coordinator.accounts.service import actor_name
 from coordinator.deps import Dispatcher, SessionDep, SettingsDep
 from coordinator.sms import flows, service
+from coordinator.sms.intake import Intake, IntakeClosed
 from coordinator.sms.models import MAX_BODY_CHARS, SmsMessage, SmsPage, SmsPublic, Status
 from coordinator.sms.signature import valid_twilio_signature
 from coordinator.volunteers.service import InvalidPhone, normalise_phone
+from events.context import current_request_id
 
 log = logging.getLogger(__name__)
 
@@ -68,17 +72,29 @@ async def _inbound_body(request: Request) -> InboundSms:
         }
     },
 )
-def post_inbound(
-    session: SessionDep, actor: Dispatcher, body: Annotated[InboundSms, Depends(_inbound_body)]
+async def post_inbound(
+    request: Request, actor: Dispatcher, body: Annotated[InboundSms, Depends(_inbound_body)]
 ) -> SmsPublic:
     """Record a reply as if it had come from the phone network."""
     try:
-        message, _ = flows.receive_sms(
-            session=session, actor=actor, phone=body.from_, body=body.body, gateway="api"
-        )
+        text = service.inbound(phone=body.from_, body=body.body, gateway="api")
     except (InvalidPhone, service.InvalidMessage) as exc:
         raise _unprocessable(exc) from None
+    message, _ = await _receive(request, flows.Received(text, actor_name(actor), _request_id()))
     return _public(message)
+
+
+async def _receive(request: Request, received: flows.Received) -> tuple[SmsMessage, bool]:
+    """Store a text through the app's intake (batched with the others arriving meanwhile)."""
+    intake: Intake = request.app.state.sms_intake
+    try:
+        return await intake.receive(received)
+    except IntakeClosed:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "shutting down") from None
+
+
+def _request_id() -> str | None:
+    return current_request_id.get()
 
 
 @router.get("/api/sms", response_model=SmsPage)
@@ -140,7 +156,7 @@ async def _signed_form(request: Request, settings: SettingsDep) -> dict[str, str
 
 
 @router.post("/webhooks/sms/twilio", response_class=Response)
-async def twilio_inbound(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+async def twilio_inbound(request: Request, settings: SettingsDep) -> Response:
     """An inbound SMS from Twilio. The answer is an empty TwiML document: replies go out
     through the sender like every other message."""
     fields = await _signed_form(request, settings)
@@ -148,9 +164,7 @@ async def twilio_inbound(request: Request, session: SessionDep, settings: Settin
     if body is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "no Body")
     try:
-        flows.receive_sms(
-            session=session,
-            actor="sms:twilio",
+        text = service.inbound(
             phone=sender,
             body=body,
             provider_sid=fields.get("MessageSid") or fields.get("SmsSid") or None,
@@ -158,6 +172,7 @@ async def twilio_inbound(request: Request, session: SessionDep, settings: Settin
         )
     except (InvalidPhone, service.InvalidMessage) as exc:
         raise _unprocessable(exc) from None
+    await _receive(request, flows.Received(text, "sms:twilio", _request_id()))
     return Response(EMPTY_TWIML, media_type="text/xml")
 
 
@@ -175,7 +190,12 @@ async def twilio_status(request: Request, session: SessionDep, settings: Setting
             error = f"provider error {fields['ErrorCode'][:16]}"
             if fields.get("ErrorMessage"):
                 error += f": {fields['ErrorMessage'][:200]}"
-        flows.apply_delivery_report(
-            session=session, provider_sid=sid[:64], status=state, error=error
+        # in a worker thread: queries on the event loop would stall every other request
+        await run_in_threadpool(
+            flows.apply_delivery_report,
+            session=session,
+            provider_sid=sid[:64],
+            status=state,
+            error=error,
         )
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -98,6 +98,16 @@ def get_by_phone(*, session: Session, phone: str) -> Volunteer | None:
     return session.exec(select(Volunteer).where(Volunteer.phone == phone)).first()
 
 
+def volunteer_ids_by_phone(*, session: Session, phones: set[str]) -> dict[str, int]:
+    """E.164 phone → volunteer id, for the phones on the roster."""
+    if not phones:
+        return {}
+    rows = session.exec(
+        select(Volunteer.phone, Volunteer.id).where(col(Volunteer.phone).in_(phones))
+    ).all()
+    return {phone: vid for phone, vid in rows if vid is not None}
+
+
 def set_opted_out(*, session: Session, volunteer: Volunteer, opted_out: bool = True) -> None:
     """Record that a volunteer wants (or no longer wants) task messages."""
     volunteer.opted_out = opted_out

@@ -146,6 +146,7 @@ def test_webhook_refused_when_no_auth_token_is_configured(api: Api, engine: Engi
         ({"From": "+86" + "1" * 40}, 422),
         ({"Body": "x" * 1601}, 422),
         ({"Body": "esc\x1b[31m"}, 422),
+        ({"MessageSid": "SM" + "1" * 100}, 422),  # longer than any provider's id (64)
     ],
 )
 def test_signed_but_bad_fields_are_422(
