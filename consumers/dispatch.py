@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from sqlmodel import Session
+
 from consumers.registry import Context, Handlers
 from coordinator.common import aware, utcnow
 from coordinator.config import Settings, get_settings
@@ -98,7 +100,15 @@ def _not_a_receipt(event: SmsReceived) -> bool:
     return parse_reply(event.body).intent != "receipt"  # station managers' texts: inventory's
 
 
+@handlers.prepare(SmsReceived)
+def prepare_replies(session: Session, events: list[SmsReceived]) -> flows.ReplyContext:
+    """Who sent the batch's texts and what they have open, in a few queries for all."""
+    return flows.reply_context(session=session, texts=[(e.phone, e.body) for e in events])
+
+
 @handlers.on(SmsReceived, when=_not_a_receipt)
 def on_sms_received(ctx: Context, event: SmsReceived) -> None:
     """A volunteer answered: accept, decline, done, stop, or something we explain."""
-    flows.handle_reply(session=ctx.session, phone=event.phone, body=event.body)
+    flows.handle_reply(
+        session=ctx.session, phone=event.phone, body=event.body, context=ctx.prepared
+    )

@@ -24,6 +24,8 @@ class Context:
     session: Session
     envelope: Envelope
     services: dict[str, Any] = field(default_factory=dict)
+    #: what the table's `prepare` function for this event type read for the whole batch
+    prepared: Any = None
     _after_commit: list[Callable[[], None]] = field(default_factory=list)
 
     def emit(self, payload: EventPayload) -> None:
@@ -82,6 +84,7 @@ class Handlers:
         self.by_type: dict[str, Handler] = {}
         self.payload_types: dict[str, type[EventPayload]] = {}
         self.conditions: dict[str, Callable[[Any], bool]] = {}
+        self.preparers: dict[str, Callable[[Session, list[Any]], Any]] = {}
 
     def on(
         self, payload_type: type[P], *, when: Callable[[P], bool] | None = None
@@ -97,6 +100,20 @@ class Handlers:
             self.payload_types[payload_type.TYPE] = payload_type
             if when is not None:
                 self.conditions[payload_type.TYPE] = when
+            return fn
+
+        return register
+
+    def prepare(
+        self, payload_type: type[P]
+    ) -> Callable[[Callable[[Session, list[P]], Any]], Callable[[Session, list[P]], Any]]:
+        """Register `fn(session, events)`, run once per batch before the handlers of
+        `payload_type`, in their transaction: it reads what they need about all the batch's
+        events at once (one query instead of one per event); each handler finds what it
+        returned in `ctx.prepared`. Applied one by one, each event gets its own call."""
+
+        def register(fn: Callable[[Session, list[P]], Any]) -> Callable[[Session, list[P]], Any]:
+            self.preparers[payload_type.TYPE] = fn
             return fn
 
         return register

@@ -329,12 +329,20 @@ class ConsumerRunner:
             )
             rows = []
             now = datetime.now(UTC)
+            prepared = self._prepare_batch(
+                session, [item for item in batch if item.envelope.id not in seen]
+            )
             for item in batch:
                 if item.envelope.id in seen:
                     outcomes.append("duplicate")
                     continue
                 seen.add(item.envelope.id)
-                ctx = Context(session=session, envelope=item.envelope, services=self.services)
+                ctx = Context(
+                    session=session,
+                    envelope=item.envelope,
+                    services=self.services,
+                    prepared=prepared.get(item.envelope.type),
+                )
                 token = current_event_id.set(item.envelope.id)
                 try:
                     item.handler(ctx, item.payload)
@@ -355,6 +363,15 @@ class ConsumerRunner:
                 session.execute(insert(ProcessedEvent), rows)
             session.commit()
         return contexts, outcomes
+
+    def _prepare_batch(self, session: Session, items: list[_Prepared]) -> dict[str, Any]:
+        """Event type → what its `prepare` function read for these events."""
+        out: dict[str, Any] = {}
+        for type_, prepare in self.handlers.preparers.items():
+            payloads = [item.payload for item in items if item.envelope.type == type_]
+            if payloads:
+                out[type_] = prepare(session, payloads)
+        return out
 
     def _run_after_commit(self, ctx: Context) -> None:
         for action in ctx._after_commit:
@@ -404,6 +421,9 @@ class ConsumerRunner:
     def _apply_once(self, envelope: Envelope, handler: Any, payload: Any) -> tuple[str, Context]:
         with Session(self.engine, expire_on_commit=False) as session:
             ctx = Context(session=session, envelope=envelope, services=self.services)
+            prepare = self.handlers.preparers.get(envelope.type)
+            if prepare is not None:
+                ctx.prepared = prepare(session, [payload])
             token = current_event_id.set(envelope.id)
             try:
                 return self._apply_in(session, ctx, envelope, handler, payload)

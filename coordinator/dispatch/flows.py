@@ -25,11 +25,12 @@ from coordinator.dispatch import matching, playbooks
 from coordinator.dispatch import service as svc
 from coordinator.dispatch.models import HOLDING, Assignment, Incident, Task
 from coordinator.geo.models import District
+from coordinator.logistics import service as logistics
 from coordinator.logistics.models import Place
 from coordinator.sms import service as sms
 from coordinator.sms.replies import parse_reply
 from coordinator.volunteers.models import Volunteer
-from coordinator.volunteers.service import InvalidPhone, get_by_phone
+from coordinator.volunteers.service import InvalidPhone
 from events.outbox import stage
 from events.payloads.assignments import (
     AssignmentAccepted,
@@ -649,6 +650,7 @@ def stand_down(*, session: Session, incident_id: int) -> int:
 
 # -- SMS replies -------------------------------------------------------------------------------
 _WANTED = {"accept": ("offered",), "decline": ("offered", "accepted"), "done": ("accepted",)}
+_LIVE = ("offered", "accepted")
 
 
 def _task_title(session: Session, a: Assignment, lang: str) -> str:
@@ -658,24 +660,69 @@ def _task_title(session: Session, a: Assignment, lang: str) -> str:
     return (task.title_en or task.title) if lang == "en" else task.title
 
 
-def _is_station_manager(session: Session, phone: str) -> bool:
-    return (
-        session.exec(select(Place.id).where(col(Place.manager_phones).contains(phone))).first()
-        is not None
-    )
+@dataclass
+class ReplyContext:
+    """What answering texts needs to know about their senders, read for many texts at once
+    (a few queries per batch instead of several per text). The assignments are the session's
+    own objects, so a decision earlier in the batch (an accept) is seen by the texts after
+    it; the state change itself always re-reads its assignment under the task's lock."""
+
+    volunteers: dict[str, Volunteer]
+    #: volunteer id → offered and accepted assignments, newest first
+    live: dict[int, list[Assignment]]
+    #: volunteer id → newest assignment; (volunteer id, short code) → newest with that code
+    newest: dict[int, Assignment]
+    newest_by_code: dict[tuple[int, str], Assignment]
+    #: phones of station managers (their texts are receipts, not replies)
+    managers: set[str]
 
 
-def handle_reply(*, session: Session, phone: str, body: str, now: datetime | None = None) -> str:
+def reply_context(*, session: Session, texts: Sequence[tuple[str, str]]) -> ReplyContext:
+    """The context for answering `texts` ((phone, body) pairs, phones in E.164)."""
+    phones = {phone for phone, _ in texts}
+    volunteers = {
+        v.phone: v
+        for v in session.exec(select(Volunteer).where(col(Volunteer.phone).in_(phones))).all()
+    }
+    ids = {v.id for v in volunteers.values() if v.id is not None}
+    codes = {
+        (volunteers[phone].id or 0, reply.code)
+        for phone, body in texts
+        if phone in volunteers and (reply := parse_reply(body)).code
+    }
+    live: dict[int, list[Assignment]] = {}
+    for a in svc.assignments_of_many(session=session, volunteer_ids=ids, statuses=_LIVE):
+        live.setdefault(a.volunteer_id, []).append(a)
+    newest = {a.volunteer_id: a for a in svc.newest_assignments(session=session, volunteer_ids=ids)}
+    by_code = {
+        (a.volunteer_id, a.short_code): a
+        for a in svc.newest_assignments(session=session, volunteer_ids=ids, codes=codes)
+    }
+    strangers = phones - volunteers.keys()
+    managers = logistics.manager_phone_set(session=session) & strangers if strangers else set()
+    return ReplyContext(volunteers, live, newest, by_code, managers)
+
+
+def handle_reply(
+    *,
+    session: Session,
+    phone: str,
+    body: str,
+    now: datetime | None = None,
+    context: ReplyContext | None = None,
+) -> str:
     """Act on a volunteer's SMS and queue any direct answer. Returns what happened (for logs
     and tests): unknown_number, ignored, opted_out, help, which_offer, offer_closed, accepted,
-    declined, completed, already."""
+    declined, completed, already. `context` (from :func:`reply_context`, for many texts at
+    once) must include `phone`; without it one is read for this text alone."""
     now = now or utcnow()
     reply = parse_reply(body)
     if reply.intent == "receipt":
         return "ignored"  # a station manager's receipt: logistics handles it
-    volunteer = get_by_phone(session=session, phone=phone)
+    context = context or reply_context(session=session, texts=[(phone, body)])
+    volunteer = context.volunteers.get(phone)
     if volunteer is None:
-        if _is_station_manager(session, phone):
+        if phone in context.managers:
             return "ignored"
         try:
             sms.queue_template(session=session, phone=phone, template="unknown_number", lang="zh")
@@ -708,21 +755,17 @@ def handle_reply(*, session: Session, phone: str, body: str, now: datetime | Non
         return "help"
     assert vid is not None
     statuses = _WANTED[reply.intent]
-    open_ = svc.assignments_of(session=session, volunteer_id=vid, statuses=statuses)
+    open_ = [a for a in context.live.get(vid, []) if a.status in statuses]
     if reply.code:
         open_ = [a for a in open_ if a.short_code == reply.code]
     if not open_:
-        recent = svc.assignments_of(
-            session=session,
-            volunteer_id=vid,
-            statuses=("expired", "cancelled", "declined", "offered", "accepted", "completed"),
+        recent = (
+            context.newest_by_code.get((vid, reply.code)) if reply.code else context.newest.get(vid)
         )
-        if reply.code:
-            recent = [a for a in recent if a.short_code == reply.code]
-        if reply.intent == "accept" and recent and recent[0].status in ("accepted", "completed"):
+        if reply.intent == "accept" and recent and recent.status in ("accepted", "completed"):
             return "already"  # a repeated "yes": they are confirmed already
         if reply.intent == "accept" and recent:
-            say("offer_closed", recent[0], task=_task_title(session, recent[0], lang))
+            say("offer_closed", recent, task=_task_title(session, recent, lang))
             return "offer_closed"
         say("help")
         return "help"

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_
+from sqlalchemy import and_, case, func, or_, tuple_
 from sqlmodel import Session, col, select
 
 from coordinator.common import aware, utcnow
@@ -515,6 +515,53 @@ def assignments_of(
             select(Assignment)
             .where(Assignment.volunteer_id == volunteer_id, col(Assignment.status).in_(statuses))
             .order_by(col(Assignment.id).desc())
+            .execution_options(populate_existing=True)
+        ).all()
+    )
+
+
+def assignments_of_many(
+    *, session: Session, volunteer_ids: set[int], statuses: Sequence[str]
+) -> list[Assignment]:
+    """The assignments of `volunteer_ids` in `statuses`, newest first (read afresh)."""
+    if not volunteer_ids:
+        return []
+    return list(
+        session.exec(
+            select(Assignment)
+            .where(
+                col(Assignment.volunteer_id).in_(volunteer_ids),
+                col(Assignment.status).in_(statuses),
+            )
+            .order_by(col(Assignment.id).desc())
+            .execution_options(populate_existing=True)
+        ).all()
+    )
+
+
+def newest_assignments(
+    *, session: Session, volunteer_ids: set[int], codes: set[tuple[int, str]] | None = None
+) -> list[Assignment]:
+    """Each volunteer's newest assignment, whatever its status; with `codes`, the newest for
+    each (volunteer id, short code) pair instead."""
+    if not volunteer_ids or codes == set():
+        return []
+    if codes is None:
+        newest = (
+            select(func.max(Assignment.id))
+            .where(col(Assignment.volunteer_id).in_(volunteer_ids))
+            .group_by(col(Assignment.volunteer_id))
+        )
+    else:
+        newest = (
+            select(func.max(Assignment.id))
+            .where(tuple_(col(Assignment.volunteer_id), col(Assignment.short_code)).in_(codes))
+            .group_by(col(Assignment.volunteer_id), col(Assignment.short_code))
+        )
+    return list(
+        session.exec(
+            select(Assignment)
+            .where(col(Assignment.id).in_(newest))
             .execution_options(populate_existing=True)
         ).all()
     )

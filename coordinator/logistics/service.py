@@ -136,6 +136,15 @@ def central_warehouse(*, session: Session) -> Place:
     return place
 
 
+def manager_phone_set(*, session: Session) -> set[str]:
+    """Every phone registered as a station manager's (E.164)."""
+    return {
+        phone
+        for place in session.exec(select(Place).where(Place.kind == "station")).all()
+        for phone in manager_phones(place)
+    }
+
+
 def station_for_phone(*, session: Session, phone: str) -> Place | None:
     """The station whose registered manager phones include `phone` (E.164)."""
     for place in session.exec(select(Place).where(Place.kind == "station")).all():

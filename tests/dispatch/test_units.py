@@ -208,3 +208,70 @@ def test_any_reply_text_is_handled_without_crashing(engine, settings, demo, text
             "ignored",
         }
         s.rollback()
+
+
+def test_replies_read_together_see_the_decisions_made_before_them(engine, demo):
+    """The dispatch consumer answers a batch of texts from one context read for all of them:
+    a text must see what an earlier text of the same batch decided, exactly as if each had
+    been read alone."""
+    from coordinator.dispatch.models import Assignment
+    from coordinator.logistics.models import Place
+    from coordinator.sms.models import SmsMessage
+    from coordinator.volunteers.models import Volunteer
+
+    now = utcnow()
+
+    def replies(s: Session, texts: list[tuple[str, str]], *, batched: bool) -> list[str]:
+        context = flows.reply_context(session=s, texts=texts) if batched else None
+        return [
+            flows.handle_reply(session=s, phone=p, body=b, now=now, context=context)
+            for p, b in texts
+        ]
+
+    outcomes = {}
+    for batched in (True, False):
+        with Session(engine) as s:
+            a, b, c = s.exec(select(Volunteer).order_by(Volunteer.id).limit(3)).all()
+            station = s.exec(select(Place).where(Place.kind == "station")).first()
+            assert station is not None
+            station.manager_phones = "+8613900000077"
+            task = add_task(s, slots=3, now=now)
+            for n, (v, code) in enumerate(((a, "A2A"), (b, "B3B"), (c, "C4C"))):
+                s.add(
+                    Assignment(
+                        task_id=task.id,
+                        incident_id=task.incident_id,
+                        volunteer_id=v.id,
+                        slot=n,
+                        short_code=code,
+                        expires_at=now + timedelta(minutes=5),
+                    )
+                )
+            s.flush()
+            texts = [
+                (a.phone, "1 A2A"),
+                (a.phone, "1"),  # again: already confirmed by the text before
+                (b.phone, "2"),
+                (b.phone, "1 B3B"),  # declined a moment ago: that offer is closed
+                (c.phone, "完成"),  # nothing accepted to complete
+                ("+8613900000099", "1"),
+                ("+8613900000077", "hello"),
+            ]
+            outcomes[batched] = replies(s, texts, batched=batched)
+            statuses = s.exec(select(Assignment.status).order_by(Assignment.slot)).all()
+            answered = s.exec(
+                select(SmsMessage.template).where(SmsMessage.direction == "outbound")
+            ).all()
+            outcomes[batched] = (outcomes[batched], statuses, sorted(answered))
+            s.rollback()
+    assert outcomes[True][0] == [
+        "accepted",
+        "already",
+        "declined",
+        "offer_closed",
+        "help",
+        "unknown_number",
+        "ignored",
+    ]
+    assert outcomes[True][1] == ["accepted", "declined", "offered"]
+    assert outcomes[True] == outcomes[False]

@@ -261,3 +261,30 @@ def test_events_a_condition_refuses_are_skipped_with_no_transaction(engine, make
     assert processed == {staged[2], staged[4], staged[6]}
     assert [_effects(engine, str(n)) for n in range(1, 7)] == [0, 1, 0, 1, 0, 1]
     runner.close()
+
+
+def test_prepare_reads_once_per_batch_and_each_handler_gets_it(engine, make_runtime):
+    handlers = Handlers("spine-prepare")
+    calls: list[list[int]] = []
+    seen: dict[int, Any] = {}
+
+    @handlers.prepare(IncidentClosed)
+    def prepare(session: Any, events: list[IncidentClosed]) -> set[int]:
+        calls.append([e.incident_id for e in events])
+        return {e.incident_id for e in events}
+
+    @handlers.on(IncidentClosed)
+    def on_incident_closed(ctx: Context, event: IncidentClosed) -> None:
+        seen[event.incident_id] = ctx.prepared
+
+    runner = _runner(engine, make_runtime, handlers)
+    with Session(engine) as s:
+        for n in range(1, 6):
+            stage(s, IncidentClosed(incident_id=n, reason="test"))
+        s.commit()
+    wait_for(lambda: [runner.poll_once(timeout_ms=300)] and len(seen) == 5)
+    assert sorted(n for batch in calls for n in batch) == [1, 2, 3, 4, 5]  # each read once
+    assert all(n in seen[n] for n in seen)  # and handed to its handler
+    if len(calls) == 1:  # the usual case: one poll brought all five
+        assert seen[1] == seen[5] == {1, 2, 3, 4, 5}
+    runner.close()
