@@ -1,10 +1,10 @@
 """`nuanliu bench load`: the whole system, deployed as it runs in production, at a rising rate.
 
 Shape (as docker-compose deploys it): the embedded broker, the database (SQLite in a temporary
-file, or BENCH_DATABASE_URL), `nuanliu api --workers N` (N = BENCH_API_WORKERS, default 2) and
-one process per worker: dispatch, notify, provision, inventory, relay. The demo data is loaded
-first. Two workloads, each at a rising rate until a step's p99 passes 1 s or the client cannot
-keep the rate:
+file, or a scratch database on BENCH_DATABASE_URL's PostgreSQL server), `nuanliu api --workers
+N` (N = BENCH_API_WORKERS, default 2) and one process per worker: dispatch, notify, provision,
+inventory, relay. The demo data is loaded first. Two workloads, each at a rising rate until a
+step's p99 passes 1 s or the client cannot keep the rate:
 
 - replies: SMS replies only, the issue's goal (500 replies/s held with p99 under 500 ms);
 - mixed: replies (most of it), board viewers reading the snapshot, station hand-outs, shipment
@@ -48,6 +48,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func, select
 
 from bench.cluster import Cluster, wait_until_serving
+from bench.scratch import drop_scratch, scratch_database
 from consumers.models import ProcessedEvent
 from coordinator.board.hub import LINGER_S
 from coordinator.config import Settings
@@ -100,7 +101,9 @@ class World:
         from coordinator.logistics.models import Item, Place
         from coordinator.volunteers.models import Volunteer
 
-        url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{tmp / 'load.db'}"
+        # a database of its own on BENCH_DATABASE_URL's server: every run starts alike
+        url, self._admin_url = scratch_database(os.environ.get("BENCH_DATABASE_URL"))
+        self.url = url
         self.broker = EmbeddedBroker(log_path=tmp / "broker.log").start()
         self.settings = Settings(
             DATABASE_URL=url, NUANLIU_DATA_DIR=tmp, KAFKA_BOOTSTRAP_SERVERS=self.broker.bootstrap
@@ -147,6 +150,7 @@ class World:
         self.cluster.stop()
         self.broker.stop()
         self.engine.dispose()
+        drop_scratch(self.url, self._admin_url)
 
     def _processes(self) -> dict[str, list[psutil.Process]]:
         """Nuanliu's processes by part (the API's workers with it), the broker, PostgreSQL."""

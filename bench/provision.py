@@ -25,10 +25,10 @@ import httpx
 import numpy as np
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
+from bench.scratch import drop_scratch, scratch_database
 from bench.serving import serve
 from coordinator.logistics import planning
 
@@ -87,43 +87,13 @@ def bench_planner(quick: bool) -> Table:
 
 # -- (2) concurrent receipts and hand-outs -------------------------------------------------------
 def _database() -> tuple[str, str | None]:
-    """A scratch database URL, and the admin URL to drop it with (None for SQLite)."""
-    base = (
+    """A scratch database on BENCH_DATABASE_URL's or TEST_DATABASE_URL's server (this
+    machine's PostgreSQL by default): the receipts race only means something there."""
+    return scratch_database(
         os.environ.get("BENCH_DATABASE_URL")
         or os.environ.get("TEST_DATABASE_URL")
         or "postgresql://postgres@127.0.0.1:5432/test"
     )
-    url = make_url(base)
-    if url.get_backend_name() == "postgresql":
-        admin_url = url.set(drivername="postgresql+psycopg")
-        name = f"nuanliu_bench_{os.getpid()}"
-        try:
-            admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-            admin.dispose()
-            return url.set(database=name).render_as_string(hide_password=False), str(
-                admin_url.render_as_string(hide_password=False)
-            )
-        except Exception as exc:  # no PostgreSQL here: say so and use SQLite
-            console.print(f"[yellow]PostgreSQL unavailable ({type(exc).__name__}); using SQLite")
-    path = Path(tempfile.mkdtemp()) / "bench.db"
-    return f"sqlite:///{path}", None
-
-
-def _drop(url: str, admin_url: str | None) -> None:
-    if admin_url is None:
-        return
-    name = make_url(url).database
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(
-            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-            {"n": name},
-        )
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-    admin.dispose()
 
 
 def _prepare(engine: Any, shipments: int, opening: int) -> tuple[int, int, list[int], str]:
@@ -299,7 +269,7 @@ def bench_concurrency(quick: bool) -> Table:
         runtime.stop()
         if runtime.engine is not None:
             runtime.engine.dispose()
-        _drop(url, admin_url)
+        drop_scratch(url, admin_url)
 
 
 def run(quick: bool = False) -> None:
