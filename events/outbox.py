@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kafka.errors import KafkaError
-from sqlalchemy import Column, DateTime, Index, Text, func, text
+from sqlalchemy import Column, DateTime, Index, Text, func, insert, text
 from sqlalchemy import update as sa_update
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
@@ -69,23 +69,45 @@ class OutboxEvent(SQLModel, table=True):
         )
 
 
+def _values(payload: EventPayload, event_id: str | None = None) -> dict[str, Any]:
+    env = Envelope.wrap(payload, event_id=event_id)
+    return {
+        "event_id": env.id,
+        "topic": payload.TOPIC.value,
+        "type": env.type,
+        "key": env.key,
+        "subject": env.subject,
+        "data": json.dumps(env.data, ensure_ascii=False),
+        "schema_version": env.schema_version,
+        "created_at": env.time,
+        "published_at": None,
+        "attempts": 0,
+    }
+
+
 def stage(session: Session, payload: EventPayload, *, event_id: str | None = None) -> OutboxEvent:
     """Add `payload` to the outbox inside the caller's transaction; it is published only if
     that transaction commits. Returns the row (its `event_id` is the CloudEvents id)."""
-    env = Envelope.wrap(payload, event_id=event_id)
-    row = OutboxEvent(
-        event_id=env.id,
-        topic=payload.TOPIC.value,
-        type=env.type,
-        key=env.key,
-        subject=env.subject,
-        data=json.dumps(env.data, ensure_ascii=False),
-        schema_version=env.schema_version,
-        created_at=env.time,
-    )
+    row = OutboxEvent(**_values(payload, event_id))
     session.add(row)
     WAKE.set()
     return row
+
+
+def stage_many(session: Session, payloads: list[EventPayload]) -> list[str]:
+    """Stage many events at once, in order, inside the caller's transaction; returns their
+    event ids. They are inserted now, after the session's pending rows (so id order stays
+    staging order), in one executemany without RETURNING: the ORM's multi-row
+    INSERT … RETURNING made psycopg parse a statement of thousands of placeholders for every
+    batch, a third of the SMS intake's time; an executemany is one short statement,
+    pipelined."""
+    if not payloads:
+        return []
+    rows = [_values(payload) for payload in payloads]
+    session.flush()
+    session.execute(insert(OutboxEvent.__table__), rows)  # type: ignore[attr-defined]
+    WAKE.set()
+    return [row["event_id"] for row in rows]
 
 
 def pending_count(session: Session) -> int:

@@ -8,9 +8,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import Session, select
 
 from coordinator.accounts.models import ROLES, ApiToken, AuditLog
+from coordinator.common import utcnow
 from events.context import current_event_id, current_request_id
 
 
@@ -99,6 +101,30 @@ class TokenCache:
         if len(self._entries) >= self.max_entries:
             self._entries.clear()  # tokens are few; this only bounds a pathological case
         self._entries[hash_token(token)] = (time.monotonic(), actor)
+
+
+def record_audit_many(*, session: Session, entries: list[dict[str, Any]]) -> None:
+    """Append many entries (`actor`, `action`, `subject`, `detail`, `request_id`, optional
+    `event_id`) in one executemany inside the caller's transaction: the SMS intake audits
+    every text of a batch."""
+    if not entries:
+        return
+    now = utcnow()
+    session.execute(
+        insert(AuditLog.__table__),  # type: ignore[attr-defined]
+        [
+            {
+                "at": now,
+                "actor": actor_name(e["actor"]),
+                "action": e["action"],
+                "subject": e.get("subject", ""),
+                "detail": e.get("detail") or {},
+                "event_id": e.get("event_id") or current_event_id.get(),
+                "request_id": e.get("request_id") or current_request_id.get(),
+            }
+            for e in entries
+        ],
+    )
 
 
 def actor_name(actor: Actor | str) -> str:

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlmodel import Session
 
-from coordinator.accounts.service import Actor, actor_name, record_audit
+from coordinator.accounts.service import Actor, actor_name, record_audit_many
 from coordinator.common import utcnow
 from coordinator.sms import service
 from coordinator.sms.models import SmsMessage
@@ -85,21 +85,25 @@ def receive_many(*, session: Session, received: list[Received]) -> list[tuple[Sm
         answers.append((len(fresh), True))
         fresh.append(replace(r, text=replace(r.text, announce=not flood)))
     rows = service.record_inbound_many(session=session, texts=[r.text for r in fresh])
-    for r, message in zip(fresh, rows, strict=True):
-        record_audit(
-            session=session,
-            actor=r.actor,
-            action="sms.received" if r.text.announce else "sms.flood_suppressed",
-            subject=f"sms:{message.id}",
-            detail={
-                "phone": message.phone,
-                "volunteer_id": message.volunteer_id,
-                "gateway": r.text.gateway,
-                "provider_sid": r.text.provider_sid,
-                "chars": len(r.text.body),
-            },
-            request_id=r.request_id,
-        )
+    record_audit_many(
+        session=session,
+        entries=[
+            {
+                "actor": r.actor,
+                "action": "sms.received" if r.text.announce else "sms.flood_suppressed",
+                "subject": f"sms:{message.id}",
+                "detail": {
+                    "phone": message.phone,
+                    "volunteer_id": message.volunteer_id,
+                    "gateway": r.text.gateway,
+                    "provider_sid": r.text.provider_sid,
+                    "chars": len(r.text.body),
+                },
+                "request_id": r.request_id,
+            }
+            for r, message in zip(fresh, rows, strict=True)
+        ],
+    )
     session.commit()
     return [(rows[m] if isinstance(m, int) else m, new) for m, new in answers]
 

@@ -25,7 +25,8 @@ from coordinator.common import utcnow
 from coordinator.sms import service
 from coordinator.sms.gateways import Gateway, SendResult
 from coordinator.sms.models import SmsMessage
-from events.outbox import stage
+from events.base import EventPayload
+from events.outbox import stage_many
 from events.payloads.sms import SmsFailed, SmsSent
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,7 @@ class Sender:
                     .with_for_update()
                 ).all()
             }
+            events: list[EventPayload] = []
             for message, result in results:
                 row = rows.get(message.id)
                 if row is None:
@@ -169,8 +171,7 @@ class Sender:
                 row.updated_at = now
                 if status == "sent":
                     row.sent_at = now
-                    stage(
-                        session,
+                    events.append(
                         SmsSent(
                             message_id=message.id,
                             phone=row.phone,
@@ -179,17 +180,17 @@ class Sender:
                             gateway=self.gateway.name,
                             volunteer_id=row.volunteer_id,
                             assignment_id=row.assignment_id,
-                        ),
+                        )
                     )
                 elif status == "failed":
-                    stage(
-                        session,
+                    events.append(
                         SmsFailed(
                             message_id=message.id, phone=row.phone, error=row.error or "failed"
-                        ),
+                        )
                     )
                 # "unknown": shown in the log, no event; a person decides whether to resend
                 SMS_SENT.labels(status=status).inc()
+            stage_many(session, events)
             session.commit()
 
     def mark_stuck_unknown(self) -> int:

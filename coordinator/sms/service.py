@@ -13,14 +13,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, func
+from sqlalchemy import Table, event, func, insert
 from sqlmodel import Session, col, select
 
 from coordinator.common import utcnow
 from coordinator.sms.models import MAX_BODY_CHARS, SmsMessage
 from coordinator.sms.templates import render
 from coordinator.volunteers.service import normalise_phone, volunteer_ids_by_phone
-from events.outbox import stage
+from events.outbox import stage_many
 from events.payloads.sms import SmsReceived
 
 #: Set after a transaction that queued a message commits, so the sender delivers at once
@@ -38,6 +38,11 @@ _GSM_EXTENSION = set("^{}\\[~]|€\f")
 
 #: the column's width; Twilio's ids are 34 characters
 MAX_PROVIDER_SID = 64
+
+
+_TABLE: Table = SmsMessage.__table__  # type: ignore[attr-defined]
+#: what an insert of a row sets (the id comes back from the database)
+_COLUMNS = [c.name for c in _TABLE.columns if c.name != "id"]
 
 
 class InvalidMessage(ValueError):
@@ -213,9 +218,12 @@ def record_inbound(
 
 def record_inbound_many(*, session: Session, texts: list[Inbound]) -> list[SmsMessage]:
     """Store received texts and stage an `SmsReceived` for each announced one, in the
-    caller's transaction, in one round of inserts; returns the rows (ids set). Each text's
-    volunteer is linked when its number is on the roster. A text not announced is recorded
-    with kind "flood": nobody acts on it or answers it."""
+    caller's transaction, with one insert of the texts (ids returned) and one of the events;
+    returns the rows, ids set (they are not added to the session). Each text's volunteer is
+    linked when its number is on the roster. A text not announced is recorded with kind
+    "flood": nobody acts on it or answers it."""
+    if not texts:
+        return []
     volunteers = volunteer_ids_by_phone(session=session, phones={t.phone for t in texts})
     now = utcnow()
     rows = []
@@ -237,12 +245,20 @@ def record_inbound_many(*, session: Session, texts: list[Inbound]) -> list[SmsMe
                 updated_at=now,
             )
         )
-    session.add_all(rows)
-    session.flush()
-    for text, row in zip(texts, rows, strict=True):
-        assert row.id is not None
-        if text.announce:
-            stage(session, SmsReceived(message_id=row.id, phone=text.phone, body=text.body))
+    ids = session.scalars(
+        insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True),
+        [{name: getattr(row, name) for name in _COLUMNS} for row in rows],
+    ).all()
+    for row, id_ in zip(rows, ids, strict=True):
+        row.id = id_
+    stage_many(
+        session,
+        [
+            SmsReceived(message_id=row.id, phone=row.phone, body=row.body)
+            for text, row in zip(texts, rows, strict=True)
+            if text.announce and row.id is not None
+        ],
+    )
     return rows
 
 
