@@ -256,6 +256,9 @@ class ConsumerRunner:
     def _prepare(self, record: Any) -> _Prepared | str:
         """Decode and validate; returns what to apply, or the outcome if there is nothing to
         apply (skipped, dead-lettered)."""
+        if self._not_ours(record):
+            EVENTS_CONSUMED.labels(self.name, "skipped").inc()
+            return "skipped"
         try:
             envelope = decode(
                 record.key, record.value, record.headers, max_bytes=self.config.max_event_bytes
@@ -283,6 +286,23 @@ class ConsumerRunner:
             EVENTS_CONSUMED.labels(self.name, "skipped").inc()
             return "skipped"
         return _Prepared(record, envelope, handler, payload)
+
+    def _not_ours(self, record: Any) -> bool:
+        """A well-formed event of a known type this consumer has no handler for, on its own
+        topic: skipped on its `ce_type` header alone (every text sent is on the topic whose
+        received texts dispatch and inventory read). Anything else is decoded in full, and
+        dead-lettered if it is not right."""
+        type_ = next((v for k, v in record.headers or () if k == "ce_type"), None)
+        if not type_:
+            return False
+        try:
+            name = type_.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        if name in self.handlers.by_type:
+            return False
+        cls = payload_class(name)
+        return cls is not None and topic_name(cls.TOPIC, self.config.prefix) == record.topic
 
     def _apply_batch(self, batch: list[_Prepared]) -> None:
         """Apply a poll's events in one transaction: one commit per batch instead of one per

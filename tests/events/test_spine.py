@@ -141,6 +141,10 @@ def test_bad_records_go_to_the_dead_letter_topic_with_a_reason(engine, make_runt
     _raw_send(config, Topic.INCIDENTS, good_value, wrong_type)
     _raw_send(config, Topic.INCIDENTS, b'{"incident_id": "not a number"}', invalid_headers)
     _raw_send(config, Topic.INCIDENTS, b'{"pad": "' + b"x" * 400_000 + b'"}', good_headers)
+    # a type this consumer has no handler for is skipped on its header, unread: the consumer
+    # that handles incident.opened is the one to judge (and dead-letter) its body
+    opened = [(k, b"nuanliu.incident.opened" if k == "ce_type" else v) for k, v in good_headers]
+    _raw_send(config, Topic.INCIDENTS, b"\xff\xfe not for us", opened)
     # ...and the consumer keeps going: a good event after them is applied.
     _stage(engine, 9)
 
