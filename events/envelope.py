@@ -100,6 +100,43 @@ def encode(envelope: Envelope) -> tuple[bytes | None, bytes, list[tuple[str, byt
     return key, bytes(message.value or b""), list(message.headers.items())
 
 
+def encode_stored(
+    *,
+    event_id: str,
+    type_: str,
+    subject: str | None,
+    key: str | None,
+    time: datetime,
+    schema_version: int,
+    data_json: str,
+) -> tuple[bytes | None, bytes, list[tuple[str, bytes]]]:
+    """What :func:`encode` gives for an event as the outbox stores it (its data already JSON
+    text), without parsing that JSON back and building a CloudEvent only to serialise it
+    again: the relay publishes every event this way, and the round trip was half its time.
+    The headers are the binding's own (`cloudevents.core.bindings.kafka`: attributes as
+    `ce_*`, `content-type`, times in ISO 8601 with `Z`); tests hold the two to the same
+    output."""
+    if time.tzinfo is None:
+        time = time.replace(tzinfo=UTC)
+    stamp = time.astimezone(UTC).isoformat()
+    headers = [
+        ("ce_id", event_id.encode()),
+        ("ce_type", type_.encode()),
+        ("ce_source", SOURCE.encode()),
+        ("ce_specversion", b"1.0"),
+        ("ce_time", (stamp[:-6] + "Z").encode()),
+        ("content-type", b"application/json"),
+        (f"ce_{SCHEMA_VERSION_ATTR}", str(schema_version).encode()),
+    ]
+    if subject:
+        headers.append(("ce_subject", subject.encode("utf-8")))
+    return (
+        key.encode("utf-8") if key is not None else None,
+        data_json.encode("utf-8"),
+        headers,
+    )
+
+
 def decode(
     key: bytes | None,
     value: bytes | None,

@@ -11,18 +11,20 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 from kafka.errors import KafkaError
 from sqlalchemy import Column, DateTime, Index, Text, func, insert, text
+from sqlalchemy import select as sa_select
 from sqlalchemy import update as sa_update
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
 
 from events.base import EventPayload
 from events.bus import make_producer
-from events.envelope import Envelope, encode
+from events.envelope import Envelope, encode_stored
 from events.metrics import EVENTS_PUBLISHED, OUTBOX_DEPTH
 from events.topics import topic_name
 
@@ -127,6 +129,9 @@ class Relay:
     advisory lock makes extra copies wait as hot standbys instead of reordering events."""
 
     ADVISORY_LOCK_ID = 0x4E55414E  # "NUAN"
+    #: how often a leader makes sure its lock's connection is still alive (rather than
+    #: asking PostgreSQL for the lock again before every batch)
+    LEADER_CHECK_S = 5.0
 
     def __init__(
         self,
@@ -150,6 +155,7 @@ class Relay:
         self.published = 0
         self._lock_conn: Any = None
         self._leader = False
+        self._leader_checked = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -221,6 +227,21 @@ class Relay:
         releases it with its connection and a standby takes over."""
         if self.engine.dialect.name != "postgresql":
             return True
+        now = time.monotonic()
+        if self._leader and now - self._leader_checked < self.LEADER_CHECK_S:
+            return True
+        if self._leader:
+            # the lock lives as long as its connection: a live connection means we lead still
+            try:
+                self._lock_conn.execute(text("SELECT 1"))
+                self._lock_conn.commit()
+                self._leader_checked = now
+                return True
+            except Exception:
+                log.warning("relay lost its leader lock's connection; competing again")
+                self._lock_conn.invalidate()
+                self._lock_conn = None
+                self._leader = False
         if self._lock_conn is None:
             self._lock_conn = self.engine.connect()
         got = self._lock_conn.execute(
@@ -228,7 +249,7 @@ class Relay:
         ).scalar()
         self._lock_conn.commit()
         if got:
-            self._leader = True
+            self._leader, self._leader_checked = True, now
         return bool(self._leader)
 
     def publish_pending(self) -> int:
@@ -240,23 +261,40 @@ class Relay:
             return 0
         # "nuanliu_read_only": on SQLite this read must not queue behind writers
         reader = self.engine.execution_options(nuanliu_read_only=True)
-        with Session(reader, expire_on_commit=False) as session:
-            rows = list(
-                session.exec(
-                    select(OutboxEvent)
-                    .where(OutboxEvent.published_at == None)  # noqa: E711
-                    .order_by(OutboxEvent.id)  # type: ignore[arg-type]
-                    .limit(self.batch_size)
-                ).all()
-            )
-            session.commit()
+        t = OutboxEvent.__table__.c  # type: ignore[attr-defined]
+        with reader.connect() as conn:
+            rows = conn.execute(
+                sa_select(
+                    t.id,
+                    t.event_id,
+                    t.topic,
+                    t.type,
+                    t.key,
+                    t.subject,
+                    t.data,
+                    t.schema_version,
+                    t.created_at,
+                )
+                .where(t.published_at.is_(None))
+                .order_by(t.id)
+                .limit(self.batch_size)
+            ).all()
+            conn.commit()
         if not rows:
             OUTBOX_DEPTH.set(0)
             return 0
         producer = self._producer_or_new()
         futures = []
         for row in rows:
-            key, value, headers = encode(row.envelope())
+            key, value, headers = encode_stored(
+                event_id=row.event_id,
+                type_=row.type,
+                subject=row.subject,
+                key=row.key,
+                time=row.created_at or datetime.now(UTC),
+                schema_version=row.schema_version,
+                data_json=row.data,
+            )
             futures.append(
                 producer.send(
                     topic_name(row.topic, self.prefix), key=key, value=value, headers=headers
@@ -266,13 +304,12 @@ class Relay:
         for future in futures:
             future.get(timeout=10)  # raises if any send failed: nothing is marked
         ids = [row.id for row in rows]
-        with Session(self.engine) as session:
-            session.execute(
-                sa_update(OutboxEvent)
-                .where(OutboxEvent.id.in_(ids))  # type: ignore[union-attr]
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa_update(OutboxEvent.__table__)  # type: ignore[attr-defined]
+                .where(t.id.in_(ids))
                 .values(published_at=datetime.now(UTC))
             )
-            session.commit()
         for row in rows:
             EVENTS_PUBLISHED.labels(topic=row.topic).inc()
         self.published += len(rows)
