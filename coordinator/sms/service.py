@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, event, func, insert
+from sqlalchemy import event, func
 from sqlmodel import Session, col, select
 
 from coordinator.common import utcnow
@@ -38,11 +38,6 @@ _GSM_EXTENSION = set("^{}\\[~]|€\f")
 
 #: the column's width; Twilio's ids are 34 characters
 MAX_PROVIDER_SID = 64
-
-
-_TABLE: Table = SmsMessage.__table__  # type: ignore[attr-defined]
-#: what an insert of a row sets (the id comes back from the database)
-_COLUMNS = [c.name for c in _TABLE.columns if c.name != "id"]
 
 
 class InvalidMessage(ValueError):
@@ -218,10 +213,10 @@ def record_inbound(
 
 def record_inbound_many(*, session: Session, texts: list[Inbound]) -> list[SmsMessage]:
     """Store received texts and stage an `SmsReceived` for each announced one, in the
-    caller's transaction, with one insert of the texts (ids returned) and one of the events;
-    returns the rows, ids set (they are not added to the session). Each text's volunteer is
-    linked when its number is on the roster. A text not announced is recorded with kind
-    "flood": nobody acts on it or answers it."""
+    caller's transaction, with one insert of the texts and one of the events; returns the
+    rows, flushed (ids set). Each text's volunteer is linked when its number is on the
+    roster. A text not announced is recorded with kind "flood": nobody acts on it or answers
+    it."""
     if not texts:
         return []
     volunteers = volunteer_ids_by_phone(session=session, phones={t.phone for t in texts})
@@ -245,12 +240,8 @@ def record_inbound_many(*, session: Session, texts: list[Inbound]) -> list[SmsMe
                 updated_at=now,
             )
         )
-    ids = session.scalars(
-        insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True),
-        [{name: getattr(row, name) for name in _COLUMNS} for row in rows],
-    ).all()
-    for row, id_ in zip(rows, ids, strict=True):
-        row.id = id_
+    session.add_all(rows)
+    session.flush()
     stage_many(
         session,
         [
@@ -269,6 +260,8 @@ def inbound_count_since(*, session: Session, phone: str, since: datetime) -> int
 
 def inbound_counts_since(*, session: Session, phones: set[str], since: datetime) -> dict[str, int]:
     """How many texts each of `phones` sent us since `since` (phones with none are left out)."""
+    if not phones:
+        return {}
     rows = session.exec(
         select(SmsMessage.phone, func.count())
         .where(

@@ -115,3 +115,21 @@ def _unpublished(engine: Engine) -> int:
             )
         ).all()
         return len(rows)
+
+
+def test_events_staged_many_at_a_time_keep_their_staging_order(engine: Engine) -> None:
+    """Ids are the publication order: whether the rows are staged one by one (and, on
+    PostgreSQL, given ids from the sequence when a flush inserts many) or in bulk, the ids
+    follow the order they were staged in."""
+    from events.outbox import stage_many
+
+    with Session(engine) as s:
+        for n in range(3):
+            stage(s, IncidentClosed(incident_id=n, reason="one"))
+        stage_many(s, [IncidentClosed(incident_id=n, reason="bulk") for n in range(3, 23)])
+        for n in range(23, 60):
+            stage(s, IncidentClosed(incident_id=n, reason="one"))
+        s.commit()
+        rows = s.exec(select(OutboxEvent).order_by(OutboxEvent.id)).all()  # type: ignore[arg-type]
+    staged = [json.loads(r.data)["incident_id"] for r in rows]
+    assert staged == list(range(60))
