@@ -110,5 +110,9 @@ def prepare_replies(session: Session, events: list[SmsReceived]) -> flows.ReplyC
 def on_sms_received(ctx: Context, event: SmsReceived) -> None:
     """A volunteer answered: accept, decline, done, stop, or something we explain."""
     flows.handle_reply(
-        session=ctx.session, phone=event.phone, body=event.body, context=ctx.prepared
+        session=ctx.session,
+        phone=event.phone,
+        body=event.body,
+        context=ctx.prepared,
+        answered_at=ctx.envelope.time,  # staged with the text as it arrived
     )

@@ -412,11 +412,23 @@ class Outcome:
 
 
 def accept(
-    *, session: Session, assignment_id: int, now: datetime | None = None, actor: str = "volunteer"
+    *,
+    session: Session,
+    assignment_id: int,
+    now: datetime | None = None,
+    actor: str = "volunteer",
+    answered_at: datetime | None = None,
 ) -> Outcome:
     """Accept an offer. The task row is locked and the counts re-checked, so accepting the last
-    slot concurrently fills it exactly once."""
+    slot concurrently fills it exactly once.
+
+    `answered_at` is when the volunteer's answer arrived (`now` by default): an answer sent
+    before the deadline counts even when it is applied after it. If the offer was expired
+    meanwhile (the expiry runs on the clock while the answer waits its turn), it is accepted
+    after all, provided its slot is free or only offered to someone else since: that offer is
+    withdrawn. A slot someone has accepted since stays theirs."""
     now = now or utcnow()
+    answered = answered_at or now
     a = session.get(Assignment, assignment_id)
     if a is None:
         raise svc.DispatchError("no such assignment", 404)
@@ -424,10 +436,11 @@ def accept(
     a = _reload(session, assignment_id)
     if a.status == "accepted":
         return Outcome("already", a)
-    if a.status != "offered" or task is None:
+    in_time = _before_deadline(a, answered)
+    late_expired = a.status == "expired" and in_time
+    if (a.status != "offered" and not late_expired) or task is None:
         return Outcome("closed", a)
-    expires = aware(a.expires_at)
-    if expires is not None and expires <= now:
+    if not in_time:
         expire(session=session, assignment=a, now=now)
         return Outcome("closed", a)
     incident = session.get(Incident, a.incident_id)
@@ -435,14 +448,47 @@ def accept(
         return Outcome("closed", a)
     if svc.filled_count(session=session, task_id=task.id or 0) >= task.slots:
         return Outcome("closed", a)
+    if late_expired and not _reclaim_slot(session, a):
+        return Outcome("closed", a)
     a.status = "accepted"
-    a.responded_at = now
+    a.responded_at = answered
+    a.closed_reason = ""
     session.add(a)
     stage(session, AssignmentAccepted(**_ids(a)))
     record_audit(
-        session=session, actor=actor, action="assignment.accepted", subject=f"assignment:{a.id}"
+        session=session,
+        actor=actor,
+        action="assignment.accepted",
+        subject=f"assignment:{a.id}",
+        detail={"answered_at": answered.isoformat(), "after_expiry": True}
+        if late_expired
+        else None,
     )
     return Outcome("accepted", a)
+
+
+def _before_deadline(a: Assignment, answered: datetime) -> bool:
+    expires = aware(a.expires_at)
+    return expires is None or answered < expires
+
+
+def _reclaim_slot(session: Session, a: Assignment) -> bool:
+    """Free `a`'s slot for it: withdraw an offer made for that slot since `a` expired. False
+    when someone holds it for good (accepted or done)."""
+    holder = svc.holding_slots(session=session, task_id=a.task_id).get(a.slot)
+    if holder is None or holder.id == a.id:
+        return True
+    if holder.status != "offered":
+        return False
+    cancel_assignment(
+        session=session,
+        assignment_id=holder.id or 0,
+        actor=SYSTEM,
+        reason="the slot went back to the volunteer offered it before, who answered in time",
+        by="system",
+    )
+    session.flush()  # the slot's one holder changes before `a` takes it (a unique index)
+    return True
 
 
 def decline(
@@ -710,12 +756,16 @@ def handle_reply(
     body: str,
     now: datetime | None = None,
     context: ReplyContext | None = None,
+    answered_at: datetime | None = None,
 ) -> str:
     """Act on a volunteer's SMS and queue any direct answer. Returns what happened (for logs
     and tests): unknown_number, ignored, opted_out, help, which_offer, offer_closed, accepted,
     declined, completed, already. `context` (from :func:`reply_context`, for many texts at
-    once) must include `phone`; without it one is read for this text alone."""
+    once) must include `phone`; without it one is read for this text alone. `answered_at` is
+    when the text arrived (`now` by default): a "yes" sent before its offer's deadline counts
+    even when the offer expired while the text waited (see :func:`accept`)."""
     now = now or utcnow()
+    answered = answered_at or now
     reply = parse_reply(body)
     if reply.intent == "receipt":
         return "ignored"  # a station manager's receipt: logistics handles it
@@ -764,18 +814,26 @@ def handle_reply(
         )
         if reply.intent == "accept" and recent and recent.status in ("accepted", "completed"):
             return "already"  # a repeated "yes": they are confirmed already
-        if reply.intent == "accept" and recent:
+        if (
+            reply.intent == "accept"
+            and recent
+            and recent.status == "expired"
+            and _before_deadline(recent, answered)
+        ):
+            open_ = [recent]  # their "yes" was in time; it waited while the offer expired
+        elif reply.intent == "accept" and recent:
             say("offer_closed", recent, task=_task_title(session, recent, lang))
             return "offer_closed"
-        say("help")
-        return "help"
+        else:
+            say("help")
+            return "help"
     if len(open_) > 1:
         say("which_offer", codes=[a.short_code for a in open_])
         return "which_offer"
     target = open_[0]
     assert target.id is not None
     if reply.intent == "accept":
-        outcome = accept(session=session, assignment_id=target.id, now=now)
+        outcome = accept(session=session, assignment_id=target.id, now=now, answered_at=answered)
         if outcome.result == "closed":
             say("offer_closed", target, task=_task_title(session, target, lang))
             return "offer_closed"

@@ -275,3 +275,69 @@ def test_replies_read_together_see_the_decisions_made_before_them(engine, demo):
     ]
     assert outcomes[True][1] == ["accepted", "declined", "offered"]
     assert outcomes[True] == outcomes[False]
+
+
+def _offer(s: Session, task: Task, volunteer_id: int, code: str, expires_at: datetime, **kw):
+    from coordinator.dispatch.models import Assignment
+
+    a = Assignment(
+        task_id=task.id,
+        incident_id=task.incident_id,
+        volunteer_id=volunteer_id,
+        slot=0,
+        short_code=code,
+        expires_at=expires_at,
+        **kw,
+    )
+    s.add(a)
+    s.flush()
+    return a
+
+
+@pytest.mark.parametrize(
+    ("since", "answered", "outcome"),
+    [
+        ("offered", timedelta(minutes=-1), "accepted"),  # the refill's offer is withdrawn
+        ("nobody", timedelta(minutes=-1), "accepted"),  # nobody else was asked yet
+        ("accepted", timedelta(minutes=-1), "offer_closed"),  # the slot is someone's for good
+        ("offered", timedelta(minutes=1), "offer_closed"),  # the "yes" itself came too late
+    ],
+)
+def test_a_yes_sent_in_time_counts_though_the_offer_expired_before_it_was_read(
+    engine, demo, since, answered, outcome
+):
+    """Replies wait in the queue while the expiry runs on the clock: an answer that arrived
+    before the deadline takes the slot back unless someone has accepted it since."""
+    from coordinator.dispatch.models import Assignment
+    from coordinator.volunteers.models import Volunteer
+    from events.outbox import OutboxEvent
+
+    deadline = utcnow() - timedelta(minutes=2)
+    with Session(engine) as s:
+        a, b = s.exec(select(Volunteer).order_by(Volunteer.id).limit(2)).all()
+        task = add_task(s, slots=1, now=deadline)
+        mine = _offer(s, task, a.id, "A2A", deadline)
+        assert flows.expire_overdue(session=s, now=deadline + timedelta(seconds=1)) == 1
+        other = None
+        if since != "nobody":
+            other = _offer(s, task, b.id, "B3B", deadline + timedelta(minutes=10), status=since)
+        s.flush()
+        result = flows.handle_reply(
+            session=s, phone=a.phone, body="1", answered_at=deadline + answered
+        )
+        assert result == outcome
+        mine = s.get(Assignment, mine.id)
+        if outcome == "accepted":
+            assert mine.status == "accepted"
+            assert mine.responded_at == deadline + answered
+            if other is not None:
+                assert s.get(Assignment, other.id).status == "cancelled"
+        else:
+            assert mine.status == "expired"
+            if other is not None:
+                assert s.get(Assignment, other.id).status == since
+        types = [e.type for e in s.exec(select(OutboxEvent)).all() if "assignment" in e.type]
+        if outcome == "accepted":
+            assert types[-1] == "nuanliu.assignment.accepted"
+            assert ("nuanliu.assignment.cancelled" in types) == (other is not None)
+        s.rollback()
