@@ -74,11 +74,13 @@ WORKLOADS: dict[str, dict[str, float]] = {
     },
 }
 RATES = {
-    "replies": [25.0, 50.0, 100.0, 200.0, 300.0, 400.0, 500.0, 650.0, 800.0, 1000.0],
+    "replies": [25.0, 50.0, 100.0, 200.0, 300.0, 400.0, 500.0, 550.0, 600.0, 650.0, 800.0],
     "mixed": [10.0, 20.0, 40.0, 60.0, 80.0, 120.0, 160.0, 320.0],
 }
 REPLIES = ["1", "2", "是", "否", "完成", "Y", "N", "好的", "我在路上", "DONE"]
 P99_LIMIT_MS = 1000.0
+#: the issue's goal: SMS replies per second held, with their p99 under this
+GOAL_REPLIES, GOAL_P99_MS = 500.0, 500.0
 IDLE_S = 4.0
 CORES = psutil.cpu_count() or 1
 
@@ -171,12 +173,18 @@ class World:
         """CPU time (user + system) used so far, by part; a step's difference is its cost.
         PostgreSQL counts every local backend: run the bench on an otherwise idle server."""
         out: dict[str, float] = {}
-        for name, procs in self._processes().items():
+        parts = self._processes()
+        pids = {p.pid for p in parts.get("postgres", [])}
+        for name, procs in parts.items():
             total = 0.0
             for proc in procs:
                 with contextlib.suppress(psutil.NoSuchProcess):
                     times = proc.cpu_times()
                     total += times.user + times.system
+                    if name == "postgres" and proc.ppid() not in pids:
+                        # the postmaster: a backend that exited (a connection closed during
+                        # the step) left its time in the postmaster's reaped-children count
+                        total += times.children_user + times.children_system
             out[name] = total
         return out
 
@@ -581,8 +589,23 @@ def _print(ramp: dict[str, Any], api_workers: int) -> None:
         )
     console.print(cpu)
     rate = held["rate"] if held else 0
-    replies = rate * mix[REPLY]
+    console.print(f"{name}: highest rate held (p99 ≤ {P99_LIMIT_MS:.0f} ms): {rate:.0f} requests/s")
+    if name != "replies":
+        return
+    # the goal: replies per second held with the replies' own p99 under GOAL_P99_MS
+    within = [
+        r
+        for r in results
+        if r["achieved"] >= 0.9 * r["rate"] and r["routes"][REPLY][1] < GOAL_P99_MS
+    ]
+    best = max(within, key=lambda r: r["achieved"], default=None)
+    replies = best["achieved"] * mix[REPLY] if best else 0.0
     console.print(
-        f"{name}: highest rate held (p99 ≤ {P99_LIMIT_MS:.0f} ms): {rate:.0f} requests/s"
-        f" (≈{replies:.0f} SMS replies/s; goal 500 with p99 < 500 ms)"
+        f"{name}: SMS replies held with their p99 under {GOAL_P99_MS:.0f} ms: {replies:.0f}/s"
+        + (
+            f" (the {best['rate']:.0f}/s step, p99 {best['routes'][REPLY][1]:.0f} ms)"
+            if best
+            else ""
+        )
+        + f"; goal {GOAL_REPLIES:.0f}/s: {'met' if replies >= GOAL_REPLIES else 'not met'}"
     )
