@@ -47,6 +47,7 @@ class Intake:
         self._queue: queue.SimpleQueue[_Waiting | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._open = False
+        self._in_flight: list[_Waiting] = []
         #: batches written and texts in them, for the metrics and the tests
         self.batches = 0
         self.texts = 0
@@ -68,7 +69,7 @@ class Intake:
     async def receive(self, received: flows.Received) -> tuple[SmsMessage, bool]:
         """Store `received` (see `flows.receive_many`) and return its message and whether it
         is new, once committed. Raises what storing it raised, or IntakeClosed."""
-        if not self._open:
+        if not self._open or self._thread is None or not self._thread.is_alive():
             raise IntakeClosed("the SMS intake is not running")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[tuple[SmsMessage, bool]] = loop.create_future()
@@ -77,6 +78,21 @@ class Intake:
 
     # -- the writer thread ----------------------------------------------------------------
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            # stopped, or (a bug) died: nothing may wait for an answer that will never come
+            self._open = False
+            _settle([(item, IntakeClosed("the SMS intake stopped")) for item in self._in_flight])
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    _settle([(item, IntakeClosed("the SMS intake stopped"))])
+
+    def _loop(self) -> None:
         stopping = False
         while not stopping:
             first = self._queue.get()
@@ -92,15 +108,9 @@ class Intake:
                     stopping = True
                     break
                 batch.append(item)
+            self._in_flight = batch
             self._write(batch)
-        # anything queued after the stop marker is refused rather than left waiting forever
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is not None:
-                _settle([(item, IntakeClosed("the SMS intake stopped"))])
+            self._in_flight = []
 
     def _write(self, batch: list[_Waiting]) -> None:
         try:

@@ -124,3 +124,24 @@ def test_a_stopped_intake_refuses_and_the_route_says_503(
     assert r.status_code == 503
     with Session(engine) as s:
         assert s.exec(select(SmsMessage)).all() == []
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_an_intake_whose_writer_died_refuses_instead_of_hanging(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self: Intake, batch: list[Any]) -> None:
+        raise SystemExit("a bug outside the batch's own error handling")
+
+    monkeypatch.setattr(Intake, "_write", broken)
+    the_intake = Intake(engine).start()
+    text = flows.Received(service.inbound(phone=PHONES[0], body="1"), "test")
+
+    async def send() -> Any:
+        return await asyncio.wait_for(the_intake.receive(text), timeout=10)
+
+    with pytest.raises(IntakeClosed):
+        asyncio.run(send())  # the one in flight when it died
+    with pytest.raises(IntakeClosed):
+        asyncio.run(send())  # and any after
+    the_intake.stop()
