@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     consumer_heartbeat_ms: int = Field(default=1000, alias="NUANLIU_HEARTBEAT_MS")
     fetch_max_wait_ms: int = Field(default=100, alias="NUANLIU_FETCH_WAIT_MS")
     max_event_bytes: int = Field(default=256 * 1024, alias="NUANLIU_MAX_EVENT_BYTES")
+    #: seconds a request waits for a database connection before it is answered 503
+    db_pool_timeout_s: float = Field(default=5.0, alias="NUANLIU_DB_POOL_TIMEOUT")
     relay_batch_size: int = Field(default=500, alias="NUANLIU_RELAY_BATCH")
     relay_idle_s: float = Field(default=0.2, alias="NUANLIU_RELAY_IDLE")
 

@@ -39,7 +39,10 @@ def make_engine(settings: Settings) -> Engine:
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=20
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=20,
+            pool_timeout=settings.db_pool_timeout_s,
         )
 
         @event.listens_for(engine, "connect")
@@ -64,7 +67,16 @@ def make_engine(settings: Settings) -> Engine:
             conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    # A request that cannot have a connection within the pool timeout is answered 503 (see
+    # main._busy) rather than waiting SQLAlchemy's default 30 s: under more load than the
+    # database can take, the API sheds what it cannot serve instead of stalling everyone.
+    return create_engine(
+        url,
+        pool_size=20,
+        max_overflow=20,
+        pool_timeout=settings.db_pool_timeout_s,
+        pool_pre_ping=True,
+    )
 
 
 #: from this many new rows of one table in a flush, their ids come from the sequence first

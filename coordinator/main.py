@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -78,6 +79,17 @@ def _out_of_range(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "a number in the request is out of range"}, status_code=422)
 
 
+def _busy(request: Request, exc: Exception) -> JSONResponse:
+    """No database connection free within the pool timeout: more load than the database
+    takes. 503 with Retry-After, so callers (Twilio among them) try again shortly."""
+    log.warning("no database connection free for %s %s", request.method, request.url.path)
+    return JSONResponse(
+        {"detail": "busy: no database connection free; try again"},
+        status_code=503,
+        headers={"Retry-After": "1"},
+    )
+
+
 def _documented_errors(app: FastAPI) -> Callable[[], dict[str, Any]]:
     """Our 4xx answers carry `detail` as a message string, an object (row-level errors) or
     FastAPI's array of validation errors; say so in /openapi.json so generated clients can
@@ -142,5 +154,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.include_router(router)
     app.add_exception_handler(OverflowError, _out_of_range)
     app.add_exception_handler(DataError, _out_of_range)
+    app.add_exception_handler(PoolTimeout, _busy)
     app.openapi = _documented_errors(app)  # type: ignore[method-assign]
     return app

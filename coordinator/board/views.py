@@ -71,7 +71,7 @@ def board_page(request: Request, actor: Dispatcher, settings: SettingsDep) -> HT
 
 
 @router.get("/board/snapshot")
-def board_snapshot(request: Request, actor: Dispatcher) -> dict[str, Any]:
+async def board_snapshot(request: Request, actor: Dispatcher) -> dict[str, Any]:
     """Everything the board shows, as JSON (the page fetches it after events arrive); shared
     between the boards asking at about the same time (see `board.snapshots`)."""
     engine = request.app.state.engine
@@ -79,7 +79,7 @@ def board_snapshot(request: Request, actor: Dispatcher) -> dict[str, Any]:
     hub = _hub(request)
     # a held feed hears of no event: "nothing happened since" cannot be told then
     newest = hub.last_id if hub.live.is_set() else None
-    return cache.get(newest, lambda _: _snapshot(engine, hub.last_id))
+    return await cache.get(newest, lambda _: _snapshot(engine, hub.last_id))
 
 
 @router.get("/board/stream", response_class=StreamingResponse)

@@ -3,6 +3,7 @@ at a time, reused while young or while nothing has happened, never older than it
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from typing import Any
@@ -27,47 +28,59 @@ def _counting(delay: float = 0.0) -> tuple[list[str], Any]:
 
 
 def test_reused_while_nothing_happened_however_old() -> None:
-    cache = SnapshotCache(max_age_s=0.0)
-    calls, compute = _counting()
-    assert cache.get("a-1", compute) is cache.get("a-1", compute)
-    assert calls == ["a-1"]
+    async def main() -> None:
+        cache = SnapshotCache(max_age_s=0.0)
+        calls, compute = _counting()
+        assert await cache.get("a-1", compute) is await cache.get("a-1", compute)
+        assert calls == ["a-1"]
+
+    asyncio.run(main())
 
 
 def test_without_a_live_feed_only_age_counts() -> None:
     # a held feed hears of no event, so "nothing happened since" cannot be known
-    cache = SnapshotCache(max_age_s=0.2)
-    calls, compute = _counting()
-    assert cache.get(None, compute) is cache.get(None, compute)
-    time.sleep(0.25)
-    cache.get(None, compute)
-    assert calls == [None, None]
+    async def main() -> None:
+        cache = SnapshotCache(max_age_s=0.2)
+        calls, compute = _counting()
+        assert await cache.get(None, compute) is await cache.get(None, compute)
+        await asyncio.sleep(0.25)
+        await cache.get(None, compute)
+        assert calls == [None, None]
+
+    asyncio.run(main())
 
 
 def test_a_new_event_means_a_new_snapshot_once_the_shared_one_is_too_old() -> None:
-    cache = SnapshotCache(max_age_s=0.2)
-    calls, compute = _counting()
-    cache.get("a-1", compute)
-    # an event arrived, but the snapshot is young: shared, and it says which event it is of
-    assert cache.get("a-2", compute)["last_id"] == "a-1"
-    time.sleep(0.25)
-    assert cache.get("a-2", compute)["last_id"] == "a-2"
-    assert calls == ["a-1", "a-2"]
+    async def main() -> None:
+        cache = SnapshotCache(max_age_s=0.2)
+        calls, compute = _counting()
+        await cache.get("a-1", compute)
+        # an event arrived, but the snapshot is young: shared, and it says which event it is of
+        assert (await cache.get("a-2", compute))["last_id"] == "a-1"
+        await asyncio.sleep(0.25)
+        assert (await cache.get("a-2", compute))["last_id"] == "a-2"
+        assert calls == ["a-1", "a-2"]
+
+    asyncio.run(main())
 
 
-def test_boards_asking_at_once_wait_for_one_computation() -> None:
-    cache = SnapshotCache(max_age_s=0.5)
-    calls, compute = _counting(delay=0.2)
-    got: list[dict[str, Any]] = []
-    threads = [
-        threading.Thread(target=lambda n=n: got.append(cache.get(f"a-{n}", compute)))
-        for n in range(8)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(calls) == 1 and len(got) == 8
-    assert all(g is got[0] for g in got)
+def test_boards_asking_at_once_wait_for_one_computation_without_a_thread_each() -> None:
+    """Forty-eight boards at once take one worker thread (the computation), not forty-eight:
+    waiting in threads is what once stopped the API for good (see SnapshotCache)."""
+
+    async def main() -> None:
+        cache = SnapshotCache(max_age_s=0.5)
+        calls, compute = _counting(delay=0.2)
+        before = threading.active_count()
+        boards = [asyncio.ensure_future(cache.get(f"a-{n}", compute)) for n in range(48)]
+        await asyncio.sleep(0.1)
+        assert threading.active_count() <= before + 1  # the one computing
+        boards[0].cancel()  # a board that goes away does not cancel the others
+        got = await asyncio.gather(*boards[1:])
+        assert len(calls) == 1 and len(got) == 47
+        assert all(g is got[0] for g in got)
+
+    asyncio.run(main())
 
 
 def test_the_snapshot_route_shares_and_refreshes(make_runtime: Any, tokens: dict[str, str]) -> None:

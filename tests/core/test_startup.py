@@ -173,3 +173,29 @@ def test_oversized_bodies_are_refused_before_reading(client, tokens):
         headers={"Authorization": f"Bearer {tokens['admin']}", "Content-Type": "application/json"},
     )
     assert r.status_code == 413
+
+
+def test_no_database_connection_free_is_a_quick_503_not_a_stall(settings, engine, tokens):
+    """More load than the database takes: a request that cannot have a connection within the
+    pool timeout is told to come back (503, Retry-After) instead of waiting 30 s."""
+    import time as clock
+    from types import SimpleNamespace
+
+    from fastapi.testclient import TestClient
+    from sqlalchemy import create_engine
+
+    from coordinator.main import create_app
+
+    tiny = create_engine(settings.sqlalchemy_url, pool_size=1, max_overflow=0, pool_timeout=0.3)
+    rt = SimpleNamespace(settings=settings, engine=tiny, bootstrap=None, services={})
+    held = tiny.connect()  # everything the pool has
+    try:
+        with TestClient(create_app(runtime=rt)) as c:
+            started = clock.monotonic()
+            r = c.get("/api/incidents", headers={"Authorization": f"Bearer {tokens['dispatcher']}"})
+            took = clock.monotonic() - started
+        assert r.status_code == 503 and r.headers["Retry-After"] == "1"
+        assert "busy" in r.json()["detail"] and took < 5
+    finally:
+        held.close()
+        tiny.dispose()
