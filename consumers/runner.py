@@ -311,7 +311,7 @@ class ConsumerRunner:
         full retry and dead-letter policy."""
         if not batch:
             return
-        if len(batch) == 1 or not self.handlers.exactly_once:
+        if len(batch) == 1:
             for item in batch:
                 self._apply(item.record, item.envelope, item.handler, item.payload)
             return
@@ -339,14 +339,18 @@ class ConsumerRunner:
         outcomes: list[str] = []
         with Session(self.engine, expire_on_commit=False) as session:
             ids = [item.envelope.id for item in batch]
-            seen = set(
-                session.exec(
-                    select(ProcessedEvent.event_id).where(
-                        ProcessedEvent.consumer == self.name,
-                        ProcessedEvent.event_id.in_(ids),  # type: ignore[attr-defined]
-                    )
-                ).all()
-            )
+            # a consumer without bookkeeping (the board) still gets one session per batch,
+            # not one per event: it pushes hundreds of events a second in a storm
+            seen: set[str] = set()
+            if self.handlers.exactly_once:
+                seen = set(
+                    session.exec(
+                        select(ProcessedEvent.event_id).where(
+                            ProcessedEvent.consumer == self.name,
+                            ProcessedEvent.event_id.in_(ids),  # type: ignore[attr-defined]
+                        )
+                    ).all()
+                )
             rows = []
             now = datetime.now(UTC)
             prepared = self._prepare_batch(
@@ -378,7 +382,7 @@ class ConsumerRunner:
                 )
                 contexts.append(ctx)
                 outcomes.append("applied")
-            if rows:
+            if rows and self.handlers.exactly_once:
                 # the unique (consumer, event_id) makes a concurrent duplicate fail the batch
                 session.execute(insert(ProcessedEvent), rows)
             session.commit()
