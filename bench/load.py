@@ -403,31 +403,45 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
 
 class BoardWatcher:
     """A dispatcher's board: `/board/stream` read in a thread of the bench process for a whole
-    ramp, counting the events pushed to it."""
+    ramp, counting the events pushed to it and, like a browser, reconnecting with the last
+    event id when the server drops it (a client too slow for its buffer is dropped)."""
 
     def __init__(self, base: str, token: str) -> None:
         self.events = 0
+        self.reconnects = 0
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._read, args=(base, token), daemon=True)
+        self._thread = threading.Thread(target=self._watch, args=(base, token), daemon=True)
         self._thread.start()
         time.sleep(2.0)  # the feed wakes and the snapshot arrives before the first step
 
-    def _read(self, base: str, token: str) -> None:
-        headers = {"Authorization": f"Bearer {token}"}
-        with (
-            contextlib.suppress(httpx.HTTPError),
-            httpx.stream("GET", f"{base}/board/stream", headers=headers, timeout=None) as response,
-        ):
-            for line in response.iter_lines():
-                if self._stop.is_set():
-                    return
-                if line == "event: board":
-                    self.events += 1
+    def _watch(self, base: str, token: str) -> None:
+        last_id: str | None = None
+        while not self._stop.is_set():
+            headers = {"Authorization": f"Bearer {token}"}
+            if last_id:
+                headers["Last-Event-ID"] = last_id
+            with (
+                contextlib.suppress(httpx.HTTPError),
+                httpx.stream(
+                    "GET", f"{base}/board/stream", headers=headers, timeout=None
+                ) as response,
+            ):
+                for line in response.iter_lines():
+                    if self._stop.is_set():
+                        return
+                    if line == "event: board":
+                        self.events += 1
+                    elif line.startswith("id: "):
+                        last_id = line[4:]
+            if not self._stop.is_set():
+                self.reconnects += 1
+                self._stop.wait(0.5)
 
-    def take(self) -> int:
-        """Events pushed since the last call."""
+    def take(self) -> tuple[int, int]:
+        """Events pushed and reconnections since the last call."""
         seen, self.events = self.events, 0
-        return seen
+        again, self.reconnects = self.reconnects, 0
+        return seen, again
 
     def stop(self) -> None:
         self._stop.set()
@@ -601,7 +615,7 @@ def _print(ramp: dict[str, Any], api_workers: int) -> None:
             f"{r['p99']:.0f}",
             str(r["backlog"]),
             f"{applied[0]:.0f} / {applied[1]:.0f}" if applied else "-",
-            str(r["board_events"]) if "board_events" in r else "-",
+            "{} ({} reconnects)".format(*r["board_events"]) if "board_events" in r else "-",
             f"{r['rss']:.0f}",
             "yes" if ok else "no",
         )

@@ -121,3 +121,28 @@ def add_task(
     session.add(task)
     session.flush()
     return task
+
+
+def add_assignment(
+    session: Session,
+    task: Task,
+    volunteer_id: int | None,
+    *,
+    slot: int = 0,
+    code: str = "A2A",
+    status: str = "offered",
+    expires_at: datetime | None = None,
+) -> Assignment:
+    """`volunteer_id` in `slot` of `task` (an open offer by default), flushed so it has an id."""
+    a = Assignment(
+        task_id=task.id,
+        incident_id=task.incident_id,
+        volunteer_id=volunteer_id,
+        slot=slot,
+        status=status,
+        short_code=code,
+        expires_at=expires_at,
+    )
+    session.add(a)
+    session.flush()
+    return a

@@ -13,9 +13,9 @@ from coordinator.common import utcnow
 from coordinator.config import Settings
 from coordinator.dispatch import flows
 from coordinator.dispatch import service as svc
-from coordinator.dispatch.models import Assignment, Task
+from coordinator.dispatch.models import Task
 from coordinator.volunteers.models import Team, Volunteer
-from tests.dispatch.helpers import add_task
+from tests.dispatch.helpers import add_assignment, add_task
 
 KM = 1 / 111.0  # degrees of latitude in a kilometre
 
@@ -30,18 +30,7 @@ def _volunteer(s: Session, n: int, km: float, **fields: object) -> Volunteer:
 
 
 def _holds(s: Session, task: Task, volunteer: Volunteer, slot: int, status: str) -> None:
-    assert volunteer.id is not None and task.id is not None
-    s.add(
-        Assignment(
-            task_id=task.id,
-            incident_id=task.incident_id,
-            volunteer_id=volunteer.id,
-            slot=slot,
-            status=status,
-            short_code=f"C{task.id}{slot}",
-        )
-    )
-    s.flush()
+    add_assignment(s, task, volunteer.id, slot=slot, status=status, code=f"C{task.id}{slot}")
 
 
 def test_hours_given_this_morning_count_against_asking_again(

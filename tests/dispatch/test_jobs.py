@@ -14,7 +14,7 @@ from coordinator.scheduler import make_scheduler, recurring_jobs
 from coordinator.sms.models import SmsMessage
 from coordinator.volunteers.models import Volunteer
 from events.outbox import OutboxEvent
-from tests.dispatch.helpers import add_task
+from tests.dispatch.helpers import add_assignment, add_task
 
 
 def _setup(engine, *, starts_in: timedelta, status: str, expires_in: timedelta) -> int:
@@ -30,16 +30,7 @@ def _setup(engine, *, starts_in: timedelta, status: str, expires_in: timedelta) 
             place="解放桥",
             place_en="Jiefang bridge",
         )
-        a = Assignment(
-            task_id=task.id,
-            incident_id=task.incident_id,
-            volunteer_id=vid,
-            slot=0,
-            status=status,
-            short_code="A2A",
-            expires_at=now + expires_in,
-        )
-        s.add(a)
+        a = add_assignment(s, task, vid, status=status, expires_at=now + expires_in)
         s.commit()
         assert a.id is not None
         return a.id

@@ -24,7 +24,7 @@ from coordinator.dispatch.texts import task_params, window
 from events.envelope import Envelope
 from events.payloads.assignments import AssignmentDeclined, AssignmentOffered
 from events.payloads.sms import SmsReceived
-from tests.dispatch.helpers import add_task
+from tests.dispatch.helpers import add_assignment, add_task
 
 
 def test_window_and_task_texts_in_both_languages():
@@ -182,19 +182,7 @@ def test_any_reply_text_is_handled_without_crashing(engine, settings, demo, text
         volunteer = s.exec(select(Volunteer)).first()
         assert volunteer is not None
         task = add_task(s, now=now, kind="x", lasts=timedelta(hours=1))
-        from coordinator.dispatch.models import Assignment
-
-        s.add(
-            Assignment(
-                task_id=task.id,
-                incident_id=task.incident_id,
-                volunteer_id=volunteer.id,
-                slot=0,
-                short_code="A2A",
-                expires_at=now + timedelta(minutes=5),
-            )
-        )
-        s.flush()
+        add_assignment(s, task, volunteer.id, expires_at=now + timedelta(minutes=5))
         result = flows.handle_reply(session=s, phone=volunteer.phone, body=text)
         assert result in {
             "help",
@@ -237,17 +225,9 @@ def test_replies_read_together_see_the_decisions_made_before_them(engine, demo):
             station.manager_phones = "+8613900000077"
             task = add_task(s, slots=3, now=now)
             for n, (v, code) in enumerate(((a, "A2A"), (b, "B3B"), (c, "C4C"))):
-                s.add(
-                    Assignment(
-                        task_id=task.id,
-                        incident_id=task.incident_id,
-                        volunteer_id=v.id,
-                        slot=n,
-                        short_code=code,
-                        expires_at=now + timedelta(minutes=5),
-                    )
+                add_assignment(
+                    s, task, v.id, slot=n, code=code, expires_at=now + timedelta(minutes=5)
                 )
-            s.flush()
             texts = [
                 (a.phone, "1 A2A"),
                 (a.phone, "1"),  # again: already confirmed by the text before
@@ -277,23 +257,6 @@ def test_replies_read_together_see_the_decisions_made_before_them(engine, demo):
     assert outcomes[True] == outcomes[False]
 
 
-def _offer(s: Session, task: Task, volunteer_id: int, code: str, expires_at: datetime, **kw):
-    from coordinator.dispatch.models import Assignment
-
-    a = Assignment(
-        task_id=task.id,
-        incident_id=task.incident_id,
-        volunteer_id=volunteer_id,
-        slot=0,
-        short_code=code,
-        expires_at=expires_at,
-        **kw,
-    )
-    s.add(a)
-    s.flush()
-    return a
-
-
 @pytest.mark.parametrize(
     ("since", "answered", "outcome"),
     [
@@ -316,11 +279,12 @@ def test_a_yes_sent_in_time_counts_though_the_offer_expired_before_it_was_read(
     with Session(engine) as s:
         a, b = s.exec(select(Volunteer).order_by(Volunteer.id).limit(2)).all()
         task = add_task(s, slots=1, now=deadline)
-        mine = _offer(s, task, a.id, "A2A", deadline)
+        mine = add_assignment(s, task, a.id, expires_at=deadline)
         assert flows.expire_overdue(session=s, now=deadline + timedelta(seconds=1)) == 1
         other = None
         if since != "nobody":
-            other = _offer(s, task, b.id, "B3B", deadline + timedelta(minutes=10), status=since)
+            later = deadline + timedelta(minutes=10)
+            other = add_assignment(s, task, b.id, code="B3B", status=since, expires_at=later)
         s.flush()
         result = flows.handle_reply(
             session=s, phone=a.phone, body="1", answered_at=deadline + answered
