@@ -563,6 +563,11 @@ def run(quick: bool = False) -> None:
     # own idle burn, smaller intake batches) than it brings
     api_workers = int(os.environ.get("BENCH_API_WORKERS", "1"))
     seconds = 3.0 if quick else 10.0
+    # BENCH_WORKLOADS="replies+board mixed" runs only those
+    chosen = os.environ.get("BENCH_WORKLOADS", " ".join(WORKLOADS)).split()
+    unknown = set(chosen) - set(WORKLOADS)
+    if unknown:
+        raise SystemExit(f"unknown workloads {sorted(unknown)}; choose from {list(WORKLOADS)}")
     rates = {k: (v[:2] if quick else v) for k, v in RATES.items()}
     with tempfile.TemporaryDirectory() as tmp:
         console.print(
@@ -577,7 +582,7 @@ def run(quick: bool = False) -> None:
             clients = ProcessPoolExecutor(
                 max_workers=1, mp_context=multiprocessing.get_context("spawn")
             )
-            ramps = [_ramp(world, clients, name, rates[name], seconds) for name in WORKLOADS]
+            ramps = [_ramp(world, clients, name, rates[name], seconds) for name in chosen]
             clients.shutdown()
         finally:
             world.stop()

@@ -23,8 +23,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-DEFAULT_RING = 2000
-DEFAULT_CLIENT_BUFFER = 500
+# Sized for a storm: a thousand events a second at 500 replies a second. Every client's buffer
+# and the ring hold the same event objects (a pointer each), so depth costs little memory; a
+# shallow buffer dropped a board whose stream fell half a second behind, and the snapshot it
+# then needed cost more than the events it had missed.
+#: events kept for Last-Event-ID replay (about 10 s at peak)
+DEFAULT_RING = 10_000
+#: events one client may fall behind before it is dropped (about 5 s at peak)
+DEFAULT_CLIENT_BUFFER = 5_000
 #: after the last board leaves, the feed goes on this long (a reload, a dropped connection)
 #: before it stops consuming
 LINGER_S = 30.0
