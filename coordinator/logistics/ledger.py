@@ -1,14 +1,19 @@
 """The stock ledger: every change of stock is an append-only movement, and the balance per
 place and item is a row updated under a lock in the same transaction.
 
-PostgreSQL: the balance row is locked with ``SELECT … FOR UPDATE`` (created first with
-``INSERT … ON CONFLICT DO NOTHING`` so two first writers cannot both insert). SQLite serialises
-writers (``coordinator.db`` begins every transaction IMMEDIATE), so the same code is safe there.
+PostgreSQL: the balance changes in one ``UPDATE … SET quantity = quantity + delta WHERE
+quantity + delta >= 0 RETURNING quantity``, which takes the row lock and re-checks the condition
+on the newest row if it had to wait, so concurrent writers neither lose an update nor overdraw
+(the row is created first with ``INSERT … ON CONFLICT DO NOTHING`` so two first writers cannot
+both insert). The lock is held until the transaction commits, so that UPDATE comes as late as it
+can: at one busy shelf every statement between it and the commit is time the other hand-outs
+wait. SQLite serialises writers (``coordinator.db`` begins every transaction IMMEDIATE), so the
+same code is safe there.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -56,17 +61,26 @@ def _ensure_balance_row(session: Session, place_id: int, item_id: int) -> None:
         session.execute(sqlite.insert(table).values(**values).on_conflict_do_nothing())
 
 
-def lock_balance(*, session: Session, place_id: int, item_id: int) -> StockBalance:
-    """The balance row for (place, item), created if missing and locked until the transaction
-    ends."""
-    _ensure_balance_row(session, place_id, item_id)
-    row = session.exec(
-        select(StockBalance)
-        .where(StockBalance.place_id == place_id, StockBalance.item_id == item_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
-    return row
+def _add_to_balance(session: Session, place_id: int, item_id: int, delta: int) -> int | None:
+    """Add `delta` to the balance row, locking it until the transaction ends; the new balance,
+    or None (and nothing changed) when it would fall below zero."""
+    change = (
+        update(StockBalance)
+        .where(
+            col(StockBalance.place_id) == place_id,
+            col(StockBalance.item_id) == item_id,
+            col(StockBalance.quantity) + delta >= 0,
+        )
+        .values(quantity=col(StockBalance.quantity) + delta, updated_at=utcnow())
+        .returning(col(StockBalance.quantity))
+    )
+    after = session.execute(change).scalar_one_or_none()
+    if after is None:
+        # no row matched: the first movement here (the row is made, then changed), or too
+        # little stock (making it is a no-op and the change matches nothing again)
+        _ensure_balance_row(session, place_id, item_id)
+        after = session.execute(change).scalar_one_or_none()
+    return None if after is None else int(after)
 
 
 def balance(*, session: Session, place_id: int, item_id: int) -> int:
@@ -116,14 +130,24 @@ def record_movement(
     place = session.get(Place, place_id)
     if item is None or place is None:
         raise LedgerError(f"unknown {'item' if item is None else 'place'}")
-    row = lock_balance(session=session, place_id=place_id, item_id=item_id)
-    before = row.quantity
-    after = before + delta
-    if after < 0:
-        raise InsufficientStock(item=item, place=place, balance=before, requested=-delta)
-    row.quantity = after
-    row.updated_at = utcnow()
-    session.add(row)
+    # read before the balance row is locked, so a busy shelf's lock waits on no extra query
+    target = (
+        session.exec(
+            select(StationTarget).where(
+                StationTarget.place_id == place_id, StationTarget.item_id == item_id
+            )
+        ).first()
+        if delta < 0 and place.kind == "station"
+        else None
+    )
+    after = _add_to_balance(session, place_id, item_id, delta)
+    if after is None:
+        raise InsufficientStock(
+            item=item,
+            place=place,
+            balance=balance(session=session, place_id=place_id, item_id=item_id),
+            requested=-delta,
+        )
     movement = StockMovement(
         place_id=place_id,
         item_id=item_id,
@@ -149,23 +173,17 @@ def record_movement(
             movement_id=movement.id,
         ),
     )
-    if delta < 0 and place.kind == "station":
-        target = session.exec(
-            select(StationTarget).where(
-                StationTarget.place_id == place_id, StationTarget.item_id == item_id
-            )
-        ).first()
-        if target is not None and after < target.reorder_point:
-            stage(
-                session,
-                StockLow(
-                    place_id=place_id,
-                    sku=item.sku,
-                    balance=after,
-                    reorder_point=target.reorder_point,
-                    target=target.target,
-                ),
-            )
+    if target is not None and after < target.reorder_point:
+        stage(
+            session,
+            StockLow(
+                place_id=place_id,
+                sku=item.sku,
+                balance=after,
+                reorder_point=target.reorder_point,
+                target=target.target,
+            ),
+        )
     return movement
 
 

@@ -499,15 +499,6 @@ def distribution_dict(d: Distribution, item: Item) -> dict[str, Any]:
     }
 
 
-def get_distribution(*, session: Session, distribution_id: int) -> dict[str, Any]:
-    row = session.get(Distribution, distribution_id)
-    if row is None:
-        raise NotFound(f"no distribution with id {distribution_id}")
-    item = session.get(Item, row.item_id)
-    assert item is not None
-    return distribution_dict(row, item)
-
-
 def list_distributions(
     *, session: Session, station_id: int, limit: int = 200
 ) -> list[dict[str, Any]]:

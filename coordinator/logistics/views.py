@@ -18,7 +18,7 @@ from coordinator.accounts.service import Actor, record_audit
 from coordinator.deps import Dispatcher, SessionDep, StationStaff, ensure_station, require
 from coordinator.logistics import exports, flows, ledger, planning, service
 from coordinator.logistics.flows import LineCount
-from coordinator.logistics.models import Place
+from coordinator.logistics.models import Distribution, Item, Place
 
 router = APIRouter(prefix="/api", tags=["logistics"])
 
@@ -312,7 +312,7 @@ def distribute(
 ) -> dict[str, Any]:
     ensure_station(actor, station_id)
 
-    def act() -> int:
+    def act() -> tuple[Distribution, Item]:
         item = service.item_for_sku(session=session, sku=body.item, unit=body.unit)
         assert item.id is not None
         row = flows.record_distribution(
@@ -325,19 +325,17 @@ def distribute(
             destination=body.destination,
             cost_fen=body.cost_fen,
         )
-        assert row.id is not None
-        return row.id
+        return row, item
 
     try:
-        distribution_id = _write(session, act)
+        row, item = _write(session, act)
     except HTTPException as exc:
         if isinstance(exc.__cause__, service.FundExhausted):
             _flag_overdraft(request, actor, exc.__cause__, f"station:{station_id}")
         raise
-    row = service.get_distribution(session=session, distribution_id=distribution_id)
-    item = service.item_for_sku(session=session, sku=body.item)
+    # the committed row and item as this session holds them (it does not expire on commit)
     balance = ledger.balance(session=session, place_id=station_id, item_id=item.id or 0)
-    return {**row, "balance": balance}
+    return {**service.distribution_dict(row, item), "balance": balance}
 
 
 @router.post("/stations/{station_id}/adjustments", status_code=status.HTTP_201_CREATED)
