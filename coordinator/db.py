@@ -27,6 +27,11 @@ def read_only(engine: Engine) -> Engine:
     return engine.execution_options(**{READ_ONLY: True})
 
 
+#: connections an engine keeps, and how many more it opens under load (`deps.SessionDep` lets
+#: routes hold all but a few of them, so the rest is there for everything else)
+POOL_SIZE, POOL_OVERFLOW = 20, 20
+
+
 def make_engine(settings: Settings) -> Engine:
     """Create the engine for `settings.database_url`.
 
@@ -41,7 +46,8 @@ def make_engine(settings: Settings) -> Engine:
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
-            pool_size=20,
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_OVERFLOW,
             pool_timeout=settings.db_pool_timeout_s,
         )
 
@@ -72,8 +78,8 @@ def make_engine(settings: Settings) -> Engine:
     # database can take, the API sheds what it cannot serve instead of stalling everyone.
     return create_engine(
         url,
-        pool_size=20,
-        max_overflow=20,
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_OVERFLOW,
         pool_timeout=settings.db_pool_timeout_s,
         pool_pre_ping=True,
     )

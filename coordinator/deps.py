@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from coordinator.accounts.service import Actor, TokenCache, actor_for_token
 from coordinator.config import Settings
+from coordinator.db import POOL_OVERFLOW, POOL_SIZE
 
 
 # Dependencies that never block are `async def`: FastAPI runs a plain `def` dependency in a
@@ -31,7 +32,20 @@ def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Sess
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+#: Requests holding a session at once, per process: the pool less what the process needs
+#: besides routes (token look-ups, the SMS intake, board snapshots and feed, and, when
+#: `nuanliu run` hosts everything in one process, the workers).
+ROUTE_SESSIONS = POOL_SIZE + POOL_OVERFLOW - 15
+
+#: A request waits for a session on the event loop, not in a worker thread, and gives it back
+#: as soon as the route returns (`scope="function"`), before its answer is sent. Without both,
+#: a burst of station writes stopped the API: FastAPI validates the answer of a plain `def`
+#: route in a worker thread, so forty finished requests held every connection waiting for a
+#: thread while all forty threads waited for a connection, until the pool timeout, again and
+#: again (measured with `nuanliu bench load`, mixed workload, 200 requests/s).
+SessionDep = Annotated[
+    Session, Depends(get_session, scope="function", max_concurrency=ROUTE_SESSIONS)
+]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 

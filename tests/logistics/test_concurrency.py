@@ -82,3 +82,44 @@ def test_racing_hand_outs_never_overdraw(on_postgres: None, engine: Any, demo: N
     with Session(engine) as s:
         assert ledger.balance(session=s, place_id=places["b"], item_id=water) == 10
         assert ledger.breaches(session=s) == []
+
+
+def test_a_burst_of_hand_outs_over_http_is_all_booked_and_none_turned_away(
+    on_postgres: None, settings: Any, engine: Any, tokens: dict[str, str], places, skus
+):
+    """A station's whole queue at once, more hand-outs than the API has worker threads or
+    database connections: every one is booked and answered, none told the server is busy.
+    (A finished request used to keep its connection while it waited for a thread to check its
+    answer, and with every thread waiting for a connection the API stood still until the pool
+    timeout turned them away.)"""
+    from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
+
+    from fastapi.testclient import TestClient
+
+    from coordinator.main import create_app
+
+    water, burst = skus["DRINK-WATER"], 160
+    with Session(engine) as s:
+        ledger.record_movement(
+            session=s, place_id=places["a"], item_id=water, delta=500, kind="receipt", actor="t"
+        )
+        s.commit()
+    rt = SimpleNamespace(settings=settings, engine=engine, bootstrap=None, services={})
+    headers = {"Authorization": f"Bearer {tokens['manager_a']}"}
+    with TestClient(create_app(runtime=rt)) as c:
+
+        def hand_out(k: int) -> int:
+            r = c.post(
+                f"/api/stations/{places['a']}/distributions",
+                json={"item": "DRINK-WATER", "quantity": 1, "note": f"traveller {k}"},
+                headers=headers,
+            )
+            return r.status_code
+
+        with ThreadPoolExecutor(burst) as pool:
+            statuses = list(pool.map(hand_out, range(burst)))
+    assert statuses == [201] * burst
+    with Session(engine) as s:
+        assert ledger.balance(session=s, place_id=places["a"], item_id=water) == 500 - burst
+        assert ledger.breaches(session=s) == []
