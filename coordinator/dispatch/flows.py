@@ -425,8 +425,9 @@ def accept(
     `answered_at` is when the volunteer's answer arrived (`now` by default): an answer sent
     before the deadline counts even when it is applied after it. If the offer was expired
     meanwhile (the expiry runs on the clock while the answer waits its turn), it is accepted
-    after all, provided its slot is free or only offered to someone else since: that offer is
-    withdrawn. A slot someone has accepted since stays theirs."""
+    after all, provided its slot is free or only offered to someone else since (that offer is
+    withdrawn) and the volunteer has not been asked for another task in that shift since. A
+    slot someone has accepted since stays theirs."""
     now = now or utcnow()
     answered = answered_at or now
     a = session.get(Assignment, assignment_id)
@@ -448,7 +449,7 @@ def accept(
         return Outcome("closed", a)
     if svc.filled_count(session=session, task_id=task.id or 0) >= task.slots:
         return Outcome("closed", a)
-    if late_expired and not _reclaim_slot(session, a):
+    if late_expired and (_asked_elsewhere(session, a, task) or not _reclaim_slot(session, a)):
         return Outcome("closed", a)
     a.status = "accepted"
     a.responded_at = answered
@@ -470,6 +471,15 @@ def accept(
 def _before_deadline(a: Assignment, answered: datetime) -> bool:
     expires = aware(a.expires_at)
     return expires is None or answered < expires
+
+
+def _asked_elsewhere(session: Session, a: Assignment, task: Task) -> bool:
+    """Whether `a`'s volunteer holds another task in `task`'s shift (offered or accepted):
+    once `a` expired they could be asked again, and a late "yes" must not give them two."""
+    busy = svc.busy_windows(
+        session=session, start=task.starts_at, end=task.ends_at, volunteer_ids=[a.volunteer_id]
+    )
+    return bool(busy)
 
 
 def _reclaim_slot(session: Session, a: Assignment) -> bool:

@@ -257,6 +257,33 @@ def test_replies_read_together_see_the_decisions_made_before_them(engine, demo):
     assert outcomes[True] == outcomes[False]
 
 
+@pytest.mark.parametrize("elsewhere", ["offered", "accepted"])
+def test_a_late_yes_never_gives_a_volunteer_two_tasks_in_one_shift(engine, demo, elsewhere):
+    """Once their offer expired, the volunteer could be asked for another task in the same
+    shift; their "yes" to the first, sent in time but read after that, must not book them
+    twice: the first offer stays closed and the second is theirs to answer (or already theirs).
+    (Found by the crash test: 30 volunteers held two tasks at once.)"""
+    from coordinator.dispatch.models import Assignment
+    from coordinator.volunteers.models import Volunteer
+
+    deadline = utcnow() - timedelta(minutes=2)
+    with Session(engine) as s:
+        v = s.exec(select(Volunteer).order_by(Volunteer.id)).first()
+        first = add_task(s, slots=1, now=deadline)
+        second = add_task(s, slots=1, now=deadline, starts_in=timedelta(hours=2))
+        mine = add_assignment(s, first, v.id, code="A2A", expires_at=deadline)
+        assert flows.expire_overdue(session=s, now=deadline + timedelta(seconds=1)) == 1
+        later = deadline + timedelta(minutes=10)
+        other = add_assignment(s, second, v.id, code="B3B", status=elsewhere, expires_at=later)
+        result = flows.handle_reply(
+            session=s, phone=v.phone, body="1 A2A", answered_at=deadline - timedelta(minutes=1)
+        )
+        assert result == "offer_closed"
+        assert s.get(Assignment, mine.id).status == "expired"
+        assert s.get(Assignment, other.id).status == elsewhere
+        s.rollback()
+
+
 @pytest.mark.parametrize(
     ("since", "answered", "outcome"),
     [
