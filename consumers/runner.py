@@ -39,6 +39,16 @@ MAX_HANDLER_ATTEMPTS = 3
 #: Seconds between offset commits of a per-process group (nobody else reads them; a commit
 #: per poll was a round trip per batch for nothing but a reconnect's starting point)
 PER_PROCESS_COMMIT_S = 5.0
+#: how long a poll waits for records
+POLL_MS = 500
+#: A poll that comes back empty having kept its thread busy for most of its time spun:
+#: kafka-python loops without waiting while the group coordinator does not answer (a broker
+#: that stalls with its connections open, as a SIGSTOPped one does; kafka-python #2695). Five
+#: workers spinning took 1.2 of two cores through a broker pause and the API's answers slowed
+#: to seconds. Until a poll waits quietly again the runner polls briefly and rests between.
+SPIN_SHARE = 0.15
+SPIN_POLL_MS = 50
+SPIN_REST_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -97,6 +107,8 @@ class ConsumerRunner:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.applied = 0
+        #: polls that spun and were followed by a rest (see SPIN_SHARE)
+        self.rests = 0
         self.ready = threading.Event()
         #: partitions held while nobody watches, and whether the watch was told (`_unwatched`)
         self._held: set[TopicPartition] = set()
@@ -141,9 +153,17 @@ class ConsumerRunner:
         return self._thread is not None and self._thread.is_alive()
 
     def run(self) -> None:
+        timeout_ms = POLL_MS
         while not self._stop.is_set():
             try:
-                self.poll_once()
+                cpu, started = time.thread_time(), time.monotonic()
+                settled = self.poll_once(timeout_ms)
+                busy, took = time.thread_time() - cpu, time.monotonic() - started
+                spun = not settled and took * 1000 >= timeout_ms and busy > SPIN_SHARE * took
+                timeout_ms = SPIN_POLL_MS if spun else POLL_MS
+                if spun:
+                    self.rests += 1
+                    self._stop.wait(SPIN_REST_S)
             except (KafkaError, OSError) as exc:
                 log.warning("%s: broker error (%s); reconnecting", self.name, exc)
                 self.close()
@@ -169,7 +189,7 @@ class ConsumerRunner:
             )
         return self._consumer
 
-    def poll_once(self, timeout_ms: int = 500, *, commit: bool = True) -> int:
+    def poll_once(self, timeout_ms: int = POLL_MS, *, commit: bool = True) -> int:
         """Poll one batch and settle each record; returns how many were settled.
 
         `commit=False` leaves offsets uncommitted, which is what a crash right after the

@@ -97,3 +97,41 @@ def test_stopping_a_consumer_mid_event_finishes_it_and_applies_it_once(engine, m
             .where(ProcessedEvent.consumer == "slow")
         ).one()
     assert applied == 1 and processed == 1
+
+
+def test_a_consumer_rests_while_the_broker_stalls_and_catches_up_after(settings, engine):
+    """A stalled broker (SIGSTOP: its connections stay open and nothing answers) sends
+    kafka-python's poll into a loop that never waits; the runner notices and rests between
+    short polls instead of burning a core in every worker, applies what was staged meanwhile
+    once the broker answers again, and polls as usual after that."""
+    own = EmbeddedBroker().start()
+    rt = Runtime(settings, engine=engine, bootstrap=own.bootstrap, relay=True).start()
+    handlers = Handlers("patient")
+    seen: list[int] = []
+
+    @handlers.on(IncidentClosed)
+    def on_incident_closed(ctx: Context, event: IncidentClosed) -> None:
+        seen.append(event.incident_id)
+
+    runner = ConsumerRunner(handlers, engine, rt.runner_config())
+    runner.start()
+    try:
+        with Session(engine) as s:
+            stage(s, IncidentClosed(incident_id=1, reason="before"))
+            s.commit()
+        wait_for(lambda: seen == [1], timeout=60)
+        assert runner.rests == 0  # a broker that answers is polled as usual
+        own.pause()
+        with Session(engine) as s:
+            stage(s, IncidentClosed(incident_id=2, reason="during"))
+            s.commit()
+        wait_for(lambda: runner.rests >= 2, timeout=30)
+        own.resume()
+        wait_for(lambda: seen == [1, 2], timeout=90)
+        rested = runner.rests
+        time.sleep(3)
+        assert runner.rests == rested  # back to waiting quietly once the broker answers
+    finally:
+        runner.stop()
+        rt.stop()
+        own.stop()
