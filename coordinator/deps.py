@@ -38,7 +38,7 @@ def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Sess
 ROUTE_SESSIONS = POOL_SIZE + POOL_OVERFLOW - 15
 
 #: A request waits for a session on the event loop, not in a worker thread, and gives it back
-#: as soon as the route returns (`scope="function"`), before its answer is sent. Without both,
+#: once its answer is built, before it is sent (`scope="function"`). Without the limit,
 #: a burst of station writes stopped the API: FastAPI validates the answer of a plain `def`
 #: route in a worker thread, so forty finished requests held every connection waiting for a
 #: thread while all forty threads waited for a connection, until the pool timeout, again and
