@@ -24,7 +24,7 @@ from sqlmodel import Session, select
 
 from consumers.models import DeadLetter, ProcessedEvent
 from consumers.registry import Context, Handlers
-from events.bus import make_consumer, make_producer
+from events.bus import close_consumer, make_consumer, make_producer
 from events.context import current_event_id
 from events.envelope import DecodeError, Envelope, decode
 from events.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, HANDLER_SECONDS
@@ -138,7 +138,7 @@ class ConsumerRunner:
         self._held = set()  # a new consumer starts unpaused
         if self._consumer is not None:
             try:
-                self._consumer.close(autocommit=False)
+                close_consumer(self._consumer, join_timeout_s=self.config.session_timeout_ms / 1000)
             except Exception:
                 log.debug("consumer close failed", exc_info=True)
             self._consumer = None

@@ -69,6 +69,27 @@ def make_consumer(
     return consumer
 
 
+def close_consumer(consumer: KafkaConsumer, *, join_timeout_s: float) -> None:
+    """Leave the group and close, first letting a join in flight finish (up to
+    `join_timeout_s`). Offsets are not committed here: the caller commits what it applied.
+
+    kafka-python's `close()` sends LeaveGroup while a JoinGroup it sent is still pending and
+    then completes that join anyway; the embedded broker (tansu) completes the round with the
+    departed member as the group's leader, and every member that joins after it waits for an
+    assignment that leader never sends (seen: a board's feed stopped after a restart, a new
+    member still unassigned after 60 s). A member that leaves after its join has finished
+    leaves cleanly. The join state is kafka-python's own (`_join_task`): there is no public way
+    to ask whether a join is in flight, so a client without it is closed at once."""
+    coordinator = getattr(consumer, "_coordinator", None)
+    deadline = time.monotonic() + join_timeout_s
+    while time.monotonic() < deadline:
+        join = getattr(coordinator, "_join_task", None)
+        if join is None or getattr(join, "is_done", True):
+            break
+        time.sleep(0.02)
+    consumer.close(autocommit=False)
+
+
 def _tcp_open(bootstrap: str) -> bool:
     for server in bootstrap.split(","):
         host, _, port = server.strip().rpartition(":")

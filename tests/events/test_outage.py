@@ -99,6 +99,36 @@ def test_stopping_a_consumer_mid_event_finishes_it_and_applies_it_once(engine, m
     assert applied == 1 and processed == 1
 
 
+def test_a_consumer_stopped_while_it_joins_does_not_keep_the_next_one_out(engine, make_runtime):
+    """A worker stopped before its group has formed (a runtime stopped right after it
+    started, a restart at once) leaves cleanly: the next member of its group is assigned the
+    partitions and gets the events. On the embedded broker a member that left mid-join was
+    kept as the group's leader and nobody was assigned anything again (a board went blind
+    after a restart)."""
+    rt = make_runtime(relay=True)
+    handlers = Handlers("hasty")
+    seen: list[int] = []
+
+    @handlers.on(IncidentClosed)
+    def on_incident_closed(ctx: Context, event: IncidentClosed) -> None:
+        seen.append(event.incident_id)
+
+    first = ConsumerRunner(handlers, engine, rt.runner_config())
+    first.start()
+    wait_for(lambda: first._consumer is not None, timeout=10)
+    assert not first._consumer.assignment()  # the join is still in flight
+    first.stop()
+    second = ConsumerRunner(handlers, engine, rt.runner_config())
+    second.start()
+    try:
+        with Session(engine) as s:
+            stage(s, IncidentClosed(incident_id=1, reason="after a hasty stop"))
+            s.commit()
+        wait_for(lambda: seen == [1], timeout=30)
+    finally:
+        second.stop()
+
+
 def test_a_consumer_rests_while_the_broker_stalls_and_catches_up_after(settings, engine):
     """A stalled broker (SIGSTOP: its connections stay open and nothing answers) sends
     kafka-python's poll into a loop that never waits; the runner notices and rests between
