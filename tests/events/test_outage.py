@@ -99,6 +99,24 @@ def test_stopping_a_consumer_mid_event_finishes_it_and_applies_it_once(engine, m
     assert applied == 1 and processed == 1
 
 
+def _recording(consumer: str) -> tuple[Handlers, list[int]]:
+    """A consumer that notes the ids of the incidents it sees closed, in order."""
+    handlers = Handlers(consumer)
+    seen: list[int] = []
+
+    @handlers.on(IncidentClosed)
+    def on_incident_closed(ctx: Context, event: IncidentClosed) -> None:
+        seen.append(event.incident_id)
+
+    return handlers, seen
+
+
+def _close_incident(engine, incident_id: int, reason: str) -> None:
+    with Session(engine) as s:
+        stage(s, IncidentClosed(incident_id=incident_id, reason=reason))
+        s.commit()
+
+
 def test_a_consumer_stopped_while_it_joins_does_not_keep_the_next_one_out(engine, make_runtime):
     """A worker stopped before its group has formed (a runtime stopped right after it
     started, a restart at once) leaves cleanly: the next member of its group is assigned the
@@ -106,13 +124,7 @@ def test_a_consumer_stopped_while_it_joins_does_not_keep_the_next_one_out(engine
     kept as the group's leader and nobody was assigned anything again (a board went blind
     after a restart)."""
     rt = make_runtime(relay=True)
-    handlers = Handlers("hasty")
-    seen: list[int] = []
-
-    @handlers.on(IncidentClosed)
-    def on_incident_closed(ctx: Context, event: IncidentClosed) -> None:
-        seen.append(event.incident_id)
-
+    handlers, seen = _recording("hasty")
     first = ConsumerRunner(handlers, engine, rt.runner_config())
     first.start()
     wait_for(lambda: first._consumer is not None, timeout=10)
@@ -121,9 +133,7 @@ def test_a_consumer_stopped_while_it_joins_does_not_keep_the_next_one_out(engine
     second = ConsumerRunner(handlers, engine, rt.runner_config())
     second.start()
     try:
-        with Session(engine) as s:
-            stage(s, IncidentClosed(incident_id=1, reason="after a hasty stop"))
-            s.commit()
+        _close_incident(engine, 1, "after a hasty stop")
         wait_for(lambda: seen == [1], timeout=30)
     finally:
         second.stop()
@@ -136,25 +146,15 @@ def test_a_consumer_rests_while_the_broker_stalls_and_catches_up_after(settings,
     once the broker answers again, and polls as usual after that."""
     own = EmbeddedBroker().start()
     rt = Runtime(settings, engine=engine, bootstrap=own.bootstrap, relay=True).start()
-    handlers = Handlers("patient")
-    seen: list[int] = []
-
-    @handlers.on(IncidentClosed)
-    def on_incident_closed(ctx: Context, event: IncidentClosed) -> None:
-        seen.append(event.incident_id)
-
+    handlers, seen = _recording("patient")
     runner = ConsumerRunner(handlers, engine, rt.runner_config())
     runner.start()
     try:
-        with Session(engine) as s:
-            stage(s, IncidentClosed(incident_id=1, reason="before"))
-            s.commit()
+        _close_incident(engine, 1, "before")
         wait_for(lambda: seen == [1], timeout=60)
         assert runner.rests == 0  # a broker that answers is polled as usual
         own.pause()
-        with Session(engine) as s:
-            stage(s, IncidentClosed(incident_id=2, reason="during"))
-            s.commit()
+        _close_incident(engine, 2, "during")
         wait_for(lambda: runner.rests >= 2, timeout=30)
         own.resume()
         wait_for(lambda: seen == [1, 2], timeout=90)
