@@ -106,7 +106,14 @@ def test_the_api_answers_through_a_broker_pause_and_everything_drains(
             # not a speed test: a call that waited on the broker would hang for the producer's
             # timeouts (a minute), far past this bound on a loaded two-core machine
             assert slowest < 5.0, f"an API call took {slowest:.1f} s during the pause"
-            assert depth[-1] > depth[0], f"the outbox did not grow while paused: {depth}"
+            # A batch the broker acknowledged just before the stop is marked published after
+            # it, so the outbox may first shrink (seen: 64, then 33); from its lowest point on,
+            # every reply leaves at least its own event waiting.
+            low = depth.index(min(depth))
+            after = len(depth) - 1 - low
+            assert after > 0 and depth[-1] - depth[low] >= after, (
+                f"the outbox did not grow while paused: {depth}"
+            )
             answered = {a.id for a in offers[:replies]}
 
             def accepted() -> bool:
