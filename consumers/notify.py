@@ -97,7 +97,10 @@ def on_assignment_declined(ctx: Context, event: AssignmentDeclined) -> None:
 
 @handlers.on(AssignmentExpired)
 def on_assignment_expired(ctx: Context, event: AssignmentExpired) -> None:
-    _send(ctx, event.assignment_id, "expired")
+    # an offer that never left (its text was still queued, or lost with a crash before it
+    # was redriven) expired unseen: "your invitation has expired" would be news of nothing
+    if sms.was_texted(session=ctx.session, assignment_id=event.assignment_id, template="offer"):
+        _send(ctx, event.assignment_id, "expired")
 
 
 @handlers.on(AssignmentCancelled)

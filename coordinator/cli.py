@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
+import uvicorn
 from pydantic import ValidationError
 from rich.console import Console
 from sqlalchemy.exc import ArgumentError, OperationalError
@@ -110,15 +111,48 @@ FIRST_START_HOOKS.append(_first_admin_login)
 
 
 def _serve(runtime: Any, host: str, port: int) -> None:
-    import uvicorn
-
+    """Serve HTTP until SIGTERM or SIGINT, then shut down in order: stop taking requests and
+    scheduled work, let the work in hand finish (`Runtime.drain`), stop the parts. A second
+    signal cuts the wait short. uvicorn's own handling would re-raise the signal after its
+    shutdown and end the process before the runtime's."""
     from coordinator.main import create_app
 
     api = create_app(runtime=runtime)
     console.print(
         f"Nuanliu board: [bold]http://{host}:{port}/board[/]   API docs: http://{host}:{port}/docs"
     )
-    uvicorn.run(api, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    server = _OwnSignalsServer(
+        uvicorn.Config(api, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    )
+    signals = 0
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        nonlocal signals
+        signals += 1
+        server.should_exit = True
+        if signals == 1:
+            err.print(f"{signal.Signals(signum).name}: stopping (again to force)…")
+        else:
+            server.force_exit = True
+            runtime.force.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.run()
+        if not runtime.drain():
+            err.print("stopped with work in hand; it is redriven on the next start")
+    finally:
+        runtime.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+class _OwnSignalsServer(uvicorn.Server):
+    """A uvicorn server that leaves SIGINT and SIGTERM to its caller."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 @app.command()
@@ -137,9 +171,10 @@ def run(
         runtime = Runtime(settings, relay=True, consumers=CONSUMERS, scheduler=True).start()
     try:
         _first_start(runtime, empty=empty)
-        _serve(runtime, host or settings.host, port or settings.port)
-    finally:
+    except BaseException:
         runtime.stop()
+        raise
+    _serve(runtime, host or settings.host, port or settings.port)
 
 
 @app.command()
@@ -170,8 +205,6 @@ def api(
     finally:
         runtime.stop()
     # migrated and checked above, once; each process builds its own runtime (and board feed)
-    import uvicorn
-
     uvicorn.run(
         "coordinator.main:create_app",
         factory=True,
@@ -203,8 +236,14 @@ def worker(name: Annotated[str, typer.Argument(help=" | ".join(WORKERS))]) -> No
             scheduler=name == "scheduler",
         ).start()
     stop = threading.Event()
+
+    def on_signal(*_: Any) -> None:
+        if stop.is_set():
+            runtime.force.set()  # a second signal: stop without finishing the work in hand
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, on_signal)
     console.print(f"worker {name} running; Ctrl-C stops it")
     try:
         while not stop.wait(1.0):
@@ -212,8 +251,43 @@ def worker(name: Annotated[str, typer.Argument(help=" | ".join(WORKERS))]) -> No
             if dead:
                 err.print(f"consumer {dead[0]} stopped unexpectedly")
                 sys.exit(1)
+        runtime.drain()
     finally:
         runtime.stop()
+
+
+@app.command()
+def redrive(
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="only events staged at or after this time (ISO 8601, e.g. 2026-12-02T08:00)"
+        ),
+    ] = None,
+) -> None:
+    """Publish again every event a consumer never applied (after a broker lost data). Safe
+    to run at any time: consumers skip what they applied. The relay sends them, in order."""
+    from datetime import UTC, datetime
+
+    from consumers import consumer_tables
+    from consumers.redrive import redrive as redrive_owed
+    from coordinator.db import make_engine, migrate
+
+    start = None
+    if since is not None:
+        try:
+            start = datetime.fromisoformat(since)
+        except ValueError:
+            fail(f"--since {since!r} is not a date and time like 2026-12-02T08:00")
+        assert start is not None
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=UTC)
+    settings = load_settings()
+    with friendly_errors():
+        engine = make_engine(settings)
+        migrate(engine)
+        owed = redrive_owed(engine, consumer_tables(), since=start)
+    console.print(f"{len(owed)} event(s) marked to publish again")
 
 
 @app.command()

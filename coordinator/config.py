@@ -76,6 +76,20 @@ class Settings(BaseSettings):
     run_scheduler: bool = Field(default=True, alias="NUANLIU_RUN_SCHEDULER")
     data_dir: Path = Field(default=Path("data"), alias="NUANLIU_DATA_DIR")
 
+    # Durability: how a process stops, and what the outbox and the embedded broker keep
+    #: after SIGTERM/SIGINT, how long the relay, consumers and SMS sender may finish the work
+    #: in hand before the broker stops (a second signal cuts it short)
+    shutdown_grace_s: float = Field(default=15.0, alias="NUANLIU_SHUTDOWN_GRACE")
+    #: how often the outbox keeper settles applied events, prunes and checks the broker
+    keeper_interval_s: float = Field(default=30.0, alias="NUANLIU_KEEPER_INTERVAL")
+    #: settled outbox rows are kept this long (the checker and the board read recent history)
+    outbox_retention: timedelta = Field(
+        default=timedelta(days=30), alias="NUANLIU_OUTBOX_RETENTION"
+    )
+    #: the embedded broker is restarted empty once its memory passes this and every consumer
+    #: has applied what it holds (it keeps every event in memory and cannot delete records)
+    broker_max_rss_mb: int = Field(default=256, alias="NUANLIU_BROKER_MAX_RSS_MB")
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:

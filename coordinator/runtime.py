@@ -8,13 +8,17 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from consumers import consumer_tables
+from consumers.redrive import prune, redrive, scan, settle
 from consumers.registry import Handlers
 from consumers.runner import ConsumerRunner, RunnerConfig
 from coordinator import scheduler as scheduler_module
@@ -22,7 +26,8 @@ from coordinator.config import Settings
 from coordinator.db import make_engine, migrate
 from events.bus import ensure_topics, wait_for_broker
 from events.embedded import EmbeddedBroker
-from events.outbox import Relay
+from events.metrics import BROKER_RESTARTS, BROKER_RSS, EVENTS_REDRIVEN
+from events.outbox import Relay, pending_count
 from events.topics import all_topic_names
 
 log = logging.getLogger(__name__)
@@ -50,6 +55,9 @@ class Runtime:
     services: dict[str, Any] = field(default_factory=dict)
     _relay: Relay | None = None
     _sms_sender: Any = None
+    _keeper: OutboxKeeper | None = None
+    #: set by a second signal: stop now, without waiting for work in hand
+    force: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> Runtime:
         """Start every part; raises with a one-line message if the database or broker is bad."""
@@ -70,15 +78,12 @@ class Runtime:
                 wait_for_broker(self.bootstrap, settings.broker_connect_timeout_s)
         ensure_topics(self.bootstrap, all_topic_names(settings.topic_prefix))
         _current = self
+        if self.broker is not None and self.relay:
+            # a new embedded broker is empty: whatever it held when the last process died is
+            # owed again, and goes out (in order) before anything new
+            self._redrive()
         if self.relay:
-            self._relay = Relay(
-                self.engine,
-                self.bootstrap,
-                settings.topic_prefix,
-                batch_size=settings.relay_batch_size,
-                idle_s=settings.relay_idle_s,
-            )
-            self._relay.start()
+            self._start_relay()
         if "notify" in self.consumers:
             self._start_sms_sender()
         if "board" in self.consumers:
@@ -88,6 +93,33 @@ class Runtime:
             from coordinator.board.hub import hub_for
 
             hub_for(self.services)
+        self._start_runners()
+        if self.scheduler and settings.run_scheduler:
+            scheduler_module.start(self.engine, settings)
+        if self.relay:
+            self._keeper = OutboxKeeper(self).start()
+        return self
+
+    def _redrive(self) -> int:
+        assert self.engine is not None
+        owed = redrive(self.engine, consumer_tables())
+        EVENTS_REDRIVEN.inc(len(owed))
+        return len(owed)
+
+    def _start_relay(self) -> None:
+        assert self.engine is not None and self.bootstrap is not None
+        settings = self.settings
+        self._relay = Relay(
+            self.engine,
+            self.bootstrap,
+            settings.topic_prefix,
+            batch_size=settings.relay_batch_size,
+            idle_s=settings.relay_idle_s,
+        )
+        self._relay.start()
+
+    def _start_runners(self) -> None:
+        assert self.engine is not None
         tables = consumer_tables()
         config = self.runner_config()
         for name in self.consumers:
@@ -103,9 +135,13 @@ class Runtime:
             )
             runner.start()
             self.runners[name] = runner
-        if self.scheduler and settings.run_scheduler:
-            scheduler_module.start(self.engine, settings)
-        return self
+
+    def _stop_runners(self, timeout: float = 15.0) -> None:
+        for runner in self.runners.values():
+            runner.request_stop()  # all at once: each then leaves its group in parallel
+        for runner in self.runners.values():
+            runner.stop(timeout)
+        self.runners.clear()
 
     def _start_sms_sender(self) -> None:
         """The notify worker delivers queued SMS; handlers find the gateway in `services`."""
@@ -142,16 +178,71 @@ class Runtime:
             return f".{socket.gethostname()}.{os.getpid()}"
         return ""
 
-    def stop(self) -> None:
-        """Stop in reverse order: scheduler, consumers (in-flight events finish or stay
-        uncommitted), relay, broker."""
-        global _current
+    def rotate_broker(self) -> int:
+        """Give the embedded broker's memory back: stop the relay and consumers, restart the
+        broker empty on the same port, redrive what is still owed, start them again. The API
+        keeps answering meanwhile (events wait in the outbox). Returns events redriven."""
+        assert self.broker is not None and self.bootstrap is not None
+        log.info("restarting the embedded broker to give back %d MB", self.broker.rss_bytes() >> 20)
+        self._stop_runners()
+        if self._relay is not None:
+            self._relay.stop()
+            self._relay = None
+        self.broker.restart()
+        ensure_topics(self.bootstrap, all_topic_names(self.settings.topic_prefix))
+        owed = self._redrive()
+        self._start_relay()
+        self._start_runners()
+        BROKER_RESTARTS.inc()
+        return owed
+
+    def quiet(self) -> bool:
+        """Nothing left to do in this process: no event waits to be published or applied,
+        no text waits to be sent."""
+        from coordinator.sms.service import unsent_count  # the sender's domain, loaded with it
+
+        assert self.engine is not None
+        with Session(self.engine) as session:
+            if self._relay is not None and pending_count(session):
+                return False
+            mine = set(self.runners)
+            if mine and any(mine & set(o.consumers) for o in scan(session, consumer_tables()).owed):
+                return False
+            return not (self._sms_sender is not None and unsent_count(session=session))
+
+    def drain(self, deadline_s: float | None = None) -> bool:
+        """Stop taking scheduled work, then let the relay publish what is committed, the
+        consumers apply what was published and the sender send what is queued, until all is
+        quiet, `deadline_s` passes or `force` is set. Returns whether it became quiet."""
         scheduler_module.stop()
-        for runner in self.runners.values():
-            runner.request_stop()  # all at once: each then leaves its group in parallel
-        for runner in self.runners.values():
-            runner.stop()
-        self.runners.clear()
+        deadline = time.monotonic() + (
+            self.settings.shutdown_grace_s if deadline_s is None else deadline_s
+        )
+        while not self.force.is_set():
+            try:
+                if self.quiet():
+                    return True
+            except Exception:  # the database went away: nothing more to drain
+                log.warning("shutdown: cannot tell whether work is left", exc_info=True)
+                return False
+            if time.monotonic() >= deadline:
+                log.warning(
+                    "shutdown: work left after %.0f s; it is redriven on the next start",
+                    self.settings.shutdown_grace_s,
+                )
+                return False
+            self.force.wait(0.1)
+        return False
+
+    def stop(self) -> None:
+        """Stop in reverse order: keeper, scheduler, consumers (in-flight events finish or stay
+        uncommitted), sender, relay, broker. Call `drain` first to finish the work in hand."""
+        global _current
+        if self._keeper is not None:
+            self._keeper.stop()
+            self._keeper = None
+        scheduler_module.stop()
+        self._stop_runners(2.0 if self.force.is_set() else 15.0)
         if self._sms_sender is not None:
             self._sms_sender.stop()
             self._sms_sender = None
@@ -163,3 +254,48 @@ class Runtime:
             self.broker = None
         if _current is self:
             _current = None
+
+
+class OutboxKeeper:
+    """Runs beside the relay (one per deployment): every `keeper_interval_s` it settles the
+    events every consumer has applied, prunes settled rows past the retention, reports the
+    embedded broker's memory and, once that passes `broker_max_rss_mb` while nothing is owed,
+    restarts the broker empty."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> OutboxKeeper:
+        self._thread = threading.Thread(target=self._run, name="outbox-keeper", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(30)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.runtime.settings.keeper_interval_s):
+            try:
+                self.once()
+            except Exception:
+                log.exception("outbox keeper failed; trying again later")
+
+    def once(self) -> None:
+        rt, settings = self.runtime, self.runtime.settings
+        assert rt.engine is not None
+        found = settle(rt.engine, consumer_tables())
+        prune(rt.engine, older_than=settings.outbox_retention)
+        if rt.broker is None:
+            return
+        rss = rt.broker.rss_bytes()
+        BROKER_RSS.set(rss)
+        if rss > settings.broker_max_rss_mb * 1024 * 1024 and not found.owed:
+            with Session(rt.engine) as session:
+                if pending_count(session):
+                    return  # the relay is still sending; try again next round
+            rt.rotate_broker()
+            BROKER_RSS.set(rt.broker.rss_bytes())

@@ -71,6 +71,7 @@ class EmbeddedBroker:
             preexec_fn=_die_with_parent,
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
         )
+        atexit.unregister(self.stop)  # a restart registers once, not once per start
         atexit.register(self.stop)
         try:
             deadline = time.monotonic() + timeout_s
@@ -90,6 +91,24 @@ class EmbeddedBroker:
             raise
         log.info("embedded broker on %s (pid %s)", self.bootstrap, self.process.pid)
         return self
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the broker process (0 when it is not running)."""
+        import psutil
+
+        proc = self.process
+        if proc is None or proc.poll() is not None:
+            return 0
+        try:
+            return int(psutil.Process(proc.pid).memory_info().rss)
+        except psutil.Error:
+            return 0
+
+    def restart(self, timeout_s: float = 20.0) -> EmbeddedBroker:
+        """Stop the broker and start an empty one on the same port, so clients reconnect to
+        the same address. Everything it held is gone: callers redrive what is owed."""
+        self.stop()
+        return self.start(timeout_s)
 
     def pause(self) -> None:
         """SIGSTOP the broker (fault tests)."""

@@ -18,6 +18,17 @@ EVENTS_DEAD_LETTERED = Counter(
 HANDLER_SECONDS = Histogram(
     "nuanliu_handler_seconds", "Time to apply one event, transaction included", ["consumer"]
 )
+BROKER_RSS = Gauge(
+    "nuanliu_embedded_broker_rss_bytes", "Resident memory of the embedded broker process"
+)
+BROKER_RESTARTS = Counter(
+    "nuanliu_embedded_broker_restarts_total",
+    "Times the embedded broker was restarted empty to give its memory back",
+)
+EVENTS_REDRIVEN = Counter(
+    "nuanliu_events_redriven_total",
+    "Published events published again because a consumer never applied them",
+)
 OUTBOX_DEPTH = Gauge("nuanliu_outbox_depth", "Events written but not yet published")
 CONSUMER_LAG = Gauge(
     "nuanliu_consumer_lag",

@@ -37,7 +37,10 @@ WAKE = threading.Event()
 
 class OutboxEvent(SQLModel, table=True):
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_pending", "published_at", "id"),)
+    __table_args__ = (
+        Index("ix_outbox_pending", "published_at", "id"),
+        Index("ix_outbox_unsettled", "settled_at", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     event_id: str = Field(index=True, unique=True, max_length=64)
@@ -54,6 +57,11 @@ class OutboxEvent(SQLModel, table=True):
         default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
     )
     attempts: int = 0
+    #: set once every consumer that should apply this event has applied (or refused) it; only
+    #: rows without it can be owed to a consumer, and only rows with it are ever pruned
+    settled_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
 
     def envelope(self) -> Envelope:
         created = self.created_at or datetime.now(UTC)
@@ -84,6 +92,7 @@ def _values(payload: EventPayload, event_id: str | None = None) -> dict[str, Any
         "created_at": env.time,
         "published_at": None,
         "attempts": 0,
+        "settled_at": None,
     }
 
 

@@ -253,6 +253,33 @@ def record_inbound_many(*, session: Session, texts: list[Inbound]) -> list[SmsMe
     return rows
 
 
+#: statuses of a text that was handed to the gateway (it may have reached the phone)
+HANDED_OVER = ("sending", "sent", "delivered", "undelivered", "unknown")
+
+
+def was_texted(*, session: Session, assignment_id: int, template: str) -> bool:
+    """Whether a text of `template` about the assignment was handed to the gateway."""
+    return (
+        session.exec(
+            select(SmsMessage.id).where(
+                SmsMessage.assignment_id == assignment_id,
+                SmsMessage.template == template,
+                col(SmsMessage.status).in_(HANDED_OVER),
+            )
+        ).first()
+        is not None
+    )
+
+
+def unsent_count(*, session: Session) -> int:
+    """Outgoing texts queued and not yet handed to the gateway."""
+    return int(
+        session.exec(
+            select(func.count()).select_from(SmsMessage).where(SmsMessage.status == "queued")
+        ).one()
+    )
+
+
 def inbound_count_since(*, session: Session, phone: str, since: datetime) -> int:
     """How many texts `phone` sent us since `since`."""
     return inbound_counts_since(session=session, phones={phone}, since=since).get(phone, 0)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises: 
-Create Date: 2026-11-25 11:05:12.437347
+Create Date: 2026-12-02 20:56:17.618117
 """
 
 from alembic import op
@@ -147,12 +147,14 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('published_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('settled_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_outbox_event_id'), ['event_id'], unique=True)
         batch_op.create_index('ix_outbox_pending', ['published_at', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_type'), ['type'], unique=False)
+        batch_op.create_index('ix_outbox_unsettled', ['settled_at', 'id'], unique=False)
 
     op.create_table('plans',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -678,6 +680,7 @@ def downgrade() -> None:
 
     op.drop_table('plans')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_index('ix_outbox_unsettled')
         batch_op.drop_index(batch_op.f('ix_outbox_type'))
         batch_op.drop_index('ix_outbox_pending')
         batch_op.drop_index(batch_op.f('ix_outbox_event_id'))
