@@ -9,7 +9,10 @@ from typing import Any
 from sqlmodel import col, select
 
 from consumers.registry import Context, Handlers
+from coordinator.common import utcnow
 from coordinator.config import Settings, get_settings
+from coordinator.dispatch import flows as dispatch_flows
+from coordinator.dispatch import jobs as dispatch_jobs
 from coordinator.dispatch.models import Assignment, Task
 from coordinator.dispatch.texts import task_params
 from coordinator.sms import service as sms
@@ -78,7 +81,13 @@ def _send(
 @handlers.on(AssignmentOffered)
 def on_assignment_offered(ctx: Context, event: AssignmentOffered) -> None:
     # only_if: an offer withdrawn or expired before we got to it is not worth asking about
-    minutes = max(1, round(_settings().offer_timeout.total_seconds() / 60))
+    timeout = _settings().offer_timeout
+    deadline = dispatch_flows.give_late_offer_its_time(
+        session=ctx.session, assignment_id=event.assignment_id, now=utcnow(), timeout=timeout
+    )
+    if deadline is not None:
+        ctx.after_commit(lambda: dispatch_jobs.schedule_expiry(deadline))
+    minutes = max(1, round(timeout.total_seconds() / 60))
     _send(ctx, event.assignment_id, "offer", only_if="offered", minutes=minutes)
 
 

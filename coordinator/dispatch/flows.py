@@ -389,6 +389,34 @@ def _reload(session: Session, assignment_id: int) -> Assignment:
     ).one()
 
 
+def give_late_offer_its_time(
+    *, session: Session, assignment_id: int, now: datetime, timeout: timedelta
+) -> datetime | None:
+    """An offer about to be texted long after it was made (its event waited out a crash and
+    a redrive) gets the whole answer window from now, as its text promises. Returns the new
+    deadline when it moved, for the caller to set a timer after commit."""
+    a = session.get(Assignment, assignment_id)
+    if a is None or a.status != "offered" or a.expires_at is None:
+        return None
+    left = (aware(a.expires_at) or now) - now
+    if left >= timeout * 0.9:
+        return None  # texted about as soon as it was made: the usual case
+    svc.lock_task(session=session, task_id=a.task_id)  # as the expiry sweep does
+    a = _reload(session, assignment_id)
+    if a.status != "offered":
+        return None
+    a.expires_at = now + timeout
+    session.add(a)
+    record_audit(
+        session=session,
+        actor=SYSTEM,
+        action="assignment.offer_window_restarted",
+        subject=f"assignment:{a.id}",
+        detail={"expires_at": a.expires_at.isoformat()},
+    )
+    return a.expires_at
+
+
 def expire(*, session: Session, assignment: Assignment, now: datetime) -> None:
     assignment.status = "expired"
     assignment.closed_reason = "no answer in time"
