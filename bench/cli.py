@@ -16,6 +16,7 @@ BENCHMARKS: dict[str, str] = {
     "board": "bench.board",
     "provision": "bench.provision",
     "load": "bench.load",
+    "soak": "bench.soak",
 }
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from consumers.models import ProcessedEvent
+from consumers.redrive import scan
 from coordinator.dispatch.models import FILLED, HOLDING, Assignment, Task
 from coordinator.logistics.models import Fund, FundCharge, Shipment, StockBalance, StockMovement
 from coordinator.sms.models import SmsMessage
@@ -340,6 +341,25 @@ def outbox_unpublished(session: Session, *, now: datetime, grace: timedelta) -> 
     ]
 
 
+def events_never_applied(session: Session, *, now: datetime, grace: timedelta) -> list[Breach]:
+    """A published event that a consumer subscribed to it should have applied (its handler's
+    `when` accepts it) and neither applied nor dead-lettered, `grace` after publication: the
+    broker lost it. `nuanliu redrive` (and every start on the embedded broker) sends it
+    again."""
+    from consumers import consumer_tables  # the handler tables import every domain's flows
+
+    owed = scan(session, consumer_tables(), published_before=now - grace).owed
+    return [
+        Breach(
+            "event_never_applied",
+            f"outbox {row.outbox_id}",
+            f"{row.type} ({row.event_id}) published but never applied by "
+            f"{', '.join(row.consumers)}",
+        )
+        for row in owed
+    ]
+
+
 def events_applied_twice(session: Session) -> list[Breach]:
     """One consumer recorded one event twice (the unique constraint should forbid it)."""
     rows = session.exec(
@@ -365,9 +385,10 @@ RULES: tuple[Rule, ...] = (
     shipments_received_twice,
     fund_balances,
     outbox_unpublished,
+    events_never_applied,
     events_applied_twice,
 )
-_TIMED = {offers_without_one_sms, outbox_unpublished}
+_TIMED = {offers_without_one_sms, outbox_unpublished, events_never_applied}
 
 
 def check(

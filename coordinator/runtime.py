@@ -56,6 +56,8 @@ class Runtime:
     _relay: Relay | None = None
     _sms_sender: Any = None
     _keeper: OutboxKeeper | None = None
+    #: times the embedded broker was restarted empty (see `rotate_broker`)
+    broker_restarts: int = 0
     #: set by a second signal: stop now, without waiting for work in hand
     force: threading.Event = field(default_factory=threading.Event)
 
@@ -194,6 +196,7 @@ class Runtime:
         self._start_relay()
         self._start_runners()
         BROKER_RESTARTS.inc()
+        self.broker_restarts += 1
         return owed
 
     def quiet(self) -> bool:

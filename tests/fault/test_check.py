@@ -218,9 +218,10 @@ def _sms(s: Session, w: dict[str, Any], assignment_id: int, volunteer: int = 1) 
 def _accepted_event(s: Session, assignment_id: int) -> None:
     s.execute(
         text(
+            # settled: the planted world's consumers applied it (nothing is owed to them)
             "INSERT INTO outbox (event_id, topic, type, data, schema_version, created_at,"
-            " published_at, attempts) VALUES (:e, 'assignments', 'nuanliu.assignment.accepted',"
-            " :d, 1, :n, :n, 1)"
+            " published_at, attempts, settled_at) VALUES (:e, 'assignments',"
+            " 'nuanliu.assignment.accepted', :d, 1, :n, :n, 1, :n)"
         ),
         {
             "e": f"planted-{assignment_id}",
@@ -335,6 +336,18 @@ def plant_outbox_unpublished(s: Session, w: dict[str, Any]) -> None:
     )
 
 
+def plant_event_never_applied(s: Session, w: dict[str, Any]) -> None:
+    """Published ten minutes ago, and the dispatch consumer never saw it (the broker died)."""
+    s.execute(
+        text(
+            "INSERT INTO outbox (event_id, topic, type, data, schema_version, created_at,"
+            " published_at, attempts) VALUES ('planted-lost', 'incidents',"
+            " 'nuanliu.incident.closed', :d, 1, :n, :n, 1)"
+        ),
+        {"d": '{"incident_id": 1, "reason": "lost"}', "n": utcnow() - timedelta(minutes=10)},
+    )
+
+
 def plant_event_applied_twice(s: Session, w: dict[str, Any]) -> None:
     s.execute(text("ALTER TABLE processed_events RENAME TO processed_events_old"))
     s.execute(text("CREATE TABLE processed_events AS SELECT * FROM processed_events_old"))
@@ -360,6 +373,7 @@ PLANTS: list[tuple[Callable[[Session, dict[str, Any]], None], str, str]] = [
     (plant_received_twice, "shipment_received_twice", "booked in 2 times"),
     (plant_fund_mismatch, "fund_mismatch", "charges sum to"),
     (plant_outbox_unpublished, "outbox_unpublished", "was never published"),
+    (plant_event_never_applied, "event_never_applied", "never applied by dispatch"),
     (plant_event_applied_twice, "event_applied_twice", "applied 2 times"),
 ]
 
@@ -399,7 +413,8 @@ def test_a_young_offer_and_a_fresh_outbox_row_are_not_breaches(engine, world):
         assert check(session=s) == []
         rules = {b.rule for b in check(session=s, grace=timedelta(0))}
         s.rollback()
-    assert rules == {"offer_without_sms", "outbox_unpublished"}
+    # the world's own events were published and no consumer ran: owed, once grace is 0
+    assert rules == {"offer_without_sms", "outbox_unpublished", "event_never_applied"}
 
 
 def test_the_command_exits_0_when_clean_and_1_with_the_list(engine, world, settings, monkeypatch):
