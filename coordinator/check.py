@@ -190,7 +190,7 @@ def offers_without_one_sms(session: Session, *, now: datetime, grace: timedelta)
     return out
 
 
-def _open_incidents_without_tasks(session: Session, *, before: datetime) -> list[int]:
+def open_incidents_without_tasks(session: Session, *, before: datetime) -> list[int]:
     """Open incidents opened before `before` that have no task at all, in id order."""
     return [
         int(i)
@@ -230,7 +230,7 @@ def incidents_without_tasks(session: Session, *, now: datetime, grace: timedelta
     """An open incident older than `grace` with no tasks: nobody is asked to help. The
     dispatch consumer plans in the same transaction as it reads the AlertRaised, so after
     `grace` either the event was lost (a crash) or it waits in the outbox (said so)."""
-    ids = _open_incidents_without_tasks(session, before=now - grace)
+    ids = open_incidents_without_tasks(session, before=now - grace)
     waiting = alerts_waiting(session, ids)
     return [
         Breach(
