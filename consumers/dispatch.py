@@ -4,12 +4,10 @@ cancellations steer the rest. Each handler is one transaction (the runner's)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
 from sqlmodel import Session
 
 from consumers.registry import Context, Handlers
-from coordinator.common import aware, utcnow
 from coordinator.config import Settings, get_settings
 from coordinator.dispatch import flows, jobs
 from coordinator.dispatch import service as svc
@@ -37,15 +35,8 @@ def _settings() -> Settings:
 
 
 def _timers(ctx: Context, offers: Sequence[flows.Offer]) -> None:
-    deadlines = {aware(a.expires_at) for a in offers}
-
-    def schedule() -> None:
-        for deadline in deadlines:
-            if deadline is not None:
-                jobs.schedule_expiry(deadline)
-
-    if deadlines:
-        ctx.after_commit(schedule)
+    if offers:
+        ctx.after_commit(lambda: jobs.schedule_expiries(offers))
 
 
 @handlers.on(AlertRaised)
@@ -54,13 +45,9 @@ def on_alert_raised(ctx: Context, event: AlertRaised) -> None:
     incident = svc.get_incident(session=ctx.session, incident_id=event.incident_id)
     if incident is None or incident.status != "open":
         return
-    settings = _settings()
-    now = utcnow()
-    start: datetime = max(event.starts_at or now, now)
-    tasks = flows.plan_incident(
-        session=ctx.session, incident=incident, start=start, settings=settings
+    offers = flows.plan_and_offer(
+        session=ctx.session, incident=incident, starts_at=event.starts_at, settings=_settings()
     )
-    offers = flows.offer_open_slots(session=ctx.session, tasks=tasks, settings=settings, now=now)
     _timers(ctx, offers)
 
 

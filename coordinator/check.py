@@ -20,13 +20,20 @@ from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from consumers.models import ProcessedEvent
+from consumers.models import DeadLetter, ProcessedEvent
 from consumers.redrive import scan
-from coordinator.dispatch.models import FILLED, HOLDING, Assignment, Task
+from coordinator.dispatch.models import FILLED, HOLDING, Assignment, Incident, Task
 from coordinator.logistics.models import Fund, FundCharge, Shipment, StockBalance, StockMovement
 from coordinator.sms.models import SmsMessage
 from coordinator.volunteers.models import Volunteer
 from events.outbox import OutboxEvent
+from events.payloads.alerts import AlertRaised
+from events.payloads.assignments import (
+    AssignmentCancelled,
+    AssignmentDeclined,
+    AssignmentExpired,
+)
+from events.payloads.sms import SmsReceived
 
 #: how long an outbox row may wait before "never published" is a breach, and how long the
 #: notify consumer may take to text an offer before "no SMS" is one
@@ -182,6 +189,144 @@ def offers_without_one_sms(session: Session, *, now: datetime, grace: timedelta)
             why = f"{status} by the volunteer, but no offer SMS was ever sent"
         out.append(Breach("offer_without_sms", f"assignment {aid}", why))
     return out
+
+
+def open_incidents_without_tasks(session: Session, *, before: datetime) -> list[int]:
+    """Open incidents opened before `before` that have no task at all, in id order."""
+    return [
+        int(i)
+        for i in session.exec(
+            select(Incident.id)
+            .where(
+                Incident.status == "open",
+                col(Incident.opened_at) < before,
+                ~sa_select(col(Task.id)).where(col(Task.incident_id) == Incident.id).exists(),
+            )
+            .order_by(col(Incident.id))
+        ).all()
+        if i is not None
+    ]
+
+
+def alerts_waiting(session: Session, incident_ids: Iterable[int]) -> set[int]:
+    """Those of `incident_ids` with an AlertRaised still unpublished in the outbox: the
+    dispatch consumer will plan them when the relay gets to it."""
+    keys = [str(i) for i in incident_ids]
+    if not keys:
+        return set()
+    return {
+        int(key)
+        for key in session.exec(
+            select(OutboxEvent.key).where(
+                OutboxEvent.type == AlertRaised.TYPE,
+                col(OutboxEvent.published_at).is_(None),
+                col(OutboxEvent.key).in_(keys),
+            )
+        ).all()
+        if key is not None
+    }
+
+
+def incidents_without_tasks(session: Session, *, now: datetime, grace: timedelta) -> list[Breach]:
+    """An open incident older than `grace` with no tasks: nobody is asked to help. The
+    dispatch consumer plans in the same transaction as it reads the AlertRaised, so after
+    `grace` either the event was lost (a crash) or it waits in the outbox (said so)."""
+    ids = open_incidents_without_tasks(session, before=now - grace)
+    waiting = alerts_waiting(session, ids)
+    return [
+        Breach(
+            "incident_without_tasks",
+            f"incident {iid}",
+            "is open and has no tasks"
+            + (
+                " (its alert event is still waiting in the outbox)"
+                if iid in waiting
+                else "; its alert was never planned"
+            ),
+        )
+        for iid in ids
+    ]
+
+
+#: events that free a slot; the dispatch consumer refills it when one arrives
+_FREES_A_SLOT = (AssignmentDeclined.TYPE, AssignmentExpired.TYPE, AssignmentCancelled.TYPE)
+
+
+def empty_slots(session: Session, *, now: datetime, before: datetime) -> list[tuple[int, int]]:
+    """(task id, slot) of every slot that nobody holds, of a task still to end in an open
+    incident, not flagged unfillable, planned before `before` and not freed since (by a
+    decline, expiry or cancel staged after `before`: its refill may be on its way)."""
+    tasks = session.exec(
+        select(Task.id, Task.slots)
+        .join(Incident, col(Incident.id) == Task.incident_id)
+        .where(
+            Incident.status == "open",
+            col(Task.unfillable).is_(False),
+            col(Task.slots) > 0,
+            col(Task.ends_at) > now,
+            col(Task.created_at) < before,
+        )
+        .order_by(col(Task.id))
+    ).all()
+    if not tasks:
+        return []
+    ids = [int(t) for t, _ in tasks if t is not None]
+    held = set(
+        session.exec(
+            select(Assignment.task_id, Assignment.slot).where(
+                col(Assignment.task_id).in_(ids), col(Assignment.status).in_(HOLDING)
+            )
+        ).all()
+    )
+    empty = [
+        (int(tid), n)
+        for tid, slots in tasks
+        if tid is not None
+        for n in range(slots)
+        if (tid, n) not in held
+    ]
+    if not empty:
+        return []
+    freed: set[int] = set()
+    for data in session.exec(
+        select(OutboxEvent.data).where(
+            col(OutboxEvent.type).in_(_FREES_A_SLOT), col(OutboxEvent.created_at) >= before
+        )
+    ).all():
+        try:
+            value = json.loads(data).get("assignment_id")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(value, int):
+            freed.add(value)
+    recent = (
+        set(
+            session.exec(
+                select(Assignment.task_id, Assignment.slot).where(
+                    col(Assignment.id).in_(sorted(freed))
+                )
+            ).all()
+        )
+        if freed
+        else set()
+    )
+    return [key for key in empty if key not in recent]
+
+
+def slots_without_live_assignment(
+    session: Session, *, now: datetime, grace: timedelta
+) -> list[Breach]:
+    """A slot nobody holds and nobody is being asked for, without the task being flagged
+    unfillable: planning offers every slot or flags the task, and a freed slot is refilled
+    or flagged when its event arrives, so after `grace` an empty slot means lost work."""
+    return [
+        Breach(
+            "slot_without_live_assignment",
+            f"task {tid} slot {n}",
+            "has no offered/accepted/completed assignment and the task is not flagged unfillable",
+        )
+        for tid, n in empty_slots(session, now=now, before=now - grace)
+    ]
 
 
 def _outbox_ids(session: Session, event_type: str, field: str) -> set[int]:
@@ -357,6 +502,8 @@ def events_never_applied(session: Session, *, now: datetime, grace: timedelta) -
             f"{', '.join(row.consumers)}",
         )
         for row in owed
+        # a text's event is reported by replies_never_applied, which names the text
+        if row.type != SmsReceived.TYPE
     ]
 
 
@@ -373,22 +520,145 @@ def events_applied_twice(session: Session) -> list[Breach]:
     ]
 
 
+def _text_consumers() -> dict[str, Callable[[Any], bool] | None]:
+    """The consumers with exactly-once bookkeeping that handle SmsReceived, with their `when`
+    (dispatch takes every text but receipts, inventory the receipts). Read from the handler
+    tables, so a new consumer of texts is counted without touching this module."""
+    from consumers import consumer_tables  # lazily: the handlers import the app
+
+    return {
+        name: table.conditions.get(SmsReceived.TYPE)
+        for name, table in consumer_tables().items()
+        if table.exactly_once and SmsReceived.TYPE in table.by_type
+    }
+
+
+@dataclass(frozen=True)
+class UnappliedReply:
+    """An inbound text whose `nuanliu.sms.received` a consumer that owes it never applied."""
+
+    outbox_id: int
+    message_id: int
+    #: the consumers that owe it and have not applied it
+    consumers: tuple[str, ...]
+    published_at: datetime | None
+
+
+def find_unapplied_replies(session: Session, *, older_than: datetime) -> list[UnappliedReply]:
+    """Inbound texts stored before `older_than` whose event a consumer that owes it has not
+    applied (nor dead-lettered: that failure is on record for a person, and publishing it
+    again would only dead-letter it again), published or not, in outbox order."""
+    owers = _text_consumers()
+    # Only texts no consumer of texts applied are decoded (normally none; a scan of every
+    # text's JSON would grow with the season). Today each text is owed by exactly one
+    # consumer, so one applied row means done; were two to owe the same text, one applying
+    # it and the other not would go unseen here.
+    applied = (
+        sa_select(col(ProcessedEvent.id))
+        .where(
+            col(ProcessedEvent.event_id) == OutboxEvent.event_id,
+            col(ProcessedEvent.consumer).in_(sorted(owers)),
+        )
+        .exists()
+    )
+    rows = session.exec(
+        select(OutboxEvent.id, OutboxEvent.event_id, OutboxEvent.data, OutboxEvent.published_at)
+        .where(
+            OutboxEvent.type == SmsReceived.TYPE,
+            col(OutboxEvent.created_at) < older_than,
+            ~applied,
+        )
+        .order_by(col(OutboxEvent.id))
+    ).all()
+    if not rows:
+        return []
+    dead = set(
+        session.exec(
+            select(DeadLetter.consumer, DeadLetter.event_id).where(
+                col(DeadLetter.event_id).in_([eid for _, eid, _, _ in rows])
+            )
+        ).all()
+    )
+    decoded: list[tuple[int, str, SmsReceived, datetime | None]] = []
+    for oid, eid, data, published_at in rows:
+        try:
+            payload = SmsReceived.model_validate(json.loads(data))
+        except ValueError:
+            continue  # undecodable: every consumer dead-letters it; nothing could apply it
+        if oid is not None:
+            decoded.append((oid, eid, payload, _aware(published_at)))
+    inbound = set(
+        session.exec(
+            select(SmsMessage.id).where(
+                col(SmsMessage.id).in_(sorted({p.message_id for _, _, p, _ in decoded})),
+                SmsMessage.direction == "inbound",
+                col(SmsMessage.created_at) < older_than,
+            )
+        ).all()
+    )
+    out = []
+    for oid, eid, payload, published_at in decoded:
+        if payload.message_id not in inbound:
+            continue
+        missing = tuple(
+            name
+            for name, when in owers.items()
+            if (when is None or when(payload)) and (name, eid) not in dead
+        )
+        if missing:
+            out.append(UnappliedReply(oid, payload.message_id, missing, published_at))
+    return out
+
+
+def unapplied_replies(session: Session, *, older_than: datetime) -> list[int]:
+    """The outbox ids of the `nuanliu.sms.received` events of inbound texts stored before
+    `older_than` that a consumer owing them never applied (see
+    :func:`find_unapplied_replies`). Publishing them again is safe: consumers dedupe on
+    `processed_events`. Rows still unpublished are included; the relay has them already."""
+    return [r.outbox_id for r in find_unapplied_replies(session, older_than=older_than)]
+
+
+def replies_never_applied(session: Session, *, now: datetime, grace: timedelta) -> list[Breach]:
+    """An inbound text stored more than `grace` ago that the consumer owing it never applied:
+    a volunteer's "yes" or a manager's receipt lost (the process died with it in flight)."""
+    return [
+        Breach(
+            "reply_never_applied",
+            f"sms {r.message_id}",
+            f"was never applied by {', '.join(r.consumers)} (outbox {r.outbox_id}, "
+            + ("published" if r.published_at is not None else "never published")
+            + ")",
+        )
+        for r in find_unapplied_replies(session, older_than=now - grace)
+    ]
+
+
 Rule = Callable[..., list[Breach]]
 
 #: every rule, in the order the report lists them; rules taking `now`/`grace` get them
 RULES: tuple[Rule, ...] = (
     slots_filled_twice,
     two_tasks_in_one_shift,
+    incidents_without_tasks,
+    slots_without_live_assignment,
     offers_without_one_sms,
     acceptances_not_counted,
     stock_balances,
     shipments_received_twice,
     fund_balances,
     outbox_unpublished,
+    replies_never_applied,
     events_never_applied,
     events_applied_twice,
 )
-_TIMED = {offers_without_one_sms, outbox_unpublished, events_never_applied}
+_TIMED = {
+    offers_without_one_sms,
+    incidents_without_tasks,
+    slots_without_live_assignment,
+    outbox_unpublished,
+    replies_never_applied,
+    events_never_applied,
+}
 
 
 def check(

@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     )
     cap_poll_interval_s: int = Field(default=300, alias="NUANLIU_CAP_POLL_INTERVAL")
     max_body_bytes: int = Field(default=1024 * 1024, alias="NUANLIU_MAX_BODY_BYTES")
+    #: the repair sweep touches only work older than this (the normal path may still be on
+    #: it: an event in the relay, a refill on its way), every `repair_interval_s`
+    repair_grace: timedelta = Field(default=timedelta(minutes=2), alias="NUANLIU_REPAIR_GRACE")
+    repair_interval_s: int = Field(default=60, alias="NUANLIU_REPAIR_INTERVAL")
 
     # Travel rush window around Lunar New Year (announced yearly, so configurable)
     travel_rush_days_before: int = Field(default=15, alias="NUANLIU_RUSH_DAYS_BEFORE")

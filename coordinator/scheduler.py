@@ -30,6 +30,7 @@ RecurringJob = tuple[str, Callable[..., Any], str, dict[str, Any]]
 
 def recurring_jobs(settings: Settings) -> list[RecurringJob]:
     """Every recurring job, in one place."""
+    from coordinator import repair
     from coordinator.alerts import jobs as alerts_jobs
     from coordinator.dispatch import jobs as dispatch_jobs
     from coordinator.logistics import jobs as logistics_jobs
@@ -38,6 +39,7 @@ def recurring_jobs(settings: Settings) -> list[RecurringJob]:
         *dispatch_jobs.recurring(settings),
         *alerts_jobs.recurring(settings),
         *logistics_jobs.recurring(settings),
+        *repair.recurring(settings),
     ]
 
 

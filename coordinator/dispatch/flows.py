@@ -135,6 +135,24 @@ def plan_incident(
     return list(existing.values())
 
 
+def plan_and_offer(
+    *,
+    session: Session,
+    incident: Incident,
+    starts_at: datetime | None,
+    settings: Settings,
+    now: datetime | None = None,
+) -> list[Offer]:
+    """What an AlertRaised does to its open incident: plan the playbook's tasks from
+    `starts_at` (or now, whichever is later) and offer every free slot. Safe to run again
+    (planning adds only what is new; offers go only to free slots). The caller schedules the
+    offers' expiry timers after its commit (`jobs.schedule_expiries`)."""
+    now = now or utcnow()
+    start = max(aware(starts_at) or now, now)
+    tasks = plan_incident(session=session, incident=incident, start=start, settings=settings)
+    return offer_open_slots(session=session, tasks=tasks, settings=settings, now=now)
+
+
 # -- offers ------------------------------------------------------------------------------------
 def _slot(task: Task, slot: int, shift: str) -> matching.Slot:
     return matching.Slot(

@@ -4,11 +4,11 @@ open their own session (APScheduler stores a reference to them in the database).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from coordinator.common import utcnow
+from coordinator.common import aware, utcnow
 from coordinator.config import Settings
 from coordinator.db import session_scope
 from coordinator.dispatch import flows
@@ -63,6 +63,14 @@ def schedule_expiry(expires_at: datetime) -> None:
         replace_existing=True,
         misfire_grace_time=None,
     )
+
+
+def schedule_expiries(offers: Iterable[flows.Offer]) -> None:
+    """The expiry timers of offers just committed (one per distinct deadline); call after the
+    commit, never before (a rolled-back offer must not leave a timer)."""
+    for deadline in {aware(o.expires_at) for o in offers}:
+        if deadline is not None:
+            schedule_expiry(deadline)
 
 
 def recurring(settings: Settings) -> list[tuple[str, Callable[..., Any], str, dict[str, Any]]]:

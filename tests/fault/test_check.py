@@ -3,6 +3,7 @@ by hand with SQL, is reported with a readable message; the command's exit codes.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -28,6 +29,9 @@ from tests.dispatch.helpers import (
     use_playbook,
     wait_offers,
 )
+
+#: a station manager's receipt text (the inventory consumer's, never dispatch's)
+RECEIPT = "收 S123 全"
 
 
 @pytest.mark.integration
@@ -103,7 +107,9 @@ def test_a_database_after_the_real_paths_is_clean(client, tokens, engine):
 @pytest.fixture
 def world(engine: Engine, demo: None) -> dict[str, Any]:
     """One incident with a two-slot task and a same-shift second task, two volunteers, one
-    accepted offer texted once, and a published acceptance: clean, until a test breaks it."""
+    accepted offer texted once, and a published acceptance: clean, until a test breaks it.
+    Both tasks are flagged unfillable (the matching found nobody else), so their free slots
+    are on record rather than forgotten."""
     now = utcnow()
     with Session(engine) as s:
         v1, v2 = s.exec(select(Volunteer).order_by(col(Volunteer.id)).limit(2)).all()
@@ -122,6 +128,8 @@ def world(engine: Engine, demo: None) -> dict[str, Any]:
                 slots=2,
                 starts_at=now + timedelta(hours=1),
                 ends_at=now + timedelta(hours=5),
+                unfillable=True,
+                unfillable_since=now,
             )
             s.add(t)
             tasks.append(t)
@@ -361,6 +369,84 @@ def plant_event_applied_twice(s: Session, w: dict[str, Any]) -> None:
         )
 
 
+def plant_incident_without_tasks(s: Session, w: dict[str, Any]) -> None:
+    s.execute(
+        text(
+            "INSERT INTO incidents (kind, level, title, districts, status, opened_at,"
+            " close_reason) VALUES ('ice_storm', 'orange', 'lost', '[\"520103\"]', 'open', :t, '')"
+        ),
+        {"t": utcnow() - timedelta(minutes=30)},
+    )
+
+
+def plant_slot_without_live_assignment(s: Session, w: dict[str, Any]) -> None:
+    # task 0's slot 1 is free; unflagged and planned long ago, it is simply forgotten
+    s.execute(
+        text(
+            "UPDATE tasks SET unfillable = false, unfillable_since = NULL, created_at = :t"
+            " WHERE id = :id"
+        ),
+        {"t": utcnow() - timedelta(minutes=30), "id": w["tasks"][0]},
+    )
+
+
+def _inbound(
+    s: Session,
+    w: dict[str, Any],
+    body: str = "1",
+    *,
+    minutes_ago: int = 30,
+    published: bool = True,
+    event_id: str = "text-1",
+) -> int:
+    """An inbound text and its nuanliu.sms.received event, as the intake stores them."""
+    at = utcnow() - timedelta(minutes=minutes_ago)
+    mid = int(
+        s.execute(
+            text(
+                "INSERT INTO sms_messages (direction, phone, body, segments, encoding, status,"
+                " volunteer_id, kind, created_at, updated_at) VALUES ('inbound', :p, :b, 1,"
+                " 'GSM-7', 'received', :v, 'reply', :n, :n) RETURNING id"
+            ),
+            {"p": w["phones"][0], "b": body, "v": w["volunteers"][0], "n": at},
+        ).one()[0]
+    )
+    s.execute(
+        text(
+            "INSERT INTO outbox (event_id, topic, type, key, data, schema_version, created_at,"
+            " published_at, attempts) VALUES (:e, 'sms', 'nuanliu.sms.received', :p, :d, 1, :n,"
+            " :pub, 1)"
+        ),
+        {
+            "e": event_id,
+            "p": w["phones"][0],
+            "d": json.dumps({"message_id": mid, "phone": w["phones"][0], "body": body}),
+            "n": at,
+            "pub": at if published else None,
+        },
+    )
+    return mid
+
+
+def _applied(s: Session, consumer: str, event_id: str = "text-1") -> None:
+    s.execute(
+        text(
+            "INSERT INTO processed_events (consumer, event_id, event_type, applied_at)"
+            " VALUES (:c, :e, 'nuanliu.sms.received', :n)"
+        ),
+        {"c": consumer, "e": event_id, "n": utcnow()},
+    )
+
+
+def plant_reply_never_applied(s: Session, w: dict[str, Any]) -> None:
+    _inbound(s, w, "1")
+
+
+def plant_receipt_never_applied(s: Session, w: dict[str, Any]) -> None:
+    # a receipt is owed by inventory alone (dispatch skips it without bookkeeping)
+    _inbound(s, w, RECEIPT)
+
+
 PLANTS: list[tuple[Callable[[Session, dict[str, Any]], None], str, str]] = [
     (plant_overfilled, "slot_overfilled", "accepted/completed assignments for 1 slot(s)"),
     (plant_slot_held_twice, "slot_held_twice", "hold the same slot"),
@@ -375,6 +461,10 @@ PLANTS: list[tuple[Callable[[Session, dict[str, Any]], None], str, str]] = [
     (plant_outbox_unpublished, "outbox_unpublished", "was never published"),
     (plant_event_never_applied, "event_never_applied", "never applied by dispatch"),
     (plant_event_applied_twice, "event_applied_twice", "applied 2 times"),
+    (plant_incident_without_tasks, "incident_without_tasks", "alert was never planned"),
+    (plant_slot_without_live_assignment, "slot_without_live_assignment", "not flagged"),
+    (plant_reply_never_applied, "reply_never_applied", "never applied by dispatch"),
+    (plant_receipt_never_applied, "reply_never_applied", "never applied by inventory"),
 ]
 
 
@@ -383,7 +473,9 @@ def test_the_planted_world_is_clean(engine, world):
         assert check(session=s) == []
 
 
-@pytest.mark.parametrize(("plant", "rule", "words"), PLANTS, ids=[p[1] for p in PLANTS])
+@pytest.mark.parametrize(
+    ("plant", "rule", "words"), PLANTS, ids=[p[0].__name__[6:] for p in PLANTS]
+)
 def test_each_planted_breach_is_reported(engine, world, plant, rule, words):
     with Session(engine) as s:
         plant(s, world)
@@ -415,6 +507,91 @@ def test_a_young_offer_and_a_fresh_outbox_row_are_not_breaches(engine, world):
         s.rollback()
     # the world's own events were published and no consumer ran: owed, once grace is 0
     assert rules == {"offer_without_sms", "outbox_unpublished", "event_never_applied"}
+
+
+def test_young_incidents_slots_and_texts_are_not_breaches(engine, world):
+    """Within the grace the normal path may still be at work: a fresh incident waiting for
+    its plan, a slot freed a moment ago (its refill on the way), a text just stored."""
+    with Session(engine) as s:
+        s.execute(
+            text(
+                "INSERT INTO incidents (kind, level, title, districts, status, opened_at,"
+                " close_reason) VALUES ('ice_storm', 'orange', 'new', '[]', 'open', :t, '')"
+            ),
+            {"t": utcnow()},
+        )
+        plant_slot_without_live_assignment(s, world)
+        declined = _insert_assignment(s, world, status="declined", minutes_ago=30)
+        _sms(s, world, declined)
+        s.execute(
+            text(
+                "INSERT INTO outbox (event_id, topic, type, data, schema_version, created_at,"
+                " attempts) VALUES ('freed', 'assignments', 'nuanliu.assignment.declined', :d,"
+                " 1, :t, 0)"
+            ),
+            {"d": json.dumps({"assignment_id": declined}), "t": utcnow()},
+        )
+        _inbound(s, world, "1", minutes_ago=0)
+        s.flush()
+        found = check(session=s)
+        s.rollback()
+    assert found == []
+
+
+def test_applied_and_dead_lettered_texts_and_flagged_or_closed_work_are_not_breaches(engine, world):
+    with Session(engine) as s:
+        _inbound(s, world, "1", event_id="text-1")
+        _applied(s, "dispatch", "text-1")
+        _inbound(s, world, RECEIPT, event_id="text-2")
+        _applied(s, "inventory", "text-2")
+        _inbound(s, world, "2", event_id="text-3")
+        s.execute(
+            text(
+                'INSERT INTO dead_letters (consumer, topic, partition, "offset", event_id,'
+                " event_type, reason, value_preview, created_at) VALUES ('dispatch', 'sms', 0,"
+                " 7, 'text-3', 'nuanliu.sms.received', 'bad', '', :n)"
+            ),
+            {"n": utcnow()},
+        )
+        # an old closed incident without tasks; an empty slot of a task that is over
+        s.execute(
+            text(
+                "INSERT INTO incidents (kind, level, title, districts, status, opened_at,"
+                " close_reason) VALUES ('ice_storm', 'orange', 'old', '[]', 'closed', :t, 'x')"
+            ),
+            {"t": utcnow() - timedelta(days=1)},
+        )
+        plant_slot_without_live_assignment(s, world)
+        s.execute(
+            text("UPDATE tasks SET starts_at = :a, ends_at = :b WHERE id = :id"),
+            {
+                "a": utcnow() - timedelta(hours=5),
+                "b": utcnow() - timedelta(hours=1),
+                "id": world["tasks"][0],
+            },
+        )
+        s.flush()
+        found = check(session=s)
+        s.rollback()
+    assert found == []
+
+
+def test_an_incident_waiting_for_its_alert_event_says_so(engine, world):
+    with Session(engine) as s:
+        plant_incident_without_tasks(s, world)
+        iid = s.execute(text("SELECT max(id) FROM incidents")).one()[0]
+        s.execute(
+            text(
+                "INSERT INTO outbox (event_id, topic, type, key, data, schema_version, created_at,"
+                " attempts) VALUES ('waiting', 'alerts', 'nuanliu.alert.raised', :k, :d, 1, :t, 3)"
+            ),
+            {"k": str(iid), "d": json.dumps({"incident_id": iid}), "t": utcnow()},
+        )
+        s.flush()
+        found = check(session=s)
+        s.rollback()
+    assert [b.rule for b in found] == ["incident_without_tasks"]
+    assert "still waiting in the outbox" in found[0].message
 
 
 def test_the_command_exits_0_when_clean_and_1_with_the_list(engine, world, settings, monkeypatch):
