@@ -28,7 +28,7 @@ from coordinator.runtime import Runtime
 from events.outbox import stage
 from events.payloads.incidents import IncidentClosed
 
-console = Console()
+console = Console(width=150)
 PER_DAY = 50 * 86_400
 
 
@@ -87,7 +87,7 @@ def soak(events: int, limit_mb: int | None, workdir: Path) -> dict[str, float]:
 
 def run(quick: bool = False) -> None:
     events = 20_000 if quick else 200_000
-    limit = 48
+    limit = 24 if quick else 64
     table = Table(title=f"soak: {events:,} events (a rush day is {PER_DAY:,}), SQLite")
     for col_ in (
         "run",
@@ -100,6 +100,7 @@ def run(quick: bool = False) -> None:
         "broker restarts",
     ):
         table.add_column(col_, justify="right")
+    growth = 0.0
     for name, cap in (("baseline: broker keeps all", None), (f"restart past {limit} MB", limit)):
         with tempfile.TemporaryDirectory() as tmp:
             console.print(f"{name}…")
@@ -114,10 +115,13 @@ def run(quick: bool = False) -> None:
             f"{r['self_end_mb']:.0f}",
             str(int(r["restarts"])),
         )
+        if cap is None:
+            growth = (r["broker_peak_mb"] - r["broker_start_mb"]) / events
     console.print(table)
     load = os.getloadavg()
     console.print(
         f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs; "
-        f"at the baseline's growth a {PER_DAY:,}-event day would need about "
-        "(peak − start) × day ÷ events of broker memory"
+        f"at the baseline's growth ({growth * 1e6:,.0f} MB per million events) a "
+        f"{PER_DAY:,}-event rush day would hold {growth * PER_DAY:,.0f} MB in the broker, and "
+        f"a 40-day rush {growth * PER_DAY * 40 / 1024:,.1f} GB"
     )
