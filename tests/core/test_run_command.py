@@ -161,3 +161,95 @@ def test_api_workers_refuse_the_embedded_broker_in_one_line(tmp_path):
     assert done.returncode == 2
     assert "--workers needs KAFKA_BOOTSTRAP_SERVERS" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
+
+
+def _run(tmp_path: Path, port: int, **extra: str) -> subprocess.Popen[str]:
+    env = embedded_env(tmp_path, NUANLIU_ADMIN_TOKEN="nl_test_admin_token_for_run", **extra)
+    return subprocess.Popen(
+        [sys.executable, "-m", "coordinator", "run", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_lets_the_work_in_hand_finish_before_the_broker_stops(tmp_path, sig):
+    """SIGTERM used to end the process before the runtime's shutdown (uvicorn re-raised it),
+    and SIGINT stopped the broker with events nobody had applied: an alert posted just before
+    the signal was never planned. Now the offers it makes are all texted before the exit."""
+    from sqlalchemy import create_engine
+    from sqlmodel import Session, col, func, select
+
+    from consumers import consumer_tables
+    from consumers.redrive import scan
+    from coordinator.dispatch.models import Assignment
+    from coordinator.sms.models import SmsMessage
+
+    port = free_port()
+    proc = _run(tmp_path, port, NUANLIU_SHUTDOWN_GRACE="120")
+    try:
+        wait_healthy(proc, port)
+        r = httpx.post(
+            f"http://127.0.0.1:{port}/api/alerts",
+            json={
+                "kind": "ice_storm",
+                "level": "orange",
+                "districts": ["云岩区", "南明区"],
+                "headline": "贵阳市道路结冰橙色预警",
+            },
+            headers={"Authorization": "Bearer nl_test_admin_token_for_run"},
+            timeout=30,
+        )
+        assert r.status_code == 202, r.text
+        proc.send_signal(sig)
+        out, _ = proc.communicate(timeout=150)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, out
+    assert "stopping (again to force)" in out and "Traceback" not in out, out
+    engine = create_engine(f"sqlite:///{tmp_path}/nuanliu.db")
+    with Session(engine) as s:
+        offers = s.exec(select(func.count()).select_from(Assignment)).one()
+        texted = s.exec(
+            select(func.count())
+            .select_from(SmsMessage)
+            .where(SmsMessage.template == "offer", col(SmsMessage.status) == "sent")
+        ).one()
+        owed = scan(s, consumer_tables()).owed
+    engine.dispose()
+    assert offers > 0 and texted == offers, (offers, texted)
+    assert owed == []
+
+
+def test_a_second_signal_stops_at_once(tmp_path):
+    port = free_port()
+    proc = _run(tmp_path, port, NUANLIU_SHUTDOWN_GRACE="300")
+    try:
+        wait_healthy(proc, port)
+        httpx.post(
+            f"http://127.0.0.1:{port}/api/alerts",
+            json={
+                "kind": "ice_storm",
+                "level": "red",
+                "districts": ["云岩区", "南明区", "花溪区", "乌当区", "白云区", "观山湖区"],
+                "headline": "贵阳市道路结冰红色预警",
+            },
+            headers={"Authorization": "Bearer nl_test_admin_token_for_run"},
+            timeout=30,
+        )
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+        took = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert took < 20, f"a second SIGTERM took {took:.1f} s\n{out}"
+    assert "Traceback" not in out, out
