@@ -296,7 +296,8 @@ def test_the_default_struck_twenty_times_loses_nothing_and_sends_nothing_twice(t
         # every acknowledged yes counted
         yes = {aid for aid, body in phones.acknowledged.items() if body.startswith("1 ")}
         lost = [aid for aid in yes if assignments[aid].status not in ("accepted", "completed")]
-        assert not lost, f"{len(lost)} acknowledged yes not counted: {lost[:10]}"
+        why = Counter((assignments[aid].status, assignments[aid].closed_reason) for aid in lost)
+        assert not lost, f"{len(lost)} acknowledged yes not counted: {lost[:10]} {why}"
         no = {aid for aid, body in phones.acknowledged.items() if body.startswith("2 ")}
         lost_no = [aid for aid in no if assignments[aid].status != "declined"]
         assert not lost_no, f"{len(lost_no)} acknowledged no not applied: {lost_no[:10]}"
