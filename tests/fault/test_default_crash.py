@@ -72,7 +72,10 @@ class Laptop:
         self.env = embedded_env(
             tmp_path,
             NUANLIU_ADMIN_TOKEN=TOKEN,
-            NUANLIU_OFFER_TIMEOUT="PT120S",
+            # the product's default: the test is about loss, and a shorter window lets offers
+            # expire while a restart loop makes the consumers lag (a late yes then loses its
+            # slot to the refill's accept, as it should, and no longer tells us anything)
+            NUANLIU_OFFER_TIMEOUT="PT10M",
             NUANLIU_SHUTDOWN_GRACE="10",
             NUANLIU_KEEPER_INTERVAL="5",
             PYTHONUNBUFFERED="1",
