@@ -102,4 +102,5 @@ def on_sms_received(ctx: Context, event: SmsReceived) -> None:
         body=event.body,
         context=ctx.prepared,
         answered_at=ctx.envelope.time,  # staged with the text as it arrived
+        auto_answer_limit=_settings().auto_answer_limit,
     )

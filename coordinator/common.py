@@ -48,3 +48,22 @@ def aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
+
+
+def mask_phone(phone: object) -> str:
+    """A phone number fit for a log line: the country code, the first three and the last four
+    digits of the national number (`+86 138****5678`). Shorter numbers keep only their last
+    two digits, and text that is not a number keeps at most its last two digits, so no log
+    line can be used to text or identify a volunteer. Never raises."""
+    import phonenumbers
+
+    text = str(phone) if phone is not None else ""
+    try:
+        number = phonenumbers.parse(text, "CN")
+    except phonenumbers.NumberParseException:
+        digits = "".join(ch for ch in text if ch.isdigit())
+        return "*" * max(len(digits) - 2, 1) + digits[-2:] if digits else "***"
+    national = str(number.national_number)
+    if len(national) >= 10:  # at least three digits stay hidden
+        return f"+{number.country_code} {national[:3]}****{national[-4:]}"
+    return f"+{number.country_code} " + "*" * max(len(national) - 2, 1) + national[-2:]

@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     twilio_auth_token: SecretStr | None = Field(default=None, alias="TWILIO_AUTH_TOKEN")
     twilio_from: str | None = Field(default=None, alias="TWILIO_FROM")
     twilio_api_base: str = Field(default="https://api.twilio.com", alias="TWILIO_API_BASE")
+    #: automatic answers (help text, unknown number, opted out) per number per hour; beyond
+    #: it texts are still stored and acted on but not answered, so an auto-responder on the
+    #: other end cannot ping-pong with ours
+    auto_answer_limit: int = Field(default=3, ge=0, alias="NUANLIU_AUTO_ANSWER_LIMIT")
 
     # Dispatch
     offer_timeout: timedelta = Field(default=timedelta(minutes=10), alias="NUANLIU_OFFER_TIMEOUT")

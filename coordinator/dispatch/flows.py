@@ -19,8 +19,8 @@ from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from coordinator.accounts.service import Actor, record_audit
-from coordinator.common import aware, utcnow
-from coordinator.config import Settings
+from coordinator.common import aware, mask_phone, utcnow
+from coordinator.config import Settings, get_settings
 from coordinator.dispatch import matching, playbooks
 from coordinator.dispatch import service as svc
 from coordinator.dispatch.models import HOLDING, Assignment, Incident, Task
@@ -45,6 +45,7 @@ from events.payloads.incidents import IncidentClosed, TaskPlanned
 log = logging.getLogger(__name__)
 
 SYSTEM = "system:dispatch"
+AUTO_WINDOW = sms.AUTO_ANSWER_WINDOW
 #: how many of the nearest volunteers a refill looks at first
 REFILL_SHORTLIST = 200
 
@@ -813,15 +814,36 @@ def handle_reply(
     now: datetime | None = None,
     context: ReplyContext | None = None,
     answered_at: datetime | None = None,
+    auto_answer_limit: int | None = None,
 ) -> str:
     """Act on a volunteer's SMS and queue any direct answer. Returns what happened (for logs
     and tests): unknown_number, ignored, opted_out, help, which_offer, offer_closed, accepted,
     declined, completed, already. `context` (from :func:`reply_context`, for many texts at
     once) must include `phone`; without it one is read for this text alone. `answered_at` is
     when the text arrived (`now` by default): a "yes" sent before its offer's deadline counts
-    even when the offer expired while the text waited (see :func:`accept`)."""
+    even when the offer expired while the text waited (see :func:`accept`).
+
+    Automatic answers (help, unknown_number, opted_out) are queued at most
+    `auto_answer_limit` times per number per hour (`Settings.auto_answer_limit` by default);
+    beyond that the text is still acted on (an opt-out still opts out) and the outcome is the
+    same, but nothing is queued."""
     now = now or utcnow()
     answered = answered_at or now
+    if auto_answer_limit is None:
+        auto_answer_limit = get_settings().auto_answer_limit
+    limit = auto_answer_limit
+
+    def may_answer(to: str) -> bool:
+        sent = sms.auto_answers_since(session=session, phone=to, since=now - AUTO_WINDOW)
+        if sent < limit:
+            return True
+        log.warning(
+            "not answering %s automatically: %d automatic answers in the last hour",
+            mask_phone(to),
+            sent,
+        )
+        return False
+
     reply = parse_reply(body)
     if reply.intent == "receipt":
         return "ignored"  # a station manager's receipt: logistics handles it
@@ -831,7 +853,10 @@ def handle_reply(
         if phone in context.managers:
             return "ignored"
         try:
-            sms.queue_template(session=session, phone=phone, template="unknown_number", lang="zh")
+            if may_answer(phone):
+                sms.queue_template(
+                    session=session, phone=phone, template="unknown_number", lang="zh"
+                )
         except InvalidPhone:
             return "ignored"  # not a number we could answer (a short code, a gateway test)
         return "unknown_number"
@@ -848,16 +873,20 @@ def handle_reply(
             **params,
         )
 
+    def say_auto(template: str) -> None:
+        if may_answer(volunteer.phone):
+            say(template)
+
     if reply.intent == "stop":
         if volunteer.opted_out:
             return "ignored"
         opt_out(session=session, volunteer=volunteer)
-        say("opted_out")
+        say_auto("opted_out")
         return "opted_out"
     if volunteer.opted_out:
         return "ignored"  # they asked for no more messages
     if reply.intent == "unknown":
-        say("help")
+        say_auto("help")
         return "help"
     assert vid is not None
     statuses = _WANTED[reply.intent]
@@ -881,7 +910,7 @@ def handle_reply(
             say("offer_closed", recent, task=_task_title(session, recent, lang))
             return "offer_closed"
         else:
-            say("help")
+            say_auto("help")
             return "help"
     if len(open_) > 1:
         say("which_offer", codes=[a.short_code for a in open_])

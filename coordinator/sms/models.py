@@ -38,10 +38,12 @@ class SmsMessage(SQLModel, table=True):
     """One text message, inbound or outbound."""
 
     __tablename__ = "sms_messages"
-    # the sender looks for queued rows in id order; the log is read newest first per phone
+    # the sender looks for queued rows in id order; the log is read newest first per phone;
+    # the automatic answers a number got in the last hour are counted before each new one
     __table_args__ = (
         Index("ix_sms_messages_status_id", "status", "id"),
         Index("ix_sms_messages_phone_id", "phone", "id"),
+        Index("ix_sms_messages_phone_kind_created", "phone", "kind", "created_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -11,6 +11,12 @@ CANCEL, TD, T, 退订; 退订 also inside a longer Chinese phrase such as 我要
 words. ECOSYSTEM lists `N` and `R` as Chinese opt-out words too, but Nuanliu's offers say "2/N to
 decline" (issue 3), so `N` is a decline here; `R` is not a reply word at all.
 
+Volunteers also answer in plain Chinese: a few whole phrases are replies of their own
+(`接受任务`, `收到，去`, `不去了`, `来不了`, `去不了`, …), matched on the message's Chinese words
+joined without their separators, so `收到 去` and `收到，去。` are the same phrase; an offer code
+may stand beside them (`接受任务 K4F`). A phrase must be one of the list exactly: `不知道去不去`
+or `收到` alone (which acknowledges the text, it does not accept the task) stays "unknown".
+
 Station managers confirm receipts with `收 S123 全` or `RCV S123 ...`: intent "receipt", the
 reference in `code` and the rest of the message (normalised) in `rest` for logistics to read.
 """
@@ -28,6 +34,33 @@ Intent = Literal["accept", "decline", "done", "stop", "receipt", "unknown"]
 ACCEPT = {"1", "Y", "YES", "OK", "是", "好", "好的", "接受", "可以", "同意"}
 DECLINE = {"2", "N", "NO", "否", "不", "不要", "不去", "不行", "拒绝", "不接受"}
 DONE = {"完成", "已完成", "DONE", "FINISHED"}
+#: whole Chinese phrases (their words joined without separators) that are a reply of their own;
+#: only unmistakable ones: anything with a doubt in it (`不知道去不去`, `看情况`) is not here,
+#: nor `我去` alone, which is as often an exclamation as a yes
+ACCEPT_PHRASES = {
+    "接受任务",
+    "接受邀请",
+    "收到去",
+    "收到我去",
+    "收到马上去",
+    "收到可以去",
+    "好我去",
+    "可以去",
+    "能去",
+}
+DECLINE_PHRASES = {
+    "不去了",
+    "我不去",
+    "我不去了",
+    "来不了",
+    "去不了",
+    "去不成",
+    "不能去",
+    "不能来",
+    "不来了",
+    "没空",
+    "没时间",
+}
 STOP = {"退订", "STOP", "TD", "UNSUBSCRIBE", "END", "QUIT", "CANCEL", "T", "STOPALL"}
 
 WORDS: dict[str, Intent] = {
@@ -35,6 +68,10 @@ WORDS: dict[str, Intent] = {
     **dict.fromkeys(DECLINE, "decline"),
     **dict.fromkeys(DONE, "done"),
     **dict.fromkeys(STOP, "stop"),
+}
+PHRASES: dict[str, Intent] = {
+    **dict.fromkeys(ACCEPT_PHRASES, "accept"),
+    **dict.fromkeys(DECLINE_PHRASES, "decline"),
 }
 
 #: An offer short code: 2-8 letters and digits with at least one of each (so that no reply
@@ -50,6 +87,7 @@ _WORD_RE = re.compile(r"\w+")
 _RECEIPT_RE = re.compile(
     r"^(?:收到?|RCV|RECV|RECEIVED)[\s\W_]*(?P<code>[A-Z]*[0-9][A-Z0-9-]*)(?P<rest>.*)$", re.S
 )
+_CJK_TOKEN_RE = re.compile(rf"^[{_CJK}]+$")
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), None)
 
 
@@ -102,6 +140,9 @@ def _parse(text: str) -> Reply:
         if "".join(parts) != word:  # letters of another script, underscores: not a reply
             return Reply("unknown", None, text)
         tokens.extend(parts)
+    phrase = _phrase(tokens, text)
+    if phrase is not None:
+        return phrase
     intents: set[Intent] = set()
     codes: set[str] = set()
     for token in tokens:
@@ -122,6 +163,17 @@ def _parse(text: str) -> Reply:
     if len(intents) == 1:
         return Reply(intents.pop(), code, text)
     return Reply("unknown", code, text)
+
+
+def _phrase(tokens: list[str], text: str) -> Reply | None:
+    """The reply a whole Chinese phrase makes, beside at most one offer code; None when the
+    Chinese words joined are not a phrase (the word-by-word reading decides then)."""
+    words = [t for t in tokens if not is_code(t)]
+    codes = {t for t in tokens if is_code(t)}
+    if len(codes) > 1 or not words or not all(_CJK_TOKEN_RE.match(w) for w in words):
+        return None
+    intent = PHRASES.get("".join(words))
+    return Reply(intent, _one(codes), text) if intent else None
 
 
 def _one(codes: set[str]) -> str | None:

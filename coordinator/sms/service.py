@@ -10,7 +10,7 @@ import math
 import threading
 import unicodedata
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import event, func
@@ -299,6 +299,45 @@ def inbound_counts_since(*, session: Session, phones: set[str], since: datetime)
         .group_by(col(SmsMessage.phone))
     ).all()
     return {phone: int(n) for phone, n in rows}
+
+
+#: the kinds of text we send on our own when a text could not be acted on; an auto-responder
+#: answering them would answer forever, so they are limited per number (see
+#: :func:`auto_answers_since`). Answers to real actions (accepted, declined…) are not.
+AUTO_ANSWER_KINDS = ("help", "unknown_number", "opted_out")
+#: the window `Settings.auto_answer_limit` counts in
+AUTO_ANSWER_WINDOW = timedelta(hours=1)
+
+
+def auto_answers_since(*, session: Session, phone: str, since: datetime) -> int:
+    """How many automatic answers (AUTO_ANSWER_KINDS) were queued to `phone` since `since`:
+    the stored ones (so the count holds across processes and restarts) plus those queued in
+    this transaction and not flushed yet. One indexed query (phone, kind, created_at)."""
+    try:
+        e164 = normalise_phone(phone, mobile_only=False)
+    except ValueError:
+        return 0  # nothing can be queued to it either
+    with session.no_autoflush:  # offers queued in bulk stay unflushed (see queue_outbound)
+        stored = session.exec(
+            select(func.count())
+            .select_from(SmsMessage)
+            .where(
+                SmsMessage.phone == e164,
+                col(SmsMessage.kind).in_(AUTO_ANSWER_KINDS),
+                col(SmsMessage.created_at) >= since,
+                SmsMessage.direction == "outbound",
+            )
+        ).one()
+    pending = sum(
+        1
+        for row in session.new
+        if isinstance(row, SmsMessage)
+        and row.direction == "outbound"
+        and row.phone == e164
+        and row.kind in AUTO_ANSWER_KINDS
+        and row.created_at >= since
+    )
+    return int(stored) + pending
 
 
 def get_by_provider_sid(*, session: Session, provider_sid: str) -> SmsMessage | None:

@@ -112,6 +112,25 @@ def test_alert_to_offers_replies_and_refills(client, tokens, engine):
     } <= actions
 
 
+def test_natural_chinese_replies_accept_and_decline(client, tokens, engine):
+    """What volunteers actually type: "收到，去" takes the task, "来不了" gives it back, and
+    "不知道去不去" is neither: it gets the help text and the offer stays open."""
+    token = tokens["dispatcher"]
+    use_playbook(client, token)
+    post_alert(client, token)
+    a, b, c = wait_offers(engine, 3)
+
+    reply(client, token, phone_of(engine, a.volunteer_id), f"收到，去 {a.short_code.lower()}")
+    reply(client, token, phone_of(engine, b.volunteer_id), "来不了！")
+    reply(client, token, phone_of(engine, c.volunteer_id), "不知道去不去")
+    wait_for(lambda: assignments(engine, id=a.id)[0].status == "accepted")
+    wait_for(lambda: _sms_to(engine, a.volunteer_id, "accepted"))
+    wait_for(lambda: assignments(engine, id=b.id)[0].status == "declined")
+    wait_for(lambda: _sms_to(engine, b.volunteer_id, "declined"))
+    wait_for(lambda: _sms_to(engine, c.volunteer_id, "help"))
+    assert assignments(engine, id=c.id)[0].status == "offered"
+
+
 def test_replies_that_change_nothing(client, tokens, engine):
     token = tokens["dispatcher"]
     use_playbook(client, token)

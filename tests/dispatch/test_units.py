@@ -332,3 +332,82 @@ def test_a_yes_sent_in_time_counts_though_the_offer_expired_before_it_was_read(
             assert types[-1] == "nuanliu.assignment.accepted"
             assert ("nuanliu.assignment.cancelled" in types) == (other is not None)
         s.rollback()
+
+
+def _auto_answers(s: Session, phone: str) -> list[str]:
+    from coordinator.sms.models import SmsMessage
+
+    rows = s.exec(
+        select(SmsMessage.kind).where(SmsMessage.phone == phone, SmsMessage.direction == "outbound")
+    ).all()
+    return list(rows)
+
+
+def test_an_auto_responder_gets_three_answers_an_hour_and_no_more(engine, demo, caplog):
+    """Two machines answering each other's answers would text forever: after three automatic
+    answers in an hour a number gets none, across transactions and processes (the count is
+    read from the stored messages), while its texts are still acted on."""
+    import logging
+
+    from coordinator.sms.models import SmsMessage
+    from coordinator.volunteers.models import Volunteer
+
+    now = utcnow()
+    stranger = "+8613900000099"
+    with Session(engine) as s:
+        volunteer = s.exec(select(Volunteer).order_by(Volunteer.id)).first()
+        assert volunteer is not None
+        phone, vid = volunteer.phone, volunteer.id
+        # an hour and a minute ago: outside the window, it does not count
+        s.add(
+            SmsMessage(
+                direction="outbound",
+                phone=phone,
+                body="old",
+                status="sent",
+                kind="help",
+                created_at=now - timedelta(minutes=61),
+            )
+        )
+        s.commit()
+    outcomes = []
+    with caplog.at_level(logging.INFO):
+        for n in range(5):
+            # a fresh session each time, as if each text reached another worker process
+            with Session(engine) as s:
+                outcomes.append(flows.handle_reply(session=s, phone=phone, body="自动回复：您好"))
+                outcomes.append(flows.handle_reply(session=s, phone=stranger, body="收到"))
+                if n == 4:  # two in one transaction, the first still unflushed
+                    flows.handle_reply(session=s, phone=phone, body="?")
+                s.commit()
+    assert outcomes == ["help", "unknown_number"] * 5  # the outcome is the same
+    with Session(engine) as s:
+        assert sorted(_auto_answers(s, phone)) == ["help"] * 4  # the old one + three
+        assert _auto_answers(s, stranger) == ["unknown_number"] * 3
+        # answers to real actions are never held back: the volunteer can still take a task
+        task = add_task(s, now=now)
+        offer = add_assignment(s, task, vid, code="K4F", expires_at=now + timedelta(minutes=5))
+        assert flows.handle_reply(session=s, phone=phone, body="接受 K4F", now=now) == "accepted"
+        assert offer.status == "accepted"  # its confirmation is notify's, never limited
+        # and an opt-out past the limit still opts out, though it is not confirmed
+        assert flows.handle_reply(session=s, phone=phone, body="TD", now=now) == "opted_out"
+        assert s.get(Volunteer, vid).opted_out  # type: ignore[union-attr]
+        assert "opted_out" not in _auto_answers(s, phone)
+        s.rollback()
+    held = [r.getMessage() for r in caplog.records if "not answering" in r.getMessage()]
+    assert len(held) == 6  # the 4th and 5th text of each number, the "?" and the TD
+    assert all(phone not in line and stranger not in line for line in held)
+    assert any("+86 139****0099" in line for line in held)
+
+
+def test_the_auto_answer_limit_is_a_setting(engine, demo):
+    stranger = "+8613900000098"
+    with Session(engine) as s:
+        for _ in range(3):
+            flows.handle_reply(session=s, phone=stranger, body="hi", auto_answer_limit=1)
+        assert _auto_answers(s, stranger) == ["unknown_number"]
+        s.rollback()
+    from coordinator.config import Settings
+
+    assert Settings().auto_answer_limit == 3
+    assert Settings(NUANLIU_AUTO_ANSWER_LIMIT="0").auto_answer_limit == 0

@@ -107,6 +107,42 @@ def test_the_reply_parser_never_raises_and_answers_a_known_intent(text: str) -> 
     assert reply.text == text
 
 
+#: separators people type between words, in both widths, and none at all
+SEPARATORS = st.sampled_from(["", " ", "\u3000", ",", "，", "。", ".", "!", "！", "、", " ， "])
+PHRASES = {
+    "接受任务": ("接受", "任务"),
+    "收到去": ("收到", "去"),
+    "不去了": ("不去", "了"),
+    "来不了": ("来", "不了"),
+    "去不了": ("去", "不了"),
+}
+
+
+@FAST
+@given(
+    phrase=st.sampled_from(sorted(PHRASES)),
+    seps=st.lists(SEPARATORS, min_size=3, max_size=3),
+    code=st.none() | st.sampled_from(["K4F", "a7k", "Ｃ３Ｍ"]),
+    code_first=st.booleans(),
+)
+def test_natural_replies_whatever_the_punctuation(phrase, seps, code, code_first) -> None:
+    first, second = PHRASES[phrase]
+    words = f"{seps[0]}{first}{seps[1]}{second}{seps[2]}"
+    if code is not None:
+        words = f"{code} {words}" if code_first else f"{words} {code}"
+    reply = parse_reply(words)
+    assert reply.intent == ("accept" if phrase in ("接受任务", "收到去") else "decline")
+    assert reply.code == (None if code is None else {"K4F": "K4F", "a7k": "A7K"}.get(code, "C3M"))
+
+
+@FAST
+@given(TEXTS | st.text(alphabet="不没别去来了吗知道接受任务收到好是1Y ，。", max_size=12))
+def test_a_negation_is_never_read_as_a_yes(text: str) -> None:
+    # a missed yes costs one more offer; a false yes sends nobody to an icy road
+    if any(word in text for word in ("不", "没", "别")):
+        assert parse_reply(text).intent != "accept"
+
+
 @FAST
 @given(
     st.text(max_size=120)

@@ -127,6 +127,70 @@ def test_everything_else_is_unknown(text: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "接受任务",
+        "接受",
+        "收到，去",
+        "收到,去",
+        "收到 去",
+        "收到，去。",
+        "收到去！",
+        "收到　去",  # ideographic space
+        "【接受任务】",
+        "接受任务。",
+        "好，我去",
+        "可以去",
+    ],
+)
+def test_natural_chinese_yeses(text: str) -> None:
+    assert parse_reply(text) == Reply("accept", None, text)
+
+
+@pytest.mark.parametrize(
+    "text", ["不去了", "来不了", "去不了", "不去了！", "来不了。", "来 不了", "我不去了", "没空"]
+)
+def test_natural_chinese_noes(text: str) -> None:
+    assert parse_reply(text) == Reply("decline", None, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("接受 K4F", "accept"),
+        ("接受K4F", "accept"),
+        ("K4F 接受任务", "accept"),
+        ("接受任务，K4F", "accept"),
+        ("收到，去 K4F", "accept"),
+        ("ｋ４ｆ　收到，去", "accept"),
+        ("不去了 K4F", "decline"),
+        ("K4F：来不了", "decline"),
+    ],
+)
+def test_natural_replies_with_an_offer_code(text: str, intent: str) -> None:
+    assert parse_reply(text) == Reply(intent, "K4F", text)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "不知道去不去",  # they do not know yet: neither yes nor no
+        "去不去",
+        "收到",  # the text arrived; that is not a yes
+        "收到，谢谢",
+        "我去",  # as often "wow" as "I'll go"
+        "接受任务 不去了",  # both
+        "收到，去 K4F A7K",  # two offers: which one?
+        "接受任务吗",
+        "看情况",
+        "不去了吧",
+    ],
+)
+def test_natural_replies_in_doubt_are_unknown(text: str) -> None:
+    assert parse_reply(text).intent == "unknown"
+
+
+@pytest.mark.parametrize(
     ("text", "code", "rest"),
     [
         ("收 S123 全", "S123", "全"),

@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises: 
-Create Date: 2026-12-02 20:56:17.618117
+Create Date: 2026-12-02 21:27:18.416613
 """
 
 from alembic import op
@@ -546,6 +546,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_sms_messages_assignment_id'), ['assignment_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_sms_messages_direction'), ['direction'], unique=False)
         batch_op.create_index('ix_sms_messages_phone_id', ['phone', 'id'], unique=False)
+        batch_op.create_index('ix_sms_messages_phone_kind_created', ['phone', 'kind', 'created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_sms_messages_provider_sid'), ['provider_sid'], unique=False)
         batch_op.create_index('ix_sms_messages_status_id', ['status', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_sms_messages_volunteer_id'), ['volunteer_id'], unique=False)
@@ -590,6 +591,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_sms_messages_volunteer_id'))
         batch_op.drop_index('ix_sms_messages_status_id')
         batch_op.drop_index(batch_op.f('ix_sms_messages_provider_sid'))
+        batch_op.drop_index('ix_sms_messages_phone_kind_created')
         batch_op.drop_index('ix_sms_messages_phone_id')
         batch_op.drop_index(batch_op.f('ix_sms_messages_direction'))
         batch_op.drop_index(batch_op.f('ix_sms_messages_assignment_id'))
