@@ -37,6 +37,7 @@ from events.embedded import free_port
 from events.outbox import OutboxEvent
 from tests.conftest import wait_for
 from tests.core.test_run_command import embedded_env
+from tests.fault.test_crash import _playbook
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.fault]
 
@@ -44,23 +45,6 @@ TOKEN = "nl_default_crash_admin_token"
 SLOTS = int(os.environ.get("NUANLIU_DEFAULT_CRASH_SLOTS", "1000"))
 STRIKES = int(os.environ.get("NUANLIU_DEFAULT_CRASH_STRIKES", "20"))
 STRIKE_KINDS = ("kill9", "sigterm", "sigint")
-
-
-def _playbook(slots: int, districts: int) -> dict[str, Any]:
-    return {
-        "scale": {"blue": 1, "yellow": 1, "orange": 1, "red": 1},
-        "tasks": [
-            {
-                "key": "deice",
-                "kind": "de_icing",
-                "title_zh": "路面除冰",
-                "title_en": "Road de-icing",
-                "per": "district",
-                "slots": max(1, slots // districts),
-                "hours": 4,
-            }
-        ],
-    }
 
 
 class Laptop:
