@@ -148,16 +148,20 @@ def settle(engine: Engine, tables: Mapping[str, Handlers]) -> Scan:
     what is still owed, in flight or lost)."""
     with Session(engine) as session:
         found = scan(session, tables)
-        now = datetime.now(UTC)
-        o = OutboxEvent.__table__.c  # type: ignore[attr-defined]
-        for i in range(0, len(found.settled), CHUNK):
-            session.execute(
-                update(OutboxEvent.__table__)  # type: ignore[attr-defined]
-                .where(o.id.in_(found.settled[i : i + CHUNK]))
-                .values(settled_at=now)
-            )
+        _mark(session, found.settled, settled_at=datetime.now(UTC))
         session.commit()
     return found
+
+
+def _mark(session: Session, ids: list[int], **values: Any) -> None:
+    """Set `values` on the outbox rows `ids`, a chunk at a time."""
+    o = OutboxEvent.__table__.c  # type: ignore[attr-defined]
+    for i in range(0, len(ids), CHUNK):
+        session.execute(
+            update(OutboxEvent.__table__)  # type: ignore[attr-defined]
+            .where(o.id.in_(ids[i : i + CHUNK]))
+            .values(**values)
+        )
 
 
 def redrive(
@@ -172,21 +176,8 @@ def redrive(
     nobody on the way. Returns what was redriven."""
     with Session(engine) as session:
         found = scan(session, tables, since=since, published_before=published_before)
-        o = OutboxEvent.__table__.c  # type: ignore[attr-defined]
-        now = datetime.now(UTC)
-        ids = [row.outbox_id for row in found.owed]
-        for i in range(0, len(found.settled), CHUNK):
-            session.execute(
-                update(OutboxEvent.__table__)  # type: ignore[attr-defined]
-                .where(o.id.in_(found.settled[i : i + CHUNK]))
-                .values(settled_at=now)
-            )
-        for i in range(0, len(ids), CHUNK):
-            session.execute(
-                update(OutboxEvent.__table__)  # type: ignore[attr-defined]
-                .where(o.id.in_(ids[i : i + CHUNK]))
-                .values(published_at=None)
-            )
+        _mark(session, found.settled, settled_at=datetime.now(UTC))
+        _mark(session, [row.outbox_id for row in found.owed], published_at=None)
         session.commit()
     if found.owed:
         by_consumer: dict[str, int] = defaultdict(int)

@@ -234,7 +234,7 @@ class Runtime:
                     self.settings.shutdown_grace_s,
                 )
                 return False
-            self.force.wait(0.1)
+            self.force.wait(0.5)  # each look scans the unsettled outbox
         return False
 
     def stop(self) -> None:
