@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str | None = Field(default=None, alias="KAFKA_BOOTSTRAP_SERVERS")
     topic_prefix: str = Field(default="nuanliu.", alias="NUANLIU_TOPIC_PREFIX")
     broker_connect_timeout_s: float = Field(default=10.0, alias="NUANLIU_BROKER_CONNECT_TIMEOUT")
+    #: a broker that accepts connections but does not answer (paused, overloaded) is waited
+    #: for this long at start before giving up; nothing listening fails after the above
+    broker_stall_timeout_s: float = Field(default=300.0, alias="NUANLIU_BROKER_STALL_TIMEOUT")
     # Consumer group tuning: a join takes about half the session timeout, so keep it short.
     consumer_session_timeout_ms: int = Field(default=6000, alias="NUANLIU_SESSION_TIMEOUT_MS")
     consumer_heartbeat_ms: int = Field(default=1000, alias="NUANLIU_HEARTBEAT_MS")

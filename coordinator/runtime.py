@@ -77,8 +77,16 @@ class Runtime:
             else:
                 assert settings.kafka_bootstrap_servers
                 self.bootstrap = settings.kafka_bootstrap_servers
-                wait_for_broker(self.bootstrap, settings.broker_connect_timeout_s)
-        ensure_topics(self.bootstrap, all_topic_names(settings.topic_prefix))
+                wait_for_broker(
+                    self.bootstrap,
+                    settings.broker_connect_timeout_s,
+                    stalled_s=settings.broker_stall_timeout_s,
+                )
+        ensure_topics(
+            self.bootstrap,
+            all_topic_names(settings.topic_prefix),
+            timeout_s=settings.broker_stall_timeout_s,
+        )
         _current = self
         if self.broker is not None and self.relay:
             # a new embedded broker is empty: whatever it held when the last process died is
@@ -191,7 +199,11 @@ class Runtime:
             self._relay.stop()
             self._relay = None
         self.broker.restart()
-        ensure_topics(self.bootstrap, all_topic_names(self.settings.topic_prefix))
+        ensure_topics(
+            self.bootstrap,
+            all_topic_names(self.settings.topic_prefix),
+            timeout_s=self.settings.broker_stall_timeout_s,
+        )
         owed = self._redrive()
         self._start_relay()
         self._start_runners()

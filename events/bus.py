@@ -101,19 +101,33 @@ def _tcp_open(bootstrap: str) -> bool:
     return False
 
 
-def wait_for_broker(bootstrap: str, timeout_s: float) -> None:
-    """Return once the broker answers a metadata request; raise BrokerUnreachable otherwise."""
-    deadline = time.monotonic() + timeout_s
+def wait_for_broker(bootstrap: str, timeout_s: float, *, stalled_s: float = 0.0) -> None:
+    """Return once the broker answers a metadata request; raise BrokerUnreachable otherwise.
+
+    `timeout_s` bounds the wait when nothing listens at `bootstrap` (a wrong address should
+    fail fast, with one line). A broker that accepts connections but does not answer (paused,
+    starting, overloaded) is there and will come back: it is waited for up to `stalled_s`
+    in all, with a warning every few seconds, so a worker started during a pause waits for the
+    broker instead of exiting."""
+    started = time.monotonic()
     last: Exception | None = None
-    while time.monotonic() < deadline:
-        if not _tcp_open(bootstrap):
+    warned = started
+    while True:
+        elapsed = time.monotonic() - started
+        listening = _tcp_open(bootstrap)
+        if elapsed >= (max(timeout_s, stalled_s) if listening else timeout_s):
+            break
+        if not listening:
             # kafka-python's own bootstrap retries far longer than we want to wait
             last = ConnectionRefusedError(f"nothing listens at {bootstrap}")
             time.sleep(0.2)
             continue
         try:
             admin = KafkaAdminClient(
-                bootstrap_servers=bootstrap, request_timeout_ms=2000, client_id="nuanliu-check"
+                bootstrap_servers=bootstrap,
+                request_timeout_ms=2000,
+                bootstrap_timeout_ms=2000,  # kafka-python's own default waits 30 s
+                client_id="nuanliu-check",
             )
             try:
                 admin.list_topics()
@@ -122,18 +136,53 @@ def wait_for_broker(bootstrap: str, timeout_s: float) -> None:
                 admin.close()
         except (KafkaError, OSError, ValueError) as exc:
             last = exc
+            if time.monotonic() - warned >= 5.0 and stalled_s > timeout_s:
+                warned = time.monotonic()
+                log.warning(
+                    "the broker at %s listens but does not answer (%s); waiting",
+                    bootstrap,
+                    type(exc).__name__,
+                )
             time.sleep(0.2)
+    waited = time.monotonic() - started
     reason = type(last).__name__ if last else "timeout"
     raise BrokerUnreachable(
-        f"cannot reach the Kafka broker at {bootstrap} within {timeout_s:g}s ({reason})"
+        f"cannot reach the Kafka broker at {bootstrap} within {waited:.0f}s ({reason})"
     )
 
 
 def ensure_topics(
-    bootstrap: str, names: Iterable[str], partitions: int = DEFAULT_PARTITIONS
+    bootstrap: str,
+    names: Iterable[str],
+    partitions: int = DEFAULT_PARTITIONS,
+    *,
+    timeout_s: float = 60.0,
 ) -> None:
-    """Create the topics that do not exist yet (idempotent)."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="nuanliu-admin")
+    """Create the topics that do not exist yet (idempotent). A broker that does not answer
+    (paused, restarting) is asked again until `timeout_s`; then BrokerUnreachable."""
+    wanted = list(names)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            _create_missing(bootstrap, wanted, partitions)
+            return
+        except KafkaError as exc:  # NoBrokersAvailable, RequestTimedOutError, NodeNotReady…
+            if time.monotonic() >= deadline:
+                raise BrokerUnreachable(
+                    f"the Kafka broker at {bootstrap} did not create the topics within "
+                    f"{timeout_s:g}s ({type(exc).__name__})"
+                ) from None
+            log.warning("creating topics failed (%s); trying again", type(exc).__name__)
+            time.sleep(1.0)
+
+
+def _create_missing(bootstrap: str, names: list[str], partitions: int) -> None:
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        request_timeout_ms=5000,
+        bootstrap_timeout_ms=5000,
+        client_id="nuanliu-admin",
+    )
     try:
         existing = set(admin.list_topics())
         missing = [n for n in names if n not in existing]

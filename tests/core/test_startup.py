@@ -199,3 +199,46 @@ def test_no_database_connection_free_is_a_quick_503_not_a_stall(settings, engine
     finally:
         held.close()
         tiny.dispose()
+
+
+def test_a_worker_started_while_the_broker_is_paused_waits_for_it(tmp_path):
+    """A broker that listens but does not answer (paused by SIGSTOP, as in the crash test) is
+    not a wrong address: the worker waits for it and starts when it answers again, instead
+    of exiting on the first timed-out request."""
+    import signal
+    import time
+
+    from events.embedded import EmbeddedBroker
+
+    broker = EmbeddedBroker().start()
+    broker.process.send_signal(signal.SIGSTOP)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "coordinator", "worker", "relay"],
+        env={
+            **os.environ,
+            "DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+            "NUANLIU_BROKER_CONNECT_TIMEOUT": "2",
+            "NUANLIU_BROKER_STALL_TIMEOUT": "60",
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(8)  # four times the connect timeout
+        assert proc.poll() is None, proc.communicate()[1]
+        broker.process.send_signal(signal.SIGCONT)
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # blocks until the worker says it runs
+        assert "worker relay running" in line
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+        assert proc.returncode == 0, stderr
+        assert "listens but does not answer" in stderr
+        assert "Traceback" not in stderr
+    finally:
+        broker.process.send_signal(signal.SIGCONT)
+        if proc.poll() is None:
+            proc.kill()
+        broker.stop()
