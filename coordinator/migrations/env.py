@@ -5,22 +5,10 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import coordinator.all_models  # noqa: F401  (fills the metadata)
-from coordinator.common import UtcDateTime
+from coordinator.migrations.env_options import compare_options
 
 config = context.config
 target_metadata = SQLModel.metadata
-
-
-def _ours(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]
-    # APScheduler creates and owns its job table; Alembic must not drop it.
-    return not (type_ == "table" and name == "scheduler_jobs")
-
-
-def _render(type_, obj, autogen_context):  # type: ignore[no-untyped-def]
-    # UtcDateTime only converts in Python; in the schema it is a plain timestamp with zone
-    if type_ == "type" and isinstance(obj, UtcDateTime):
-        return "sa.DateTime(timezone=True)"
-    return False
 
 
 def run_migrations_online() -> None:
@@ -28,10 +16,7 @@ def run_migrations_online() -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
-        compare_type=True,
-        include_object=_ours,
-        render_item=_render,
+        **compare_options(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()
