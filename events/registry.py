@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from events.base import EventPayload
 from events.payloads import alerts, assignments, incidents, logistics, sms
-from events.topics import Topic
 
 
 def _collect() -> dict[str, type[EventPayload]]:
@@ -28,7 +27,3 @@ EVENT_TYPES: dict[str, type[EventPayload]] = _collect()
 
 def payload_class(event_type: str) -> type[EventPayload] | None:
     return EVENT_TYPES.get(event_type)
-
-
-def types_on(topic: Topic) -> list[str]:
-    return sorted(t for t, cls in EVENT_TYPES.items() if topic == cls.TOPIC)

@@ -20,8 +20,6 @@ from events.outbox import stage
 from events.payloads.alerts import AlertRaised
 from events.payloads.incidents import IncidentOpened
 
-LEVEL_ORDER = {"blue": 0, "yellow": 1, "orange": 2, "red": 3}
-
 
 class AlertRejected(ValueError):
     """An alert that cannot be acted on; the message is the reason (HTTP 422)."""

@@ -55,15 +55,6 @@ _COLUMNS: tuple[Any, ...] = tuple(
 )
 
 
-def recent_events(*, session: Session, limit: int = PROJECTION_WINDOW) -> list[dict[str, Any]]:
-    """The newest committed events, oldest first (plain columns: no ORM objects for
-    thousands of rows)."""
-    rows = session.execute(
-        sa_select(*_COLUMNS).order_by(col(OutboxEvent.id).desc()).limit(limit)
-    ).all()
-    return [_compact(e, t, sub, d, at) for _, e, t, sub, d, at in reversed(rows)]
-
-
 @dataclass
 class Projection:
     """Incidents with their tasks and assignment states, and the SMS log, folded from events."""

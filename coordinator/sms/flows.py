@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlmodel import Session
 
-from coordinator.accounts.service import Actor, actor_name, record_audit_many
+from coordinator.accounts.service import record_audit_many
 from coordinator.common import utcnow
 from coordinator.sms import service
 from coordinator.sms.models import SmsMessage
@@ -27,22 +27,6 @@ class Received:
     text: service.Inbound
     actor: str
     request_id: str | None = None
-
-
-def receive_sms(
-    *,
-    session: Session,
-    actor: Actor | str,
-    phone: str,
-    body: str,
-    provider_sid: str | None = None,
-    gateway: str = "api",
-) -> tuple[SmsMessage, bool]:
-    """Store one inbound text (see :func:`receive_many`); commits.
-    Raises InvalidPhone/InvalidMessage (nothing is stored then)."""
-    text = service.inbound(phone=phone, body=body, gateway=gateway, provider_sid=provider_sid)
-    (result,) = receive_many(session=session, received=[Received(text, actor_name(actor))])
-    return result
 
 
 def receive_many(*, session: Session, received: list[Received]) -> list[tuple[SmsMessage, bool]]:
@@ -112,8 +96,9 @@ def apply_delivery_report(
     *, session: Session, provider_sid: str, status: str, error: str | None = None
 ) -> SmsMessage | None:
     """A provider's status callback: move the message on (never back); a failure after it
-    was handed over stages `SmsFailed` so dispatch can re-offer. Commits. Returns the message,
-    or None when no outbound message has that provider id."""
+    was handed over stages `SmsFailed`, which the board shows (nothing re-offers on it: an
+    offer nobody answers expires on its timer and goes to the next volunteer). Commits.
+    Returns the message, or None when no outbound message has that provider id."""
     message = service.get_by_provider_sid(session=session, provider_sid=provider_sid)
     if message is None or message.direction != "outbound":
         return None

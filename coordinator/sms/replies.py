@@ -122,12 +122,14 @@ def is_code(token: str) -> bool:
 def parse_reply(text: str) -> Reply:
     """The intent of an SMS reply; never raises, "unknown" when in doubt."""
     try:
-        return _parse(text)
+        return interpret(text)
     except Exception:  # a parser bug must not lose an inbound message: it is just unknown
         return Reply("unknown", None, text if isinstance(text, str) else "")
 
 
-def _parse(text: str) -> Reply:
+def interpret(text: str) -> Reply:
+    """The parser itself, without `parse_reply`'s safety net: a bug here raises (the tests
+    feed it arbitrary text so that a bug fails them instead of hiding as "unknown")."""
     clean = normalise(text)
     stripped = re.sub(r"^[\W_]+|[\W_]+$", "", clean)
     receipt = _RECEIPT_RE.match(stripped)

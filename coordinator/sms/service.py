@@ -280,11 +280,6 @@ def unsent_count(*, session: Session) -> int:
     )
 
 
-def inbound_count_since(*, session: Session, phone: str, since: datetime) -> int:
-    """How many texts `phone` sent us since `since`."""
-    return inbound_counts_since(session=session, phones={phone}, since=since).get(phone, 0)
-
-
 def inbound_counts_since(*, session: Session, phones: set[str], since: datetime) -> dict[str, int]:
     """How many texts each of `phones` sent us since `since` (phones with none are left out)."""
     if not phones:
@@ -342,11 +337,6 @@ def auto_answers_since(*, session: Session, phone: str, since: datetime) -> int:
 
 def get_by_provider_sid(*, session: Session, provider_sid: str) -> SmsMessage | None:
     return session.exec(select(SmsMessage).where(SmsMessage.provider_sid == provider_sid)).first()
-
-
-def inbound_seen(*, session: Session, provider_sid: str) -> SmsMessage | None:
-    """The inbound message already stored under `provider_sid` (providers retry webhooks)."""
-    return inbound_seen_many(session=session, provider_sids={provider_sid}).get(provider_sid)
 
 
 def inbound_seen_many(*, session: Session, provider_sids: set[str]) -> dict[str, SmsMessage]:

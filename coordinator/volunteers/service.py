@@ -116,12 +116,6 @@ def volunteer_ids_by_phone(*, session: Session, phones: set[str]) -> dict[str, i
     return {phone: vid for phone, vid in rows if vid is not None}
 
 
-def set_opted_out(*, session: Session, volunteer: Volunteer, opted_out: bool = True) -> None:
-    """Record that a volunteer wants (or no longer wants) task messages."""
-    volunteer.opted_out = opted_out
-    session.add(volunteer)
-
-
 # -- field cleaning (shared by the API and the importer) ---------------------------------------
 def _text(value: str | None, column: str, *, max_len: int) -> str:
     text = unicodedata.normalize("NFC", (value or "")).strip()
