@@ -60,10 +60,15 @@ class Runtime:
     broker_restarts: int = 0
     #: set by a second signal: stop now, without waiting for work in hand
     force: threading.Event = field(default_factory=threading.Event)
+    #: held while the parts are swapped (`rotate_broker`) or stopped, so the keeper's
+    #: rotation and a shutdown never work on the same runners at once
+    _parts: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _stopping: bool = field(default=False, repr=False)
 
     def start(self) -> Runtime:
         """Start every part; raises with a one-line message if the database or broker is bad."""
         global _current
+        self._stopping = False
         settings = self.settings
         if self.engine is None:
             self.engine = make_engine(settings)
@@ -191,7 +196,14 @@ class Runtime:
     def rotate_broker(self) -> int:
         """Give the embedded broker's memory back: stop the relay and consumers, restart the
         broker empty on the same port, redrive what is still owed, start them again. The API
-        keeps answering meanwhile (events wait in the outbox). Returns events redriven."""
+        keeps answering meanwhile (events wait in the outbox). Returns events redriven; 0 when
+        the runtime is stopping (the next start redrives anyway)."""
+        with self._parts:
+            if self._stopping or self.broker is None:
+                return 0
+            return self._rotate_broker()
+
+    def _rotate_broker(self) -> int:
         assert self.broker is not None and self.bootstrap is not None
         log.info("restarting the embedded broker to give back %d MB", self.broker.rss_bytes() >> 20)
         self._stop_runners()
@@ -252,10 +264,15 @@ class Runtime:
     def stop(self) -> None:
         """Stop in reverse order: keeper, scheduler, consumers (in-flight events finish or stay
         uncommitted), sender, relay, broker. Call `drain` first to finish the work in hand."""
-        global _current
+        self._stopping = True  # a rotation that has not begun will not
         if self._keeper is not None:
             self._keeper.stop()
             self._keeper = None
+        with self._parts:  # wait for a rotation under way to finish
+            self._stop_parts()
+
+    def _stop_parts(self) -> None:
+        global _current
         scheduler_module.stop()
         self._stop_runners(2.0 if self.force.is_set() else 15.0)
         if self._sms_sender is not None:

@@ -4,6 +4,7 @@ embedded broker restarted empty to give its memory back."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -206,6 +207,33 @@ def test_the_embedded_broker_restarted_empty_loses_nothing(settings, engine, dem
             assert "nuanliu_embedded_broker_restarts_total 1.0" in metrics
     finally:
         rt.stop()
+
+
+def test_a_stop_during_a_broker_restart_waits_for_it_and_leaves_nothing_running(settings, engine):
+    """The keeper restarts the broker from its own thread; a shutdown arriving meanwhile
+    (the soak found this) must neither stop the same runners at the same time nor leave the
+    new ones running."""
+    import threading
+
+    own = settings.model_copy(update={"kafka_bootstrap_servers": None})
+    rt = Runtime(own, engine=engine, relay=True, consumers=("dispatch", "notify")).start()
+    failed: list[BaseException] = []
+
+    def rotate() -> None:
+        try:
+            rt.rotate_broker()
+        except BaseException as exc:
+            failed.append(exc)
+
+    keeper = threading.Thread(target=rotate)
+    keeper.start()
+    time.sleep(0.3)  # the rotation is stopping the runners now
+    rt.stop()
+    keeper.join(60)
+    assert not keeper.is_alive()
+    assert failed == []
+    assert rt.runners == {} and rt.broker is None
+    assert rt.rotate_broker() == 0  # stopped: nothing to rotate
 
 
 def test_nothing_is_owed_once_the_real_consumers_caught_up(settings, engine, demo, tokens):
