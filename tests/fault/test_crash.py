@@ -100,7 +100,11 @@ class Town:
 
     def __init__(self, base: str, tokens: dict[str, str], rng: random.Random) -> None:
         self.rng = rng
-        self.http = httpx.Client(base_url=base, timeout=60)
+        # keep-alive shorter than uvicorn's 5 s: at equal expiries the client sometimes sends
+        # on a connection the server is closing (ECONNRESET, seen once on the PG pass)
+        self.http = httpx.Client(
+            base_url=base, timeout=60, limits=httpx.Limits(keepalive_expiry=2.0)
+        )
         self.dispatcher = bearer(tokens["dispatcher"])
         self.admin = bearer(tokens["admin"])
         self.pool = ThreadPoolExecutor(max_workers=6)
