@@ -30,7 +30,7 @@ from coordinator.accounts.service import create_token
 from coordinator.config import Settings
 from coordinator.db import make_engine, migrate
 from coordinator.demo import generate_volunteers, load_places
-from coordinator.dispatch import flows, matching
+from coordinator.dispatch import matching, offers, responses
 from coordinator.dispatch import service as svc
 from coordinator.dispatch.models import Assignment, Task
 from coordinator.geo.models import District
@@ -90,7 +90,7 @@ def _solver_instance(engine: Any, settings: Settings) -> tuple[list[Any], list[A
     with Session(engine) as s:
         tasks = list(s.exec(select(Task)).all())
         shift_of = svc.shift_components(tasks)
-        slots = [flows._slot(t, n, shift_of[t.id or 0]) for t in tasks for n in range(t.slots)]
+        slots = [offers.slot_of(t, n, shift_of[t.id or 0]) for t in tasks for n in range(t.slots)]
         rows = svc.candidate_rows(session=s)
         windows = {
             k: (min(t.starts_at for t in tasks), max(t.ends_at for t in tasks))
@@ -194,9 +194,9 @@ def _run(tmp: Path, bootstrap: str, volunteers: int, slots: int, process: Any) -
             ).all()
             for a in sample:
                 assert a.id is not None
-                flows.decline(session=s, assignment_id=a.id)
+                responses.decline(session=s, assignment_id=a.id)
                 t = time.perf_counter()
-                flows.refill_slot(session=s, task_id=a.task_id, slot=a.slot, settings=settings)
+                offers.refill_slot(session=s, task_id=a.task_id, slot=a.slot, settings=settings)
                 refills.append(time.perf_counter() - t)
             s.rollback()  # measured, not kept
         rss = process.memory_info().rss

@@ -9,10 +9,10 @@ from sqlmodel import Session
 
 from consumers.registry import Context, Handlers
 from coordinator.config import Settings, get_settings
-from coordinator.dispatch import flows, jobs
+from coordinator.dispatch import incidents, jobs, offers, planning, replies
 from coordinator.dispatch import service as svc
 from coordinator.dispatch.models import Assignment
-from coordinator.sms.replies import parse_reply
+from coordinator.sms.replies import reply_of
 from events.payloads.alerts import AlertRaised
 from events.payloads.assignments import (
     AssignmentCancelled,
@@ -34,7 +34,7 @@ def _settings() -> Settings:
         return get_settings()
 
 
-def _timers(ctx: Context, offers: Sequence[flows.Offer]) -> None:
+def _timers(ctx: Context, offers: Sequence[offers.Offer]) -> None:
     if offers:
         ctx.after_commit(lambda: jobs.schedule_expiries(offers))
 
@@ -45,7 +45,7 @@ def on_alert_raised(ctx: Context, event: AlertRaised) -> None:
     incident = svc.get_incident(session=ctx.session, incident_id=event.incident_id)
     if incident is None or incident.status != "open":
         return
-    offers = flows.plan_and_offer(
+    offers = planning.plan_and_offer(
         session=ctx.session, incident=incident, starts_at=event.starts_at, settings=_settings()
     )
     _timers(ctx, offers)
@@ -55,7 +55,7 @@ def _refill(ctx: Context, task_id: int, assignment_id: int) -> None:
     a = ctx.session.get(Assignment, assignment_id)
     if a is None:
         return
-    offer = flows.refill_slot(
+    offer = offers.refill_slot(
         session=ctx.session, task_id=task_id, slot=a.slot, settings=_settings()
     )
     if offer is not None:
@@ -80,26 +80,26 @@ def on_assignment_cancelled(ctx: Context, event: AssignmentCancelled) -> None:
 @handlers.on(IncidentClosed)
 def on_incident_closed(ctx: Context, event: IncidentClosed) -> None:
     """Stand the incident's volunteers down."""
-    flows.stand_down(session=ctx.session, incident_id=event.incident_id)
+    incidents.stand_down(session=ctx.session, incident_id=event.incident_id)
 
 
 def _not_a_receipt(event: SmsReceived) -> bool:
-    return parse_reply(event.body).intent != "receipt"  # station managers' texts: inventory's
+    return reply_of(event).intent != "receipt"  # station managers' texts: inventory's
 
 
 @handlers.prepare(SmsReceived)
-def prepare_replies(session: Session, events: list[SmsReceived]) -> flows.ReplyContext:
+def prepare_replies(session: Session, events: list[SmsReceived]) -> replies.ReplyContext:
     """Who sent the batch's texts and what they have open, in a few queries for all."""
-    return flows.reply_context(session=session, texts=[(e.phone, e.body) for e in events])
+    return replies.reply_context(session=session, texts=[(e.phone, reply_of(e)) for e in events])
 
 
 @handlers.on(SmsReceived, when=_not_a_receipt)
 def on_sms_received(ctx: Context, event: SmsReceived) -> None:
     """A volunteer answered: accept, decline, done, stop, or something we explain."""
-    flows.handle_reply(
+    replies.handle_reply(
         session=ctx.session,
         phone=event.phone,
-        body=event.body,
+        reply=reply_of(event),
         context=ctx.prepared,
         answered_at=ctx.envelope.time,  # staged with the text as it arrived
         auto_answer_limit=_settings().auto_answer_limit,

@@ -11,8 +11,8 @@ from sqlmodel import col, select
 from consumers.registry import Context, Handlers
 from coordinator.common import utcnow
 from coordinator.config import Settings, get_settings
-from coordinator.dispatch import flows as dispatch_flows
 from coordinator.dispatch import jobs as dispatch_jobs
+from coordinator.dispatch import offers
 from coordinator.dispatch.models import Assignment, Task
 from coordinator.dispatch.texts import task_params
 from coordinator.sms import service as sms
@@ -82,7 +82,7 @@ def _send(
 def on_assignment_offered(ctx: Context, event: AssignmentOffered) -> None:
     # only_if: an offer withdrawn or expired before we got to it is not worth asking about
     timeout = _settings().offer_timeout
-    deadline = dispatch_flows.give_late_offer_its_time(
+    deadline = offers.give_late_offer_its_time(
         session=ctx.session, assignment_id=event.assignment_id, now=utcnow(), timeout=timeout
     )
     if deadline is not None:

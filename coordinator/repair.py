@@ -25,7 +25,7 @@ from coordinator.accounts.service import record_audit
 from coordinator.common import aware, utcnow
 from coordinator.config import Settings
 from coordinator.db import session_scope
-from coordinator.dispatch import flows, jobs
+from coordinator.dispatch import jobs, offers, planning
 from coordinator.dispatch import service as dispatch_service
 from coordinator.dispatch.models import Incident, Task
 from events.outbox import WAKE, OutboxEvent
@@ -66,7 +66,7 @@ def _attempt(engine: Engine, what: str, fn: Callable[[Session], Any]) -> Any:
 
 def replan_incident(
     *, session: Session, incident_id: int, settings: Settings, now: datetime
-) -> list[flows.Offer] | None:
+) -> list[offers.Offer] | None:
     """Plan and offer an open incident that still has no tasks, as its AlertRaised would
     have; None when there was nothing to do (closed, planned meanwhile, or the playbook makes
     no task for it). The caller schedules the offers' timers after commit."""
@@ -75,7 +75,7 @@ def replan_incident(
         return None
     if dispatch_service.tasks_of(session=session, incident_id=incident_id):
         return None  # the consumer planned it since the sweep looked
-    offers = flows.plan_and_offer(
+    made = planning.plan_and_offer(
         session=session,
         incident=incident,
         starts_at=aware(incident.starts_at),
@@ -93,19 +93,19 @@ def replan_incident(
         actor=ACTOR,
         action="repair.replanned",
         subject=f"incident:{incident_id}",
-        detail={"tasks": len(tasks), "offers": len(offers)},
+        detail={"tasks": len(tasks), "offers": len(made)},
     )
-    return offers
+    return made
 
 
 def refill_empty_slot(
     *, session: Session, task_id: int, slot: int, settings: Settings, now: datetime
-) -> tuple[str, flows.Offer | None] | None:
+) -> tuple[str, offers.Offer | None] | None:
     """Offer a forgotten empty slot to the next volunteer, as the lost decline/expiry/cancel
-    would have (`flows.refill_slot`, which flags the task unfillable when nobody is left).
+    would have (`offers.refill_slot`, which flags the task unfillable when nobody is left).
     Returns ("refilled", the offer: the caller schedules its timer after commit),
     ("flagged", None), or None when there was nothing to do (the slot was taken again)."""
-    offer = flows.refill_slot(
+    offer = offers.refill_slot(
         session=session, task_id=task_id, slot=slot, settings=settings, now=now
     )
     if offer is not None:
@@ -172,20 +172,20 @@ def sweep(*, engine: Engine, settings: Settings, now: datetime | None = None) ->
         if incident_id in waiting:
             continue  # the relay will publish its alert and the consumer will plan it
 
-        def replan(s: Session, i: int = incident_id) -> list[flows.Offer] | None:
+        def replan(s: Session, i: int = incident_id) -> list[offers.Offer] | None:
             return replan_incident(session=s, incident_id=i, settings=settings, now=now)
 
-        offers = _attempt(engine, f"incident {incident_id}", replan)
-        if offers is FAILED:
+        made = _attempt(engine, f"incident {incident_id}", replan)
+        if made is FAILED:
             done.failed += 1
-        elif offers is not None:
+        elif made is not None:
             done.replanned += 1
-            jobs.schedule_expiries(offers)
+            jobs.schedule_expiries(made)
     for task_id, slot in slots:
 
         def refill(
             s: Session, t: int = task_id, n: int = slot
-        ) -> tuple[str, flows.Offer | None] | None:
+        ) -> tuple[str, offers.Offer | None] | None:
             return refill_empty_slot(session=s, task_id=t, slot=n, settings=settings, now=now)
 
         result = _attempt(engine, f"task {task_id} slot {slot}", refill)

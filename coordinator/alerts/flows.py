@@ -12,7 +12,7 @@ from sqlmodel import Session
 from coordinator.accounts.service import Actor, record_audit
 from coordinator.alerts import cap, service
 from coordinator.alerts.models import Alert
-from coordinator.dispatch import flows as dispatch_flows
+from coordinator.dispatch import incidents
 from coordinator.dispatch import service as dispatch_service
 from coordinator.dispatch.models import Incident
 from coordinator.geo.service import list_districts
@@ -79,7 +79,7 @@ def raise_alert(*, session: Session, data: AlertInput, actor: Actor | str) -> Ra
         if incident is None:
             raise AlertRejected("a Cancel that references no alert we know")
         alert = _store(session, data, sent, incident.id)
-        dispatch_flows.close_incident(
+        incidents.close_incident(
             session=session,
             incident=incident,
             reason=f"cancelled by {data.sender} {data.identifier}"[:200],

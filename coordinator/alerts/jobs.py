@@ -17,7 +17,7 @@ from coordinator.alerts import calendar, flows
 from coordinator.common import aware, utcnow
 from coordinator.config import Settings
 from coordinator.db import session_scope
-from coordinator.dispatch import flows as dispatch_flows
+from coordinator.dispatch import incidents, offers, planning
 from coordinator.dispatch import service as dispatch_service
 from coordinator.dispatch.models import Incident
 from coordinator.logistics.models import Place
@@ -59,7 +59,7 @@ def run_travel_rush(*, engine: Engine, settings: Settings, today: date | None = 
             for incident in open_rushes:
                 if _last_day(incident, settings, zone) >= today:
                     continue  # opened ahead of its window: it has not even begun
-                closed += dispatch_flows.close_incident(
+                closed += incidents.close_incident(
                     session=session,
                     incident=incident,
                     reason="the travel rush is over",
@@ -117,13 +117,11 @@ def _plan_day(
     midnight = datetime.combine(today, time(0, 0), tzinfo=zone)
     now = utcnow()
     start = now if midnight <= now < midnight + timedelta(days=1) else midnight
-    tasks = dispatch_flows.plan_incident(
-        session=session, incident=rush, start=start, settings=settings
-    )
+    tasks = planning.plan_incident(session=session, incident=rush, start=start, settings=settings)
     today_tasks = [
         t for t in tasks if (aware(t.starts_at) or start).astimezone(zone).date() == today
     ]
-    dispatch_flows.offer_open_slots(session=session, tasks=today_tasks, settings=settings)
+    offers.offer_open_slots(session=session, tasks=today_tasks, settings=settings)
     return "planned"
 
 

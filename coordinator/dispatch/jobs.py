@@ -11,7 +11,8 @@ from typing import Any
 from coordinator.common import aware, utcnow
 from coordinator.config import Settings
 from coordinator.db import session_scope
-from coordinator.dispatch import flows
+from coordinator.dispatch import reminders, responses
+from coordinator.dispatch.offers import Offer
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ def expire_due() -> int:
     rt = _runtime()
     assert rt.engine is not None
     with session_scope(rt.engine) as session:
-        count = flows.expire_overdue(session=session)
+        count = responses.expire_overdue(session=session)
     if count:
         log.info("expired %d offers", count)
     return count
@@ -38,7 +39,7 @@ def send_reminders() -> int:
     rt = _runtime()
     assert rt.engine is not None
     with session_scope(rt.engine) as session:
-        return flows.send_reminders(
+        return reminders.send_reminders(
             session=session, before=rt.settings.reminder_before, tz=rt.settings.timezone
         )
 
@@ -65,7 +66,7 @@ def schedule_expiry(expires_at: datetime) -> None:
     )
 
 
-def schedule_expiries(offers: Iterable[flows.Offer]) -> None:
+def schedule_expiries(offers: Iterable[Offer]) -> None:
     """The expiry timers of offers just committed (one per distinct deadline); call after the
     commit, never before (a rolled-back offer must not leave a timer)."""
     for deadline in {aware(o.expires_at) for o in offers}:

@@ -8,7 +8,8 @@ in one slot, from the offer through the reply to the end of the shift.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel
 from pydantic import Field as PydField
@@ -17,15 +18,33 @@ from sqlmodel import Field, SQLModel
 
 from coordinator.common import json_column, tz_column, utcnow
 
-IncidentStatus = Literal["open", "closed"]
-AssignmentStatus = Literal["offered", "accepted", "declined", "expired", "completed", "cancelled"]
 
+class IncidentStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class AssignmentStatus(StrEnum):
+    """Where an assignment is; stored as its value. Every change after the offer goes through
+    `dispatch.transitions.move`, which also stages the event and writes the audit row."""
+
+    OFFERED = "offered"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+_S = AssignmentStatus
+#: open: the volunteer may still answer it, a dispatcher may cancel it
+LIVE: tuple[AssignmentStatus, ...] = (_S.OFFERED, _S.ACCEPTED)
 #: statuses that hold a slot: at most one such assignment per (task, slot)
-HOLDING: tuple[str, ...] = ("offered", "accepted", "completed")
+HOLDING: tuple[AssignmentStatus, ...] = (_S.OFFERED, _S.ACCEPTED, _S.COMPLETED)
 #: statuses that count as filled
-FILLED: tuple[str, ...] = ("accepted", "completed")
+FILLED: tuple[AssignmentStatus, ...] = (_S.ACCEPTED, _S.COMPLETED)
 
-_HOLDING_SQL = "status IN ('offered', 'accepted', 'completed')"
+_HOLDING_SQL = "status IN ({})".format(", ".join(f"'{s.value}'" for s in HOLDING))
 
 
 class Incident(SQLModel, table=True):

@@ -1,5 +1,6 @@
 """Dispatch logic on the database: incidents, playbooks, tasks, counts, eligible volunteers,
-short codes. No HTTP, no Kafka; flows (`dispatch.flows`) combine these with events."""
+short codes. No HTTP, no Kafka; the use-case modules (`planning`, `offers`, `responses`,
+`overrides`, `incidents`, `replies`, `reminders`) combine these with events."""
 
 from __future__ import annotations
 
@@ -591,5 +592,16 @@ def overdue_offers(*, session: Session, now: datetime, limit: int = 1000) -> lis
             .where(Assignment.status == "offered", col(Assignment.expires_at) <= now)
             .order_by(col(Assignment.expires_at))
             .limit(limit)
+        ).all()
+    )
+
+
+def holding(session: Session, task_id: int) -> list[Assignment]:
+    """Assignments that hold a slot of the task (for tests and the board)."""
+    return list(
+        session.exec(
+            select(Assignment).where(
+                Assignment.task_id == task_id, col(Assignment.status).in_(HOLDING)
+            )
         ).all()
     )

@@ -7,10 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 
+from coordinator.accounts.service import record_audit
 from coordinator.alerts.models import KINDS, LEVELS
 from coordinator.deps import Dispatcher, SessionDep
-from coordinator.dispatch import flows, service
+from coordinator.dispatch import incidents, overrides, service
 from coordinator.dispatch.models import (
+    Assignment,
     AssignmentPublic,
     AssignVolunteer,
     CancelAssignment,
@@ -53,7 +55,7 @@ def close_incident(session: SessionDep, actor: Dispatcher, incident_id: Id) -> I
     incident = service.get_incident(session=session, incident_id=incident_id)
     if incident is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"incident {incident_id} does not exist")
-    if not flows.close_incident(
+    if not incidents.close_incident(
         session=session, incident=incident, reason=f"closed by {actor.name}", actor=actor
     ):
         raise HTTPException(status.HTTP_409_CONFLICT, "the incident is already closed")
@@ -63,7 +65,7 @@ def close_incident(session: SessionDep, actor: Dispatcher, incident_id: Id) -> I
 
 def _public(session: SessionDep, assignment_id: int) -> AssignmentPublic:
     detail = None
-    a = session.get(flows.Assignment, assignment_id)
+    a = session.get(Assignment, assignment_id)
     assert a is not None
     incident = service.get_incident(session=session, incident_id=a.incident_id)
     assert incident is not None
@@ -81,7 +83,7 @@ def cancel_assignment(
     """Withdraw an offer or an accepted assignment; the volunteer gets an SMS and the slot is
     offered to the next best volunteer."""
     try:
-        flows.cancel_assignment(
+        overrides.cancel_assignment(
             session=session,
             assignment_id=assignment_id,
             actor=actor,
@@ -104,7 +106,7 @@ def assign(
 ) -> AssignmentPublic:
     """Put a named volunteer into a task (accepted at once); they get an SMS."""
     try:
-        a = flows.assign_volunteer(
+        a = overrides.assign_volunteer(
             session=session, task_id=task_id, volunteer_id=body.volunteer_id, actor=actor
         )
         session.commit()
@@ -136,7 +138,7 @@ def put_playbook(
     row = service.save_playbook(
         session=session, kind=kind, level=level or "", data=body, by=actor.name
     )
-    flows.record_audit(
+    record_audit(
         session=session,
         actor=actor,
         action="playbook.saved",

@@ -17,7 +17,7 @@ from sqlmodel import Session
 from coordinator.logistics import flows, ledger, service
 from coordinator.logistics.flows import LineCount
 from coordinator.logistics.models import Item, Shipment
-from coordinator.sms.replies import parse_reply
+from coordinator.sms.replies import Reply
 
 ALL_WORDS = {"全", "全部", "全收", "齐", "ALL", "OK"}
 _COUNT_RE = re.compile(r"([^\d\s,;:.、，；：。]+?)\s*(\d+)")
@@ -66,10 +66,9 @@ def parse_counts(rest: str, *, names: dict[str, int]) -> dict[int, int] | str:
     return found
 
 
-def handle_receipt_sms(*, session: Session, phone: str, body: str) -> Outcome:
-    """Book (or question) a receipt text from `phone` inside the caller's transaction and queue
-    the answer. Texts that are not receipts are ignored."""
-    reply = parse_reply(body)
+def handle_receipt_sms(*, session: Session, phone: str, reply: Reply) -> Outcome:
+    """Book (or question) a receipt text from `phone` (`reply`, as the parser read it) inside
+    the caller's transaction and queue the answer. Texts that are not receipts are ignored."""
     if reply.intent != "receipt" or not reply.code:
         return Outcome("ignored", None)
     code = reply.code if reply.code.startswith("S") else f"S{reply.code}"

@@ -27,9 +27,12 @@ import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast, get_args
+
+from events.payloads.sms import SmsReceived
 
 Intent = Literal["accept", "decline", "done", "stop", "receipt", "unknown"]
+INTENTS: frozenset[str] = frozenset(get_args(Intent))
 
 ACCEPT = {"1", "Y", "YES", "OK", "是", "好", "好的", "接受", "可以", "同意"}
 DECLINE = {"2", "N", "NO", "否", "不", "不要", "不去", "不行", "拒绝", "不接受"}
@@ -180,3 +183,12 @@ def _phrase(tokens: list[str], text: str) -> Reply | None:
 
 def _one(codes: set[str]) -> str | None:
     return next(iter(codes)) if len(codes) == 1 else None
+
+
+def reply_of(event: SmsReceived) -> Reply:
+    """The reading an `SmsReceived` carries (made once, when the text arrived). A version-1
+    event (staged before readings travelled with the text) or one whose intent this build
+    does not know is read again from its body."""
+    if event.intent in INTENTS:
+        return Reply(cast(Intent, event.intent), event.code, event.body, event.rest)
+    return parse_reply(event.body)

@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from coordinator.common import utcnow
 from coordinator.sms.models import MAX_BODY_CHARS, SmsMessage
+from coordinator.sms.replies import parse_reply
 from coordinator.sms.templates import render
 from coordinator.volunteers.service import normalise_phone, volunteer_ids_by_phone
 from events.outbox import stage_many
@@ -245,7 +246,7 @@ def record_inbound_many(*, session: Session, texts: list[Inbound]) -> list[SmsMe
     stage_many(
         session,
         [
-            SmsReceived(message_id=row.id, phone=row.phone, body=row.body)
+            received(row.id, row.phone, row.body)
             for text, row in zip(texts, rows, strict=True)
             if text.announce and row.id is not None
         ],
@@ -416,3 +417,16 @@ def list_messages(
     rows = session.exec(query.order_by(col(SmsMessage.id).desc()).offset(offset).limit(limit)).all()
     total = int(session.exec(count_query).one())
     return list(rows), total
+
+
+def received(message_id: int, phone: str, body: str) -> SmsReceived:
+    """The event for a text that arrived, with the parser's one reading of it."""
+    reply = parse_reply(body)
+    return SmsReceived(
+        message_id=message_id,
+        phone=phone,
+        body=body,
+        intent=reply.intent,
+        code=reply.code,
+        rest=reply.rest,
+    )

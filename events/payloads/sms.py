@@ -21,13 +21,22 @@ class SmsSent(EventPayload):
 
 
 class SmsReceived(EventPayload):
+    """A text arrived. Version 2 carries what the reply parser read in it when it arrived
+    (`intent`: accept, decline, done, stop, receipt or unknown; the offer or shipment `code`
+    it names; for a receipt the `rest` after the code), so every consumer acts on one
+    reading; a version-1 event has `intent` None and is read again from `body`."""
+
     TYPE = "nuanliu.sms.received"
     TOPIC = Topic.SMS
     KEY_FIELD = "phone"
+    SCHEMA_VERSION = 2
 
     message_id: int
     phone: str
     body: str
+    intent: str | None = None
+    code: str | None = None
+    rest: str = ""
 
 
 class SmsFailed(EventPayload):

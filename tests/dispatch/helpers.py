@@ -146,3 +146,13 @@ def add_assignment(
     session.add(a)
     session.flush()
     return a
+
+
+def handle_text(session: Session, phone: str, body: str, **kwargs: Any) -> str:
+    """`replies.handle_reply` on a text as it would arrive: read by the parser first, with
+    the default automatic-answer limit unless one is given."""
+    from coordinator.dispatch.replies import handle_reply
+    from coordinator.sms.replies import parse_reply
+
+    kwargs.setdefault("auto_answer_limit", 3)
+    return handle_reply(session=session, phone=phone, reply=parse_reply(body), **kwargs)

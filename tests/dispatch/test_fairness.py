@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from coordinator.common import utcnow
 from coordinator.config import Settings
-from coordinator.dispatch import flows
+from coordinator.dispatch import offers
 from coordinator.dispatch import service as svc
 from coordinator.dispatch.models import Task
 from coordinator.volunteers.models import Team, Volunteer
@@ -45,7 +45,7 @@ def test_hours_given_this_morning_count_against_asking_again(
         # 4 h served weigh 0.8 km at the default weights: 0.3 + 0.8 > 0.8
         assert svc.served_hours(session=s, now=now) == {near.id: 4.0}
         task = add_task(s, now=now)
-        offer = flows.refill_slot(session=s, task_id=task.id or 0, slot=0, settings=settings)
+        offer = offers.refill_slot(session=s, task_id=task.id or 0, slot=0, settings=settings)
         assert offer is not None and offer.volunteer_id == farther.id
 
 
@@ -73,6 +73,6 @@ def test_a_team_tasks_free_slot_goes_to_the_team_already_on_it(
         teammate = _volunteer(s, 6, km=3.0, team_id=team.id)
         task = add_task(s, now=now, slots=2, team_task=True)
         _holds(s, task, working, 0, "accepted")
-        offer = flows.refill_slot(session=s, task_id=task.id or 0, slot=1, settings=settings)
+        offer = offers.refill_slot(session=s, task_id=task.id or 0, slot=1, settings=settings)
         assert offer is not None and offer.volunteer_id == teammate.id
         assert stranger.id != offer.volunteer_id

@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from coordinator.accounts.models import AuditLog
 from coordinator.common import utcnow
-from coordinator.dispatch import flows
+from coordinator.dispatch import responses
 from coordinator.dispatch.models import Assignment, Task
 from coordinator.volunteers.models import Volunteer
 from tests.conftest import bearer, wait_for
@@ -71,7 +71,7 @@ def test_alert_to_offers_replies_and_refills(client, tokens, engine):
         row.expires_at = utcnow() - timedelta(seconds=1)
         s.add(row)
         s.commit()
-        assert flows.expire_overdue(session=s) == 1
+        assert responses.expire_overdue(session=s) == 1
         s.commit()
     wait_for(lambda: _sms_to(engine, c.volunteer_id, "expired"))
     refill_c = wait_for(

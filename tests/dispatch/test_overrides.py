@@ -12,7 +12,8 @@ from sqlmodel import Session, col, select
 from coordinator.accounts.models import AuditLog
 from coordinator.accounts.service import Actor
 from coordinator.common import utcnow
-from coordinator.dispatch import flows
+from coordinator.dispatch import overrides, responses
+from coordinator.dispatch import service as dispatch_service
 from coordinator.dispatch import service as svc
 from coordinator.dispatch.models import Assignment
 from coordinator.volunteers.models import Volunteer
@@ -69,7 +70,7 @@ def test_cancel_and_assign_by_a_dispatcher(client, tokens, engine):
     wait_for(lambda: [m for m in outbound(engine, volunteer_id=named) if m.kind == "assigned"])
     # the task was full of offers: the newest-slot offer made room and its volunteer was told
     with Session(engine) as s:
-        holding = flows.holding(s, b.task_id)
+        holding = dispatch_service.holding(s, b.task_id)
     assert len(holding) == 3 and named in {h.volunteer_id for h in holding}
 
     # the same person twice, unknown people and tasks, bad bodies
@@ -208,16 +209,16 @@ def _race(engine, jobs) -> list[BaseException]:
 
 def test_last_slot_fills_exactly_once_under_concurrent_accepts(engine, demo, on_postgres):
     task_id, offer_id, others = _last_slot(engine)
-    jobs = [lambda s: flows.accept(session=s, assignment_id=offer_id) for _ in range(6)]
+    jobs = [lambda s: responses.accept(session=s, assignment_id=offer_id) for _ in range(6)]
     jobs += [
-        lambda s, v=v: flows.assign_volunteer(
+        lambda s, v=v: overrides.assign_volunteer(
             session=s, task_id=task_id, volunteer_id=v, actor=DISPATCHER
         )
         for v in others[:4]
     ]
     assert _race(engine, jobs) == []
     with Session(engine) as s:
-        held = flows.holding(s, task_id)
+        held = dispatch_service.holding(s, task_id)
         assert sorted(a.slot for a in held) == [0, 1]
         assert all(a.status == "accepted" for a in held)
         accepted_events = s.exec(
@@ -230,7 +231,7 @@ def test_last_slot_fills_exactly_once_under_concurrent_accepts(engine, demo, on_
 
 def test_same_offer_accepted_concurrently_is_accepted_once(engine, demo, on_postgres):
     _task_id, offer_id, _ = _last_slot(engine)
-    jobs = [lambda s: flows.accept(session=s, assignment_id=offer_id) for _ in range(8)]
+    jobs = [lambda s: responses.accept(session=s, assignment_id=offer_id) for _ in range(8)]
     assert _race(engine, jobs) == []
     with Session(engine) as s:
         assert s.get(Assignment, offer_id).status == "accepted"

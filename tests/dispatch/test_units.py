@@ -17,14 +17,15 @@ from consumers import notify as notify_consumer
 from consumers.registry import Context
 from coordinator.accounts.models import AuditLog
 from coordinator.common import utcnow
-from coordinator.dispatch import flows
+from coordinator.dispatch import offers, overrides, planning, replies, responses
 from coordinator.dispatch.models import Assignment, Task
 from coordinator.dispatch.playbooks import DEFAULT_PLAYBOOKS, PlaybookData
 from coordinator.dispatch.texts import task_params, window
+from coordinator.sms.replies import parse_reply
 from events.envelope import Envelope
 from events.payloads.assignments import AssignmentDeclined, AssignmentOffered
 from events.payloads.sms import SmsReceived
-from tests.dispatch.helpers import add_assignment, add_task
+from tests.dispatch.helpers import add_assignment, add_task, handle_text
 
 
 def test_window_and_task_texts_in_both_languages():
@@ -92,9 +93,11 @@ def test_a_skill_nobody_has_flags_the_task_unfillable(engine, settings, demo):
         task = add_task(
             s, now=now, slots=2, kind="diving", title="潜水", skills=["deep_sea_diving"]
         )
-        assert flows.offer_open_slots(session=s, tasks=[task], settings=settings) == []
+        assert offers.offer_open_slots(session=s, tasks=[task], settings=settings) == []
         assert task.unfillable
-        assert flows.refill_slot(session=s, task_id=task.id or 0, slot=0, settings=settings) is None
+        assert (
+            offers.refill_slot(session=s, task_id=task.id or 0, slot=0, settings=settings) is None
+        )
         s.commit()
         audits = s.exec(select(AuditLog).where(AuditLog.action == "task.unfillable")).all()
         assert audits and audits[0].detail["missing"] == 2
@@ -104,9 +107,13 @@ def test_a_skill_nobody_has_flags_the_task_unfillable(engine, settings, demo):
 
         people = s.exec(select(Volunteer.id).limit(2)).all()
         boss = Actor(name="d", role="dispatcher")
-        flows.assign_volunteer(session=s, task_id=task.id or 0, volunteer_id=people[0], actor=boss)
+        overrides.assign_volunteer(
+            session=s, task_id=task.id or 0, volunteer_id=people[0], actor=boss
+        )
         assert task.unfillable
-        flows.assign_volunteer(session=s, task_id=task.id or 0, volunteer_id=people[1], actor=boss)
+        overrides.assign_volunteer(
+            session=s, task_id=task.id or 0, volunteer_id=people[1], actor=boss
+        )
         assert not task.unfillable
 
 
@@ -159,8 +166,8 @@ def test_station_managers_and_receipts_are_left_to_logistics(engine, demo):
         station.manager_phones = "+8613900000077"
         s.add(station)
         s.commit()
-        assert flows.handle_reply(session=s, phone="+8613900000077", body="hello") == "ignored"
-        assert flows.handle_reply(session=s, phone="+8613900000078", body="收 S123 全") == "ignored"
+        assert handle_text(s, "+8613900000077", "hello") == "ignored"
+        assert handle_text(s, "+8613900000078", "收 S123 全") == "ignored"
         s.rollback()
 
 
@@ -173,12 +180,12 @@ def test_planning_twice_adds_nothing_and_a_higher_level_grows_tasks(engine, sett
             session=s, kind="ice_storm", level="yellow", title="t", districts=["520103"]
         )
         start = utcnow()
-        first = flows.plan_incident(session=s, incident=incident, start=start, settings=settings)
-        again = flows.plan_incident(session=s, incident=incident, start=start, settings=settings)
+        first = planning.plan_incident(session=s, incident=incident, start=start, settings=settings)
+        again = planning.plan_incident(session=s, incident=incident, start=start, settings=settings)
         assert [t.id for t in first] == [t.id for t in again]
         yellow = {t.plan_key: t.slots for t in again}
         incident.level = "red"
-        grown = flows.plan_incident(session=s, incident=incident, start=start, settings=settings)
+        grown = planning.plan_incident(session=s, incident=incident, start=start, settings=settings)
         assert len(grown) == len(first)
         assert all(t.slots > yellow[t.plan_key] for t in grown)  # red = 1.5 × orange
         planned = s.exec(select(OutboxEvent).where(OutboxEvent.type == "nuanliu.task.planned"))
@@ -199,7 +206,7 @@ def test_any_reply_text_is_handled_without_crashing(engine, settings, demo, text
         assert volunteer is not None
         task = add_task(s, now=now, kind="x", lasts=timedelta(hours=1))
         add_assignment(s, task, volunteer.id, expires_at=now + timedelta(minutes=5))
-        result = flows.handle_reply(session=s, phone=volunteer.phone, body=text)
+        result = handle_text(s, volunteer.phone, text)
         assert result in {
             "help",
             "which_offer",
@@ -225,12 +232,13 @@ def test_replies_read_together_see_the_decisions_made_before_them(engine, demo):
 
     now = utcnow()
 
-    def replies(s: Session, texts: list[tuple[str, str]], *, batched: bool) -> list[str]:
-        context = flows.reply_context(session=s, texts=texts) if batched else None
-        return [
-            flows.handle_reply(session=s, phone=p, body=b, now=now, context=context)
-            for p, b in texts
-        ]
+    def answer_all(s: Session, texts: list[tuple[str, str]], *, batched: bool) -> list[str]:
+        context = (
+            replies.reply_context(session=s, texts=[(p, parse_reply(b)) for p, b in texts])
+            if batched
+            else None
+        )
+        return [handle_text(s, p, b, now=now, context=context) for p, b in texts]
 
     outcomes = {}
     for batched in (True, False):
@@ -253,7 +261,7 @@ def test_replies_read_together_see_the_decisions_made_before_them(engine, demo):
                 ("+8613900000099", "1"),
                 ("+8613900000077", "hello"),
             ]
-            outcomes[batched] = replies(s, texts, batched=batched)
+            outcomes[batched] = answer_all(s, texts, batched=batched)
             statuses = s.exec(select(Assignment.status).order_by(Assignment.slot)).all()
             answered = s.exec(
                 select(SmsMessage.template).where(SmsMessage.direction == "outbound")
@@ -288,12 +296,10 @@ def test_a_late_yes_never_gives_a_volunteer_two_tasks_in_one_shift(engine, demo,
         first = add_task(s, slots=1, now=deadline)
         second = add_task(s, slots=1, now=deadline, starts_in=timedelta(hours=2))
         mine = add_assignment(s, first, v.id, code="A2A", expires_at=deadline)
-        assert flows.expire_overdue(session=s, now=deadline + timedelta(seconds=1)) == 1
+        assert responses.expire_overdue(session=s, now=deadline + timedelta(seconds=1)) == 1
         later = deadline + timedelta(minutes=10)
         other = add_assignment(s, second, v.id, code="B3B", status=elsewhere, expires_at=later)
-        result = flows.handle_reply(
-            session=s, phone=v.phone, body="1 A2A", answered_at=deadline - timedelta(minutes=1)
-        )
+        result = handle_text(s, v.phone, "1 A2A", answered_at=deadline - timedelta(minutes=1))
         assert result == "offer_closed"
         assert s.get(Assignment, mine.id).status == "expired"
         assert s.get(Assignment, other.id).status == elsewhere
@@ -323,15 +329,13 @@ def test_a_yes_sent_in_time_counts_though_the_offer_expired_before_it_was_read(
         a, b = s.exec(select(Volunteer).order_by(Volunteer.id).limit(2)).all()
         task = add_task(s, slots=1, now=deadline)
         mine = add_assignment(s, task, a.id, expires_at=deadline)
-        assert flows.expire_overdue(session=s, now=deadline + timedelta(seconds=1)) == 1
+        assert responses.expire_overdue(session=s, now=deadline + timedelta(seconds=1)) == 1
         other = None
         if since != "nobody":
             later = deadline + timedelta(minutes=10)
             other = add_assignment(s, task, b.id, code="B3B", status=since, expires_at=later)
         s.flush()
-        result = flows.handle_reply(
-            session=s, phone=a.phone, body="1", answered_at=deadline + answered
-        )
+        result = handle_text(s, a.phone, "1", answered_at=deadline + answered)
         assert result == outcome
         mine = s.get(Assignment, mine.id)
         if outcome == "accepted":
@@ -391,10 +395,10 @@ def test_an_auto_responder_gets_three_answers_an_hour_and_no_more(engine, demo, 
         for n in range(5):
             # a fresh session each time, as if each text reached another worker process
             with Session(engine) as s:
-                outcomes.append(flows.handle_reply(session=s, phone=phone, body="自动回复：您好"))
-                outcomes.append(flows.handle_reply(session=s, phone=stranger, body="收到"))
+                outcomes.append(handle_text(s, phone, "自动回复：您好"))
+                outcomes.append(handle_text(s, stranger, "收到"))
                 if n == 4:  # two in one transaction, the first still unflushed
-                    flows.handle_reply(session=s, phone=phone, body="?")
+                    handle_text(s, phone, "?")
                 s.commit()
     assert outcomes == ["help", "unknown_number"] * 5  # the outcome is the same
     with Session(engine) as s:
@@ -403,10 +407,10 @@ def test_an_auto_responder_gets_three_answers_an_hour_and_no_more(engine, demo, 
         # answers to real actions are never held back: the volunteer can still take a task
         task = add_task(s, now=now)
         offer = add_assignment(s, task, vid, code="K4F", expires_at=now + timedelta(minutes=5))
-        assert flows.handle_reply(session=s, phone=phone, body="接受 K4F", now=now) == "accepted"
+        assert handle_text(s, phone, "接受 K4F", now=now) == "accepted"
         assert offer.status == "accepted"  # its confirmation is notify's, never limited
         # and an opt-out past the limit still opts out, though it is not confirmed
-        assert flows.handle_reply(session=s, phone=phone, body="TD", now=now) == "opted_out"
+        assert handle_text(s, phone, "TD", now=now) == "opted_out"
         assert s.get(Volunteer, vid).opted_out  # type: ignore[union-attr]
         assert "opted_out" not in _auto_answers(s, phone)
         s.rollback()
@@ -420,7 +424,7 @@ def test_the_auto_answer_limit_is_a_setting(engine, demo):
     stranger = "+8613900000098"
     with Session(engine) as s:
         for _ in range(3):
-            flows.handle_reply(session=s, phone=stranger, body="hi", auto_answer_limit=1)
+            handle_text(s, stranger, "hi", auto_answer_limit=1)
         assert _auto_answers(s, stranger) == ["unknown_number"]
         s.rollback()
     from coordinator.config import Settings

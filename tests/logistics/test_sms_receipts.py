@@ -12,6 +12,7 @@ from coordinator.logistics import flows, ledger, service
 from coordinator.logistics.models import Discrepancy, Place, Shipment, StockMovement
 from coordinator.logistics.sms_receipts import handle_receipt_sms
 from coordinator.sms.models import SmsMessage
+from coordinator.sms.replies import parse_reply
 from tests.conftest import bearer, wait_for
 
 
@@ -33,7 +34,7 @@ def _setup(engine: Any, places: dict[str, int], skus: dict[str, int], to: str = 
 
 def _handle(engine: Any, phone: str, body: str):
     with Session(engine, expire_on_commit=False) as s:
-        outcome = handle_receipt_sms(session=s, phone=phone, body=body)
+        outcome = handle_receipt_sms(session=s, phone=phone, reply=parse_reply(body))
         s.commit()
     return outcome
 

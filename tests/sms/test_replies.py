@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coordinator.sms.replies import Reply, interpret, is_code, new_code, parse_reply
+from coordinator.sms.replies import Reply, interpret, is_code, new_code, parse_reply, reply_of
 
 
 @pytest.mark.parametrize(
@@ -238,3 +238,29 @@ def test_never_raises_on_near_misses(text: str) -> None:
     # beside a yes or no, a code is only ever an offer code (a receipt names a shipment)
     if reply.intent != "receipt":
         assert reply.code is None or is_code(reply.code)
+
+
+def test_an_event_carries_the_reading_made_when_the_text_arrived() -> None:
+    from events.payloads.sms import SmsReceived
+
+    event = SmsReceived(
+        message_id=1,
+        phone="+8613800000000",
+        body="收 S12 全",
+        intent="receipt",
+        code="S12",
+        rest="全",
+    )
+    assert reply_of(event) == Reply("receipt", "S12", "收 S12 全", "全")
+    # the reading is what the consumers act on, not a second parse of the body
+    odd = SmsReceived(message_id=2, phone="+8613800000000", body="1", intent="decline")
+    assert reply_of(odd).intent == "decline"
+
+
+@pytest.mark.parametrize("intent", [None, "maybe"])
+def test_a_version_one_event_or_an_unknown_intent_is_read_from_its_body(intent) -> None:
+    from events.payloads.sms import SmsReceived
+
+    event = SmsReceived(message_id=1, phone="+8613800000000", body="A7K 2", intent=intent)
+    assert reply_of(event) == parse_reply("A7K 2")
+    assert reply_of(event).intent == "decline"

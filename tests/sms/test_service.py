@@ -153,7 +153,15 @@ def test_record_inbound_stores_and_stages_event(session: Session) -> None:
     )
     [event] = session.exec(select(OutboxEvent)).all()
     assert event.type == "nuanliu.sms.received"
-    assert json.loads(event.data) == {"message_id": row.id, "phone": "+8613800138000", "body": "１"}
+    # the parser's one reading travels with the text (schema version 2)
+    assert json.loads(event.data) == {
+        "message_id": row.id,
+        "phone": "+8613800138000",
+        "body": "１",
+        "intent": "accept",
+        "code": None,
+        "rest": "",
+    }
 
 
 def test_record_inbound_accepts_landline_sender_and_links_volunteer(session: Session) -> None:

@@ -1,0 +1,125 @@
+"""Planning an incident's work: the playbook's tasks for its districts and level, then
+offers for their slots."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, col, select
+
+from coordinator.accounts.service import record_audit
+from coordinator.common import aware, utcnow
+from coordinator.config import Settings
+from coordinator.dispatch import playbooks
+from coordinator.dispatch import service as svc
+from coordinator.dispatch.models import Incident, Task
+from coordinator.dispatch.offers import Offer, offer_open_slots
+from coordinator.dispatch.transitions import SYSTEM
+from coordinator.geo.models import District
+from coordinator.logistics.models import Place
+from events.outbox import stage
+from events.payloads.incidents import TaskPlanned
+
+
+def plan_incident(
+    *, session: Session, incident: Incident, start: datetime, settings: Settings
+) -> list[Task]:
+    """Create the tasks the playbook asks for (or grow ones planned before, e.g. after an
+    Update raised the level); stages TaskPlanned for each new or grown task. Returns every
+    task of the incident."""
+    assert incident.id is not None
+    data = svc.playbook_for(session=session, kind=incident.kind, level=incident.level)
+    districts = [
+        playbooks.DistrictInfo(d.code, d.name_zh, d.name_en, d.lat, d.lon, d.radius_km)
+        for code in incident.districts
+        if (d := session.get(District, code)) is not None
+    ]
+    stations = [
+        playbooks.Place(p.name_zh, p.name_en, p.lat, p.lon, p.district_code, p.code)
+        for p in session.exec(
+            select(Place).where(Place.kind == "station").order_by(col(Place.id))
+        ).all()
+    ]
+    day = start.astimezone(ZoneInfo(settings.timezone)).date()
+    specs = playbooks.plan(
+        data,
+        level=incident.level,
+        districts=districts,
+        stations=stations,
+        start=start,
+        day=day,
+        tz=settings.timezone,
+    )
+    existing = {t.plan_key: t for t in svc.tasks_of(session=session, incident_id=incident.id)}
+    changed: list[Task] = []
+    for spec in specs:
+        task = existing.get(spec.plan_key)
+        if task is None:
+            task = Task(
+                incident_id=incident.id,
+                plan_key=spec.plan_key,
+                kind=spec.kind,
+                title=spec.title[:120],
+                title_en=spec.title_en[:160],
+                place=spec.place.name_zh[:120],
+                place_en=spec.place.name_en[:160],
+                district_code=spec.place.district_code,
+                lat=spec.place.lat,
+                lon=spec.place.lon,
+                slots=spec.slots,
+                skills=spec.skills,
+                starts_at=spec.starts_at,
+                ends_at=spec.ends_at,
+                team_task=spec.team_task,
+            )
+            session.add(task)
+            existing[spec.plan_key] = task
+            changed.append(task)
+        elif spec.slots > task.slots:
+            task.slots = spec.slots  # a higher level needs more hands; never fewer
+            session.add(task)
+            changed.append(task)
+    session.flush()
+    for task in changed:
+        assert task.id is not None
+        stage(
+            session,
+            TaskPlanned(
+                task_id=task.id,
+                incident_id=incident.id,
+                title=task.title,
+                district_code=task.district_code,
+                slots=task.slots,
+                skills=list(task.skills),
+                starts_at=aware(task.starts_at),
+                ends_at=aware(task.ends_at),
+            ),
+        )
+    if changed:
+        record_audit(
+            session=session,
+            actor=SYSTEM,
+            action="dispatch.planned",
+            subject=f"incident:{incident.id}",
+            detail={"tasks": len(changed), "slots": sum(t.slots for t in changed)},
+        )
+    return list(existing.values())
+
+
+def plan_and_offer(
+    *,
+    session: Session,
+    incident: Incident,
+    starts_at: datetime | None,
+    settings: Settings,
+    now: datetime | None = None,
+) -> list[Offer]:
+    """What an AlertRaised does to its open incident: plan the playbook's tasks from
+    `starts_at` (or now, whichever is later) and offer every free slot. Safe to run again
+    (planning adds only what is new; offers go only to free slots). The caller schedules the
+    offers' expiry timers after its commit (`jobs.schedule_expiries`)."""
+    now = now or utcnow()
+    start = max(aware(starts_at) or now, now)
+    tasks = plan_incident(session=session, incident=incident, start=start, settings=settings)
+    return offer_open_slots(session=session, tasks=tasks, settings=settings, now=now)
