@@ -29,8 +29,12 @@ class SnapshotCache:
     waited for a database connection still held by requests whose clean-up needed a thread:
     the API stopped for good under a storm of board refreshes and station writes.)"""
 
-    def __init__(self, *, max_age_s: float = MAX_AGE_S) -> None:
+    def __init__(
+        self, *, max_age_s: float = MAX_AGE_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        """`clock` (seconds, monotonic) is what ages snapshots; tests pass their own."""
         self.max_age_s = max_age_s
+        self.clock = clock
         self._value: dict[str, Any] | None = None
         self._taken = 0.0
         self._computing: asyncio.Future[dict[str, Any]] | None = None
@@ -46,7 +50,7 @@ class SnapshotCache:
         value = self._value
         if value is not None and (
             (last_id is not None and value.get("last_id") == last_id)
-            or time.monotonic() - self._taken < self.max_age_s
+            or self.clock() - self._taken < self.max_age_s
         ):
             return value
         if self._computing is None:
@@ -59,7 +63,7 @@ class SnapshotCache:
     ) -> dict[str, Any]:
         try:
             value = await run_in_threadpool(compute, last_id)
-            self._value, self._taken = value, time.monotonic()
+            self._value, self._taken = value, self.clock()
             self.computed += 1
             return value
         finally:

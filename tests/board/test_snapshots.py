@@ -16,6 +16,19 @@ from coordinator.main import create_app
 from tests.conftest import bearer
 
 
+class Clock:
+    """A monotonic clock the test moves: ages without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = time.monotonic()  # where the real one is: a cache may have used that
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 def _counting(delay: float = 0.0) -> tuple[list[str], Any]:
     calls: list[str] = []
 
@@ -40,10 +53,14 @@ def test_reused_while_nothing_happened_however_old() -> None:
 def test_without_a_live_feed_only_age_counts() -> None:
     # a held feed hears of no event, so "nothing happened since" cannot be known
     async def main() -> None:
-        cache = SnapshotCache(max_age_s=0.2)
+        clock = Clock()
+        cache = SnapshotCache(max_age_s=0.2, clock=clock)
         calls, compute = _counting()
         assert await cache.get(None, compute) is await cache.get(None, compute)
-        await asyncio.sleep(0.25)
+        clock.advance(0.19)
+        await cache.get(None, compute)
+        assert calls == [None]  # still young
+        clock.advance(0.02)
         await cache.get(None, compute)
         assert calls == [None, None]
 
@@ -52,12 +69,13 @@ def test_without_a_live_feed_only_age_counts() -> None:
 
 def test_a_new_event_means_a_new_snapshot_once_the_shared_one_is_too_old() -> None:
     async def main() -> None:
-        cache = SnapshotCache(max_age_s=0.2)
+        clock = Clock()
+        cache = SnapshotCache(max_age_s=0.2, clock=clock)
         calls, compute = _counting()
         await cache.get("a-1", compute)
         # an event arrived, but the snapshot is young: shared, and it says which event it is of
         assert (await cache.get("a-2", compute))["last_id"] == "a-1"
-        await asyncio.sleep(0.25)
+        clock.advance(0.25)
         assert (await cache.get("a-2", compute))["last_id"] == "a-2"
         assert calls == ["a-1", "a-2"]
 
@@ -91,8 +109,11 @@ def test_the_snapshot_route_shares_and_refreshes(make_runtime: Any, tokens: dict
         again = api.get("/board/snapshot", headers=h).json()
         cache = snapshot_cache_for(rt.services)
         assert first == again and cache.computed == 1
+        clock = Clock()
+        cache.clock = clock
         hub_for(rt.services).publish({"type": "nuanliu.test", "id": "x", "data": {}})
-        time.sleep(cache.max_age_s + 0.05)
+        assert api.get("/board/snapshot", headers=h).json() == first  # young: shared
+        clock.advance(cache.max_age_s + 0.05)
         fresh = api.get("/board/snapshot", headers=h).json()
         assert fresh["last_id"] != first["last_id"] and cache.computed == 2
         assert "incidents" in fresh and "stations" in fresh
