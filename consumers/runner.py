@@ -267,13 +267,6 @@ class ConsumerRunner:
         self._committed_at = time.monotonic()
         return True
 
-    def handle_record(self, record: Any) -> str:
-        """Decode, validate and apply one record; returns the outcome."""
-        ready = self._prepare(record)
-        if isinstance(ready, str):
-            return ready
-        return self._apply(ready.record, ready.envelope, ready.handler, ready.payload)
-
     def _prepare(self, record: Any) -> _Prepared | str:
         """Decode and validate; returns what to apply, or the outcome if there is nothing to
         apply (skipped, dead-lettered)."""
