@@ -10,6 +10,9 @@ consumer applies are applied together (`_apply`): deduplicated, prepared (the ta
 `prepare` functions, once for the batch) and handled in one transaction, after which their
 after-commit actions run. A batch that fails is applied one event at a time through the same
 `_apply`, which retries a single event and dead-letters it if it never applies.
+
+One module of some 550 lines, on purpose: the loop, the watch, the apply path and the
+dead-letter topic all work on one consumer's membership, offsets and stop signal.
 """
 
 from __future__ import annotations
