@@ -4,6 +4,15 @@ retry transient failures, dead-letter what can never be applied.
 Effects happen exactly once although delivery is at least once: the handler's changes and the
 `(consumer, event id)` row commit together, and the Kafka offset is committed only afterwards.
 A crash between the two means a redelivery that finds the row and changes nothing.
+
+A poll's records go through one path (`settle`): each is decoded (`_decode`), and those this
+consumer applies are applied together (`_apply`): deduplicated, prepared (the table's
+`prepare` functions, once for the batch) and handled in one transaction, after which their
+after-commit actions run. A batch that fails is applied one event at a time through the same
+`_apply`, which retries a single event and dead-letters it if it never applies.
+
+One module of some 550 lines, on purpose: the loop, the watch, the apply path and the
+dead-letter topic all work on one consumer's membership, offsets and stop signal.
 """
 
 from __future__ import annotations
@@ -11,19 +20,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session, select
 
 from consumers.models import DeadLetter, ProcessedEvent
-from consumers.registry import Context, Handlers
+from consumers.registry import Context, Handler, Handlers
+from events.base import EventPayload
 from events.bus import close_consumer, make_consumer, make_producer
 from events.context import current_event_id
 from events.envelope import DecodeError, Envelope, decode
@@ -69,14 +81,37 @@ class _Stopped(Exception):
     uncommitted and will be redelivered."""
 
 
+class Outcome(StrEnum):
+    """How a consumer settled one record."""
+
+    #: its handler ran, and its effects and `(consumer, event id)` row committed
+    APPLIED = "applied"
+    #: this consumer applied it before (in an earlier batch, or earlier in this one)
+    DUPLICATE = "duplicate"
+    #: a type this consumer has no handler for: passed over, no transaction
+    NOT_OURS = "not_ours"
+    #: its handler's `when` refused it: passed over, no transaction, no bookkeeping
+    SKIPPED_BY_WHEN = "skipped_by_when"
+    #: it could not be decoded, validated or applied: on the dead-letter topic and table
+    DEAD_LETTERED = "dead_lettered"
+
+    @property
+    def label(self) -> str:
+        """Its `outcome` label on `nuanliu_events_consumed_total` (dashboards read these):
+        both ways of passing an event over are `skipped` there."""
+        if self in (Outcome.NOT_OURS, Outcome.SKIPPED_BY_WHEN):
+            return "skipped"
+        return self.value
+
+
 @dataclass(frozen=True)
-class _Prepared:
-    """A decoded, validated record with the handler that will apply it."""
+class Decoded:
+    """A record decoded and validated, with the handler that will apply it."""
 
     record: Any
     envelope: Envelope
-    handler: Any
-    payload: Any
+    handler: Handler
+    payload: EventPayload
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -191,41 +226,55 @@ class ConsumerRunner:
         return self._consumer
 
     def poll_once(self, timeout_ms: int = POLL_MS, *, commit: bool = True) -> int:
-        """Poll one batch and settle each record; returns how many were settled.
+        """Poll one batch and settle its records; returns how many were settled.
 
         `commit=False` leaves offsets uncommitted, which is what a crash right after the
         database commit looks like to the group (tests use it)."""
         consumer = self._kafka()
         if self._unwatched(consumer, timeout_ms):
             return 0
-        batch = consumer.poll(timeout_ms=timeout_ms)
+        polled = consumer.poll(timeout_ms=timeout_ms)
         self.ready.set()
-        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
-        prepared: list[_Prepared] = []
-        settled = 0
+        records = [record for part in polled.values() for record in part]
         try:
-            for tp, records in batch.items():
-                for record in records:
-                    if self._stop.is_set() and settled:
-                        raise _Stopped
-                    ready = self._prepare(record)
-                    if isinstance(ready, _Prepared):
-                        prepared.append(ready)
-                    settled += 1
-                    offsets[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
-            self._apply_batch(prepared)
+            self.settle(records)
         except _Stopped:
             # leave everything of this poll uncommitted: it is redelivered and deduped
             return 0
         # Only a batch that settled completely is committed; any other exception (a crash)
         # propagates with the offsets uncommitted, so the group redelivers the batch.
+        offsets = {
+            tp: OffsetAndMetadata(part[-1].offset + 1, "", -1)
+            for tp, part in polled.items()
+            if part
+        }
         if commit and offsets and self._commit_due():
             try:
                 consumer.commit(offsets)
             except CommitFailedError:
                 # a rebalance took the partition; its new owner re-reads and dedupes
                 log.info("%s: commit lost to a rebalance", self.name)
-        return settled
+        return len(records)
+
+    def settle(self, records: Sequence[Any]) -> list[Outcome]:
+        """Decode `records` and apply, as one batch, those this consumer applies; returns
+        each record's outcome, in order. Asked to stop, it raises `_Stopped` before the next
+        record or when a transaction fails: the poll stays uncommitted, and whatever of it
+        was applied is a duplicate when it is delivered again."""
+        outcomes: list[Outcome | None] = []
+        batch: list[Decoded] = []
+        for record in records:
+            if self._stop.is_set() and outcomes:
+                raise _Stopped
+            decoded = self._decode(record)
+            if isinstance(decoded, Decoded):
+                batch.append(decoded)
+                outcomes.append(None)
+            else:
+                self._count(decoded)
+                outcomes.append(decoded)
+        applied = iter(self._apply(batch))
+        return [next(applied) if outcome is None else outcome for outcome in outcomes]
 
     def _unwatched(self, consumer: Any, timeout_ms: int) -> bool:
         """For a consumer whose output only matters while watched (the board): while nobody
@@ -267,19 +316,11 @@ class ConsumerRunner:
         self._committed_at = time.monotonic()
         return True
 
-    def handle_record(self, record: Any) -> str:
-        """Decode, validate and apply one record; returns the outcome."""
-        ready = self._prepare(record)
-        if isinstance(ready, str):
-            return ready
-        return self._apply(ready.record, ready.envelope, ready.handler, ready.payload)
-
-    def _prepare(self, record: Any) -> _Prepared | str:
-        """Decode and validate; returns what to apply, or the outcome if there is nothing to
-        apply (skipped, dead-lettered)."""
+    def _decode(self, record: Any) -> Decoded | Outcome:
+        """Decode and validate one record; returns it with its handler, or the outcome if
+        there is nothing to apply (not ours, refused by `when`, dead-lettered)."""
         if self._not_ours(record):
-            EVENTS_CONSUMED.labels(self.name, "skipped").inc()
-            return "skipped"
+            return Outcome.NOT_OURS
         try:
             envelope = decode(
                 record.key, record.value, record.headers, max_bytes=self.config.max_event_bytes
@@ -296,17 +337,15 @@ class ConsumerRunner:
             )
         handler = self.handlers.by_type.get(envelope.type)
         if handler is None:
-            EVENTS_CONSUMED.labels(self.name, "skipped").inc()
-            return "skipped"
+            return Outcome.NOT_OURS
         try:
             payload = envelope.payload()
         except DecodeError as exc:
             return self._dead_letter(record, exc.reason, envelope)
         when = self.handlers.conditions.get(envelope.type)
         if when is not None and not when(payload):
-            EVENTS_CONSUMED.labels(self.name, "skipped").inc()
-            return "skipped"
-        return _Prepared(record, envelope, handler, payload)
+            return Outcome.SKIPPED_BY_WHEN
+        return Decoded(record, envelope, handler, payload)
 
     def _not_ours(self, record: Any) -> bool:
         """A well-formed event of a known type this consumer has no handler for, on its own
@@ -325,63 +364,76 @@ class ConsumerRunner:
         cls = payload_class(name)
         return cls is not None and topic_name(cls.TOPIC, self.config.prefix) == record.topic
 
-    def _apply_batch(self, batch: list[_Prepared]) -> None:
-        """Apply a poll's events in one transaction: one commit per batch instead of one per
-        event is what lets the pipeline keep up with the broker. Optimistic: if any handler
-        fails, the whole batch is rolled back and applied one event at a time, which has the
-        full retry and dead-letter policy."""
+    def _apply(self, batch: Sequence[Decoded]) -> list[Outcome]:
+        """Apply decoded events, a poll's worth or a single one, in one transaction
+        (`_apply_in_transaction`); once it has committed, count the outcomes and run each
+        applied event's after-commit actions, once. Returns the outcomes in `batch` order.
+
+        If the transaction fails, a batch of many is applied again one event at a time
+        through this same function, so a poison event is dead-lettered alone while the others
+        apply. A single event is retried: a transient error (the database away) until it
+        passes, any other up to MAX_HANDLER_ATTEMPTS times, then it is dead-lettered."""
         if not batch:
-            return
-        if len(batch) == 1:
-            for item in batch:
-                self._apply(item.record, item.envelope, item.handler, item.payload)
-            return
-        started = time.perf_counter()
-        try:
-            contexts, outcomes = self._apply_batch_once(batch)
-        except Exception as exc:
-            if self._stop.is_set():
-                raise _Stopped from exc
-            log.info("%s: batch of %d failed (%s); applying one by one", self.name, len(batch), exc)
-            for item in batch:
-                self._apply(item.record, item.envelope, item.handler, item.payload)
-            return
+            return []
+        attempt = 0
+        delay = 0.1
+        while True:
+            attempt += 1
+            started = time.perf_counter()
+            try:
+                outcomes, contexts = self._apply_in_transaction(batch)
+                break
+            except Exception as exc:
+                if self._stop.is_set():
+                    raise _Stopped from exc
+                if len(batch) > 1:
+                    log.info("%s: %d events failed (%s); one by one", self.name, len(batch), exc)
+                    return [outcome for item in batch for outcome in self._apply([item])]
+                (item,) = batch
+                if _is_transient(exc):
+                    log.warning(
+                        "%s: transient error on %s (%s); retrying", self.name, item.envelope.id, exc
+                    )
+                elif attempt >= MAX_HANDLER_ATTEMPTS:
+                    log.exception("%s: %s failed %d times", self.name, item.envelope.id, attempt)
+                    reason = f"handler failed: {type(exc).__name__}: {exc}"[:500]
+                    outcome = self._dead_letter(item.record, reason, item.envelope)
+                    self._count(outcome)
+                    return [outcome]
+                self._stop.wait(delay)
+                delay = min(delay * 2, 5.0)
         per_event = (time.perf_counter() - started) / len(batch)
         for outcome in outcomes:
             HANDLER_SECONDS.labels(self.name).observe(per_event)
-            EVENTS_CONSUMED.labels(self.name, outcome).inc()
-            if outcome == "applied":
-                self.applied += 1
+            self._count(outcome)
         for ctx in contexts:
             self._run_after_commit(ctx)
+        return outcomes
 
-    def _apply_batch_once(self, batch: list[_Prepared]) -> tuple[list[Context], list[str]]:
-        contexts: list[Context] = []
-        outcomes: list[str] = []
+    def _apply_in_transaction(
+        self, batch: Sequence[Decoded]
+    ) -> tuple[list[Outcome], list[Context]]:
+        """One attempt at `batch` in one transaction: leave out what this consumer applied
+        before (or earlier in the batch), run the table's `prepare` functions once for the
+        rest, their handlers, and write their `(consumer, event id)` rows; commit. Returns
+        the outcomes in `batch` order and the contexts of the events applied; raises, rolled
+        back, if anything failed. One commit per batch instead of one per event is what lets
+        the pipeline keep up with the broker."""
         with Session(self.engine, expire_on_commit=False) as session:
-            ids = [item.envelope.id for item in batch]
-            # a consumer without bookkeeping (the board) still gets one session per batch,
-            # not one per event: it pushes hundreds of events a second in a storm
-            seen: set[str] = set()
-            if self.handlers.exactly_once:
-                seen = set(
-                    session.exec(
-                        select(ProcessedEvent.event_id).where(
-                            ProcessedEvent.consumer == self.name,
-                            ProcessedEvent.event_id.in_(ids),  # type: ignore[attr-defined]
-                        )
-                    ).all()
-                )
-            rows = []
             now = datetime.now(UTC)
-            prepared = self._prepare_batch(
-                session, [item for item in batch if item.envelope.id not in seen]
-            )
+            seen = self._applied_before(session, batch)
+            outcomes: list[Outcome] = []
+            fresh: list[Decoded] = []
             for item in batch:
                 if item.envelope.id in seen:
-                    outcomes.append("duplicate")
-                    continue
-                seen.add(item.envelope.id)
+                    outcomes.append(Outcome.DUPLICATE)
+                else:
+                    seen.add(item.envelope.id)
+                    fresh.append(item)
+                    outcomes.append(Outcome.APPLIED)
+            prepared = self._prepare_batch(session, fresh)
+            contexts: list[Context] = []
+            for item in fresh:
                 ctx = Context(
                     session=session,
                     envelope=item.envelope,
@@ -393,27 +445,45 @@ class ConsumerRunner:
                     item.handler(ctx, item.payload)
                 finally:
                     current_event_id.reset(token)
-                rows.append(
+                contexts.append(ctx)
+            if fresh and self.handlers.exactly_once:
+                # the unique (consumer, event_id) makes a copy applied concurrently by another
+                # member fail this transaction; applied again, it is found as a duplicate
+                rows = [
                     {
                         "consumer": self.name,
                         "event_id": item.envelope.id,
                         "event_type": item.envelope.type,
                         "applied_at": now,
                     }
-                )
-                contexts.append(ctx)
-                outcomes.append("applied")
-            if rows and self.handlers.exactly_once:
-                # the unique (consumer, event_id) makes a concurrent duplicate fail the batch
+                    for item in fresh
+                ]
                 session.execute(insert(ProcessedEvent), rows)
             session.commit()
-        return contexts, outcomes
+        return outcomes, contexts
 
-    def _prepare_batch(self, session: Session, items: list[_Prepared]) -> dict[str, Any]:
-        """Event type → what its `prepare` function read for these events."""
+    def _applied_before(self, session: Session, batch: Sequence[Decoded]) -> set[str]:
+        """The ids in `batch` this consumer has applied already. A consumer without
+        bookkeeping (the board) has none: it still gets one session per batch, not one per
+        event, since it pushes hundreds of events a second in a storm."""
+        if not self.handlers.exactly_once:
+            return set()
+        ids = [item.envelope.id for item in batch]
+        return set(
+            session.exec(
+                select(ProcessedEvent.event_id).where(
+                    ProcessedEvent.consumer == self.name,
+                    ProcessedEvent.event_id.in_(ids),  # type: ignore[attr-defined]
+                )
+            ).all()
+        )
+
+    def _prepare_batch(self, session: Session, batch: Sequence[Decoded]) -> dict[str, Any]:
+        """Event type → what the table's `prepare` function for it read for these events
+        (each handler finds it in `ctx.prepared`)."""
         out: dict[str, Any] = {}
         for type_, prepare in self.handlers.preparers.items():
-            payloads = [item.payload for item in items if item.envelope.type == type_]
+            payloads = [item.payload for item in batch if item.envelope.type == type_]
             if payloads:
                 out[type_] = prepare(session, payloads)
         return out
@@ -425,85 +495,12 @@ class ConsumerRunner:
             except Exception:
                 log.exception("%s: after-commit action failed for %s", self.name, ctx.envelope.id)
 
-    def _apply(self, record: Any, envelope: Envelope, handler: Any, payload: Any) -> str:
-        attempt = 0
-        delay = 0.1
-        while True:
-            attempt += 1
-            started = time.perf_counter()
-            try:
-                outcome, ctx = self._apply_once(envelope, handler, payload)
-            except _Stopped:
-                raise
-            except Exception as exc:
-                if self._stop.is_set():
-                    raise _Stopped from exc
-                if _is_transient(exc):
-                    log.warning(
-                        "%s: transient error on %s (%s); retrying", self.name, envelope.id, exc
-                    )
-                elif attempt >= MAX_HANDLER_ATTEMPTS:
-                    log.exception("%s: %s failed %d times", self.name, envelope.id, attempt)
-                    return self._dead_letter(
-                        record, f"handler failed: {type(exc).__name__}: {exc}"[:500], envelope
-                    )
-                self._stop.wait(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            HANDLER_SECONDS.labels(self.name).observe(time.perf_counter() - started)
-            EVENTS_CONSUMED.labels(self.name, outcome).inc()
-            if outcome == "applied":
-                self.applied += 1
-                for action in ctx._after_commit:
-                    try:
-                        action()
-                    except Exception:
-                        log.exception(
-                            "%s: after-commit action failed for %s", self.name, envelope.id
-                        )
-            return outcome
+    def _count(self, outcome: Outcome) -> None:
+        EVENTS_CONSUMED.labels(self.name, outcome.label).inc()
+        if outcome is Outcome.APPLIED:
+            self.applied += 1
 
-    def _apply_once(self, envelope: Envelope, handler: Any, payload: Any) -> tuple[str, Context]:
-        with Session(self.engine, expire_on_commit=False) as session:
-            ctx = Context(session=session, envelope=envelope, services=self.services)
-            prepare = self.handlers.preparers.get(envelope.type)
-            if prepare is not None:
-                ctx.prepared = prepare(session, [payload])
-            token = current_event_id.set(envelope.id)
-            try:
-                return self._apply_in(session, ctx, envelope, handler, payload)
-            finally:
-                current_event_id.reset(token)
-
-    def _apply_in(
-        self, session: Session, ctx: Context, envelope: Envelope, handler: Any, payload: Any
-    ) -> tuple[str, Context]:
-        if not self.handlers.exactly_once:
-            handler(ctx, payload)
-            session.commit()
-            return "applied", ctx
-        seen = session.exec(
-            select(ProcessedEvent.id).where(
-                ProcessedEvent.consumer == self.name, ProcessedEvent.event_id == envelope.id
-            )
-        ).first()
-        if seen is not None:
-            session.rollback()
-            return "duplicate", ctx
-        session.add(
-            ProcessedEvent(consumer=self.name, event_id=envelope.id, event_type=envelope.type)
-        )
-        try:
-            session.flush()
-        except IntegrityError:
-            # another copy of this consumer applied it a moment ago
-            session.rollback()
-            return "duplicate", ctx
-        handler(ctx, payload)
-        session.commit()
-        return "applied", ctx
-
-    def _dead_letter(self, record: Any, reason: str, envelope: Envelope | None = None) -> str:
+    def _dead_letter(self, record: Any, reason: str, envelope: Envelope | None = None) -> Outcome:
         log.warning(
             "%s: dead-lettering %s[%s]@%s: %s",
             self.name,
@@ -555,5 +552,4 @@ class ConsumerRunner:
                 self._stop.wait(delay)
                 delay = min(delay * 2, 5.0)
         EVENTS_DEAD_LETTERED.labels(self.name).inc()
-        EVENTS_CONSUMED.labels(self.name, "dead_lettered").inc()
-        return "dead_lettered"
+        return Outcome.DEAD_LETTERED
