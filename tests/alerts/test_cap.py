@@ -3,6 +3,7 @@ colours and areas onto kinds, levels and Guiyang's districts."""
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 from datetime import UTC, datetime
 
@@ -93,6 +94,25 @@ HOSTILE = {
     b"<identifier>x</identifier></alert>",
     "empty wrapper": b'<alerts xmlns="urn:oasis:names:tc:emergency:cap:1.2"/>',
     "bad encoding": b'<?xml version="1.0" encoding="UTF-8"?><alert>\xff\xfe</alert>',
+    # a bomb is still a bomb once decoded from GBK
+    "billion laughs in GBK": '<?xml version="1.0" encoding="GBK"?><!DOCTYPE 警报 ['
+    '<!ENTITY 笑 "哈哈"><!ENTITY 笑2 "&笑;&笑;&笑;&笑;&笑;&笑;&笑;&笑;">]>'
+    '<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">&笑2;</alert>'.encode("gbk"),
+    "external entity in GB2312": '<?xml version="1.0" encoding="GB2312"?><!DOCTYPE a '
+    '[<!ENTITY x SYSTEM "file:///etc/passwd">]><alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">'
+    "<identifier>&x;</identifier><headline>道路结冰</headline></alert>".encode("gb2312"),
+    "not GBK": b'<?xml version="1.0" encoding="GBK"?><alert xmlns="urn:oasis:names:tc:'
+    b'emergency:cap:1.2"><identifier>\xff\xfe\x80</identifier></alert>',
+    "unknown encoding": b'<?xml version="1.0" encoding="x-nuanliu-7"?>'
+    b'<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"/>',
+    "no encoding name": b'<?xml version="1.0" encoding="&#x47;BK"?><alert/>',
+    "multi-byte expat cannot read": '<?xml version="1.0" encoding="Big5"?><alert>中</alert>'.encode(
+        "big5"
+    ),
+    "mark and declaration disagree": '<?xml version="1.0" encoding="GB2312"?><alert/>'.encode(
+        "utf-16"
+    ),
+    "UTF-16 declared, 8-bit written": b"<?xml version='1.0' encoding='UTF-16'?><alert/>",
 }
 
 
@@ -100,7 +120,79 @@ HOSTILE = {
 def test_hostile_broken_and_non_cap_xml_is_refused_with_a_reason(name):
     with pytest.raises(cap.CapError) as info:
         cap.parse(HOSTILE[name])
-    assert str(info.value)
+    assert str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "needle"),
+    [
+        ("billion laughs in GBK", "unsafe"),
+        ("external entity in GB2312", "unsafe"),
+        ("not GBK", "not valid GBK: byte 0xff"),
+        ("unknown encoding", "unknown encoding 'x-nuanliu-7'"),
+        ("no encoding name", "names no encoding"),
+        ("multi-byte expat cannot read", "encoding is not supported"),
+        ("mark and declaration disagree", "byte-order mark says UTF-16"),
+        ("UTF-16 declared, 8-bit written", "8-bit"),
+    ],
+)
+def test_encoding_refusals_say_what_is_wrong(name, needle):
+    with pytest.raises(cap.CapError, match=needle):
+        cap.parse(HOSTILE[name])
+
+
+#: the real CMA message, moved from Baoding to Yunyan so that it concerns us
+def _cma_in_yunyan() -> str:
+    xml = _real("cn_cma_baoding_lightning_yellow_2024-07-12.xml").decode("utf-8")
+    return xml.replace("130602000000", "520103000000")
+
+
+def _summary(m: cap.CapMessage) -> tuple:
+    return (m.identifier, m.sender, m.sent, m.headline, m.kind, m.level, m.references)
+
+
+@needs_real
+@pytest.mark.parametrize(
+    ("declared", "codec"),
+    [("GB2312", "gb2312"), ("GBK", "gbk"), ("gb18030", "gb18030"), ("CP936", "gbk")],
+)
+def test_a_chinese_encoded_real_cap_reads_like_its_utf8_form(declared, codec):
+    utf8 = _cma_in_yunyan()
+    assert 'encoding="UTF-8"' in utf8
+    encoded = utf8.replace('encoding="UTF-8"', f'encoding="{declared}"').encode(codec)
+    assert encoded != utf8.encode("utf-8")  # the Chinese text really is in the other encoding
+    (want,) = cap.parse(utf8.encode("utf-8"))
+    (got,) = cap.parse(encoded)
+    assert _summary(got) == _summary(want)
+    assert got.headline == "保定市气象台更新雷电黄色预警[Ⅲ级/较重]"
+    assert cap.districts_of(got, GUIYANG) == cap.districts_of(want, GUIYANG) == ["520103"]
+    assert 'encoding="UTF-8"' not in got.raw and "雷电" in got.raw
+
+
+@needs_real
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda text: codecs.BOM_UTF8 + text.encode("utf-8"),
+        lambda text: text.replace('encoding="UTF-8"', 'encoding="UTF-16"').encode("utf-16"),
+        lambda text: text.replace('encoding="UTF-8"', 'encoding="UTF-16"').encode("utf-16-be"),
+        lambda text: codecs.BOM_UTF16_BE + text.replace('encoding="UTF-8"', "").encode("utf-16-be"),
+    ],
+    ids=["utf-8 mark", "utf-16 mark", "utf-16 big-endian, no mark", "utf-16 mark, no encoding"],
+)
+def test_byte_order_marks_read_like_utf8(encode):
+    utf8 = _cma_in_yunyan()
+    (want,) = cap.parse(utf8.encode("utf-8"))
+    (got,) = cap.parse(encode(utf8))
+    assert _summary(got) == _summary(want)
+    assert cap.districts_of(got, GUIYANG) == ["520103"]
+
+
+def test_a_declaration_in_single_quotes_and_a_chinese_body_in_gb18030():
+    xml = _msg().decode().replace('<?xml version="1.0" encoding="UTF-8"?>', "")
+    body = ("<?xml version='1.0' encoding='gb18030' standalone='yes'?>" + xml).encode("gb18030")
+    (m,) = cap.parse(body)
+    assert m.kind == "ice_storm" and cap.districts_of(m, GUIYANG) == ["520103"]
 
 
 def _msg(**kw) -> bytes:
