@@ -28,7 +28,10 @@ from xml.etree.ElementTree import Element, ParseError, tostring
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
+from shapely.geometry.base import BaseGeometry
 
+from coordinator.geo import shapes
+from coordinator.geo.outlines import Outlines
 from coordinator.geo.service import haversine_km
 
 CAP_NAMESPACES = (
@@ -505,10 +508,41 @@ def _by_name(text: str, context: str, districts: Sequence[DistrictRef]) -> list[
     return found
 
 
-def districts_of(message: CapMessage, districts: Sequence[DistrictRef]) -> list[str]:
+#: How a CAP polygon or circle selects a district that has an outline (see coordinator/geo):
+#: by the part of the district it covers, measured in km on the real outlines. The part counts
+#: when it holds at least MIN_SHARE_OF_AREA of the CAP area itself (so a small area inside one
+#: district selects it, however small), or when it is at least MIN_SHARE_OF_DISTRICT of the
+#: district or MIN_PART_KM2 and wider than SLIVER_KM somewhere. The last condition ignores the
+#: strips a polygon drawn along a border from another map leaves in the neighbour: the
+#: outlines are simplified to about 100 m, and feeds draw their own borders. A circle that
+#: reaches a few hundred metres over a border selects nothing across it.
+MIN_SHARE_OF_AREA = 0.2
+MIN_SHARE_OF_DISTRICT = 0.01
+MIN_PART_KM2 = 2.0
+SLIVER_KM = 0.5
+#: a CAP circle smaller than this (1 m) is its centre point
+MIN_RADIUS_KM = 0.001
+
+
+def _covered(shape: BaseGeometry, codes: list[str], outlines: Outlines) -> list[str]:
+    return [
+        o.code
+        for o in outlines.overlaps(shape, codes=codes)
+        if o.of_area >= MIN_SHARE_OF_AREA
+        or (
+            (o.of_district >= MIN_SHARE_OF_DISTRICT or o.km2 >= MIN_PART_KM2)
+            and o.wider_than(SLIVER_KM)
+        )
+    ]
+
+
+def districts_of(
+    message: CapMessage, districts: Sequence[DistrictRef], *, outlines: Outlines
+) -> list[str]:
     """Our districts that the message's areas touch: division geocodes (CPEAS 12-digit or
     GB/T 2260 6-digit); district names in `areaDesc` (only for areas without such geocodes);
-    polygons and circles containing a district's centre."""
+    polygons and circles that cover a meaningful part of a district's outline (the rule is
+    above), or, for a district without an outline in `outlines`, contain its centre."""
     out: list[str] = []
 
     def add(codes: Iterable[str]) -> None:
@@ -516,6 +550,8 @@ def districts_of(message: CapMessage, districts: Sequence[DistrictRef]) -> list[
             if code not in out:
                 out.append(code)
 
+    outlined = [d.code for d in districts if d.code in outlines]
+    centred = [d for d in districts if d.code not in outlines]
     context = " ".join(i.headline for i in message.infos)
     for info in message.infos:
         for area in info.areas:
@@ -530,9 +566,16 @@ def districts_of(message: CapMessage, districts: Sequence[DistrictRef]) -> list[
             if not coded and area.desc:
                 add(_by_name(area.desc, f"{context} {area.desc}", districts))
             for ring in area.polygons:
-                add(d.code for d in districts if _point_in_polygon(d.lat, d.lon, ring))
+                polygon = shapes.polygon(ring)
+                if polygon is not None and outlined:
+                    add(_covered(polygon, outlined, outlines))
+                add(d.code for d in centred if _point_in_polygon(d.lat, d.lon, ring))
             for lat, lon, radius in area.circles:
-                add(d.code for d in districts if haversine_km(lat, lon, d.lat, d.lon) <= radius)
+                if outlined and radius >= MIN_RADIUS_KM:
+                    add(_covered(shapes.circle(lat, lon, radius), outlined, outlines))
+                elif outlined:  # a point
+                    add(c for c in outlines.containing(lon, lat) if c in outlined)
+                add(d.code for d in centred if haversine_km(lat, lon, d.lat, d.lon) <= radius)
     return out
 
 

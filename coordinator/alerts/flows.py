@@ -15,6 +15,7 @@ from coordinator.alerts.models import Alert
 from coordinator.dispatch import incidents
 from coordinator.dispatch import service as dispatch_service
 from coordinator.dispatch.models import Incident
+from coordinator.geo.outlines import Outlines
 from coordinator.geo.service import list_districts
 from events.outbox import stage
 from events.payloads.alerts import AlertRaised
@@ -211,11 +212,17 @@ def cap_input(*, message: cap.CapMessage, districts: list[str], source: str) -> 
 
 
 def ingest_cap(
-    *, session: Session, data: bytes, actor: Actor | str, source: str = "cap"
+    *,
+    session: Session,
+    data: bytes,
+    actor: Actor | str,
+    outlines: Outlines,
+    source: str = "cap",
 ) -> CapIngest:
-    """Raise every CAP alert in `data` that concerns our districts, in the caller's
-    transaction. Alerts outside them are skipped with the reason (see the views for why this
-    is a 422 rather than an incident without tasks). Raises cap.CapError for bad XML."""
+    """Raise every CAP alert in `data` that concerns our districts (their areas matched
+    against `outlines`), in the caller's transaction. Alerts outside them are skipped with the
+    reason (see the views for why this is a 422 rather than an incident without tasks). Raises
+    cap.CapError for bad XML."""
     messages = cap.parse(data)
     refs = [
         cap.DistrictRef(d.code, d.name_zh, d.name_en, d.lat, d.lon)
@@ -224,7 +231,7 @@ def ingest_cap(
     out = CapIngest()
     for message in messages:
         label = f"{message.sender} {message.identifier}"
-        districts = cap.districts_of(message, refs)
+        districts = cap.districts_of(message, refs, outlines=outlines)
         try:
             out.raised.append(
                 raise_alert(

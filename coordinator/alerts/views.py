@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from coordinator.alerts import cap, flows, service
 from coordinator.alerts.models import AlertAccepted, AlertCreate
 from coordinator.common import utcnow
-from coordinator.deps import Dispatcher, SessionDep, SettingsDep
+from coordinator.deps import Dispatcher, OutlinesDep, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 
@@ -105,7 +105,10 @@ async def cap_body(request: Request, settings: SettingsDep) -> bytes:
     },
 )
 def post_cap(
-    data: Annotated[bytes, Depends(cap_body)], session: SessionDep, actor: Dispatcher
+    data: Annotated[bytes, Depends(cap_body)],
+    session: SessionDep,
+    actor: Dispatcher,
+    outlines: OutlinesDep,
 ) -> JSONResponse:
     """Take a CAP 1.2 (or 1.1) message, or an `<alerts>` wrapper of several.
 
@@ -115,7 +118,7 @@ def post_cap(
     When a wrapper holds several alerts, `alert_id`/`incident_id` are the first's and
     `alerts` lists every one taken, `skipped` the rest with reasons."""
     try:
-        result = flows.ingest_cap(session=session, data=data, actor=actor)
+        result = flows.ingest_cap(session=session, data=data, actor=actor, outlines=outlines)
         if not result.raised:
             raise flows.AlertRejected("; ".join(result.skipped) or "no alert in the body")
         session.commit()
@@ -125,7 +128,7 @@ def post_cap(
     except IntegrityError:
         # a copy of the same alert won a race: answer with what it stored
         session.rollback()
-        result = flows.ingest_cap(session=session, data=data, actor=actor)
+        result = flows.ingest_cap(session=session, data=data, actor=actor, outlines=outlines)
         session.rollback()
         if not result.raised or any(r.created for r in result.raised):
             raise

@@ -13,6 +13,7 @@ from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
 from coordinator.alerts import cap
+from coordinator.geo.outlines import guiyang
 from tests.conftest import SHARED_CAP
 
 REAL = SHARED_CAP
@@ -29,6 +30,7 @@ GUIYANG = [
     cap.DistrictRef("520181", "清镇市", "Qingzhen City", 26.556, 106.47),
 ]
 SENT = datetime(2014, 1, 5, 6, 0, tzinfo=UTC)
+OUTLINES = guiyang()
 
 
 def _real(name: str) -> bytes:
@@ -46,9 +48,9 @@ def test_china_cpeas_update_bilingual():
     assert m.references[0][1] == "13060041600000_20240712073642"
     assert m.headline.startswith("保定市气象台")  # the Chinese info wins
     assert (m.kind, m.level) == ("other", "yellow")  # 雷电 is not a winter hazard
-    assert cap.districts_of(m, GUIYANG) == []
+    assert cap.districts_of(m, GUIYANG, outlines=OUTLINES) == []
     baoding = [cap.DistrictRef("130602", "竞秀区", "Jingxiu District", 38.87, 115.46)]
-    assert cap.districts_of(m, baoding) == ["130602"]
+    assert cap.districts_of(m, baoding, outlines=OUTLINES) == ["130602"]
 
 
 @needs_real
@@ -58,7 +60,7 @@ def test_canada_signed_update_with_long_references_and_polygons():
     assert all(ref[2] is not None for ref in m.references)
     assert m.kind == "snow" and m.level == "yellow"
     assert any(area.polygons for info in m.infos for area in info.areas)
-    assert cap.districts_of(m, GUIYANG) == []
+    assert cap.districts_of(m, GUIYANG, outlines=OUTLINES) == []
 
 
 @needs_real
@@ -165,7 +167,11 @@ def test_a_chinese_encoded_real_cap_reads_like_its_utf8_form(declared, codec):
     (got,) = cap.parse(encoded)
     assert _summary(got) == _summary(want)
     assert got.headline == "保定市气象台更新雷电黄色预警[Ⅲ级/较重]"
-    assert cap.districts_of(got, GUIYANG) == cap.districts_of(want, GUIYANG) == ["520103"]
+    assert (
+        cap.districts_of(got, GUIYANG, outlines=OUTLINES)
+        == cap.districts_of(want, GUIYANG, outlines=OUTLINES)
+        == ["520103"]
+    )
     assert 'encoding="UTF-8"' not in got.raw and "雷电" in got.raw
 
 
@@ -185,14 +191,14 @@ def test_byte_order_marks_read_like_utf8(encode):
     (want,) = cap.parse(utf8.encode("utf-8"))
     (got,) = cap.parse(encode(utf8))
     assert _summary(got) == _summary(want)
-    assert cap.districts_of(got, GUIYANG) == ["520103"]
+    assert cap.districts_of(got, GUIYANG, outlines=OUTLINES) == ["520103"]
 
 
 def test_a_declaration_in_single_quotes_and_a_chinese_body_in_gb18030():
     xml = _msg().decode().replace('<?xml version="1.0" encoding="UTF-8"?>', "")
     body = ("<?xml version='1.0' encoding='gb18030' standalone='yes'?>" + xml).encode("gb18030")
     (m,) = cap.parse(body)
-    assert m.kind == "ice_storm" and cap.districts_of(m, GUIYANG) == ["520103"]
+    assert m.kind == "ice_storm" and cap.districts_of(m, GUIYANG, outlines=OUTLINES) == ["520103"]
 
 
 def _msg(**kw) -> bytes:
@@ -302,7 +308,7 @@ def _area(inner: str) -> bytes:
 )
 def test_area_to_districts(area, expected):
     (m,) = cap.parse(_area(area))
-    assert sorted(cap.districts_of(m, GUIYANG)) == sorted(expected)
+    assert sorted(cap.districts_of(m, GUIYANG, outlines=OUTLINES)) == sorted(expected)
 
 
 @hyp_settings(max_examples=200, deadline=None)
@@ -331,4 +337,4 @@ def test_any_field_text_in_a_cap_shell_is_handled(event, headline, polygon):
         return  # e.g. characters XML cannot carry
     assert m.kind in ("ice_storm", "freezing_rain", "snow", "cold_wave", "travel_rush", "other")
     assert m.level in ("blue", "yellow", "orange", "red")
-    cap.districts_of(m, GUIYANG)
+    cap.districts_of(m, GUIYANG, outlines=OUTLINES)
