@@ -126,11 +126,10 @@ def parse(data: bytes | str) -> list[CapMessage]:
     """Every CAP alert in `data` (one `<alert>`, or several inside `<alerts>`). Raises CapError
     for XML that is broken, hostile (DTD, entities, external references), in an encoding we
     cannot read, or not CAP."""
-    if isinstance(data, str):
-        data = data.encode("utf-8")
     if not data.strip():
         raise CapError("the body is empty")
-    data = to_utf8(data)
+    # text is decoded already, whatever its declaration says; bytes are decoded by it
+    data = _redeclared(data) if isinstance(data, str) else to_utf8(data)
     try:
         root = fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:

@@ -194,6 +194,12 @@ def test_byte_order_marks_read_like_utf8(encode):
     assert cap.districts_of(got, GUIYANG, outlines=OUTLINES) == ["520103"]
 
 
+def test_text_is_read_as_text_whatever_its_declaration_says():
+    xml = _msg().decode().replace('encoding="UTF-8"', 'encoding="GB2312"')
+    (m,) = cap.parse(xml)
+    assert m.headline == "贵阳市气象台发布道路结冰橙色预警[Ⅱ级/严重]"
+
+
 def test_a_declaration_in_single_quotes_and_a_chinese_body_in_gb18030():
     xml = _msg().decode().replace('<?xml version="1.0" encoding="UTF-8"?>', "")
     body = ("<?xml version='1.0' encoding='gb18030' standalone='yes'?>" + xml).encode("gb18030")
