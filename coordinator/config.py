@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     )
     cap_poll_interval_s: int = Field(default=300, alias="NUANLIU_CAP_POLL_INTERVAL")
     max_body_bytes: int = Field(default=1024 * 1024, alias="NUANLIU_MAX_BODY_BYTES")
+    #: the same JSON alert (same sender, kind, level, districts, headline and window) posted
+    #: again within this time without an Idempotency-Key is answered with the first; 0: never
+    alert_dedupe_window: timedelta = Field(
+        default=timedelta(minutes=5), ge=timedelta(0), alias="NUANLIU_ALERT_DEDUPE_WINDOW"
+    )
     #: the repair sweep touches only work older than this (the normal path may still be on
     #: it: an event in the relay, a refill on its way), every `repair_interval_s`
     repair_grace: timedelta = Field(default=timedelta(minutes=2), alias="NUANLIU_REPAIR_GRACE")

@@ -14,6 +14,7 @@ from sqlmodel import Session
 from coordinator.accounts.service import Actor, TokenCache, actor_for_token
 from coordinator.config import Settings
 from coordinator.db import POOL_OVERFLOW, POOL_SIZE
+from coordinator.geo.outlines import Outlines
 
 
 # Dependencies that never block are `async def`: FastAPI runs a plain `def` dependency in a
@@ -47,6 +48,14 @@ SessionDep = Annotated[
     Session, Depends(get_session, scope="function", max_concurrency=ROUTE_SESSIONS)
 ]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+async def get_outlines(request: Request) -> Outlines:
+    """The district outlines the app loaded at start."""
+    return request.app.state.outlines  # type: ignore[no-any-return]
+
+
+OutlinesDep = Annotated[Outlines, Depends(get_outlines)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 
 #: Other ways to authenticate (the board's session cookie) register here, so that pages and the

@@ -23,6 +23,7 @@ from coordinator.alerts import views as alerts_views
 from coordinator.board import views as board_views
 from coordinator.config import Settings, get_settings
 from coordinator.dispatch import views as dispatch_views
+from coordinator.geo import outlines
 from coordinator.logistics import views as logistics_views
 from coordinator.runtime import Runtime
 from coordinator.sms import views as sms_views
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.state.settings = rt.settings
         app.state.engine = rt.engine
         app.state.bootstrap = rt.bootstrap
+        app.state.outlines = outlines.guiyang()
         assert rt.engine is not None
         app.state.sms_intake = Intake(rt.engine).start()
         try:

@@ -2,7 +2,10 @@
 and the mapping of a message onto Nuanliu's alert kind, warning level and districts.
 
 Parsing is safe by construction: defusedxml with DTDs, entity declarations and external
-references all forbidden (so no billion laughs, no XXE), and the caller limits the size. Real
+references all forbidden (so no billion laughs, no XXE), and the caller limits the size. Expat
+reads no multi-byte encoding but UTF-8 and UTF-16, and Chinese feeds send GB2312/GBK/GB18030:
+:func:`to_utf8` decodes those bytes first (as GB18030, the superset of the other two) and
+rewrites the declaration, so the same safe parser sees the same document in UTF-8. Real
 feeds vary, so the parser accepts the CAP 1.1 and 1.0 namespaces, the non-standard `<alerts>`
 wrapper around several messages, enveloped XML signatures (ignored: not verified), empty
 `<polygon/>` and long `references` chains. It raises :class:`CapError` with a one-line reason
@@ -14,6 +17,7 @@ old lxml); the format is small.
 
 from __future__ import annotations
 
+import codecs
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -24,7 +28,10 @@ from xml.etree.ElementTree import Element, ParseError, tostring
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
+from shapely.geometry.base import BaseGeometry
 
+from coordinator.geo import shapes
+from coordinator.geo.outlines import Outlines
 from coordinator.geo.service import haversine_km
 
 CAP_NAMESPACES = (
@@ -117,18 +124,25 @@ class CapMessage:
 # -- parsing -----------------------------------------------------------------------------------
 def parse(data: bytes | str) -> list[CapMessage]:
     """Every CAP alert in `data` (one `<alert>`, or several inside `<alerts>`). Raises CapError
-    for XML that is broken, hostile (DTD, entities, external references) or not CAP."""
-    if isinstance(data, str):
-        data = data.encode("utf-8")
+    for XML that is broken, hostile (DTD, entities, external references), in an encoding we
+    cannot read, or not CAP."""
     if not data.strip():
         raise CapError("the body is empty")
+    # text is decoded already, whatever its declaration says; bytes are decoded by it
+    data = _redeclared(data) if isinstance(data, str) else to_utf8(data)
     try:
         root = fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
         raise CapError(f"refused unsafe XML: {type(exc).__name__}") from None
     except ParseError as exc:
         raise CapError(f"not well-formed XML: {exc}") from None
-    except (ValueError, UnicodeError) as exc:
+    except LookupError as exc:  # an encoding name expat passed on to Python's codecs
+        raise CapError(f"unknown encoding: {exc}") from None
+    except ValueError as exc:
+        if "multi-byte" in str(exc):
+            raise CapError(
+                "its encoding is not supported: send UTF-8, UTF-16 or GB18030 (GBK, GB2312)"
+            ) from None
         raise CapError(f"not readable XML: {exc}") from None
     _ns, local = _split(root.tag)
     if local == "alert":
@@ -140,6 +154,108 @@ def parse(data: bytes | str) -> list[CapMessage]:
     else:
         raise CapError(f"the root element is <{local}>, not a CAP <alert>")
     return [_message(el) for el in alerts]
+
+
+#: encodings expat reads by itself; single-byte ones (windows-1252…) it reads through Python
+_EXPAT_READS = {"utf8", "usascii", "ascii", "iso88591", "latin1"}
+#: Chinese national encodings: read as GB18030, which contains GB2312 and GBK byte for byte
+_GB18030 = {
+    "gb2312",
+    "gbk",
+    "gb18030",
+    "cp936",
+    "ms936",
+    "windows936",
+    "euccn",
+    "xeuccn",
+    "csgb2312",
+    "xgbk",
+    "chinese",
+}
+_UTF16 = {"utf16", "utf16le", "utf16be"}
+#: (byte-order mark, codec, name for people, the declared names that agree with it)
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8", "UTF-8", _EXPAT_READS - {"iso88591", "latin1"}),
+    (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16", _UTF16),
+    (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16", _UTF16),
+)
+_WS = r"[ \t\r\n]"
+#: the XML declaration up to its encoding (the value is checked against the EncName rule)
+_DECLARATION = (
+    rf"\A<\?xml{_WS}+version{_WS}*={_WS}*(?:\"[^\"]*\"|'[^']*'){_WS}+encoding{_WS}*={_WS}*"
+    r"(?:\"(?P<dq>[^\"<>]{0,64})\"|'(?P<sq>[^'<>]{0,64})')"
+)
+_DECLARATION_BYTES = re.compile(_DECLARATION.encode())
+_DECLARATION_TEXT = re.compile(_DECLARATION)
+_ENCODING_NAME = re.compile(r"[A-Za-z][A-Za-z0-9._-]*")
+
+
+def _normalised(name: str) -> str:
+    return re.sub(r"[-_.\s]", "", name).lower()
+
+
+def _declared(match: re.Match[Any] | None) -> tuple[str, tuple[int, int]] | None:
+    """The encoding named in a declaration match, and where it stands."""
+    if match is None:
+        return None
+    group = "dq" if match.group("dq") is not None else "sq"
+    value = match.group(group)
+    name = value.decode("latin-1") if isinstance(value, bytes) else value
+    if not _ENCODING_NAME.fullmatch(name):
+        raise CapError(f"the XML declaration names no encoding: {name[:40]!r}")
+    return name, match.span(group)
+
+
+def _redeclared(text: str) -> bytes:
+    """`text` as UTF-8 bytes, its declaration (if it has one) saying so."""
+    found = _declared(_DECLARATION_TEXT.match(text))
+    if found is not None:
+        _, (start, end) = found
+        text = f"{text[:start]}UTF-8{text[end:]}"
+    return text.encode("utf-8")
+
+
+def _decoded(data: bytes, codec: str, declared: str) -> str:
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError as exc:
+        raise CapError(
+            f"the body is not valid {declared}: byte 0x{data[exc.start]:02x} at offset "
+            f"{exc.start} cannot be read"
+        ) from None
+
+
+def to_utf8(data: bytes) -> bytes:
+    """The document in an encoding expat reads: a byte-order mark (UTF-8, UTF-16) or a declared
+    GB2312/GBK/GB18030 is decoded and re-declared as UTF-8; UTF-8, ASCII and single-byte
+    encodings go through unchanged. Raises CapError for a name that is no encoding, bytes that
+    are not in the declared encoding, or a declaration that contradicts the byte-order mark.
+
+    The size limit stays with the caller and holds on the bytes received; the UTF-8 form of
+    GB18030 text is at most 1.5 times as long."""
+    for bom, codec, label, agrees in _BOMS:
+        if data.startswith(bom):
+            text = _decoded(data[len(bom) :], codec, label)
+            found = _declared(_DECLARATION_TEXT.match(text))
+            if found is not None and _normalised(found[0]) not in agrees:
+                raise CapError(
+                    f"the byte-order mark says {label} but the XML declaration says {found[0]!r}"
+                )
+            return _redeclared(text)
+    found = _declared(_DECLARATION_BYTES.match(data))
+    if found is None:
+        return data  # UTF-8 by the XML rules (or UTF-16 without a mark: expat tells)
+    name = _normalised(found[0])
+    if name in _GB18030:
+        return _redeclared(_decoded(data, "gb18030", found[0]))
+    if name in _UTF16:
+        raise CapError(f"declared {found[0]!r} but written in an 8-bit encoding")
+    if name not in _EXPAT_READS:
+        try:
+            codecs.lookup(found[0])
+        except LookupError:
+            raise CapError(f"unknown encoding {found[0]!r}") from None
+    return data
 
 
 def _split(tag: Any) -> tuple[str, str]:
@@ -391,10 +507,41 @@ def _by_name(text: str, context: str, districts: Sequence[DistrictRef]) -> list[
     return found
 
 
-def districts_of(message: CapMessage, districts: Sequence[DistrictRef]) -> list[str]:
+#: How a CAP polygon or circle selects a district that has an outline (see coordinator/geo):
+#: by the part of the district it covers, measured in km on the real outlines. The part counts
+#: when it holds at least MIN_SHARE_OF_AREA of the CAP area itself (so a small area inside one
+#: district selects it, however small), or when it is at least MIN_SHARE_OF_DISTRICT of the
+#: district or MIN_PART_KM2 and wider than SLIVER_KM somewhere. The last condition ignores the
+#: strips a polygon drawn along a border from another map leaves in the neighbour: the
+#: outlines are simplified to about 100 m, and feeds draw their own borders. A circle that
+#: reaches a few hundred metres over a border selects nothing across it.
+MIN_SHARE_OF_AREA = 0.2
+MIN_SHARE_OF_DISTRICT = 0.01
+MIN_PART_KM2 = 2.0
+SLIVER_KM = 0.5
+#: a CAP circle smaller than this (1 m) is its centre point
+MIN_RADIUS_KM = 0.001
+
+
+def _covered(shape: BaseGeometry, codes: list[str], outlines: Outlines) -> list[str]:
+    return [
+        o.code
+        for o in outlines.overlaps(shape, codes=codes)
+        if o.of_area >= MIN_SHARE_OF_AREA
+        or (
+            (o.of_district >= MIN_SHARE_OF_DISTRICT or o.km2 >= MIN_PART_KM2)
+            and o.wider_than(SLIVER_KM)
+        )
+    ]
+
+
+def districts_of(
+    message: CapMessage, districts: Sequence[DistrictRef], *, outlines: Outlines
+) -> list[str]:
     """Our districts that the message's areas touch: division geocodes (CPEAS 12-digit or
     GB/T 2260 6-digit); district names in `areaDesc` (only for areas without such geocodes);
-    polygons and circles containing a district's centre."""
+    polygons and circles that cover a meaningful part of a district's outline (the rule is
+    above), or, for a district without an outline in `outlines`, contain its centre."""
     out: list[str] = []
 
     def add(codes: Iterable[str]) -> None:
@@ -402,6 +549,8 @@ def districts_of(message: CapMessage, districts: Sequence[DistrictRef]) -> list[
             if code not in out:
                 out.append(code)
 
+    outlined = [d.code for d in districts if d.code in outlines]
+    centred = [d for d in districts if d.code not in outlines]
     context = " ".join(i.headline for i in message.infos)
     for info in message.infos:
         for area in info.areas:
@@ -416,9 +565,16 @@ def districts_of(message: CapMessage, districts: Sequence[DistrictRef]) -> list[
             if not coded and area.desc:
                 add(_by_name(area.desc, f"{context} {area.desc}", districts))
             for ring in area.polygons:
-                add(d.code for d in districts if _point_in_polygon(d.lat, d.lon, ring))
+                polygon = shapes.polygon(ring)
+                if polygon is not None and outlined:
+                    add(_covered(polygon, outlined, outlines))
+                add(d.code for d in centred if _point_in_polygon(d.lat, d.lon, ring))
             for lat, lon, radius in area.circles:
-                add(d.code for d in districts if haversine_km(lat, lon, d.lat, d.lon) <= radius)
+                if outlined and radius >= MIN_RADIUS_KM:
+                    add(_covered(shapes.circle(lat, lon, radius), outlined, outlines))
+                elif outlined:  # a point
+                    add(c for c in outlines.containing(lon, lat) if c in outlined)
+                add(d.code for d in centred if haversine_km(lat, lon, d.lat, d.lon) <= radius)
     return out
 
 

@@ -5,16 +5,18 @@ comes through :func:`raise_alert`."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
 from coordinator.accounts.service import Actor, record_audit
 from coordinator.alerts import cap, service
 from coordinator.alerts.models import Alert
+from coordinator.common import aware
 from coordinator.dispatch import incidents
 from coordinator.dispatch import service as dispatch_service
 from coordinator.dispatch.models import Incident
+from coordinator.geo.outlines import Outlines
 from coordinator.geo.service import list_districts
 from events.outbox import stage
 from events.payloads.alerts import AlertRaised
@@ -23,6 +25,14 @@ from events.payloads.incidents import IncidentOpened
 
 class AlertRejected(ValueError):
     """An alert that cannot be acted on; the message is the reason (HTTP 422)."""
+
+
+class KeyReused(AlertRejected):
+    """An Idempotency-Key sent again with a different alert."""
+
+
+#: how long an Idempotency-Key answers with the alert it first raised
+KEY_HOLD = timedelta(hours=24)
 
 
 @dataclass
@@ -141,6 +151,55 @@ def raise_alert(*, session: Session, data: AlertInput, actor: Actor | str) -> Ra
     return Raised(alert, incident.id, created=True)
 
 
+def raise_once(
+    *,
+    session: Session,
+    data: AlertInput,
+    actor: Actor | str,
+    key: str | None,
+    window: timedelta,
+    now: datetime,
+) -> Raised:
+    """:func:`raise_alert` for a JSON alert that may come twice. With an Idempotency-Key
+    `key`, the same key from the same sender within KEY_HOLD answers with the alert it raised
+    (`created` False), and raises KeyReused if the body differs. Without one, an identical body
+    (see `service.fingerprint`) from the same sender within `window` of the alert it raised
+    answers with that alert. The claim row is locked first, so concurrent copies take turns
+    and all but the first find its alert (see `AlertClaim`)."""
+    fingerprint = service.fingerprint(
+        kind=data.kind,
+        level=data.level,
+        districts=data.districts,
+        headline=data.headline,
+        starts_at=data.starts_at,
+        ends_at=data.ends_at,
+    )
+    claim = service.claim(
+        session=session,
+        sender=data.sender,
+        key=f"key:{key}" if key is not None else f"body:{fingerprint}",
+        now=now,
+    )
+    hold = KEY_HOLD if key is not None else window
+    claimed_at = aware(claim.claimed_at)
+    if claim.alert_id is not None and claimed_at is not None and now - claimed_at < hold:
+        if claim.fingerprint != fingerprint:
+            raise KeyReused(
+                "this Idempotency-Key was used for a different alert in the last 24 hours: "
+                "send a new key for a new alert"
+            )
+        seen = session.get(Alert, claim.alert_id)
+        if seen is not None:
+            return Raised(seen, seen.incident_id, created=False)
+    raised = raise_alert(session=session, data=data, actor=actor)
+    claim.alert_id = raised.alert.id
+    claim.fingerprint = fingerprint
+    claim.claimed_at = now
+    session.add(claim)
+    session.flush()
+    return raised
+
+
 def _store(session: Session, data: AlertInput, sent: datetime, incident_id: int | None) -> Alert:
     alert = Alert(
         sender=data.sender[:255],
@@ -211,11 +270,17 @@ def cap_input(*, message: cap.CapMessage, districts: list[str], source: str) -> 
 
 
 def ingest_cap(
-    *, session: Session, data: bytes, actor: Actor | str, source: str = "cap"
+    *,
+    session: Session,
+    data: bytes,
+    actor: Actor | str,
+    outlines: Outlines,
+    source: str = "cap",
 ) -> CapIngest:
-    """Raise every CAP alert in `data` that concerns our districts, in the caller's
-    transaction. Alerts outside them are skipped with the reason (see the views for why this
-    is a 422 rather than an incident without tasks). Raises cap.CapError for bad XML."""
+    """Raise every CAP alert in `data` that concerns our districts (their areas matched
+    against `outlines`), in the caller's transaction. Alerts outside them are skipped with the
+    reason (see the views for why this is a 422 rather than an incident without tasks). Raises
+    cap.CapError for bad XML."""
     messages = cap.parse(data)
     refs = [
         cap.DistrictRef(d.code, d.name_zh, d.name_en, d.lat, d.lon)
@@ -224,7 +289,7 @@ def ingest_cap(
     out = CapIngest()
     for message in messages:
         label = f"{message.sender} {message.identifier}"
-        districts = cap.districts_of(message, refs)
+        districts = cap.districts_of(message, refs, outlines=outlines)
         try:
             out.raised.append(
                 raise_alert(

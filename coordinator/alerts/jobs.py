@@ -20,6 +20,7 @@ from coordinator.db import session_scope
 from coordinator.dispatch import incidents, offers, planning
 from coordinator.dispatch import service as dispatch_service
 from coordinator.dispatch.models import Incident
+from coordinator.geo.outlines import Outlines, guiyang
 from coordinator.logistics.models import Place
 
 log = logging.getLogger(__name__)
@@ -145,10 +146,16 @@ def _last_day(incident: Incident, settings: Settings, zone: ZoneInfo) -> date:
 def poll_feeds() -> int:
     """Fetch every NUANLIU_CAP_FEEDS URL and take the alerts that concern us."""
     rt = _runtime()
-    return poll(engine=rt.engine, settings=rt.settings)
+    return poll(engine=rt.engine, settings=rt.settings, outlines=guiyang())
 
 
-def poll(*, engine: Engine, settings: Settings, client: httpx.Client | None = None) -> int:
+def poll(
+    *,
+    engine: Engine,
+    settings: Settings,
+    outlines: Outlines,
+    client: httpx.Client | None = None,
+) -> int:
     """One round of feed polling; returns how many new alerts were raised. A feed that fails
     (network, size, XML) is logged and skipped; the others still count."""
     own = client is None
@@ -160,7 +167,11 @@ def poll(*, engine: Engine, settings: Settings, client: httpx.Client | None = No
                 body = _fetch(http, url, settings.max_body_bytes)
                 with session_scope(engine) as session:
                     result = flows.ingest_cap(
-                        session=session, data=body, actor=FEED_ACTOR, source="feed"
+                        session=session,
+                        data=body,
+                        actor=FEED_ACTOR,
+                        outlines=outlines,
+                        source="feed",
                     )
                 raised += sum(1 for r in result.raised if r.created)
                 for reason in result.skipped:

@@ -48,6 +48,26 @@ class Alert(SQLModel, table=True):
     received_at: datetime = Field(default_factory=utcnow, sa_column=tz_column())
 
 
+class AlertClaim(SQLModel, table=True):
+    """A JSON alert a sender has already raised, so that a copy is answered with it instead of
+    opening a second incident: one row per (sender, key), where the key is the client's
+    `Idempotency-Key` (`key:…`) or, without one, the fingerprint of the body (`body:…`). The
+    unique constraint is what holds under a race: a second transaction claiming the same key
+    waits for the first and then finds its row (`service.claim`)."""
+
+    __tablename__ = "alert_claims"
+    __table_args__ = (UniqueConstraint("sender", "key", name="uq_alert_claim"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    sender: str = Field(max_length=255)
+    key: str = Field(max_length=300)
+    #: sha256 of the canonical body the key was claimed with ("" until an alert is raised)
+    fingerprint: str = Field(default="", max_length=64)
+    alert_id: int | None = Field(default=None, foreign_key="alerts.id")
+    #: when the alert it answers with was raised (a claim older than its hold is reused)
+    claimed_at: datetime = Field(sa_column=tz_column(nullable=False))
+
+
 class AlertCreate(BaseModel):
     """`POST /api/alerts`."""
 

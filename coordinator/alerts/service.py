@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from coordinator.alerts.models import Alert
+from coordinator.alerts.models import Alert, AlertClaim
 from coordinator.geo.service import resolve
 
 
@@ -75,3 +78,47 @@ def find_referenced(
         if row is not None and row not in found:
             found.append(row)
     return found
+
+
+def fingerprint(
+    *,
+    kind: str,
+    level: str,
+    districts: Iterable[str],
+    headline: str,
+    starts_at: datetime | None,
+    ends_at: datetime | None,
+) -> str:
+    """sha256 of what makes two JSON alerts the same alert: kind, level, the set of district
+    codes, the headline (outer spaces aside) and the window as UTC instants (so +08:00 and Z
+    spellings of one time agree)."""
+    canonical = {
+        "kind": kind,
+        "level": level,
+        "districts": sorted(set(districts)),
+        "headline": headline.strip(),
+        "starts_at": utc(starts_at).isoformat() if starts_at else None,
+        "ends_at": utc(ends_at).isoformat() if ends_at else None,
+    }
+    text = json.dumps(canonical, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def claim(*, session: Session, sender: str, key: str, now: datetime) -> AlertClaim:
+    """The claim row of (sender, key), locked until the caller's transaction ends; inserted
+    (with no alert yet) when there is none. On PostgreSQL a second transaction claiming the same
+    key waits in the INSERT until the first commits, then finds its row; SQLite's writers take
+    turns anyway (BEGIN IMMEDIATE)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(
+        insert(AlertClaim)
+        .values(sender=sender, key=key, fingerprint="", claimed_at=utc(now))
+        .on_conflict_do_nothing(index_elements=["sender", "key"])
+    )
+    return session.exec(
+        select(AlertClaim)
+        .where(AlertClaim.sender == sender, AlertClaim.key == key)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()

@@ -3,54 +3,84 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
 from coordinator.alerts import cap, flows, service
 from coordinator.alerts.models import AlertAccepted, AlertCreate
 from coordinator.common import utcnow
-from coordinator.deps import Dispatcher, SessionDep, SettingsDep
+from coordinator.deps import Dispatcher, OutlinesDep, SessionDep, SettingsDep
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 
 
-def _commit(session: SessionDep, data: flows.AlertInput, actor: Dispatcher) -> JSONResponse:
+def _commit(
+    session: SessionDep,
+    data: flows.AlertInput,
+    actor: Dispatcher,
+    *,
+    key: str | None,
+    window: timedelta,
+) -> JSONResponse:
     """Raise the alert in one transaction; 202 for a new alert, 200 with the same ids for one
-    already stored (also when an identical copy wins a race)."""
+    already raised (the same Idempotency-Key, or the same body within the window)."""
     try:
-        raised = flows.raise_alert(session=session, data=data, actor=actor)
+        raised = flows.raise_once(
+            session=session, data=data, actor=actor, key=key, window=window, now=data.sent
+        )
         session.commit()
     except flows.AlertRejected as exc:
         session.rollback()
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    except IntegrityError:
-        session.rollback()
-        seen = service.find_by_identity(
-            session=session, sender=data.sender, identifier=data.identifier, sent=data.sent
-        )
-        if seen is None or seen.id is None or seen.incident_id is None:
-            raise
-        return JSONResponse(
-            AlertAccepted(alert_id=seen.id, incident_id=seen.incident_id).model_dump(),
-            status_code=status.HTTP_200_OK,
-        )
     assert raised.alert.id is not None
     body = {"alert_id": raised.alert.id, "incident_id": raised.incident_id}
     code = status.HTTP_202_ACCEPTED if raised.created else status.HTTP_200_OK
     return JSONResponse(body, status_code=code)
 
 
+#: visible ASCII, as the Idempotency-Key draft (a structured-field string) allows
+KEY_PATTERN = r"^[!-~]{1,255}$"
+
+
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=AlertAccepted,
-    responses={422: {"description": "invalid body or unknown district"}},
+    responses={
+        200: {
+            "description": "this alert was already raised (same Idempotency-Key within 24 h,"
+            " or, without a key, the same body within NUANLIU_ALERT_DEDUPE_WINDOW): the"
+            " first one's ids"
+        },
+        422: {
+            "description": "invalid body or Idempotency-Key, unknown district, or a key "
+            "reused for a different alert"
+        },
+    },
 )
-def post_alert(body: AlertCreate, session: SessionDep, actor: Dispatcher) -> JSONResponse:
-    """Raise an alert by hand: opens an incident; dispatch plans tasks and sends offers."""
+def post_alert(
+    body: AlertCreate,
+    session: SessionDep,
+    actor: Dispatcher,
+    settings: SettingsDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            pattern=KEY_PATTERN,
+            description="Any unique string (a UUID) per alert, 1-255 visible ASCII characters. "
+            "Sent again by the same dispatcher within 24 hours it answers 200 with the first "
+            "alert's ids, and 422 if the body differs. Without it, the same body within "
+            "NUANLIU_ALERT_DEDUPE_WINDOW (5 minutes) is taken as the same alert.",
+        ),
+    ] = None,
+) -> JSONResponse:
+    """Raise an alert by hand: opens an incident; dispatch plans tasks and sends offers. A
+    retried or doubled post opens no second incident (see `Idempotency-Key`)."""
     if body.starts_at and body.ends_at and body.ends_at <= body.starts_at:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, "ends_at must be after starts_at"
@@ -72,7 +102,7 @@ def post_alert(body: AlertCreate, session: SessionDep, actor: Dispatcher) -> JSO
         ends_at=body.ends_at,
         raw=body.model_dump_json(),
     )
-    return _commit(session, data, actor)
+    return _commit(session, data, actor, key=idempotency_key, window=settings.alert_dedupe_window)
 
 
 async def read_limited(request: Request, limit: int) -> bytes:
@@ -105,7 +135,10 @@ async def cap_body(request: Request, settings: SettingsDep) -> bytes:
     },
 )
 def post_cap(
-    data: Annotated[bytes, Depends(cap_body)], session: SessionDep, actor: Dispatcher
+    data: Annotated[bytes, Depends(cap_body)],
+    session: SessionDep,
+    actor: Dispatcher,
+    outlines: OutlinesDep,
 ) -> JSONResponse:
     """Take a CAP 1.2 (or 1.1) message, or an `<alerts>` wrapper of several.
 
@@ -115,7 +148,7 @@ def post_cap(
     When a wrapper holds several alerts, `alert_id`/`incident_id` are the first's and
     `alerts` lists every one taken, `skipped` the rest with reasons."""
     try:
-        result = flows.ingest_cap(session=session, data=data, actor=actor)
+        result = flows.ingest_cap(session=session, data=data, actor=actor, outlines=outlines)
         if not result.raised:
             raise flows.AlertRejected("; ".join(result.skipped) or "no alert in the body")
         session.commit()
@@ -125,7 +158,7 @@ def post_cap(
     except IntegrityError:
         # a copy of the same alert won a race: answer with what it stored
         session.rollback()
-        result = flows.ingest_cap(session=session, data=data, actor=actor)
+        result = flows.ingest_cap(session=session, data=data, actor=actor, outlines=outlines)
         session.rollback()
         if not result.raised or any(r.created for r in result.raised):
             raise

@@ -3,7 +3,7 @@ bodies get a clear 4xx and store nothing."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -105,3 +105,134 @@ def test_broken_json_huge_bodies_and_roles(api, tokens, engine):
         api.post("/api/alerts", json=GOOD, headers=bearer(tokens["manager_a"])).status_code == 403
     )
     assert _count(engine, Alert) == 0
+
+
+# -- the same alert twice --------------------------------------------------------------------
+def _ids(r) -> tuple[int, int]:
+    return r.json()["alert_id"], r.json()["incident_id"]
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The route's clock, moved by hand: `clock.now += timedelta(...)`."""
+    from types import SimpleNamespace
+
+    from coordinator.alerts import views
+
+    state = SimpleNamespace(now=datetime(2014, 1, 5, 6, 0, tzinfo=UTC))
+    monkeypatch.setattr(views, "utcnow", lambda: state.now)
+    return state
+
+
+def _post(api, tokens, body, key=None, role="dispatcher"):
+    headers = bearer(tokens[role])
+    if key is not None:
+        headers["Idempotency-Key"] = key
+    return api.post("/api/alerts", json=body, headers=headers)
+
+
+def test_the_same_key_twice_is_one_alert_and_one_incident(api, tokens, engine, clock):
+    first = _post(api, tokens, GOOD, key="3f1c-retry-me")
+    assert first.status_code == 202, first.text
+    clock.now += timedelta(hours=23)
+    again = _post(api, tokens, GOOD, key="3f1c-retry-me")
+    assert again.status_code == 200 and _ids(again) == _ids(first)
+    assert _count(engine, Alert) == 1 and _count(engine, Incident) == 1
+    assert _count(engine, OutboxEvent) == 2  # one incident.opened, one alert.raised
+
+
+def test_a_key_sent_again_with_another_alert_is_refused(api, tokens, engine, clock):
+    assert _post(api, tokens, GOOD, key="k-1").status_code == 202
+    other = {**GOOD, "level": "red"}
+    r = _post(api, tokens, other, key="k-1")
+    assert r.status_code == 422 and "Idempotency-Key was used for a different alert" in r.text
+    assert _count(engine, Alert) == 1 and _count(engine, Incident) == 1
+    # the same content written differently is the same alert: district names or codes in
+    # another order, the start in UTC, spaces around the headline
+    same = {
+        **GOOD,
+        "districts": ["乌当区", "520111", "南明", "云岩"],
+        "starts_at": "2014-01-04T23:00:00Z",
+        "headline": f"  {GOOD['headline']} ",
+    }
+    assert _post(api, tokens, same, key="k-1").status_code == 200
+    assert _count(engine, Alert) == 1
+
+
+def test_a_key_is_kept_24_hours_and_per_dispatcher(api, tokens, engine, clock, session):
+    from coordinator.accounts.service import create_token
+
+    first = _post(api, tokens, GOOD, key="k-2")
+    other_token = create_token(session=session, role="dispatcher", label="another-dispatcher")
+    session.commit()
+    tokens = {**tokens, "other": other_token}
+    theirs = _post(api, tokens, GOOD, key="k-2", role="other")
+    assert theirs.status_code == 202 and _ids(theirs) != _ids(first)
+    clock.now += timedelta(hours=24, seconds=1)
+    later = _post(api, tokens, GOOD, key="k-2")
+    assert later.status_code == 202 and _ids(later) != _ids(first)
+    assert _count(engine, Incident) == 3
+
+
+def test_the_same_body_without_a_key_within_the_window_is_one_alert(
+    api, tokens, engine, clock, settings
+):
+    window = settings.alert_dedupe_window
+    assert window == timedelta(minutes=5)
+    first = _post(api, tokens, GOOD)
+    assert first.status_code == 202
+    clock.now += window - timedelta(seconds=1)
+    again = _post(api, tokens, GOOD)
+    assert again.status_code == 200 and _ids(again) == _ids(first)
+    # a different alert is a different alert, even at once
+    other = _post(api, tokens, {**GOOD, "districts": ["云岩区"]})
+    assert other.status_code == 202
+    assert _count(engine, Incident) == 2
+    # the window runs from the alert raised, not from the last copy
+    clock.now += timedelta(seconds=2)
+    after = _post(api, tokens, GOOD)
+    assert after.status_code == 202 and _ids(after) != _ids(first)
+    assert _count(engine, Alert) == 3 and _count(engine, Incident) == 3
+    # and that one now answers the copies
+    assert _ids(_post(api, tokens, GOOD)) == _ids(after)
+
+
+def test_copies_a_second_apart_across_a_minute_boundary_are_one_alert(api, tokens, clock):
+    clock.now = datetime(2014, 1, 5, 6, 4, 59, 500000, tzinfo=UTC)
+    first = _post(api, tokens, GOOD)
+    clock.now += timedelta(seconds=1)
+    assert _ids(_post(api, tokens, GOOD)) == _ids(first)
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["", "x" * 256, "has space", "naïve", "tab\tkey"],
+    ids=["empty", "too long", "space", "non-ascii", "control"],
+)
+def test_a_bad_idempotency_key_is_refused_and_stores_nothing(api, tokens, engine, key):
+    headers = {**bearer(tokens["dispatcher"]), "Idempotency-Key": key.encode("utf-8")}
+    r = api.post("/api/alerts", json=GOOD, headers=headers)
+    assert r.status_code == 422, r.text
+    assert "Idempotency-Key" in r.text or "idempotency-key" in r.text.lower()
+    assert _count(engine, Alert) == 0 and _count(engine, Incident) == 0
+
+
+def test_the_dedupe_window_setting(monkeypatch):
+    """An ISO 8601 duration, like the other times in the settings; 0 turns it off."""
+    from coordinator.config import Settings
+
+    monkeypatch.setenv("NUANLIU_ALERT_DEDUPE_WINDOW", "PT2M")
+    assert Settings().alert_dedupe_window == timedelta(minutes=2)
+    monkeypatch.setenv("NUANLIU_ALERT_DEDUPE_WINDOW", "PT0S")
+    assert Settings().alert_dedupe_window == timedelta(0)
+    for bad in ("-PT1M", "five minutes"):
+        monkeypatch.setenv("NUANLIU_ALERT_DEDUPE_WINDOW", bad)
+        with pytest.raises(ValueError, match="NUANLIU_ALERT_DEDUPE_WINDOW"):
+            Settings()
+
+
+def test_a_window_of_zero_takes_every_copy_as_a_new_alert(api, tokens, engine, settings, clock):
+    settings.alert_dedupe_window = timedelta(0)
+    assert _post(api, tokens, GOOD).status_code == 202
+    assert _post(api, tokens, GOOD).status_code == 202
+    assert _count(engine, Incident) == 2

@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from coordinator.alerts import calendar, cap, flows, jobs
 from coordinator.dispatch.models import Incident, Task
+from coordinator.geo.outlines import guiyang
 from coordinator.scheduler import recurring_jobs
 
 
@@ -149,8 +150,10 @@ def test_feed_poller_takes_our_alerts_and_survives_bad_feeds(engine, settings, d
     }
     client = httpx.Client(transport=httpx.MockTransport(lambda r: pages[str(r.url)]))
     feeds = settings.model_copy(update={"cap_feeds": list(pages)})
-    assert jobs.poll(engine=engine, settings=feeds, client=client) == 1
-    assert jobs.poll(engine=engine, settings=feeds, client=client) == 0  # same alert again
+    assert jobs.poll(engine=engine, settings=feeds, client=client, outlines=guiyang()) == 1
+    assert (
+        jobs.poll(engine=engine, settings=feeds, client=client, outlines=guiyang()) == 0
+    )  # same alert again
     with Session(engine) as s:
         incidents = s.exec(select(Incident).order_by(col(Incident.id))).all()
     assert [(i.kind, i.level) for i in incidents] == [("freezing_rain", "orange")]

@@ -3,6 +3,7 @@ colours and areas onto kinds, levels and Guiyang's districts."""
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 from datetime import UTC, datetime
 
@@ -12,6 +13,7 @@ from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
 from coordinator.alerts import cap
+from coordinator.geo.outlines import guiyang
 from tests.conftest import SHARED_CAP
 
 REAL = SHARED_CAP
@@ -28,6 +30,7 @@ GUIYANG = [
     cap.DistrictRef("520181", "清镇市", "Qingzhen City", 26.556, 106.47),
 ]
 SENT = datetime(2014, 1, 5, 6, 0, tzinfo=UTC)
+OUTLINES = guiyang()
 
 
 def _real(name: str) -> bytes:
@@ -45,9 +48,9 @@ def test_china_cpeas_update_bilingual():
     assert m.references[0][1] == "13060041600000_20240712073642"
     assert m.headline.startswith("保定市气象台")  # the Chinese info wins
     assert (m.kind, m.level) == ("other", "yellow")  # 雷电 is not a winter hazard
-    assert cap.districts_of(m, GUIYANG) == []
+    assert cap.districts_of(m, GUIYANG, outlines=OUTLINES) == []
     baoding = [cap.DistrictRef("130602", "竞秀区", "Jingxiu District", 38.87, 115.46)]
-    assert cap.districts_of(m, baoding) == ["130602"]
+    assert cap.districts_of(m, baoding, outlines=OUTLINES) == ["130602"]
 
 
 @needs_real
@@ -57,7 +60,7 @@ def test_canada_signed_update_with_long_references_and_polygons():
     assert all(ref[2] is not None for ref in m.references)
     assert m.kind == "snow" and m.level == "yellow"
     assert any(area.polygons for info in m.infos for area in info.areas)
-    assert cap.districts_of(m, GUIYANG) == []
+    assert cap.districts_of(m, GUIYANG, outlines=OUTLINES) == []
 
 
 @needs_real
@@ -93,6 +96,25 @@ HOSTILE = {
     b"<identifier>x</identifier></alert>",
     "empty wrapper": b'<alerts xmlns="urn:oasis:names:tc:emergency:cap:1.2"/>',
     "bad encoding": b'<?xml version="1.0" encoding="UTF-8"?><alert>\xff\xfe</alert>',
+    # a bomb is still a bomb once decoded from GBK
+    "billion laughs in GBK": '<?xml version="1.0" encoding="GBK"?><!DOCTYPE 警报 ['
+    '<!ENTITY 笑 "哈哈"><!ENTITY 笑2 "&笑;&笑;&笑;&笑;&笑;&笑;&笑;&笑;">]>'
+    '<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">&笑2;</alert>'.encode("gbk"),
+    "external entity in GB2312": '<?xml version="1.0" encoding="GB2312"?><!DOCTYPE a '
+    '[<!ENTITY x SYSTEM "file:///etc/passwd">]><alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">'
+    "<identifier>&x;</identifier><headline>道路结冰</headline></alert>".encode("gb2312"),
+    "not GBK": b'<?xml version="1.0" encoding="GBK"?><alert xmlns="urn:oasis:names:tc:'
+    b'emergency:cap:1.2"><identifier>\xff\xfe\x80</identifier></alert>',
+    "unknown encoding": b'<?xml version="1.0" encoding="x-nuanliu-7"?>'
+    b'<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"/>',
+    "no encoding name": b'<?xml version="1.0" encoding="&#x47;BK"?><alert/>',
+    "multi-byte expat cannot read": '<?xml version="1.0" encoding="Big5"?><alert>中</alert>'.encode(
+        "big5"
+    ),
+    "mark and declaration disagree": '<?xml version="1.0" encoding="GB2312"?><alert/>'.encode(
+        "utf-16"
+    ),
+    "UTF-16 declared, 8-bit written": b"<?xml version='1.0' encoding='UTF-16'?><alert/>",
 }
 
 
@@ -100,7 +122,89 @@ HOSTILE = {
 def test_hostile_broken_and_non_cap_xml_is_refused_with_a_reason(name):
     with pytest.raises(cap.CapError) as info:
         cap.parse(HOSTILE[name])
-    assert str(info.value)
+    assert str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "needle"),
+    [
+        ("billion laughs in GBK", "unsafe"),
+        ("external entity in GB2312", "unsafe"),
+        ("not GBK", "not valid GBK: byte 0xff"),
+        ("unknown encoding", "unknown encoding 'x-nuanliu-7'"),
+        ("no encoding name", "names no encoding"),
+        ("multi-byte expat cannot read", "encoding is not supported"),
+        ("mark and declaration disagree", "byte-order mark says UTF-16"),
+        ("UTF-16 declared, 8-bit written", "8-bit"),
+    ],
+)
+def test_encoding_refusals_say_what_is_wrong(name, needle):
+    with pytest.raises(cap.CapError, match=needle):
+        cap.parse(HOSTILE[name])
+
+
+#: the real CMA message, moved from Baoding to Yunyan so that it concerns us
+def _cma_in_yunyan() -> str:
+    xml = _real("cn_cma_baoding_lightning_yellow_2024-07-12.xml").decode("utf-8")
+    return xml.replace("130602000000", "520103000000")
+
+
+def _summary(m: cap.CapMessage) -> tuple:
+    return (m.identifier, m.sender, m.sent, m.headline, m.kind, m.level, m.references)
+
+
+@needs_real
+@pytest.mark.parametrize(
+    ("declared", "codec"),
+    [("GB2312", "gb2312"), ("GBK", "gbk"), ("gb18030", "gb18030"), ("CP936", "gbk")],
+)
+def test_a_chinese_encoded_real_cap_reads_like_its_utf8_form(declared, codec):
+    utf8 = _cma_in_yunyan()
+    assert 'encoding="UTF-8"' in utf8
+    encoded = utf8.replace('encoding="UTF-8"', f'encoding="{declared}"').encode(codec)
+    assert encoded != utf8.encode("utf-8")  # the Chinese text really is in the other encoding
+    (want,) = cap.parse(utf8.encode("utf-8"))
+    (got,) = cap.parse(encoded)
+    assert _summary(got) == _summary(want)
+    assert got.headline == "保定市气象台更新雷电黄色预警[Ⅲ级/较重]"
+    assert (
+        cap.districts_of(got, GUIYANG, outlines=OUTLINES)
+        == cap.districts_of(want, GUIYANG, outlines=OUTLINES)
+        == ["520103"]
+    )
+    assert 'encoding="UTF-8"' not in got.raw and "雷电" in got.raw
+
+
+@needs_real
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda text: codecs.BOM_UTF8 + text.encode("utf-8"),
+        lambda text: text.replace('encoding="UTF-8"', 'encoding="UTF-16"').encode("utf-16"),
+        lambda text: text.replace('encoding="UTF-8"', 'encoding="UTF-16"').encode("utf-16-be"),
+        lambda text: codecs.BOM_UTF16_BE + text.replace('encoding="UTF-8"', "").encode("utf-16-be"),
+    ],
+    ids=["utf-8 mark", "utf-16 mark", "utf-16 big-endian, no mark", "utf-16 mark, no encoding"],
+)
+def test_byte_order_marks_read_like_utf8(encode):
+    utf8 = _cma_in_yunyan()
+    (want,) = cap.parse(utf8.encode("utf-8"))
+    (got,) = cap.parse(encode(utf8))
+    assert _summary(got) == _summary(want)
+    assert cap.districts_of(got, GUIYANG, outlines=OUTLINES) == ["520103"]
+
+
+def test_text_is_read_as_text_whatever_its_declaration_says():
+    xml = _msg().decode().replace('encoding="UTF-8"', 'encoding="GB2312"')
+    (m,) = cap.parse(xml)
+    assert m.headline == "贵阳市气象台发布道路结冰橙色预警[Ⅱ级/严重]"
+
+
+def test_a_declaration_in_single_quotes_and_a_chinese_body_in_gb18030():
+    xml = _msg().decode().replace('<?xml version="1.0" encoding="UTF-8"?>', "")
+    body = ("<?xml version='1.0' encoding='gb18030' standalone='yes'?>" + xml).encode("gb18030")
+    (m,) = cap.parse(body)
+    assert m.kind == "ice_storm" and cap.districts_of(m, GUIYANG, outlines=OUTLINES) == ["520103"]
 
 
 def _msg(**kw) -> bytes:
@@ -210,7 +314,7 @@ def _area(inner: str) -> bytes:
 )
 def test_area_to_districts(area, expected):
     (m,) = cap.parse(_area(area))
-    assert sorted(cap.districts_of(m, GUIYANG)) == sorted(expected)
+    assert sorted(cap.districts_of(m, GUIYANG, outlines=OUTLINES)) == sorted(expected)
 
 
 @hyp_settings(max_examples=200, deadline=None)
@@ -239,4 +343,4 @@ def test_any_field_text_in_a_cap_shell_is_handled(event, headline, polygon):
         return  # e.g. characters XML cannot carry
     assert m.kind in ("ice_storm", "freezing_rain", "snow", "cold_wave", "travel_rush", "other")
     assert m.level in ("blue", "yellow", "orange", "red")
-    cap.districts_of(m, GUIYANG)
+    cap.districts_of(m, GUIYANG, outlines=OUTLINES)

@@ -152,6 +152,21 @@ def test_real_cpeas_message_moved_to_yunyan_opens_an_incident(api, tokens, engin
         )
 
 
+@pytest.mark.skipif(not REAL.is_dir(), reason="the shared real-world CAP files are absent")
+def test_real_cpeas_message_in_gb2312_is_taken_like_its_utf8_form(api, tokens, engine):
+    xml = (REAL / "cn_cma_baoding_lightning_yellow_2024-07-12.xml").read_text("utf-8")
+    xml = xml.replace("130602000000", "520103000000")
+    r = _post(api, tokens, xml.replace('encoding="UTF-8"', 'encoding="GB2312"').encode("gb2312"))
+    assert r.status_code == 202, r.text
+    again = _post(api, tokens, xml.encode("utf-8"))  # the same alert, in UTF-8
+    assert again.status_code == 200 and again.json()["alert_id"] == r.json()["alert_id"]
+    with Session(engine) as s:
+        incident = s.get(Incident, r.json()["incident_id"])
+        assert incident is not None and incident.districts == ["520103"]
+        alert = s.get(Alert, r.json()["alert_id"])
+        assert alert is not None and alert.headline == "保定市气象台更新雷电黄色预警[Ⅲ级/较重]"
+
+
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_hostile_bodies_get_422_with_a_reason(api, tokens, engine, name):
     r = _post(api, tokens, HOSTILE[name])

@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises: 
-Create Date: 2026-12-02 21:27:18.416613
+Create Date: 2026-12-03 09:52:15.926626
 """
 
 from alembic import op
@@ -308,6 +308,17 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_user_sessions_token_hash'), ['token_hash'], unique=True)
         batch_op.create_index(batch_op.f('ix_user_sessions_user_id'), ['user_id'], unique=False)
 
+    op.create_table('alert_claims',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('sender', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+    sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+    sa.Column('fingerprint', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('alert_id', sa.Integer(), nullable=True),
+    sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['alert_id'], ['alerts.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('sender', 'key', name='uq_alert_claim')
+    )
     op.create_table('distributions',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('place_id', sa.Integer(), nullable=False),
@@ -650,6 +661,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_distributions_at'))
 
     op.drop_table('distributions')
+    op.drop_table('alert_claims')
     with op.batch_alter_table('user_sessions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_user_sessions_user_id'))
         batch_op.drop_index(batch_op.f('ix_user_sessions_token_hash'))
