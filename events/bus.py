@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import socket
 import time
 from collections.abc import Iterable
@@ -111,7 +112,7 @@ def wait_for_broker(bootstrap: str, timeout_s: float, *, stalled_s: float = 0.0)
     broker instead of exiting."""
     started = time.monotonic()
     last: Exception | None = None
-    warned = started
+    warned = -math.inf  # the first failure is said at once, then every 5 s
     while True:
         elapsed = time.monotonic() - started
         listening = _tcp_open(bootstrap)
