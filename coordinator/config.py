@@ -66,7 +66,9 @@ class Settings(BaseSettings):
         default_factory=list, alias="NUANLIU_CAP_FEEDS"
     )
     cap_poll_interval_s: int = Field(default=300, alias="NUANLIU_CAP_POLL_INTERVAL")
-    max_body_bytes: int = Field(default=1024 * 1024, alias="NUANLIU_MAX_BODY_BYTES")
+    max_body_bytes: int = Field(default=1024 * 1024, ge=0, alias="NUANLIU_MAX_BODY_BYTES")
+    #: a roster file may be larger than any other body: 20,000 rows are about 1.5 MB of CSV
+    import_max_bytes: int = Field(default=16 * 1024 * 1024, ge=0, alias="NUANLIU_IMPORT_MAX_BYTES")
     #: the repair sweep touches only work older than this (the normal path may still be on
     #: it: an event in the relay, a refill on its way), every `repair_interval_s`
     repair_grace: timedelta = Field(default=timedelta(minutes=2), alias="NUANLIU_REPAIR_GRACE")

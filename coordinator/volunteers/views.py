@@ -126,6 +126,10 @@ def _commit(session: Session) -> None:
 @router.post(
     "/volunteers/import",
     response_model=ImportResult,
+    responses={
+        413: {"description": "file larger than NUANLIU_IMPORT_MAX_BYTES (16 MB by default)"},
+        422: {"description": "not a roster file: unreadable, wrong columns, too many rows"},
+    },
     openapi_extra={
         "requestBody": {
             "content": {
@@ -149,9 +153,10 @@ async def import_volunteers(
     actor: Dispatcher,
     dry_run: bool = False,
 ) -> ImportResult:
-    """Import a CSV or XLSX roster (a multipart `file` field, or the file as the body).
-    Valid rows are imported; the answer lists every rejected row with its column and reason.
-    `dry_run=true` validates without storing anything."""
+    """Import a CSV or XLSX roster (a multipart `file` field, or the file as the body), of
+    at most `NUANLIU_IMPORT_MAX_BYTES`. Valid rows are imported; the answer lists every
+    rejected row with its column and reason. `dry_run=true` validates without storing
+    anything."""
     filename = ""
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         form = await request.form()
