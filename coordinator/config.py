@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     sms_gateway: Literal["console", "twilio"] = Field(
         default="console", alias="NUANLIU_SMS_GATEWAY"
     )
+    #: the console gateway appends every message here as a JSON line with the full number
+    #: (the simulated phones' inbox; logs mask numbers); unset: nowhere
+    console_sms_file: Path | None = Field(default=None, alias="NUANLIU_CONSOLE_SMS_FILE")
     twilio_account_sid: str | None = Field(default=None, alias="TWILIO_ACCOUNT_SID")
     twilio_auth_token: SecretStr | None = Field(default=None, alias="TWILIO_AUTH_TOKEN")
     twilio_from: str | None = Field(default=None, alias="TWILIO_FROM")
@@ -119,6 +122,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.replace(",", " ").split() if part.strip()]
         return value
+
+    @field_validator("console_sms_file", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def sqlalchemy_url(self) -> str:
