@@ -33,7 +33,9 @@ POOL_SIZE, POOL_OVERFLOW = 20, 20
 
 
 def make_engine(settings: Settings) -> Engine:
-    """Create the engine for `settings.database_url`.
+    """Create the engine for `settings.database_url`. Its errors never carry the bound
+    parameters (`hide_parameters`): those are phone numbers and texts, and an error's message
+    ends up in a log line.
 
     SQLite gets WAL, a busy timeout and foreign keys, so API threads, consumer threads and the
     relay can share one file; its parent folder is created if missing.
@@ -49,6 +51,7 @@ def make_engine(settings: Settings) -> Engine:
             pool_size=POOL_SIZE,
             max_overflow=POOL_OVERFLOW,
             pool_timeout=settings.db_pool_timeout_s,
+            hide_parameters=True,
         )
 
         @event.listens_for(engine, "connect")
@@ -82,6 +85,7 @@ def make_engine(settings: Settings) -> Engine:
         max_overflow=POOL_OVERFLOW,
         pool_timeout=settings.db_pool_timeout_s,
         pool_pre_ping=True,
+        hide_parameters=True,
     )
 
 
