@@ -1,10 +1,11 @@
 """Nuanliu as separate processes (`nuanliu api`, `nuanliu worker …`), as it is deployed, for
-the crash test and the load bench. Each process logs to its own file, appended across restarts;
-the console SMS gateway's lines in those logs are the texts the phones received."""
+the crash test and the load bench. Each process logs to its own file, appended across restarts.
+The texts the phones received are the console SMS gateway's record (`NUANLIU_CONSOLE_SMS_FILE`,
+one JSON line per message with the full number), not the logs: log lines mask numbers."""
 
 from __future__ import annotations
 
-import re
+import json
 import signal
 import subprocess
 import sys
@@ -14,18 +15,22 @@ from pathlib import Path
 
 import httpx
 
-SENT_LINE = re.compile(r"SMS \(console\) to (\+\d+): (.*)$")
+#: the console gateway's record in the logs folder, unless the environment names another
+INBOX = "console-sms.jsonl"
 
 
 class Cluster:
     """Start, `kill -9` and restart parts of Nuanliu; read the texts they sent."""
 
     def __init__(self, env: dict[str, str], logs: Path) -> None:
-        self.env, self.logs = env, logs
+        self.env = {"NUANLIU_CONSOLE_SMS_FILE": str(logs / INBOX), **env}
+        self.logs = logs
+        #: every text any process sent through the console gateway, across restarts
+        self.inbox = Path(self.env["NUANLIU_CONSOLE_SMS_FILE"])
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.kills: Counter[str] = Counter()
         self.args: dict[str, tuple[str, ...]] = {}
-        self._read: dict[Path, int] = {}
+        self._read = 0
 
     def start(self, name: str, *args: str) -> None:
         """`name` is a worker (`dispatch`, `relay`, `scheduler`…) or `api` with its args."""
@@ -66,32 +71,35 @@ class Cluster:
 
     def new_texts(self) -> list[tuple[str, str]]:
         """(phone, body) of the texts sent since the last call, across all restarts."""
-        out = []
-        for path in sorted(self.logs.glob("*.log")):
-            with path.open("rb") as f:
-                f.seek(self._read.get(path, 0))
-                chunk = f.read()
-            end = chunk.rfind(b"\n") + 1  # a line still being written waits for the next call
-            self._read[path] = self._read.get(path, 0) + end
-            for line in chunk[:end].decode(errors="replace").splitlines():
-                m = SENT_LINE.search(line)
-                if m:
-                    out.append((m.group(1), m.group(2)))
-        return out
+        if not self.inbox.exists():
+            return []
+        with self.inbox.open("rb") as f:
+            f.seek(self._read)
+            chunk = f.read()
+        end = chunk.rfind(b"\n") + 1  # a line still being written waits for the next call
+        self._read += end
+        return _texts(chunk[:end])
 
     def all_texts(self) -> list[tuple[str, str]]:
         """Every text any process sent, from the start."""
-        out = []
-        for path in sorted(self.logs.glob("*.log")):
-            for line in path.read_text(errors="replace").splitlines():
-                m = SENT_LINE.search(line)
-                if m:
-                    out.append((m.group(1), m.group(2)))
-        return out
+        if not self.inbox.exists():
+            return []
+        data = self.inbox.read_bytes()
+        return _texts(data[: data.rfind(b"\n") + 1])
 
     def log_tail(self, name: str, lines: int = 30) -> str:
         path = self.logs / f"{name}.log"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _texts(lines: bytes) -> list[tuple[str, str]]:
+    """(phone, body) of whole JSON lines of the console gateway's record."""
+    out = []
+    for line in lines.splitlines():
+        if line.strip():
+            entry = json.loads(line)
+            out.append((entry["to"], entry["body"]))
+    return out
 
 
 def wait_until_serving(base: str, timeout: float = 60.0) -> None:

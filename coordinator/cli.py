@@ -67,9 +67,13 @@ def friendly_errors() -> Iterator[None]:
 
 
 def _logging() -> None:
+    from coordinator.common import MaskPhones
+
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(MaskPhones())  # no whole phone number in any log line
     logging.getLogger("kafka").setLevel(logging.WARNING)
 
 

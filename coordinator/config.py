@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     sms_gateway: Literal["console", "twilio"] = Field(
         default="console", alias="NUANLIU_SMS_GATEWAY"
     )
+    #: the console gateway appends every message here as a JSON line with the full number
+    #: (the simulated phones' inbox; logs mask numbers); unset: nowhere
+    console_sms_file: Path | None = Field(default=None, alias="NUANLIU_CONSOLE_SMS_FILE")
     twilio_account_sid: str | None = Field(default=None, alias="TWILIO_ACCOUNT_SID")
     twilio_auth_token: SecretStr | None = Field(default=None, alias="TWILIO_AUTH_TOKEN")
     twilio_from: str | None = Field(default=None, alias="TWILIO_FROM")
@@ -69,7 +72,9 @@ class Settings(BaseSettings):
         default_factory=list, alias="NUANLIU_CAP_FEEDS"
     )
     cap_poll_interval_s: int = Field(default=300, alias="NUANLIU_CAP_POLL_INTERVAL")
-    max_body_bytes: int = Field(default=1024 * 1024, alias="NUANLIU_MAX_BODY_BYTES")
+    max_body_bytes: int = Field(default=1024 * 1024, ge=0, alias="NUANLIU_MAX_BODY_BYTES")
+    #: a roster file may be larger than any other body: 20,000 rows are about 1.5 MB of CSV
+    import_max_bytes: int = Field(default=16 * 1024 * 1024, ge=0, alias="NUANLIU_IMPORT_MAX_BYTES")
     #: the same JSON alert (same sender, kind, level, districts, headline and window) posted
     #: again within this time without an Idempotency-Key is answered with the first; 0: never
     alert_dedupe_window: timedelta = Field(
@@ -125,6 +130,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.replace(",", " ").split() if part.strip()]
         return value
+
+    @field_validator("console_sms_file", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -6,9 +6,10 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
@@ -72,6 +73,97 @@ class RequestId:
             await self.app(scope, receive, send_with_id)
         finally:
             current_request_id.reset(token)
+
+
+@dataclass(frozen=True)
+class BodyLimit:
+    """How many bytes a request body may have, and the 413's `detail` when it has more."""
+
+    max_bytes: int
+    detail: str
+
+
+def size_in_words(n: int) -> str:
+    """`16 MB`, `1.5 MB`, `64 KB`, `100 bytes`: a limit as a dispatcher reads it (MB = MiB)."""
+    mib, kib = 1024 * 1024, 1024
+    if n >= mib:
+        return f"{n // mib} MB" if n % mib == 0 else f"{n / mib:.1f} MB"
+    if n >= kib:
+        return f"{n // kib} KB" if n % kib == 0 else f"{n / kib:.1f} KB"
+    return f"{n} bytes"
+
+
+class BodyLimits:
+    """413 for a request body over its limit: announced by Content-Length, before any of it
+    is read; sent chunked, as soon as what was read passes it. Every route has `default`;
+    the paths in `own` have a limit of their own (the roster import). The 413 names the limit
+    and its setting in the JSON shape of every other error, where Starlette's `max_body_size`
+    answered a bare "Content Too Large" for every route alike. Plain ASGI, like RequestId."""
+
+    def __init__(self, app: ASGIApp, default: BodyLimit, own: dict[str, BodyLimit]) -> None:
+        self.app, self.default, self.own = app, default, own
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.own.get(scope["path"], self.default)
+        announced = Headers(scope=scope).get("content-length", "")
+        if announced.isdigit() and int(announced) > limit.max_bytes:
+            await _too_large(limit)(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def receive_limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit.max_bytes:
+                    # the route's exception handling turns it into the JSON 413
+                    raise HTTPException(413, limit.detail)
+            return message
+
+        async def send_started(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive_limited, send_started)
+        except HTTPException as exc:
+            # raised where no exception handler runs (a listener outside the route)
+            if started or exc.status_code != 413 or received <= limit.max_bytes:
+                raise
+            await _too_large(limit)(scope, receive, send)
+
+
+def _too_large(limit: BodyLimit) -> JSONResponse:
+    return JSONResponse({"detail": limit.detail}, status_code=413)
+
+
+def body_limits(settings: Settings, app: FastAPI) -> dict[str, Any]:
+    """`BodyLimits`' arguments for `settings`: the roster import has `import_max_bytes`, since a
+    20,000-row roster (1.5 MB) is larger than anything else anyone posts."""
+    general, roster = (
+        size_in_words(settings.max_body_bytes),
+        size_in_words(settings.import_max_bytes),
+    )
+    return {
+        "default": BodyLimit(
+            settings.max_body_bytes,
+            f"请求内容超过 {general} 上限 / request body larger than the {general} limit "
+            "(NUANLIU_MAX_BODY_BYTES)",
+        ),
+        "own": {
+            str(app.url_path_for("import_volunteers")): BodyLimit(
+                settings.import_max_bytes,
+                f"名册文件超过 {roster} 上限，请拆分后再导入 / roster file larger than the "
+                f"{roster} limit (NUANLIU_IMPORT_MAX_BYTES); split it",
+            )
+        },
+    }
 
 
 def _out_of_range(request: Request, exc: Exception) -> JSONResponse:
@@ -141,19 +233,19 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             if own:
                 rt.stop()
 
-    limit = (settings or (runtime.settings if runtime else get_settings())).max_body_bytes
     app = FastAPI(
         title="Nuanliu 暖流",
         version=__version__,
         description="Event-driven volunteer and logistics coordinator.",
         lifespan=lifespan,
-        # 413 for a larger body, whether announced by Content-Length or sent chunked
-        max_body_size=limit,
     )
     app.state.token_cache = TokenCache()
-    app.add_middleware(RequestId)
     for router in ROUTERS:
         app.include_router(router)
+    # 413 for a larger body, whether announced by Content-Length or sent chunked
+    limits = body_limits(settings or (runtime.settings if runtime else get_settings()), app)
+    app.add_middleware(BodyLimits, **limits)
+    app.add_middleware(RequestId)  # outermost: a 413 carries the request id too
     app.add_exception_handler(OverflowError, _out_of_range)
     app.add_exception_handler(DataError, _out_of_range)
     app.add_exception_handler(PoolTimeout, _busy)

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from coordinator.common import mask_phone
+
 # Sized for a storm: a thousand events a second at 500 replies a second. Every client's buffer
 # and the ring hold the same event objects (a pointer each), so depth costs little memory; a
 # shallow buffer dropped a board whose stream fell half a second behind, and the snapshot it
@@ -39,17 +41,41 @@ LINGER_S = 30.0
 @dataclass(frozen=True)
 class BoardEvent:
     """One pushed event: the hub's id, and the compact JSON the browser gets (serialised once,
-    however many clients receive it)."""
+    however many clients receive it), whole for admins and with phone numbers masked
+    (`masked_json`, the same string for events without one) for everyone else."""
 
     id: str
     seq: int
     data: dict[str, Any]
     json: str
+    masked_json: str
 
     @property
     def frame(self) -> str:
         """The event in the text/event-stream format."""
         return sse_frame("board", self.id, self.json)
+
+    def frame_for(self, *, masked: bool) -> str:
+        return sse_frame("board", self.id, self.masked_json) if masked else self.frame
+
+
+def masked_event(event: dict[str, Any]) -> dict[str, Any]:
+    """`event` (the compact shape) as a board shows it to anyone but an admin: an SMS event's
+    number masked, in its data and in its subject (which is the number). Others as they are."""
+    data = event.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("phone"), str):
+        return event
+    phone = data["phone"]
+    subject = event.get("subject")
+    return {
+        **event,
+        "subject": mask_phone(subject) if subject == phone else subject,
+        "data": {**data, "phone": mask_phone(phone)},
+    }
+
+
+def _encode(data: dict[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
 def sse_frame(event: str, event_id: str | None, data: str) -> str:
@@ -145,11 +171,17 @@ class Hub:
     # -- the consumer side ------------------------------------------------------------------
     def publish(self, data: dict[str, Any]) -> BoardEvent:
         """Append to the ring and offer to every client; never blocks on a client."""
-        encoded = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        encoded = _encode(data)
+        masked = masked_event(data)
+        masked_json = encoded if masked is data else _encode(masked)
         with self._lock:
             self._seq += 1
             event = BoardEvent(
-                id=f"{self.boot}-{self._seq}", seq=self._seq, data=data, json=encoded
+                id=f"{self.boot}-{self._seq}",
+                seq=self._seq,
+                data=data,
+                json=encoded,
+                masked_json=masked_json,
             )
             self._ring.append(event)
             clients = list(self._clients)

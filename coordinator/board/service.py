@@ -19,7 +19,8 @@ from typing import Any
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from coordinator.common import aware, utcnow
+from coordinator.board.hub import masked_event
+from coordinator.common import aware, mask_phone, utcnow
 from coordinator.geo import service as geo
 from coordinator.volunteers.models import Volunteer
 from events.outbox import OutboxEvent
@@ -172,6 +173,16 @@ def folded(*, session: Session) -> tuple[Projection, list[dict[str, Any]]]:
 
 
 _LOCK = threading.Lock()
+
+
+def masked_snapshot(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """`snapshot` with every phone number masked, for a board watched by a dispatcher (a wall
+    screen shows it to whoever passes); admins see the numbers."""
+    return {
+        **snapshot,
+        "feed": [masked_event(e) for e in snapshot["feed"]],
+        "sms": [{**m, "phone": mask_phone(m["phone"])} for m in snapshot["sms"]],
+    }
 
 
 def project(events: list[dict[str, Any]]) -> Projection:

@@ -25,6 +25,7 @@ from fastapi.responses import (
 from sqlmodel import Session
 
 from coordinator.accounts import web as auth  # noqa: F401  (registers the session authenticator)
+from coordinator.accounts.service import Actor
 from coordinator.board import login_views
 from coordinator.board import service as board
 from coordinator.board.hub import Hub, hub_for, sse_frame
@@ -79,7 +80,14 @@ async def board_snapshot(request: Request, actor: Dispatcher) -> dict[str, Any]:
     hub = _hub(request)
     # a held feed hears of no event: "nothing happened since" cannot be told then
     newest = hub.last_id if hub.live.is_set() else None
-    return await cache.get(newest, lambda _: _snapshot(engine, hub.last_id))
+    snap = await cache.get(newest, lambda _: _snapshot(engine, hub.last_id))
+    return snap if _sees_numbers(actor) else board.masked_snapshot(snap)
+
+
+def _sees_numbers(actor: Actor) -> bool:
+    """Whole phone numbers on the board for admins only: a dispatcher's board is often a wall
+    screen (the demo phone, console gateway only, shows each phone its own number)."""
+    return actor.role == "admin"
 
 
 @router.get("/board/stream", response_class=StreamingResponse)
@@ -96,6 +104,7 @@ async def board_stream(
     cheap when a storm produces hundreds of events a second."""
     engine = request.app.state.engine
     hub = _hub(request)
+    masked = not _sees_numbers(actor)
 
     async def frames() -> AsyncIterator[str]:
         if not hub.live.is_set():
@@ -109,18 +118,20 @@ async def board_stream(
             yield f"retry: {RETRY_MS}\n: connected\n\n"
             if replay is None:
                 snap = await run_in_threadpool(_snapshot, engine, newest)
+                if masked:
+                    snap = board.masked_snapshot(snap)
                 yield sse_frame(
                     "snapshot", newest, json.dumps(snap, ensure_ascii=False, default=str)
                 )
             elif replay:
-                yield "".join(event.frame for event in replay)
+                yield "".join(event.frame_for(masked=masked) for event in replay)
             while True:
                 await client.wait(PING_S)
                 if client.dropped or client.closed:
                     break  # the browser reconnects with Last-Event-ID and catches up
                 events = client.drain()
                 if events:
-                    yield "".join(event.frame for event in events)
+                    yield "".join(event.frame_for(masked=masked) for event in events)
                 elif await request.is_disconnected():
                     break
                 else:

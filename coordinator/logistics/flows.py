@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from sqlmodel import Session, col, select
 
 from coordinator.accounts.service import Actor, record_audit
-from coordinator.common import aware, utcnow
+from coordinator.common import aware, mask_phone, utcnow
 from coordinator.logistics import ledger, planning, service
 from coordinator.logistics.models import (
     Discrepancy,
@@ -78,7 +78,9 @@ def _dispatch_sms(
         try:
             sms.queue_outbound(session=session, phone=phone, body=body, kind="shipment")
         except ValueError as exc:  # a bad number must not stop the shipment
-            log.warning("cannot text %s about %s: %s", phone, shipment.short_code, exc)
+            masked = mask_phone(phone)  # the reason repeats the number as it was written
+            reason = str(exc).replace(phone, masked)
+            log.warning("cannot text %s about %s: %s", masked, shipment.short_code, reason)
 
 
 def dispatch_shipment(

@@ -8,13 +8,17 @@ with the provider's message. Only a delivery report may later say "delivered".
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
 
+from coordinator.common import mask_phone, utcnow
 from coordinator.config import Settings
 
 log = logging.getLogger(__name__)
@@ -46,15 +50,25 @@ class Gateway(Protocol):
 
 
 class ConsoleGateway:
-    """Sends nothing anywhere: the message is logged and the database row is the record.
+    """Sends nothing anywhere: the database row is the record, and the message is logged with
+    its number masked (`common.mask_phone`), as every log line is.
 
-    Its status is "sent" with gateway "console", meaning handed to the console log only; it
-    never claims "delivered"."""
+    With `record` (`NUANLIU_CONSOLE_SMS_FILE`), each message is also appended to that file as
+    one JSON line, `{"at", "to", "body", "sid"}` with the full number: the simulated phones'
+    inbox, as a carrier's records would be. Tests and `bench.cluster` read it to learn what
+    each phone received and answer it. Every process sending through the console may append
+    to the same file (one write per line, O_APPEND).
+
+    Its status is "sent" with gateway "console", meaning handed to the console only; it never
+    claims "delivered"."""
 
     name = "console"
 
-    def __init__(self) -> None:
+    def __init__(self, record: Path | None = None) -> None:
         self.count = 0
+        self.record = record
+        if record is not None:
+            record.parent.mkdir(parents=True, exist_ok=True)
 
     def send(
         self,
@@ -65,8 +79,20 @@ class ConsoleGateway:
         params: dict[str, Any] | None = None,
     ) -> SendResult:
         self.count += 1
-        log.info("SMS (console) to %s: %s", to, body)
-        return SendResult(provider_sid=f"console-{uuid.uuid4().hex[:16]}", status="sent")
+        sid = f"console-{uuid.uuid4().hex[:16]}"
+        if self.record is not None:
+            self._append({"at": utcnow().isoformat(), "to": to, "body": body, "sid": sid})
+        log.info("SMS (console) to %s: %s", mask_phone(to), body)
+        return SendResult(provider_sid=sid, status="sent")
+
+    def _append(self, entry: dict[str, str]) -> None:
+        assert self.record is not None
+        line = (json.dumps(entry, ensure_ascii=False) + "\n").encode()
+        fd = os.open(self.record, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line)  # one write: lines from several processes do not interleave
+        finally:
+            os.close(fd)
 
 
 #: Twilio's message states after a create call, mapped onto ours
@@ -174,4 +200,4 @@ def make_gateway(settings: Settings) -> Gateway:
     """The gateway `NUANLIU_SMS_GATEWAY` names."""
     if settings.sms_gateway == "twilio":
         return TwilioGateway.from_settings(settings)
-    return ConsoleGateway()
+    return ConsoleGateway(settings.console_sms_file)

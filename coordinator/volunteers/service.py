@@ -16,6 +16,7 @@ from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberTyp
 from sqlalchemy import String, cast, func, or_
 from sqlmodel import Session, col, select
 
+from coordinator.common import utcnow
 from coordinator.geo.models import District
 from coordinator.geo.service import resolve
 from coordinator.volunteers.models import Team, Volunteer, VolunteerCreate
@@ -221,6 +222,13 @@ class Resolver:
 
 def build_volunteer(data: VolunteerCreate, resolver: Resolver) -> Volunteer:
     """A new, unsaved Volunteer from `data`; raises InvalidVolunteer naming the column."""
+    return Volunteer(**volunteer_values(data, resolver))
+
+
+def volunteer_values(data: VolunteerCreate, resolver: Resolver) -> dict[str, Any]:
+    """The checked columns of a new volunteer from `data` (the rest have column defaults);
+    raises InvalidVolunteer naming the column. The importer inserts these as they are:
+    building 20,000 Volunteer objects was half of a large import's time."""
     name = clean_name(data.name)
     try:
         phone = normalise_phone(data.phone)
@@ -233,16 +241,17 @@ def build_volunteer(data: VolunteerCreate, resolver: Resolver) -> Volunteer:
             raise InvalidVolunteer("district", "give a district or lat/lon")
         where = near_centre(district, phone)
     team = resolver.team(data.team, district) if data.team and data.team.strip() else None
-    return Volunteer(
-        name=name,
-        phone=phone,
-        district_code=district.code if district else None,
-        lat=where[0],
-        lon=where[1],
-        skills=clean_skills(data.skills),
-        language=clean_language(data.language),
-        team_id=team.id if team else None,
-    )
+    return {
+        "name": name,
+        "phone": phone,
+        "district_code": district.code if district else None,
+        "lat": where[0],
+        "lon": where[1],
+        "skills": clean_skills(data.skills),
+        "language": clean_language(data.language),
+        "team_id": team.id if team else None,
+        "created_at": utcnow(),
+    }
 
 
 def create_volunteer(*, session: Session, data: VolunteerCreate) -> Volunteer:

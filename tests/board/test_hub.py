@@ -168,3 +168,21 @@ def test_the_feed_is_wanted_while_boards_watch_and_a_while_after() -> None:
         assert replay is None and newest != seen
 
     run(main())
+
+
+def test_an_sms_event_has_a_masked_frame_and_others_one_frame() -> None:
+    hub = Hub()
+    text = hub.publish(
+        {
+            "type": "nuanliu.sms.sent",
+            "id": "e1",
+            "subject": "+8613812345678",
+            "data": {"phone": "+8613812345678", "body": "hi"},
+        }
+    )
+    assert "+8613812345678" in text.frame_for(masked=False)
+    masked = text.frame_for(masked=True)
+    assert "+8613812345678" not in masked and masked.count("+86 138****5678") == 2
+    assert text.data["data"]["phone"] == "+8613812345678"  # the event itself is untouched
+    other = hub.publish({"type": "nuanliu.task.planned", "id": "e2", "data": {"task_id": 1}})
+    assert other.frame_for(masked=True) == other.frame_for(masked=False) == other.frame

@@ -69,3 +69,46 @@ def test_bad_last_event_id_and_roles(bare: Served, tokens: dict[str, str]) -> No
         assert httpx.get(f"{bare.url}/board/stream", headers=bad).status_code == 403
     forged = {"Authorization": "Bearer nl_not-a-token"}
     assert httpx.get(f"{bare.url}/board/stream", headers=forged).status_code == 401
+
+
+PHONE = "+8613812345678"
+MASKED = "+86 138****5678"
+
+
+def _text_event(n: int) -> dict[str, Any]:
+    return {
+        "type": "nuanliu.sms.received",
+        "id": f"sms{n}",
+        "time": "2025-01-05T10:00:00+00:00",
+        "subject": PHONE,
+        "data": {"message_id": n, "phone": PHONE, "body": f"1 A{n}"},
+    }
+
+
+def test_a_dispatchers_board_masks_numbers_an_admins_does_not(
+    bare: Served, tokens: dict[str, str], engine: Any
+) -> None:
+    """A dispatcher's board is often a wall screen: its snapshot and pushed events show the
+    number masked; an admin's show it whole."""
+    from sqlmodel import Session
+
+    from events.outbox import stage
+    from events.payloads.sms import SmsReceived
+
+    with Session(engine) as s:
+        stage(s, SmsReceived(message_id=1, phone=PHONE, body="1 A7K"))
+        s.commit()
+    seen: dict[str, str] = {}
+    for role in ("dispatcher", "admin"):
+        h = {"Authorization": f"Bearer {tokens[role]}"}
+        snap = httpx.get(f"{bare.url}/board/snapshot", headers=h, timeout=20).json()
+        assert [m["body"] for m in snap["sms"]] == ["1 A7K"]
+        (first,) = read_events(bare.url, tokens[role], 1)
+        hub = hub_for(bare.runtime.services)
+        hub.publish(_text_event(2))
+        hub.publish({"type": "nuanliu.test", "id": "plain", "data": {"n": 1}})
+        pushed = read_events(bare.url, tokens[role], 2, last_id=first["id"])
+        seen[role] = str(snap) + first["data"] + "".join(e["data"] for e in pushed)
+        assert '"1 A2"' in pushed[0]["data"] and '"plain"' in pushed[1]["data"]
+    assert PHONE not in seen["dispatcher"] and MASKED in seen["dispatcher"]
+    assert PHONE in seen["admin"] and MASKED not in seen["admin"]

@@ -13,10 +13,11 @@ received, nothing is left to publish or send, and no phone got any text twice.
 Size: 2,000 slots on PostgreSQL (the issue's figure); 300 on SQLite, whose single writer makes
 the larger run take several minutes. `NUANLIU_CRASH_SLOTS` sets it.
 
-The phones answer only what they received (the console gateway's lines in the workers' logs),
-so a text lost to a kill between claim and send is never answered: its offer expires on the
-scheduler's timer and the slot is offered again; a shipment whose text was lost is received on
-the page when the truck is there, as a manager would."""
+The phones answer only what they received (the console gateway's record, a JSON line per text
+that every worker appends to; the logs mask numbers), so a text lost to a kill between claim
+and send is never answered: its offer expires on the scheduler's timer and the slot is offered
+again; a shipment whose text was lost is received on the page when the truck is there, as a
+manager would."""
 
 from __future__ import annotations
 

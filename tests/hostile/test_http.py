@@ -53,7 +53,7 @@ def api(
 ) -> Iterator[SimpleNamespace]:
     from coordinator.main import create_app
 
-    settings = settings.model_copy(update={"max_body_bytes": LIMIT})
+    settings = settings.model_copy(update={"max_body_bytes": LIMIT, "import_max_bytes": LIMIT})
     rt: Any = SimpleNamespace(settings=settings, engine=engine, bootstrap=broker.bootstrap)
     with TestClient(create_app(runtime=rt), raise_server_exceptions=False) as client:
         yield SimpleNamespace(client=client, engine=engine, tokens=tokens)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -171,8 +173,56 @@ def test_console_gateway_never_claims_delivery() -> None:
     assert result.status == "sent" and gw.name == "console"
 
 
+def test_console_gateway_logs_the_number_masked(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    ConsoleGateway().send("+8613812345678", "【暖流】回复1接受")
+    assert "+8613812345678" not in caplog.text and "13812345678" not in caplog.text
+    assert "+86 138****5678" in caplog.text and "【暖流】回复1接受" in caplog.text
+
+
+def test_console_gateway_records_the_full_number_in_its_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The record file is the simulated phones' inbox: one JSON line per message, the full
+    number and text, appended across gateways (processes) and restarts."""
+    caplog.set_level(logging.DEBUG)
+    inbox = tmp_path / "sms" / "console.jsonl"  # its folder is made
+    first = ConsoleGateway(inbox).send("+8613812345678", "第一条\n两行")
+    ConsoleGateway(inbox).send("+8613987654321", 'say "1"')
+    lines = inbox.read_text(encoding="utf-8").splitlines()
+    entries = [json.loads(line) for line in lines]
+    assert [(e["to"], e["body"]) for e in entries] == [
+        ("+8613812345678", "第一条\n两行"),
+        ("+8613987654321", 'say "1"'),
+    ]
+    assert entries[0]["sid"] == first.provider_sid and entries[0]["at"].endswith("+00:00")
+    assert "+8613812345678" not in caplog.text
+
+
+def test_console_gateway_records_from_many_threads_in_whole_lines(tmp_path: Path) -> None:
+    inbox = tmp_path / "console.jsonl"
+    gw = ConsoleGateway(inbox)
+    body = "长" * 500  # 1.5 KB a line
+
+    def send(i: int) -> None:
+        for j in range(50):
+            gw.send(f"+86139{i:04d}{j:04d}", body)
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    entries = [json.loads(line) for line in inbox.read_text(encoding="utf-8").splitlines()]
+    assert len({e["to"] for e in entries}) == 400 and all(e["body"] == body for e in entries)
+
+
 def test_make_gateway_from_settings(tmp_path: Any) -> None:
-    assert isinstance(make_gateway(Settings(NUANLIU_DATA_DIR=tmp_path)), ConsoleGateway)
+    console = make_gateway(Settings(NUANLIU_DATA_DIR=tmp_path))
+    assert isinstance(console, ConsoleGateway) and console.record is None
+    inbox = tmp_path / "inbox.jsonl"
+    recording = make_gateway(Settings(NUANLIU_DATA_DIR=tmp_path, NUANLIU_CONSOLE_SMS_FILE=inbox))
+    assert isinstance(recording, ConsoleGateway) and recording.record == inbox
     with pytest.raises(ValueError, match="TWILIO_ACCOUNT_SID"):
         make_gateway(Settings(NUANLIU_SMS_GATEWAY="twilio", NUANLIU_DATA_DIR=tmp_path))
     gw = make_gateway(
@@ -211,3 +261,33 @@ def test_sender_through_the_twilio_gateway(fake: FakeTwilio, engine: Any) -> Non
     assert (ok.status, ok.provider_sid, ok.gateway) == ("sent", "SM" + "a" * 32, "twilio")
     assert bad.status == "failed" and "21211" in (bad.error or "")
     assert [r["form"]["To"] for r in fake.requests] == ["+8613800138000", "+8613900139000"]
+
+
+def test_the_cluster_reads_what_the_phones_received_from_the_record(tmp_path: Path) -> None:
+    """`bench.cluster.Cluster` gives its processes a record file and reads the texts from it:
+    each text once from `new_texts`, a line still being written on the next call."""
+    from bench.cluster import Cluster
+
+    cluster = Cluster({"PATH": "/usr/bin"}, tmp_path)
+    inbox = Path(cluster.env["NUANLIU_CONSOLE_SMS_FILE"])
+    assert inbox.parent == tmp_path and cluster.new_texts() == []
+    gw = ConsoleGateway(inbox)
+    gw.send("+8613812345678", "回复1接受（编号A7K）")
+    gw.send("+8613987654321", "two")
+    assert cluster.new_texts() == [
+        ("+8613812345678", "回复1接受（编号A7K）"),
+        ("+8613987654321", "two"),
+    ]
+    with inbox.open("a", encoding="utf-8") as f:
+        f.write('{"to": "+8613700000000", "bo')
+    assert cluster.new_texts() == []
+    with inbox.open("a", encoding="utf-8") as f:
+        f.write('dy": "late", "at": "", "sid": ""}\n')
+    assert cluster.new_texts() == [("+8613700000000", "late")]
+    assert [to for to, _ in cluster.all_texts()] == [
+        "+8613812345678",
+        "+8613987654321",
+        "+8613700000000",
+    ]
+    given = Cluster({"NUANLIU_CONSOLE_SMS_FILE": str(tmp_path / "elsewhere.jsonl")}, tmp_path)
+    assert given.inbox == tmp_path / "elsewhere.jsonl"
