@@ -1,0 +1,133 @@
+"""The catalogue, warehouses and stations: stock, movements, targets, manager phones."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import Field
+
+from coordinator.accounts.service import record_audit
+from coordinator.deps import Dispatcher, SessionDep, StationStaff, ensure_station
+from coordinator.logistics import service
+from coordinator.logistics.views.common import (
+    Body,
+    Count,
+    PathId,
+    Sku,
+    refusals,
+    write,
+)
+
+router = APIRouter(prefix="/api", tags=["logistics"])
+
+
+class TargetIn(Body):
+    item: Sku
+    target: Count
+    reorder_point: Count
+
+
+@router.get("/items")
+def items(session: SessionDep, actor: Dispatcher) -> list[dict[str, Any]]:
+    return service.list_items(session=session)
+
+
+@router.get("/warehouses")
+def warehouses(session: SessionDep, actor: Dispatcher) -> list[dict[str, Any]]:
+    return service.list_places(session=session, kind="warehouse")
+
+
+@router.get("/warehouses/{warehouse_id}/stock")
+def warehouse_stock(warehouse_id: PathId, session: SessionDep, actor: Dispatcher) -> dict[str, Any]:
+    with refusals():
+        return service.warehouse_stock(session=session, warehouse_id=warehouse_id)
+
+
+@router.get("/stations")
+def stations(session: SessionDep, actor: StationStaff) -> list[dict[str, Any]]:
+    only = None if actor.role in ("admin", "dispatcher") else actor.station_ids
+    return service.list_places(session=session, kind="station", only_ids=only)
+
+
+@router.get("/stations/{station_id}/stock")
+def station_stock(station_id: PathId, session: SessionDep, actor: StationStaff) -> dict[str, Any]:
+    ensure_station(actor, station_id)
+    with refusals():
+        return service.station_stock(session=session, station_id=station_id)
+
+
+@router.get("/stations/{station_id}/movements")
+def station_movements(
+    station_id: PathId,
+    session: SessionDep,
+    actor: StationStaff,
+    item: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> list[dict[str, Any]]:
+    ensure_station(actor, station_id)
+    with refusals():
+        service.get_place(session=session, place_id=station_id, kind="station")
+        item_id = service.item_for_sku(session=session, sku=item).id if item else None
+        return service.stock_history(
+            session=session, place_id=station_id, item_id=item_id, limit=limit
+        )
+
+
+@router.put("/stations/{station_id}/targets")
+def set_targets(
+    station_id: PathId, body: list[TargetIn], session: SessionDep, actor: Dispatcher
+) -> dict[str, Any]:
+    def act() -> None:
+        service.get_place(session=session, place_id=station_id, kind="station")
+        for line in body:
+            item = service.item_for_sku(session=session, sku=line.item)
+            assert item.id is not None
+            service.set_target(
+                session=session,
+                station_id=station_id,
+                item_id=item.id,
+                target=line.target,
+                reorder_point=line.reorder_point,
+            )
+
+    write(session, act)
+    return service.station_stock(session=session, station_id=station_id)
+
+
+class ManagersIn(Body):
+    phones: Annotated[list[Annotated[str, Field(max_length=32)]], Field(max_length=8)]
+
+
+@router.put("/stations/{station_id}/managers")
+def set_managers(
+    station_id: PathId, body: ManagersIn, session: SessionDep, actor: Dispatcher
+) -> dict[str, Any]:
+    """The manager phones that may confirm this station's receipts by SMS (mobile numbers,
+    stored as E.164)."""
+    from coordinator.volunteers.service import normalise_phone
+
+    def act() -> None:
+        place = service.get_place(session=session, place_id=station_id, kind="station")
+        phones: list[str] = []
+        for raw in body.phones:
+            try:
+                phone = normalise_phone(raw)
+            except ValueError as exc:
+                raise service.LogisticsError(f"{raw!r}: {exc}") from exc
+            if phone not in phones:
+                phones.append(phone)
+        if len(",".join(phones)) > 256:
+            raise service.LogisticsError("too many phone numbers")
+        place.manager_phones = ",".join(phones)
+        session.add(place)
+        record_audit(
+            session=session,
+            actor=actor,
+            action="station.managers_set",
+            subject=f"station:{station_id}",
+            detail={"phones": len(phones)},
+        )
+
+    write(session, act)
+    return service.place_dict(service.get_place(session=session, place_id=station_id))

@@ -1,0 +1,164 @@
+"""Supply plans (proposed, approved) and the travellers forecasts they are made from."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from pydantic import Field
+from sqlmodel import Session, col, select
+
+from coordinator.accounts.service import record_audit
+from coordinator.deps import Dispatcher, SessionDep
+from coordinator.logistics import flows, planning, service
+from coordinator.logistics.models import Place
+from coordinator.logistics.views.common import (
+    Body,
+    Id,
+    PathId,
+    QueryId,
+    flag_overdraft,
+    refusals,
+    write,
+)
+
+router = APIRouter(prefix="/api", tags=["logistics"])
+
+
+class PlanIn(Body):
+    station_ids: list[Id] | None = None
+    as_of: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    target_days: Annotated[float, Field(gt=0, le=60)] = planning.DEFAULT_TARGET_DAYS
+
+
+@router.get("/plans")
+def plans(session: SessionDep, actor: Dispatcher) -> list[dict[str, Any]]:
+    return service.list_plans(session=session)
+
+
+@router.get("/plans/{plan_id}")
+def plan(plan_id: PathId, session: SessionDep, actor: Dispatcher) -> dict[str, Any]:
+    with refusals():
+        service.get_plan(session=session, plan_id=plan_id)
+    return next(p for p in service.list_plans(session=session, limit=10_000) if p["id"] == plan_id)
+
+
+@router.post("/plans", status_code=status.HTTP_201_CREATED)
+def create_plan(body: PlanIn, session: SessionDep, actor: Dispatcher) -> dict[str, Any]:
+    """A plan on demand (the provision consumer makes them for alerts)."""
+
+    def act() -> int:
+        ids = (
+            body.station_ids
+            if body.station_ids is not None
+            else [p["id"] for p in service.list_places(session=session, kind="station")]
+        )
+        try:
+            as_of = date.fromisoformat(body.as_of) if body.as_of else date.today()
+        except ValueError as exc:
+            raise service.LogisticsError(f"not a date: {body.as_of}") from exc
+        made = flows.propose_plan(
+            session=session,
+            trigger="manual",
+            station_ids=ids,
+            as_of=as_of,
+            actor=actor,
+            target_days=body.target_days,
+        )
+        assert made.id is not None
+        return made.id
+
+    plan_id = write(session, act)
+    return plan(plan_id, session, actor)
+
+
+@router.post("/plans/{plan_id}/approve")
+def approve(
+    plan_id: PathId, request: Request, session: SessionDep, actor: Dispatcher
+) -> dict[str, Any]:
+    try:
+        made = write(
+            session, lambda: flows.approve_plan(session=session, plan_id=plan_id, actor=actor)
+        )
+    except HTTPException as exc:
+        if isinstance(exc.__cause__, service.FundExhausted):
+            flag_overdraft(request, actor, exc.__cause__, f"plan:{plan_id}")
+        raise
+    return {**plan(plan_id, session, actor), "shipments": [s.short_code for s in made]}
+
+
+MAX_CSV_BYTES = 2 * 1024 * 1024
+
+
+@router.post("/forecasts")
+async def upload_forecast(
+    request: Request, session: SessionDep, actor: Dispatcher
+) -> dict[str, Any]:
+    """CSV `station,date,travellers` (station by code or id) as the body, or as the `file`
+    field of a form. Every bad row is listed in the 422; nothing is stored unless all are good."""
+    raw: bytes
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form()
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise HTTPException(422, "send the CSV as the form field 'file'")
+        raw = await upload.read(MAX_CSV_BYTES + 1)
+    else:
+        raw = await request.body()
+    if len(raw) > MAX_CSV_BYTES:
+        raise HTTPException(413, f"a forecast may be at most {MAX_CSV_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HTTPException(422, "the CSV must be UTF-8 text") from exc
+    stations: dict[str, int] = {}
+    for p in service.list_places(session=session, kind="station"):
+        stations[p["code"]] = p["id"]
+        stations[str(p["id"])] = p["id"]
+    try:
+        rows = planning.parse_forecast_csv(text, stations=stations)
+    except planning.ForecastError as exc:
+        raise HTTPException(422, {"message": str(exc), "errors": exc.errors[:100]}) from exc
+    count = write(session, lambda: planning.store_forecast(session=session, rows=rows))
+    record_audit(session=session, actor=actor, action="forecast.uploaded", detail={"rows": count})
+    session.commit()
+    return {"rows": count}
+
+
+@router.get("/forecasts")
+def forecast(
+    session: SessionDep,
+    actor: Dispatcher,
+    station_id: QueryId,
+    start: str | None = Query(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$"),
+    days: Annotated[int, Query(ge=1, le=60)] = 40,
+) -> dict[str, Any]:
+    """Expected travellers per day at a station (uploaded rows, else the default curve)."""
+    with refusals():
+        place = service.get_place(session=session, place_id=station_id, kind="station")
+    with refusals():
+        try:
+            first = date.fromisoformat(start) if start else date.today()
+        except ValueError as exc:
+            raise service.LogisticsError(f"not a date: {start}") from exc
+        if not start:
+            first = planning.rush_start(first.year)
+        dates = [first + timedelta(days=k) for k in range(days)]
+        values = planning.travellers_per_day(
+            session=session, stations=_all_stations(session), days=dates
+        )
+    index = [p.id for p in _all_stations(session)].index(place.id)
+    return {
+        "station_id": station_id,
+        "days": [
+            {"date": d.isoformat(), "travellers": round(float(values[index, k]), 1)}
+            for k, d in enumerate(dates)
+        ],
+    }
+
+
+def _all_stations(session: Session) -> list[Place]:
+    return list(
+        session.exec(select(Place).where(Place.kind == "station").order_by(col(Place.id))).all()
+    )

@@ -1,0 +1,149 @@
+"""Shipments: listed, dispatched, received and corrected by the destination's manager."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, status
+from pydantic import Field
+from sqlmodel import Session
+
+from coordinator.accounts.service import Actor
+from coordinator.deps import Dispatcher, SessionDep, StationStaff, ensure_station
+from coordinator.logistics import flows, service
+from coordinator.logistics.flows import LineCount
+from coordinator.logistics.views.common import (
+    Body,
+    Count,
+    Id,
+    Note,
+    PathId,
+    Quantity,
+    QueryId,
+    Sku,
+    StationManager,
+    refusals,
+    write,
+)
+
+router = APIRouter(prefix="/api", tags=["logistics"])
+
+
+class ShipmentLineIn(Body):
+    item: Sku
+    quantity: Quantity
+    unit: str | None = None
+
+
+class ShipmentIn(Body):
+    from_id: Id
+    to_id: Id
+    lines: Annotated[list[ShipmentLineIn], Field(min_length=1, max_length=200)]
+
+
+class ReceiptLineIn(Body):
+    item: Sku
+    received: Count
+    damaged: Count = 0
+    note: Note = ""
+    unit: str | None = None
+
+
+class ReceiptIn(Body):
+    lines: Annotated[list[ReceiptLineIn], Field(min_length=1, max_length=200)]
+    note: Note = ""
+
+
+def _counts(session: Session, lines: list[ReceiptLineIn]) -> dict[int, LineCount]:
+    counts: dict[int, LineCount] = {}
+    for line in lines:
+        item = service.item_for_sku(session=session, sku=line.item, unit=line.unit)
+        assert item.id is not None
+        if item.id in counts:
+            raise service.LogisticsError(f"{item.sku} appears twice")
+        counts[item.id] = LineCount(line.received, line.damaged, line.note)
+    return counts
+
+
+@router.get("/shipments")
+def shipments(
+    session: SessionDep,
+    actor: StationStaff,
+    station_id: QueryId | None = None,
+    status_: Annotated[str | None, Query(alias="status", pattern="^(in_transit|received)$")] = None,
+) -> list[dict[str, Any]]:
+    if station_id is not None:
+        ensure_station(actor, station_id)
+    only = None if actor.role in ("admin", "dispatcher") else actor.station_ids
+    return service.list_shipments(
+        session=session, station_id=station_id, station_ids=only, status=status_
+    )
+
+
+@router.get("/shipments/{shipment_id}")
+def shipment(shipment_id: PathId, session: SessionDep, actor: StationStaff) -> dict[str, Any]:
+    with refusals():
+        found = service.get_shipment(session=session, shipment_id=shipment_id)
+        ensure_station(actor, found.to_id)
+        return service.shipment_detail(session=session, shipment_id=shipment_id)
+
+
+@router.post("/shipments", status_code=status.HTTP_201_CREATED)
+def create_shipment(body: ShipmentIn, session: SessionDep, actor: Dispatcher) -> dict[str, Any]:
+    def act() -> int:
+        lines = []
+        for line in body.lines:
+            item = service.item_for_sku(session=session, sku=line.item, unit=line.unit)
+            assert item.id is not None
+            lines.append((item.id, line.quantity))
+        made = flows.dispatch_shipment(
+            session=session, from_id=body.from_id, to_id=body.to_id, lines=lines, actor=actor
+        )
+        assert made.id is not None
+        return made.id
+
+    shipment_id = write(session, act)
+    return service.shipment_detail(session=session, shipment_id=shipment_id)
+
+
+def _destination_manager(session: Session, actor: Actor, shipment_id: int) -> None:
+    with refusals():
+        found = service.get_shipment(session=session, shipment_id=shipment_id)
+    ensure_station(actor, found.to_id)
+
+
+@router.post("/shipments/{shipment_id}/receipt")
+def receive(
+    shipment_id: PathId, body: ReceiptIn, session: SessionDep, actor: StationManager
+) -> dict[str, Any]:
+    _destination_manager(session, actor, shipment_id)
+    write(
+        session,
+        lambda: flows.receive_shipment(
+            session=session,
+            shipment_id=shipment_id,
+            counts=_counts(session, body.lines),
+            actor=actor,
+            note=body.note,
+        ),
+    )
+    return service.shipment_detail(session=session, shipment_id=shipment_id)
+
+
+@router.post("/shipments/{shipment_id}/receipt/correction")
+@router.put("/shipments/{shipment_id}/receipt")
+def correct(
+    shipment_id: PathId, body: ReceiptIn, session: SessionDep, actor: StationManager
+) -> dict[str, Any]:
+    _destination_manager(session, actor, shipment_id)
+    write(
+        session,
+        lambda: flows.correct_receipt(
+            session=session,
+            shipment_id=shipment_id,
+            counts=_counts(session, body.lines),
+            actor=actor,
+            note=body.note,
+        ),
+    )
+    return service.shipment_detail(session=session, shipment_id=shipment_id)
