@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from coordinator.accounts.service import record_audit
 from coordinator.deps import Dispatcher, SessionDep
-from coordinator.logistics import flows, planning, service
+from coordinator.logistics import flows, forecasts, planning, service
 from coordinator.logistics.models import Place
 from coordinator.logistics.views.common import (
     Body,
@@ -117,10 +117,10 @@ async def upload_forecast(
         stations[p["code"]] = p["id"]
         stations[str(p["id"])] = p["id"]
     try:
-        rows = planning.parse_forecast_csv(text, stations=stations)
-    except planning.ForecastError as exc:
+        rows = forecasts.parse_forecast_csv(text, stations=stations)
+    except forecasts.ForecastError as exc:
         raise HTTPException(422, {"message": str(exc), "errors": exc.errors[:100]}) from exc
-    count = write(session, lambda: planning.store_forecast(session=session, rows=rows))
+    count = write(session, lambda: forecasts.store_forecast(session=session, rows=rows))
     record_audit(session=session, actor=actor, action="forecast.uploaded", detail={"rows": count})
     session.commit()
     return {"rows": count}
