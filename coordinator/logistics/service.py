@@ -11,10 +11,11 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from coordinator.common import aware
+from coordinator.logistics.errors import LogisticsError, NotFound
+from coordinator.logistics.fund import active_fund
 from coordinator.logistics.models import (
     Discrepancy,
     Distribution,
-    Fund,
     FundCharge,
     Item,
     Place,
@@ -26,28 +27,6 @@ from coordinator.logistics.models import (
     StockBalance,
     StockMovement,
 )
-
-
-class LogisticsError(ValueError):
-    """A request logistics refuses; `status` is the HTTP status a view answers with."""
-
-    status = 422
-
-
-class NotFound(LogisticsError):
-    status = 404
-
-
-class Forbidden(LogisticsError):
-    status = 403
-
-
-class Conflict(LogisticsError):
-    status = 409
-
-
-class FundExhausted(LogisticsError):
-    """A charge would overdraw the campaign fund."""
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -388,61 +367,6 @@ def list_discrepancies(
 
 
 # -- the fund ---------------------------------------------------------------------------------
-def active_fund(*, session: Session, lock: bool = False) -> Fund:
-    query = select(Fund).where(col(Fund.active).is_(True)).order_by(col(Fund.id).desc())
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    fund = session.exec(query).first()
-    if fund is None:
-        raise LogisticsError("no campaign fund is open")
-    return fund
-
-
-def fund_remaining(*, session: Session) -> int:
-    try:
-        fund = active_fund(session=session)
-    except LogisticsError:
-        return 0
-    return fund.budget_fen - fund.spent_fen
-
-
-def charge_fund(
-    *,
-    session: Session,
-    amount_fen: int,
-    kind: str,
-    actor: str,
-    reason: str = "",
-    distribution_id: int | None = None,
-    plan_id: int | None = None,
-) -> FundCharge:
-    """Charge the open fund in the caller's transaction (row-locked); refuses an overdraft."""
-    if amount_fen <= 0:
-        raise LogisticsError("a charge must be a positive amount of fen")
-    fund = active_fund(session=session, lock=True)
-    remaining = fund.budget_fen - fund.spent_fen
-    if amount_fen > remaining:
-        raise FundExhausted(
-            f"the fund has {remaining / 100:.2f} yuan left; "
-            f"{amount_fen / 100:.2f} yuan would overdraw it"
-        )
-    fund.spent_fen += amount_fen
-    session.add(fund)
-    assert fund.id is not None
-    charge = FundCharge(
-        fund_id=fund.id,
-        amount_fen=amount_fen,
-        kind=kind,
-        reason=reason[:256],
-        actor=actor[:64],
-        distribution_id=distribution_id,
-        plan_id=plan_id,
-    )
-    session.add(charge)
-    session.flush()
-    return charge
-
-
 def fund_summary(*, session: Session) -> dict[str, Any]:
     """The open fund: budget, spent and left (fen), spending by kind, recent charges."""
     fund = active_fund(session=session)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from coordinator.accounts.service import Actor
 from coordinator.logistics import ledger
-from coordinator.logistics.service import LogisticsError
+from coordinator.logistics.errors import LogisticsError
 
 #: a hand-out or shipment line above this is a typo, not a delivery
 MAX_QUANTITY = ledger.MAX_MOVEMENT

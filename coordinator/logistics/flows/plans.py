@@ -9,12 +9,12 @@ from sqlmodel import Session, select
 
 from coordinator.accounts.service import Actor, record_audit
 from coordinator.common import utcnow
-from coordinator.logistics import planning, service
+from coordinator.logistics import fund, planning, service
+from coordinator.logistics.errors import Conflict, LogisticsError
 from coordinator.logistics.flows.common import actor_label
 from coordinator.logistics.flows.resupply import buy_into_warehouse
 from coordinator.logistics.flows.shipments import dispatch_shipment
 from coordinator.logistics.models import Item, Plan, PlanLine, Shipment
-from coordinator.logistics.service import Conflict, LogisticsError
 from events.outbox import stage
 from events.payloads import logistics as ev
 
@@ -40,7 +40,7 @@ def propose_plan(
     warehouse = service.central_warehouse(session=session)
     assert warehouse.id is not None
     reserve = planning.ticket_reserve_fen(session=session, station_ids=station_ids, as_of=as_of)
-    budget = max(service.fund_remaining(session=session) - reserve, 0)
+    budget = max(fund.fund_remaining(session=session) - reserve, 0)
     inputs, stations, items = planning.load_inputs(
         session=session,
         station_ids=station_ids,

@@ -11,9 +11,9 @@ from sqlmodel import Session, col, select
 from coordinator.accounts.service import Actor, record_audit
 from coordinator.common import aware, utcnow
 from coordinator.logistics import ledger, service
+from coordinator.logistics.errors import Conflict, LogisticsError, NotFound
 from coordinator.logistics.flows.common import actor_label, check_quantity
 from coordinator.logistics.models import Discrepancy, Item, Shipment, ShipmentLine
-from coordinator.logistics.service import Conflict, LogisticsError
 from events.outbox import stage
 from events.payloads import logistics as ev
 
@@ -266,7 +266,7 @@ def acknowledge_discrepancy(
 ) -> Discrepancy:
     row = session.get(Discrepancy, discrepancy_id)
     if row is None:
-        raise service.NotFound(f"no discrepancy with id {discrepancy_id}")
+        raise NotFound(f"no discrepancy with id {discrepancy_id}")
     if row.acknowledged_at is None:
         row.acknowledged_at = utcnow()
         row.acknowledged_by = actor_label(actor)[:64]

@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 
 from coordinator.accounts.service import Actor
 from coordinator.common import utcnow
-from coordinator.logistics import ledger, planning, service
+from coordinator.logistics import fund, ledger, planning, service
 from coordinator.logistics.flows.common import actor_label
 from coordinator.logistics.flows.shipments import dispatch_shipment
 from coordinator.logistics.models import Item, Place, Shipment
@@ -30,7 +30,7 @@ def buy_into_warehouse(
     assert item.id is not None
     cost = quantity * item.unit_cost_fen
     if cost:
-        service.charge_fund(
+        fund.charge_fund(
             session=session,
             amount_fen=cost,
             kind="purchase",
@@ -84,7 +84,7 @@ def resupply_station(
                     station_ids=[i for i in everyone if i is not None],
                     as_of=today or utcnow().date(),
                 )
-                budget = max(service.fund_remaining(session=session) - reserve, 0)
+                budget = max(fund.fund_remaining(session=session) - reserve, 0)
             units = min(need - available, budget // item.unit_cost_fen)
             if units > 0:
                 buy_into_warehouse(

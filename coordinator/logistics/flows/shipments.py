@@ -9,9 +9,9 @@ from sqlmodel import Session
 
 from coordinator.accounts.service import Actor, record_audit
 from coordinator.logistics import ledger, service
+from coordinator.logistics.errors import LogisticsError
 from coordinator.logistics.flows.common import actor_label, check_quantity
 from coordinator.logistics.models import Item, Place, Shipment, ShipmentLine
-from coordinator.logistics.service import LogisticsError
 from events.outbox import stage
 from events.payloads import logistics as ev
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from coordinator.accounts.service import Actor, record_audit
-from coordinator.logistics import ledger, service
+from coordinator.logistics import fund, ledger, service
+from coordinator.logistics.errors import LogisticsError
 from coordinator.logistics.flows.common import actor_label, check_quantity
 from coordinator.logistics.models import Distribution, Item
-from coordinator.logistics.service import LogisticsError
 from events.outbox import stage
 from events.payloads import logistics as ev
 
@@ -63,7 +63,7 @@ def record_distribution(
     assert row.id is not None
     if is_ticket:
         assert cost_fen is not None
-        service.charge_fund(
+        fund.charge_fund(
             session=session,
             amount_fen=cost_fen,
             kind="ticket",

@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from coordinator.accounts.service import Actor, record_audit
 from coordinator.deps import require
-from coordinator.logistics import ledger, planning, service
+from coordinator.logistics import errors, ledger, planning
 
 #: receipts and hand-outs are the station manager's (admins may act for anyone)
 StationManager = Annotated[Actor, Depends(require("station_manager"))]
@@ -47,7 +47,7 @@ def refusals() -> Iterator[None]:
     """Domain refusals become HTTP answers with the domain's own message."""
     try:
         yield
-    except service.LogisticsError as exc:
+    except errors.LogisticsError as exc:
         raise HTTPException(exc.status, str(exc)) from exc
     except (ledger.LedgerError, planning.CalendarError) as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
@@ -64,7 +64,7 @@ def write(session: Session, action: Callable[[], T]) -> T:
     return result
 
 
-def flag_overdraft(request: Request, actor: Actor, exc: service.FundExhausted, what: str) -> None:
+def flag_overdraft(request: Request, actor: Actor, exc: errors.FundExhausted, what: str) -> None:
     """A refused overdraft is flagged in the audit log even though its request rolled back."""
     with Session(engine_of(request)) as s:
         record_audit(

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from coordinator.accounts.service import record_audit
 from coordinator.deps import Dispatcher, SessionDep, StationStaff, ensure_station
-from coordinator.logistics import service
+from coordinator.logistics import errors, service
 from coordinator.logistics.views.common import (
     Body,
     Count,
@@ -114,11 +114,11 @@ def set_managers(
             try:
                 phone = normalise_phone(raw)
             except ValueError as exc:
-                raise service.LogisticsError(f"{raw!r}: {exc}") from exc
+                raise errors.LogisticsError(f"{raw!r}: {exc}") from exc
             if phone not in phones:
                 phones.append(phone)
         if len(",".join(phones)) > 256:
-            raise service.LogisticsError("too many phone numbers")
+            raise errors.LogisticsError("too many phone numbers")
         place.manager_phones = ",".join(phones)
         session.add(place)
         record_audit(

@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from coordinator.accounts.service import record_audit
 from coordinator.deps import Dispatcher, SessionDep
-from coordinator.logistics import flows, forecasts, planning, service
+from coordinator.logistics import errors, flows, forecasts, planning, service
 from coordinator.logistics.models import Place
 from coordinator.logistics.views.common import (
     Body,
@@ -57,7 +57,7 @@ def create_plan(body: PlanIn, session: SessionDep, actor: Dispatcher) -> dict[st
         try:
             as_of = date.fromisoformat(body.as_of) if body.as_of else date.today()
         except ValueError as exc:
-            raise service.LogisticsError(f"not a date: {body.as_of}") from exc
+            raise errors.LogisticsError(f"not a date: {body.as_of}") from exc
         made = flows.propose_plan(
             session=session,
             trigger="manual",
@@ -82,7 +82,7 @@ def approve(
             session, lambda: flows.approve_plan(session=session, plan_id=plan_id, actor=actor)
         )
     except HTTPException as exc:
-        if isinstance(exc.__cause__, service.FundExhausted):
+        if isinstance(exc.__cause__, errors.FundExhausted):
             flag_overdraft(request, actor, exc.__cause__, f"plan:{plan_id}")
         raise
     return {**plan(plan_id, session, actor), "shipments": [s.short_code for s in made]}
@@ -141,7 +141,7 @@ def forecast(
         try:
             first = date.fromisoformat(start) if start else date.today()
         except ValueError as exc:
-            raise service.LogisticsError(f"not a date: {start}") from exc
+            raise errors.LogisticsError(f"not a date: {start}") from exc
         if not start:
             first = planning.rush_start(first.year)
         dates = [first + timedelta(days=k) for k in range(days)]

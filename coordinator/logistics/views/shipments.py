@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from coordinator.accounts.service import Actor
 from coordinator.deps import Dispatcher, SessionDep, StationStaff, ensure_station
-from coordinator.logistics import flows, service
+from coordinator.logistics import errors, flows, service
 from coordinator.logistics.flows import LineCount
 from coordinator.logistics.views.common import (
     Body,
@@ -60,7 +60,7 @@ def _counts(session: Session, lines: list[ReceiptLineIn]) -> dict[int, LineCount
         item = service.item_for_sku(session=session, sku=line.item, unit=line.unit)
         assert item.id is not None
         if item.id in counts:
-            raise service.LogisticsError(f"{item.sku} appears twice")
+            raise errors.LogisticsError(f"{item.sku} appears twice")
         counts[item.id] = LineCount(line.received, line.damaged, line.note)
     return counts
 

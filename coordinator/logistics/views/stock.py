@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import Field
 
 from coordinator.deps import Dispatcher, SessionDep, StationStaff, ensure_station
-from coordinator.logistics import flows, ledger, service
+from coordinator.logistics import errors, flows, ledger, service
 from coordinator.logistics.models import Distribution, Item
 from coordinator.logistics.views.common import (
     Body,
@@ -76,7 +76,7 @@ def distribute(
     try:
         row, item = write(session, act)
     except HTTPException as exc:
-        if isinstance(exc.__cause__, service.FundExhausted):
+        if isinstance(exc.__cause__, errors.FundExhausted):
             flag_overdraft(request, actor, exc.__cause__, f"station:{station_id}")
         raise
     # the committed row and item as this session holds them (it does not expire on commit)
