@@ -16,7 +16,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from coordinator import __version__, system_views
+from coordinator import __version__, errors, system_views
 from coordinator.accounts import views as accounts_views
 from coordinator.accounts.service import TokenCache
 from coordinator.alerts import views as alerts_views
@@ -154,6 +154,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_middleware(RequestId)
     for router in ROUTERS:
         app.include_router(router)
+    app.add_exception_handler(errors.DomainError, errors.answer)
     app.add_exception_handler(OverflowError, _out_of_range)
     app.add_exception_handler(DataError, _out_of_range)
     app.add_exception_handler(PoolTimeout, _busy)
