@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from coordinator.common import aware, utcnow
 from coordinator.geo import service as geo
+from coordinator.logistics.errors import NoOpenFund
 from coordinator.volunteers.models import Volunteer
 from events.outbox import OutboxEvent
 
@@ -309,7 +310,7 @@ def logistics_view(*, session: Session) -> dict[str, Any]:
 
     try:
         fund: dict[str, Any] | None = logistics.fund_summary(session=session)
-    except logistics.LogisticsError:
+    except NoOpenFund:
         fund = None
     if fund is not None:
         fund = {k: fund[k] for k in ("name", "year", "budget_fen", "spent_fen", "remaining_fen")}

@@ -32,6 +32,7 @@ from coordinator.board.pages import STATIC, PageRoute, page
 from coordinator.board.snapshots import snapshot_cache_for
 from coordinator.db import read_only
 from coordinator.deps import Dispatcher, SettingsDep, StationStaff, ensure_station
+from coordinator.logistics.errors import PlaceNotFound
 
 log = logging.getLogger(__name__)
 
@@ -172,11 +173,9 @@ def station_data(station_id: int, session: ReadSession, actor: StationStaff) -> 
 
 
 def _station_data(session: Session, station_id: int) -> dict[str, Any]:
-    from coordinator.logistics.service import NotFound
-
     try:
         return board.station_page(session=session, station_id=station_id)
-    except NotFound:
+    except PlaceNotFound:  # an HTTPException, so that the page route answers it as a page
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such station") from None
 
 

@@ -91,9 +91,9 @@ EXPORTS: dict[str, Callable[..., tuple[list[str], list[list[Any]]]]] = {
 def export(*, session: Session, name: str, fmt: str) -> bytes:
     """The export `name` (stock, movements, discrepancies) as `fmt` (csv, xlsx)."""
     if name not in EXPORTS:
-        raise errors.NotFound(f"no export {name!r}; choose {', '.join(EXPORTS)}")
+        raise errors.ExportNotFound(f"no export {name!r}; choose {', '.join(EXPORTS)}")
     if fmt not in FORMATS:
-        raise errors.NotFound(f"no format {fmt!r}; choose csv or xlsx")
+        raise errors.ExportNotFound(f"no format {fmt!r}; choose csv or xlsx")
     header, rows = EXPORTS[name](session=session)
     safe = [[escape(v) for v in row] for row in rows]
     if fmt == "csv":

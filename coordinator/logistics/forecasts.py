@@ -11,20 +11,8 @@ from datetime import date
 
 from sqlmodel import Session, select
 
+from coordinator.logistics.errors import ForecastError
 from coordinator.logistics.models import Forecast
-
-
-class ForecastError(ValueError):
-    """A forecast upload that cannot be used; `errors` lists every bad row."""
-
-    def __init__(self, errors: list[dict[str, object]]) -> None:
-        self.errors = errors
-        first = errors[0]
-        super().__init__(
-            f"row {first['row']}: {first['error']}"
-            + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
-        )
-
 
 MAX_FORECAST_ROWS = 20_000
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlmodel import Session, col, select
 
-from coordinator.logistics.errors import FundExhausted, LogisticsError
+from coordinator.logistics.errors import FundExhausted, InvalidQuantity, NoOpenFund
 from coordinator.logistics.models import Fund, FundCharge
 
 
@@ -16,14 +16,14 @@ def active_fund(*, session: Session, lock: bool = False) -> Fund:
         query = query.with_for_update().execution_options(populate_existing=True)
     fund = session.exec(query).first()
     if fund is None:
-        raise LogisticsError("no campaign fund is open")
+        raise NoOpenFund("no campaign fund is open")
     return fund
 
 
 def fund_remaining(*, session: Session) -> int:
     try:
         fund = active_fund(session=session)
-    except LogisticsError:
+    except NoOpenFund:
         return 0
     return fund.budget_fen - fund.spent_fen
 
@@ -40,7 +40,7 @@ def charge_fund(
 ) -> FundCharge:
     """Charge the open fund in the caller's transaction (row-locked); refuses an overdraft."""
     if amount_fen <= 0:
-        raise LogisticsError("a charge must be a positive amount of fen")
+        raise InvalidQuantity("a charge must be a positive amount of fen")
     fund = active_fund(session=session, lock=True)
     remaining = fund.budget_fen - fund.spent_fen
     if amount_fen > remaining:

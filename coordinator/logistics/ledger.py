@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from coordinator.common import utcnow
+from coordinator.errors import DomainError
 from coordinator.logistics.models import (
     MOVEMENT_KINDS,
     Item,
@@ -33,12 +34,19 @@ from events.payloads.logistics import StockChanged, StockLow
 MAX_MOVEMENT = 1_000_000
 
 
-class LedgerError(ValueError):
-    """A movement the ledger refuses; the message is one sentence for a person."""
+class LedgerError(DomainError, ValueError):
+    """A movement the ledger refuses; the message is one sentence for a person. Not a
+    `LogisticsError`, which the provision consumer catches to skip what logistics refuses: a
+    resupply that loses the race for the warehouse's last units fails its event, which is
+    retried."""
+
+    code = "invalid_movement"
 
 
 class InsufficientStock(LedgerError):
     """A movement would take a balance below zero."""
+
+    code = "insufficient_stock"
 
     def __init__(self, *, item: Item, place: Place, balance: int, requested: int) -> None:
         self.item = item

@@ -25,6 +25,7 @@ from scipy.optimize import linprog
 from scipy.sparse import coo_matrix
 from sqlmodel import Session, col, select
 
+from coordinator.errors import DomainError
 from coordinator.logistics import ledger
 from coordinator.logistics.models import Forecast, Item, Place
 
@@ -112,8 +113,10 @@ def season_totals(
     }
 
 
-class CalendarError(ValueError):
+class CalendarError(DomainError, ValueError):
     """A date outside the years whose Spring Festival the calendar knows."""
+
+    code = "no_rush_calendar"
 
 
 def rush_start(year: int, *, days_before: int = DAYS_BEFORE_NEW_YEAR) -> date:

@@ -11,7 +11,15 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from coordinator.common import aware
-from coordinator.logistics.errors import LogisticsError, NotFound
+from coordinator.logistics.errors import (
+    InvalidTarget,
+    NoWarehouse,
+    PlaceNotFound,
+    PlanNotFound,
+    ShipmentNotFound,
+    UnknownItem,
+    WrongUnit,
+)
 from coordinator.logistics.fund import active_fund
 from coordinator.logistics.models import (
     Discrepancy,
@@ -63,9 +71,9 @@ def item_for_sku(*, session: Session, sku: str, unit: str | None = None) -> Item
     """The item with `sku`; 422 for an unknown SKU or a unit the item is not counted in."""
     item = session.exec(select(Item).where(Item.sku == sku)).first()
     if item is None:
-        raise LogisticsError(f"unknown item SKU {sku!r}")
+        raise UnknownItem(f"unknown item SKU {sku!r}")
     if unit is not None and unit != item.unit:
-        raise LogisticsError(f"{item.sku} is counted in {item.unit}, not {unit!r}")
+        raise WrongUnit(f"{item.sku} is counted in {item.unit}, not {unit!r}")
     return item
 
 
@@ -101,7 +109,7 @@ def list_places(
 def get_place(*, session: Session, place_id: int, kind: str | None = None) -> Place:
     place = session.get(Place, place_id)
     if place is None or (kind is not None and place.kind != kind):
-        raise NotFound(f"no {kind or 'place'} with id {place_id}")
+        raise PlaceNotFound(f"no {kind or 'place'} with id {place_id}")
     return place
 
 
@@ -111,7 +119,7 @@ def central_warehouse(*, session: Session) -> Place:
         select(Place).where(Place.kind == "warehouse").order_by(col(Place.id))
     ).first()
     if place is None:
-        raise NotFound("there is no warehouse")
+        raise NoWarehouse("there is no warehouse")
     return place
 
 
@@ -232,7 +240,7 @@ def get_shipment(*, session: Session, shipment_id: int, lock: bool = False) -> S
         query = query.with_for_update().execution_options(populate_existing=True)
     shipment = session.exec(query).first()
     if shipment is None:
-        raise NotFound(f"no shipment with id {shipment_id}")
+        raise ShipmentNotFound(f"no shipment with id {shipment_id}")
     return shipment
 
 
@@ -485,7 +493,7 @@ def get_plan(*, session: Session, plan_id: int, lock: bool = False) -> Plan:
         query = query.with_for_update().execution_options(populate_existing=True)
     plan = session.exec(query).first()
     if plan is None:
-        raise NotFound(f"no plan with id {plan_id}")
+        raise PlanNotFound(f"no plan with id {plan_id}")
     return plan
 
 
@@ -508,7 +516,7 @@ def set_target(
     *, session: Session, station_id: int, item_id: int, target: int, reorder_point: int
 ) -> StationTarget:
     if reorder_point > target:
-        raise LogisticsError("the reorder point must not be above the target")
+        raise InvalidTarget("the reorder point must not be above the target")
     row = session.exec(
         select(StationTarget).where(
             StationTarget.place_id == station_id, StationTarget.item_id == item_id

@@ -50,3 +50,14 @@ def test_the_handler_answers_status_message_and_code():
         "detail": {"message": "row 2: bad", "errors": [{"row": 2}]},
         "code": "test_refused",
     }
+
+
+def test_every_product_error_has_a_status_and_a_unique_code():
+    from coordinator.main import create_app
+
+    create_app()  # imports every domain's routes, flows and services, so every error type
+    product = {c: k for c, k in errors.CODES.items() if not k.__module__.startswith("tests.")}
+    assert len(product) >= 20, sorted(product)
+    for code, cls in product.items():
+        assert code.isidentifier() and code == code.lower(), code
+        assert 400 <= cls.status < 500, (cls, cls.status)

@@ -122,6 +122,7 @@ def test_second_receipt_is_refused(api, tokens, places, skus, engine):
     again = api.post(url, json=body, headers=bearer(tokens["manager_a"]))
     assert again.status_code == 409
     assert "already received" in again.json()["detail"]
+    assert again.json()["code"] == "shipment_already_received"
     assert _counts(engine) == before
     assert _stock(engine, places["a"], skus["FOOD-NOODLE"]) == 50
 
@@ -209,7 +210,7 @@ def test_distribution_and_stock_limit(api, tokens, places, skus, engine):
     assert r.json()["balance"] == 30
     before = _counts(engine)
     too_many = api.post(url, json={"item": "FOOD-NOODLE", "quantity": 31}, headers=h)
-    assert too_many.status_code == 422
+    assert too_many.status_code == 422 and too_many.json()["code"] == "insufficient_stock"
     assert too_many.json()["detail"] == (
         "not enough Instant noodles (FOOD-NOODLE) at Jinyang bus station: "
         "30 piece in stock, 31 requested"

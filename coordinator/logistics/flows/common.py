@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from coordinator.accounts.service import Actor
 from coordinator.logistics import ledger
-from coordinator.logistics.errors import LogisticsError
+from coordinator.logistics.errors import InvalidQuantity
 
 #: a hand-out or shipment line above this is a typo, not a delivery
 MAX_QUANTITY = ledger.MAX_MOVEMENT
@@ -17,8 +17,8 @@ def actor_label(actor: Actor | str) -> str:
 
 def check_quantity(value: int, what: str, *, allow_zero: bool = False) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise LogisticsError(f"{what} must be a whole number")
+        raise InvalidQuantity(f"{what} must be a whole number")
     if value < 0 or (value == 0 and not allow_zero):
-        raise LogisticsError(f"{what} must be {'zero or more' if allow_zero else 'positive'}")
+        raise InvalidQuantity(f"{what} must be {'zero or more' if allow_zero else 'positive'}")
     if value > MAX_QUANTITY:
-        raise LogisticsError(f"{what} of {value} is more than the limit of {MAX_QUANTITY}")
+        raise InvalidQuantity(f"{what} of {value} is more than the limit of {MAX_QUANTITY}")

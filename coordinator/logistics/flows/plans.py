@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 from coordinator.accounts.service import Actor, record_audit
 from coordinator.common import utcnow
 from coordinator.logistics import fund, planning, service
-from coordinator.logistics.errors import Conflict, LogisticsError
+from coordinator.logistics.errors import InvalidPlan, PlanNotProposed
 from coordinator.logistics.flows.common import actor_label
 from coordinator.logistics.flows.resupply import buy_into_warehouse
 from coordinator.logistics.flows.shipments import dispatch_shipment
@@ -34,9 +34,9 @@ def propose_plan(
     purchases within the fund, keeping back what emergency tickets will need. Stages
     `PlanProposed`; nothing moves until the plan is approved."""
     if not station_ids:
-        raise LogisticsError("a plan needs at least one station")
+        raise InvalidPlan("a plan needs at least one station")
     if not 0 < target_days <= 60:
-        raise LogisticsError("target days of cover must be between 0 and 60")
+        raise InvalidPlan("target days of cover must be between 0 and 60")
     warehouse = service.central_warehouse(session=session)
     assert warehouse.id is not None
     reserve = planning.ticket_reserve_fen(session=session, station_ids=station_ids, as_of=as_of)
@@ -51,7 +51,7 @@ def propose_plan(
         demand_factor=demand_factor,
     )
     if not stations:
-        raise LogisticsError("none of those places is a station")
+        raise InvalidPlan("none of those places is a station")
     result = planning.solve(inputs)
     _, baseline = planning.proportional_split(inputs)
     plan = Plan(
@@ -114,7 +114,7 @@ def approve_plan(*, session: Session, plan_id: int, actor: Actor | str) -> list[
     who = actor_label(actor)
     plan = service.get_plan(session=session, plan_id=plan_id, lock=True)
     if plan.status != "proposed":
-        raise Conflict(f"plan {plan_id} is already {plan.status}")
+        raise PlanNotProposed(f"plan {plan_id} is already {plan.status}")
     assert plan.id is not None
     lines = service.plan_lines(session=session, plan_id=plan_id)
     warehouse = service.central_warehouse(session=session)

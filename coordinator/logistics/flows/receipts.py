@@ -11,7 +11,14 @@ from sqlmodel import Session, col, select
 from coordinator.accounts.service import Actor, record_audit
 from coordinator.common import aware, utcnow
 from coordinator.logistics import ledger, service
-from coordinator.logistics.errors import Conflict, LogisticsError, NotFound
+from coordinator.logistics.errors import (
+    CorrectionWindowClosed,
+    DiscrepancyNotFound,
+    InvalidReceipt,
+    ReceiptAlreadyCorrected,
+    ShipmentAlreadyReceived,
+    ShipmentNotReceived,
+)
 from coordinator.logistics.flows.common import actor_label, check_quantity
 from coordinator.logistics.models import Discrepancy, Item, Shipment, ShipmentLine
 from events.outbox import stage
@@ -92,14 +99,14 @@ def _match_counts(
         item = session.get(Item, item_id)
         name = item.sku if item else f"item {item_id}"
         if item_id not in on_shipment:
-            raise LogisticsError(f"{name} is not on this shipment")
+            raise InvalidReceipt(f"{name} is not on this shipment")
         check_quantity(count.received, f"the received count of {name}", allow_zero=True)
         check_quantity(count.damaged, f"the damaged count of {name}", allow_zero=True)
     if not partial:
         missing = [line.item_id for line in lines if line.item_id not in counts]
         if missing:
             skus = ", ".join(session.get(Item, i).sku for i in missing)  # type: ignore[union-attr]
-            raise LogisticsError(f"every line needs a count; missing: {skus}")
+            raise InvalidReceipt(f"every line needs a count; missing: {skus}")
 
 
 def receive_shipment(
@@ -116,7 +123,7 @@ def receive_shipment(
     who = actor_label(actor)
     shipment = service.get_shipment(session=session, shipment_id=shipment_id, lock=True)
     if shipment.status != "in_transit":
-        raise Conflict(
+        raise ShipmentAlreadyReceived(
             f"shipment {shipment.short_code} was already received"
             f" by {shipment.received_by} at {aware(shipment.received_at)}"
         )
@@ -201,23 +208,23 @@ def correct_receipt(
     now = now or utcnow()
     shipment = service.get_shipment(session=session, shipment_id=shipment_id, lock=True)
     if shipment.status != "received":
-        raise Conflict(f"shipment {shipment.short_code} has not been received yet")
+        raise ShipmentNotReceived(f"shipment {shipment.short_code} has not been received yet")
     if shipment.corrected_at is not None:
-        raise Conflict(
+        raise ReceiptAlreadyCorrected(
             f"the receipt of {shipment.short_code} was already corrected once; "
             "ask a dispatcher for an adjustment"
         )
     received_at = aware(shipment.received_at)
     assert received_at is not None
     if now - received_at > CORRECTION_WINDOW:
-        raise Conflict(
+        raise CorrectionWindowClosed(
             f"the receipt of {shipment.short_code} is more than an hour old; "
             "ask a dispatcher for an adjustment"
         )
     lines = service.shipment_lines(session=session, shipment_id=shipment_id)
     _match_counts(session, lines, counts, partial=True)
     if not counts:
-        raise LogisticsError("a correction needs at least one line")
+        raise InvalidReceipt("a correction needs at least one line")
     for old in session.exec(
         select(Discrepancy).where(
             Discrepancy.shipment_id == shipment_id, col(Discrepancy.superseded).is_(False)
@@ -266,7 +273,7 @@ def acknowledge_discrepancy(
 ) -> Discrepancy:
     row = session.get(Discrepancy, discrepancy_id)
     if row is None:
-        raise NotFound(f"no discrepancy with id {discrepancy_id}")
+        raise DiscrepancyNotFound(f"no discrepancy with id {discrepancy_id}")
     if row.acknowledged_at is None:
         row.acknowledged_at = utcnow()
         row.acknowledged_by = actor_label(actor)[:64]

@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from coordinator.accounts.service import Actor, record_audit
 from coordinator.logistics import ledger, service
-from coordinator.logistics.errors import LogisticsError
+from coordinator.logistics.errors import InvalidShipment, UnknownItem
 from coordinator.logistics.flows.common import actor_label, check_quantity
 from coordinator.logistics.models import Item, Place, Shipment, ShipmentLine
 from events.outbox import stage
@@ -55,17 +55,17 @@ def dispatch_shipment(
     source = service.get_place(session=session, place_id=from_id)
     dest = service.get_place(session=session, place_id=to_id)
     if source.id == dest.id:
-        raise LogisticsError("a shipment must go to another place")
+        raise InvalidShipment("a shipment must go to another place")
     if not lines:
-        raise LogisticsError("a shipment needs at least one line")
+        raise InvalidShipment("a shipment needs at least one line")
     seen: set[int] = set()
     resolved: list[tuple[Item, int]] = []
     for item_id, quantity in lines:
         item = session.get(Item, item_id)
         if item is None:
-            raise LogisticsError(f"unknown item id {item_id}")
+            raise UnknownItem(f"unknown item id {item_id}")
         if item_id in seen:
-            raise LogisticsError(f"{item.sku} appears twice in the shipment")
+            raise InvalidShipment(f"{item.sku} appears twice in the shipment")
         seen.add(item_id)
         check_quantity(quantity, f"the quantity of {item.sku}")
         resolved.append((item, quantity))

@@ -7,7 +7,7 @@ from sqlmodel import Session
 
 from coordinator.accounts.service import Actor, record_audit
 from coordinator.logistics import fund, ledger, service
-from coordinator.logistics.errors import LogisticsError
+from coordinator.logistics.errors import InvalidAdjustment, InvalidDistribution, UnknownItem
 from coordinator.logistics.flows.common import actor_label, check_quantity
 from coordinator.logistics.models import Distribution, Item
 from events.outbox import stage
@@ -35,20 +35,20 @@ def record_distribution(
     service.get_place(session=session, place_id=station_id, kind="station")
     item = session.get(Item, item_id)
     if item is None:
-        raise LogisticsError(f"unknown item id {item_id}")
+        raise UnknownItem(f"unknown item id {item_id}")
     check_quantity(quantity, f"the quantity of {item.sku}")
     is_ticket = item.category == "ticket"
     if is_ticket:
         if not destination or not destination.strip():
-            raise LogisticsError("an emergency ticket needs a destination")
+            raise InvalidDistribution("an emergency ticket needs a destination")
         if cost_fen is None:
-            raise LogisticsError("an emergency ticket needs its cost in fen")
+            raise InvalidDistribution("an emergency ticket needs its cost in fen")
         if isinstance(cost_fen, bool) or cost_fen <= 0 or cost_fen > MAX_TICKET_FEN * quantity:
-            raise LogisticsError(
+            raise InvalidDistribution(
                 f"a ticket's cost must be between 1 and {MAX_TICKET_FEN} fen per ticket"
             )
     elif destination or cost_fen is not None:
-        raise LogisticsError("only emergency tickets have a destination and a cost")
+        raise InvalidDistribution("only emergency tickets have a destination and a cost")
     row = Distribution(
         place_id=station_id,
         item_id=item_id,
@@ -115,9 +115,9 @@ def adjust_stock(
 ) -> None:
     """A dispatcher's correction (adjustment, either sign) or write-off (damage, expiry)."""
     if kind not in ("adjustment", "write_off"):
-        raise LogisticsError("kind must be adjustment or write_off")
+        raise InvalidAdjustment("kind must be adjustment or write_off")
     if not reason.strip():
-        raise LogisticsError("an adjustment needs a reason")
+        raise InvalidAdjustment("an adjustment needs a reason")
     service.get_place(session=session, place_id=place_id)
     ledger.record_movement(
         session=session,

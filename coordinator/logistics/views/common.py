@@ -3,11 +3,10 @@ manager's role, and `write` (run a flow, commit, turn a refusal into its HTTP an
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Annotated, TypeVar
 
-from fastapi import Depends, HTTPException, Query, Request, status
+from fastapi import Depends, Query, Request
 from fastapi import Path as FPath
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Engine
@@ -15,7 +14,7 @@ from sqlmodel import Session
 
 from coordinator.accounts.service import Actor, record_audit
 from coordinator.deps import require
-from coordinator.logistics import errors, ledger, planning
+from coordinator.logistics import errors, ledger
 
 #: receipts and hand-outs are the station manager's (admins may act for anyone)
 StationManager = Annotated[Actor, Depends(require("station_manager"))]
@@ -42,25 +41,15 @@ def engine_of(request: Request) -> Engine:
     return request.app.state.engine  # type: ignore[no-any-return]
 
 
-@contextmanager
-def refusals() -> Iterator[None]:
-    """Domain refusals become HTTP answers with the domain's own message."""
-    try:
-        yield
-    except errors.LogisticsError as exc:
-        raise HTTPException(exc.status, str(exc)) from exc
-    except (ledger.LedgerError, planning.CalendarError) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
-
-
 def write(session: Session, action: Callable[[], T]) -> T:
-    with refusals():
-        try:
-            result = action()
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    """Run `action` and commit; roll back whatever it did if it raises (a refusal is answered
+    by the app's handler)."""
+    try:
+        result = action()
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
     return result
 
 

@@ -11,7 +11,6 @@ from coordinator.logistics import flows, service
 from coordinator.logistics.views.common import (
     PathId,
     QueryId,
-    refusals,
     write,
 )
 
@@ -48,5 +47,4 @@ def acknowledge(discrepancy_id: PathId, session: SessionDep, actor: Dispatcher) 
 
 @router.get("/fund")
 def fund(session: SessionDep, actor: Dispatcher) -> dict[str, Any]:
-    with refusals():
-        return service.fund_summary(session=session)
+    return service.fund_summary(session=session)

@@ -15,7 +15,6 @@ from coordinator.logistics.views.common import (
     Count,
     PathId,
     Sku,
-    refusals,
     write,
 )
 
@@ -40,8 +39,7 @@ def warehouses(session: SessionDep, actor: Dispatcher) -> list[dict[str, Any]]:
 
 @router.get("/warehouses/{warehouse_id}/stock")
 def warehouse_stock(warehouse_id: PathId, session: SessionDep, actor: Dispatcher) -> dict[str, Any]:
-    with refusals():
-        return service.warehouse_stock(session=session, warehouse_id=warehouse_id)
+    return service.warehouse_stock(session=session, warehouse_id=warehouse_id)
 
 
 @router.get("/stations")
@@ -53,8 +51,7 @@ def stations(session: SessionDep, actor: StationStaff) -> list[dict[str, Any]]:
 @router.get("/stations/{station_id}/stock")
 def station_stock(station_id: PathId, session: SessionDep, actor: StationStaff) -> dict[str, Any]:
     ensure_station(actor, station_id)
-    with refusals():
-        return service.station_stock(session=session, station_id=station_id)
+    return service.station_stock(session=session, station_id=station_id)
 
 
 @router.get("/stations/{station_id}/movements")
@@ -66,12 +63,9 @@ def station_movements(
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[dict[str, Any]]:
     ensure_station(actor, station_id)
-    with refusals():
-        service.get_place(session=session, place_id=station_id, kind="station")
-        item_id = service.item_for_sku(session=session, sku=item).id if item else None
-        return service.stock_history(
-            session=session, place_id=station_id, item_id=item_id, limit=limit
-        )
+    service.get_place(session=session, place_id=station_id, kind="station")
+    item_id = service.item_for_sku(session=session, sku=item).id if item else None
+    return service.stock_history(session=session, place_id=station_id, item_id=item_id, limit=limit)
 
 
 @router.put("/stations/{station_id}/targets")
@@ -114,11 +108,11 @@ def set_managers(
             try:
                 phone = normalise_phone(raw)
             except ValueError as exc:
-                raise errors.LogisticsError(f"{raw!r}: {exc}") from exc
+                raise errors.InvalidManagerPhones(f"{raw!r}: {exc}") from exc
             if phone not in phones:
                 phones.append(phone)
         if len(",".join(phones)) > 256:
-            raise errors.LogisticsError("too many phone numbers")
+            raise errors.InvalidManagerPhones("too many phone numbers")
         place.manager_phones = ",".join(phones)
         session.add(place)
         record_audit(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 from pydantic import Field
 from sqlmodel import Session, col, select
 
@@ -19,7 +19,6 @@ from coordinator.logistics.views.common import (
     PathId,
     QueryId,
     flag_overdraft,
-    refusals,
     write,
 )
 
@@ -39,8 +38,7 @@ def plans(session: SessionDep, actor: Dispatcher) -> list[dict[str, Any]]:
 
 @router.get("/plans/{plan_id}")
 def plan(plan_id: PathId, session: SessionDep, actor: Dispatcher) -> dict[str, Any]:
-    with refusals():
-        service.get_plan(session=session, plan_id=plan_id)
+    service.get_plan(session=session, plan_id=plan_id)
     return next(p for p in service.list_plans(session=session, limit=10_000) if p["id"] == plan_id)
 
 
@@ -57,7 +55,7 @@ def create_plan(body: PlanIn, session: SessionDep, actor: Dispatcher) -> dict[st
         try:
             as_of = date.fromisoformat(body.as_of) if body.as_of else date.today()
         except ValueError as exc:
-            raise errors.LogisticsError(f"not a date: {body.as_of}") from exc
+            raise errors.InvalidDate(f"not a date: {body.as_of}") from exc
         made = flows.propose_plan(
             session=session,
             trigger="manual",
@@ -81,9 +79,8 @@ def approve(
         made = write(
             session, lambda: flows.approve_plan(session=session, plan_id=plan_id, actor=actor)
         )
-    except HTTPException as exc:
-        if isinstance(exc.__cause__, errors.FundExhausted):
-            flag_overdraft(request, actor, exc.__cause__, f"plan:{plan_id}")
+    except errors.FundExhausted as exc:
+        flag_overdraft(request, actor, exc, f"plan:{plan_id}")
         raise
     return {**plan(plan_id, session, actor), "shipments": [s.short_code for s in made]}
 
@@ -102,24 +99,21 @@ async def upload_forecast(
         form = await request.form()
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
-            raise HTTPException(422, "send the CSV as the form field 'file'")
+            raise errors.InvalidForecastFile("send the CSV as the form field 'file'")
         raw = await upload.read(MAX_CSV_BYTES + 1)
     else:
         raw = await request.body()
     if len(raw) > MAX_CSV_BYTES:
-        raise HTTPException(413, f"a forecast may be at most {MAX_CSV_BYTES} bytes")
+        raise errors.ForecastTooLarge(f"a forecast may be at most {MAX_CSV_BYTES} bytes")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise HTTPException(422, "the CSV must be UTF-8 text") from exc
+        raise errors.InvalidForecastFile("the CSV must be UTF-8 text") from exc
     stations: dict[str, int] = {}
     for p in service.list_places(session=session, kind="station"):
         stations[p["code"]] = p["id"]
         stations[str(p["id"])] = p["id"]
-    try:
-        rows = forecasts.parse_forecast_csv(text, stations=stations)
-    except forecasts.ForecastError as exc:
-        raise HTTPException(422, {"message": str(exc), "errors": exc.errors[:100]}) from exc
+    rows = forecasts.parse_forecast_csv(text, stations=stations)
     count = write(session, lambda: forecasts.store_forecast(session=session, rows=rows))
     record_audit(session=session, actor=actor, action="forecast.uploaded", detail={"rows": count})
     session.commit()
@@ -135,19 +129,17 @@ def forecast(
     days: Annotated[int, Query(ge=1, le=60)] = 40,
 ) -> dict[str, Any]:
     """Expected travellers per day at a station (uploaded rows, else the default curve)."""
-    with refusals():
-        place = service.get_place(session=session, place_id=station_id, kind="station")
-    with refusals():
-        try:
-            first = date.fromisoformat(start) if start else date.today()
-        except ValueError as exc:
-            raise errors.LogisticsError(f"not a date: {start}") from exc
-        if not start:
-            first = planning.rush_start(first.year)
-        dates = [first + timedelta(days=k) for k in range(days)]
-        values = planning.travellers_per_day(
-            session=session, stations=_all_stations(session), days=dates
-        )
+    place = service.get_place(session=session, place_id=station_id, kind="station")
+    try:
+        first = date.fromisoformat(start) if start else date.today()
+    except ValueError as exc:
+        raise errors.InvalidDate(f"not a date: {start}") from exc
+    if not start:
+        first = planning.rush_start(first.year)
+    dates = [first + timedelta(days=k) for k in range(days)]
+    values = planning.travellers_per_day(
+        session=session, stations=_all_stations(session), days=dates
+    )
     index = [p.id for p in _all_stations(session)].index(place.id)
     return {
         "station_id": station_id,

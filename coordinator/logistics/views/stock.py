@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Request, status
 from pydantic import Field
 
 from coordinator.deps import Dispatcher, SessionDep, StationStaff, ensure_station
@@ -75,9 +75,8 @@ def distribute(
 
     try:
         row, item = write(session, act)
-    except HTTPException as exc:
-        if isinstance(exc.__cause__, errors.FundExhausted):
-            flag_overdraft(request, actor, exc.__cause__, f"station:{station_id}")
+    except errors.FundExhausted as exc:
+        flag_overdraft(request, actor, exc, f"station:{station_id}")
         raise
     # the committed row and item as this session holds them (it does not expire on commit)
     balance = ledger.balance(session=session, place_id=station_id, item_id=item.id or 0)
