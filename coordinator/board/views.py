@@ -33,6 +33,7 @@ from coordinator.board.snapshots import snapshot_cache_for
 from coordinator.db import read_only
 from coordinator.deps import Dispatcher, SettingsDep, StationStaff, ensure_station
 from coordinator.logistics.errors import PlaceNotFound
+from coordinator.lookup import PathId
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +159,7 @@ def phone_inboxes(session: ReadSession, actor: Dispatcher, settings: SettingsDep
 
 @router.get("/stations/{station_id}", response_class=HTMLResponse)
 def station_page(
-    request: Request, station_id: int, session: ReadSession, actor: StationStaff
+    request: Request, station_id: PathId, session: ReadSession, actor: StationStaff
 ) -> HTMLResponse:
     ensure_station(actor, station_id)
     data = _station_data(session, station_id)
@@ -166,7 +167,7 @@ def station_page(
 
 
 @router.get("/stations/{station_id}/data")
-def station_data(station_id: int, session: ReadSession, actor: StationStaff) -> dict[str, Any]:
+def station_data(station_id: PathId, session: ReadSession, actor: StationStaff) -> dict[str, Any]:
     """The station page's content as JSON (the page refreshes from it after each action)."""
     ensure_station(actor, station_id)
     return _station_data(session, station_id)

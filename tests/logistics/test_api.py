@@ -67,8 +67,11 @@ def test_station_stock_only_for_own_station(api, tokens, places):
     assert line["target"] > line["reorder_point"] > 0
     other = api.get(f"/api/stations/{places['b']}/stock", headers=bearer(tokens["manager_a"]))
     assert other.status_code == 403
+    missing = api.get("/api/stations/9999/stock", headers=bearer(tokens["dispatcher"]))
+    assert (missing.status_code, missing.json()["code"]) == (404, "place_not_found")
+    # a manager hears "not your station" whether or not the station exists
     assert (
-        api.get("/api/stations/9999/stock", headers=bearer(tokens["dispatcher"])).status_code == 404
+        api.get("/api/stations/9999/stock", headers=bearer(tokens["manager_a"])).status_code == 403
     )
 
 

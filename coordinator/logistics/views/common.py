@@ -1,20 +1,22 @@
-"""What the logistics routes share: the id and quantity types of their bodies, the station
-manager's role, and `write` (run a flow, commit, turn a refusal into its HTTP answer)."""
+"""What the logistics routes share: the quantity types of their bodies, the station manager's
+role, the rows their paths name (`Station`, `Warehouse`, `ShipmentRow`, `PlanRow`: fetched or
+404) and `write` (run a flow, commit, roll back on a refusal)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Annotated, TypeVar
 
-from fastapi import Depends, Query, Request
-from fastapi import Path as FPath
+from fastapi import Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from coordinator.accounts.service import Actor, record_audit
-from coordinator.deps import require
-from coordinator.logistics import errors, ledger
+from coordinator.deps import ensure_station, require
+from coordinator.logistics import errors, ledger, service
+from coordinator.logistics.models import Place, Plan, Shipment
+from coordinator.lookup import fetch_or_404
 
 #: receipts and hand-outs are the station manager's (admins may act for anyone)
 StationManager = Annotated[Actor, Depends(require("station_manager"))]
@@ -26,11 +28,29 @@ Note = Annotated[str, Field(max_length=500)]
 
 T = TypeVar("T")
 
-#: ids are PostgreSQL `integer`s: anything larger is a 422, never a database error
-MAX_ID = 2**31 - 1
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
-PathId = Annotated[int, FPath(ge=1, le=MAX_ID)]
-QueryId = Annotated[int, Query(ge=1, le=MAX_ID)]
+
+def _station(session: Session, station_id: int) -> Place:
+    return service.get_place(session=session, place_id=station_id, kind="station")
+
+
+def _warehouse(session: Session, warehouse_id: int) -> Place:
+    return service.get_place(session=session, place_id=warehouse_id, kind="warehouse")
+
+
+def _shipment(session: Session, shipment_id: int) -> Shipment:
+    return service.get_shipment(session=session, shipment_id=shipment_id)
+
+
+def _plan(session: Session, plan_id: int) -> Plan:
+    return service.get_plan(session=session, plan_id=plan_id)
+
+
+#: the station in the path; a manager of another station is refused before it is looked up
+Station = Annotated[Place, fetch_or_404("station_id", _station, guard=ensure_station)]
+Warehouse = Annotated[Place, fetch_or_404("warehouse_id", _warehouse)]
+#: the shipment in the path (who may see it depends on its destination: the route checks)
+ShipmentRow = Annotated[Shipment, fetch_or_404("shipment_id", _shipment)]
+PlanRow = Annotated[Plan, fetch_or_404("plan_id", _plan)]
 
 
 class Body(BaseModel):

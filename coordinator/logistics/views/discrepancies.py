@@ -8,11 +8,8 @@ from fastapi import APIRouter, Query
 
 from coordinator.deps import Dispatcher, SessionDep
 from coordinator.logistics import flows, service
-from coordinator.logistics.views.common import (
-    PathId,
-    QueryId,
-    write,
-)
+from coordinator.logistics.views.common import write
+from coordinator.lookup import PathId, QueryId
 
 router = APIRouter(prefix="/api", tags=["logistics"])
 

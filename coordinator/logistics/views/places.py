@@ -8,15 +8,9 @@ from fastapi import APIRouter, Query
 from pydantic import Field
 
 from coordinator.accounts.service import record_audit
-from coordinator.deps import Dispatcher, SessionDep, StationStaff, ensure_station
+from coordinator.deps import Dispatcher, SessionDep, StationStaff
 from coordinator.logistics import errors, service
-from coordinator.logistics.views.common import (
-    Body,
-    Count,
-    PathId,
-    Sku,
-    write,
-)
+from coordinator.logistics.views.common import Body, Count, Sku, Station, Warehouse, write
 
 router = APIRouter(prefix="/api", tags=["logistics"])
 
@@ -38,8 +32,9 @@ def warehouses(session: SessionDep, actor: Dispatcher) -> list[dict[str, Any]]:
 
 
 @router.get("/warehouses/{warehouse_id}/stock")
-def warehouse_stock(warehouse_id: PathId, session: SessionDep, actor: Dispatcher) -> dict[str, Any]:
-    return service.warehouse_stock(session=session, warehouse_id=warehouse_id)
+def warehouse_stock(session: SessionDep, actor: Dispatcher, warehouse: Warehouse) -> dict[str, Any]:
+    assert warehouse.id is not None
+    return service.place_stock(session=session, place_id=warehouse.id)
 
 
 @router.get("/stations")
@@ -49,31 +44,32 @@ def stations(session: SessionDep, actor: StationStaff) -> list[dict[str, Any]]:
 
 
 @router.get("/stations/{station_id}/stock")
-def station_stock(station_id: PathId, session: SessionDep, actor: StationStaff) -> dict[str, Any]:
-    ensure_station(actor, station_id)
-    return service.station_stock(session=session, station_id=station_id)
+def station_stock(session: SessionDep, actor: StationStaff, station: Station) -> dict[str, Any]:
+    assert station.id is not None
+    return service.place_stock(session=session, place_id=station.id)
 
 
 @router.get("/stations/{station_id}/movements")
 def station_movements(
-    station_id: PathId,
     session: SessionDep,
     actor: StationStaff,
+    station: Station,
     item: str | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[dict[str, Any]]:
-    ensure_station(actor, station_id)
-    service.get_place(session=session, place_id=station_id, kind="station")
+    station_id = station.id
     item_id = service.item_for_sku(session=session, sku=item).id if item else None
     return service.stock_history(session=session, place_id=station_id, item_id=item_id, limit=limit)
 
 
 @router.put("/stations/{station_id}/targets")
 def set_targets(
-    station_id: PathId, body: list[TargetIn], session: SessionDep, actor: Dispatcher
+    body: list[TargetIn], session: SessionDep, actor: Dispatcher, station: Station
 ) -> dict[str, Any]:
+    station_id = station.id
+    assert station_id is not None
+
     def act() -> None:
-        service.get_place(session=session, place_id=station_id, kind="station")
         for line in body:
             item = service.item_for_sku(session=session, sku=line.item)
             assert item.id is not None
@@ -86,7 +82,7 @@ def set_targets(
             )
 
     write(session, act)
-    return service.station_stock(session=session, station_id=station_id)
+    return service.place_stock(session=session, place_id=station_id)
 
 
 class ManagersIn(Body):
@@ -95,14 +91,13 @@ class ManagersIn(Body):
 
 @router.put("/stations/{station_id}/managers")
 def set_managers(
-    station_id: PathId, body: ManagersIn, session: SessionDep, actor: Dispatcher
+    body: ManagersIn, session: SessionDep, actor: Dispatcher, station: Station
 ) -> dict[str, Any]:
     """The manager phones that may confirm this station's receipts by SMS (mobile numbers,
     stored as E.164)."""
     from coordinator.volunteers.service import normalise_phone
 
     def act() -> None:
-        place = service.get_place(session=session, place_id=station_id, kind="station")
         phones: list[str] = []
         for raw in body.phones:
             try:
@@ -113,15 +108,15 @@ def set_managers(
                 phones.append(phone)
         if len(",".join(phones)) > 256:
             raise errors.InvalidManagerPhones("too many phone numbers")
-        place.manager_phones = ",".join(phones)
-        session.add(place)
+        station.manager_phones = ",".join(phones)
+        session.add(station)
         record_audit(
             session=session,
             actor=actor,
             action="station.managers_set",
-            subject=f"station:{station_id}",
+            subject=f"station:{station.id}",
             detail={"phones": len(phones)},
         )
 
     write(session, act)
-    return service.place_dict(service.get_place(session=session, place_id=station_id))
+    return service.place_dict(station)

@@ -13,20 +13,14 @@ from coordinator.accounts.service import record_audit
 from coordinator.deps import Dispatcher, SessionDep
 from coordinator.logistics import errors, flows, forecasts, planning, service
 from coordinator.logistics.models import Place
-from coordinator.logistics.views.common import (
-    Body,
-    Id,
-    PathId,
-    QueryId,
-    flag_overdraft,
-    write,
-)
+from coordinator.logistics.views.common import Body, PlanRow, flag_overdraft, write
+from coordinator.lookup import BodyId, PathId, QueryId
 
 router = APIRouter(prefix="/api", tags=["logistics"])
 
 
 class PlanIn(Body):
-    station_ids: list[Id] | None = None
+    station_ids: list[BodyId] | None = None
     as_of: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
     target_days: Annotated[float, Field(gt=0, le=60)] = planning.DEFAULT_TARGET_DAYS
 
@@ -37,8 +31,11 @@ def plans(session: SessionDep, actor: Dispatcher) -> list[dict[str, Any]]:
 
 
 @router.get("/plans/{plan_id}")
-def plan(plan_id: PathId, session: SessionDep, actor: Dispatcher) -> dict[str, Any]:
-    service.get_plan(session=session, plan_id=plan_id)
+def plan(session: SessionDep, actor: Dispatcher, found: PlanRow) -> dict[str, Any]:
+    return _plan(session, found.id or 0)
+
+
+def _plan(session: Session, plan_id: int) -> dict[str, Any]:
     return next(p for p in service.list_plans(session=session, limit=10_000) if p["id"] == plan_id)
 
 
@@ -68,7 +65,7 @@ def create_plan(body: PlanIn, session: SessionDep, actor: Dispatcher) -> dict[st
         return made.id
 
     plan_id = write(session, act)
-    return plan(plan_id, session, actor)
+    return _plan(session, plan_id)
 
 
 @router.post("/plans/{plan_id}/approve")
@@ -82,7 +79,7 @@ def approve(
     except errors.FundExhausted as exc:
         flag_overdraft(request, actor, exc, f"plan:{plan_id}")
         raise
-    return {**plan(plan_id, session, actor), "shipments": [s.short_code for s in made]}
+    return {**_plan(session, plan_id), "shipments": [s.short_code for s in made]}
 
 
 MAX_CSV_BYTES = 2 * 1024 * 1024

@@ -8,22 +8,20 @@ from fastapi import APIRouter, Query, status
 from pydantic import Field
 from sqlmodel import Session
 
-from coordinator.accounts.service import Actor
 from coordinator.deps import Dispatcher, SessionDep, StationStaff, ensure_station
 from coordinator.logistics import errors, flows, service
 from coordinator.logistics.flows import LineCount
 from coordinator.logistics.views.common import (
     Body,
     Count,
-    Id,
     Note,
-    PathId,
     Quantity,
-    QueryId,
+    ShipmentRow,
     Sku,
     StationManager,
     write,
 )
+from coordinator.lookup import BodyId, QueryId
 
 router = APIRouter(prefix="/api", tags=["logistics"])
 
@@ -35,8 +33,8 @@ class ShipmentLineIn(Body):
 
 
 class ShipmentIn(Body):
-    from_id: Id
-    to_id: Id
+    from_id: BodyId
+    to_id: BodyId
     lines: Annotated[list[ShipmentLineIn], Field(min_length=1, max_length=200)]
 
 
@@ -80,10 +78,9 @@ def shipments(
 
 
 @router.get("/shipments/{shipment_id}")
-def shipment(shipment_id: PathId, session: SessionDep, actor: StationStaff) -> dict[str, Any]:
-    found = service.get_shipment(session=session, shipment_id=shipment_id)
+def shipment(session: SessionDep, actor: StationStaff, found: ShipmentRow) -> dict[str, Any]:
     ensure_station(actor, found.to_id)
-    return service.shipment_detail(session=session, shipment_id=shipment_id)
+    return service.shipment_detail(session=session, shipment_id=found.id or 0)
 
 
 @router.post("/shipments", status_code=status.HTTP_201_CREATED)
@@ -104,16 +101,12 @@ def create_shipment(body: ShipmentIn, session: SessionDep, actor: Dispatcher) ->
     return service.shipment_detail(session=session, shipment_id=shipment_id)
 
 
-def _destination_manager(session: Session, actor: Actor, shipment_id: int) -> None:
-    found = service.get_shipment(session=session, shipment_id=shipment_id)
-    ensure_station(actor, found.to_id)
-
-
 @router.post("/shipments/{shipment_id}/receipt")
 def receive(
-    shipment_id: PathId, body: ReceiptIn, session: SessionDep, actor: StationManager
+    body: ReceiptIn, session: SessionDep, actor: StationManager, found: ShipmentRow
 ) -> dict[str, Any]:
-    _destination_manager(session, actor, shipment_id)
+    ensure_station(actor, found.to_id)
+    shipment_id = found.id or 0
     write(
         session,
         lambda: flows.receive_shipment(
@@ -130,9 +123,10 @@ def receive(
 @router.post("/shipments/{shipment_id}/receipt/correction")
 @router.put("/shipments/{shipment_id}/receipt")
 def correct(
-    shipment_id: PathId, body: ReceiptIn, session: SessionDep, actor: StationManager
+    body: ReceiptIn, session: SessionDep, actor: StationManager, found: ShipmentRow
 ) -> dict[str, Any]:
-    _destination_manager(session, actor, shipment_id)
+    ensure_station(actor, found.to_id)
+    shipment_id = found.id or 0
     write(
         session,
         lambda: flows.correct_receipt(

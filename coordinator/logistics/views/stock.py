@@ -13,13 +13,13 @@ from coordinator.logistics.models import Distribution, Item
 from coordinator.logistics.views.common import (
     Body,
     Note,
-    PathId,
     Quantity,
     Sku,
     StationManager,
     flag_overdraft,
     write,
 )
+from coordinator.lookup import PathId
 
 router = APIRouter(prefix="/api", tags=["logistics"])
 
