@@ -55,7 +55,8 @@ def movement_rows(*, session: Session) -> tuple[list[str], list[list[Any]]]:
         "distribution_id",
     ]
     rows = []
-    for m in reversed(service.stock_history(session=session, limit=1_000_000)):
+    for movement in reversed(service.stock_history(session=session, limit=1_000_000)):
+        m = movement.model_dump(mode="json")  # times as the API answers them
         row = [m[k] for k in keys]
         row[2] = places.get(m["place_id"], m["place_id"])
         rows.append(row)
@@ -77,7 +78,7 @@ def discrepancy_rows(*, session: Session) -> tuple[list[str], list[list[Any]]]:
         "acknowledged_by",
         "acknowledged_at",
     ]
-    found = service.list_discrepancies(session=session)
+    found = [d.model_dump(mode="json") for d in service.list_discrepancies(session=session)]
     return keys, [[d[k] for k in keys] for d in reversed(found)]
 
 

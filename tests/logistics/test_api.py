@@ -328,3 +328,24 @@ def test_bad_receipts_get_422_and_change_nothing(api, tokens, places, engine, li
         ]
         == "in_transit"
     )
+
+
+def test_every_logistics_route_documents_a_read_model():
+    """Each JSON answer is a named schema (a `response_model`), not a bare object."""
+    from coordinator.main import create_app
+
+    schema = create_app().openapi()
+    operations = [
+        (method, path, op)
+        for path, ops in schema["paths"].items()
+        for method, op in ops.items()
+        if "logistics" in op.get("tags", [])
+    ]
+    assert len(operations) == 28
+    for method, path, op in operations:
+        [answer] = [r for code, r in op["responses"].items() if code.startswith("2")]
+        if "application/json" not in answer.get("content", {}):
+            assert path == "/api/exports/{filename}", (method, path)
+            continue
+        body = answer["content"]["application/json"]["schema"]
+        assert "$ref" in body or "$ref" in body.get("items", {}), (method, path, body)

@@ -16,7 +16,11 @@ MEDIA_TYPES = {
 }
 
 
-@router.get("/exports/{filename}")
+@router.get(
+    "/exports/{filename}",
+    response_class=Response,
+    responses={200: {"content": {media_type: {} for media_type in MEDIA_TYPES.values()}}},
+)
 def download(filename: str, session: SessionDep, actor: Dispatcher) -> Response:
     """`stock|movements|discrepancies` `.csv|.xlsx`, formula injection escaped."""
     name, _, fmt = filename.rpartition(".")

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 from pydantic import Field
-from sqlmodel import Session, col, select
 
 from coordinator.accounts.service import record_audit
 from coordinator.deps import Dispatcher, SessionDep
 from coordinator.logistics import errors, flows, forecasts, planning, service
-from coordinator.logistics.models import Place
+from coordinator.logistics.schemas import (
+    ForecastDay,
+    ForecastPublic,
+    ForecastStored,
+    PlanApproval,
+    PlanPublic,
+)
 from coordinator.logistics.views.common import Body, PlanRow, flag_overdraft, write
 from coordinator.lookup import BodyId, PathId, QueryId
 
@@ -25,29 +30,25 @@ class PlanIn(Body):
     target_days: Annotated[float, Field(gt=0, le=60)] = planning.DEFAULT_TARGET_DAYS
 
 
-@router.get("/plans")
-def plans(session: SessionDep, actor: Dispatcher) -> list[dict[str, Any]]:
+@router.get("/plans", response_model=list[PlanPublic])
+def plans(session: SessionDep, actor: Dispatcher) -> list[PlanPublic]:
     return service.list_plans(session=session)
 
 
-@router.get("/plans/{plan_id}")
-def plan(session: SessionDep, actor: Dispatcher, found: PlanRow) -> dict[str, Any]:
-    return _plan(session, found.id or 0)
+@router.get("/plans/{plan_id}", response_model=PlanPublic)
+def plan(session: SessionDep, actor: Dispatcher, found: PlanRow) -> PlanPublic:
+    return service.plan_detail(session=session, plan_id=found.id or 0)
 
 
-def _plan(session: Session, plan_id: int) -> dict[str, Any]:
-    return next(p for p in service.list_plans(session=session, limit=10_000) if p["id"] == plan_id)
-
-
-@router.post("/plans", status_code=status.HTTP_201_CREATED)
-def create_plan(body: PlanIn, session: SessionDep, actor: Dispatcher) -> dict[str, Any]:
+@router.post("/plans", status_code=status.HTTP_201_CREATED, response_model=PlanPublic)
+def create_plan(body: PlanIn, session: SessionDep, actor: Dispatcher) -> PlanPublic:
     """A plan on demand (the provision consumer makes them for alerts)."""
 
     def act() -> int:
         ids = (
             body.station_ids
             if body.station_ids is not None
-            else [p["id"] for p in service.list_places(session=session, kind="station")]
+            else [p.id or 0 for p in service.places_of_kind(session=session, kind="station")]
         )
         try:
             as_of = date.fromisoformat(body.as_of) if body.as_of else date.today()
@@ -65,13 +66,13 @@ def create_plan(body: PlanIn, session: SessionDep, actor: Dispatcher) -> dict[st
         return made.id
 
     plan_id = write(session, act)
-    return _plan(session, plan_id)
+    return service.plan_detail(session=session, plan_id=plan_id)
 
 
-@router.post("/plans/{plan_id}/approve")
+@router.post("/plans/{plan_id}/approve", response_model=PlanApproval)
 def approve(
     plan_id: PathId, request: Request, session: SessionDep, actor: Dispatcher
-) -> dict[str, Any]:
+) -> PlanApproval:
     try:
         made = write(
             session, lambda: flows.approve_plan(session=session, plan_id=plan_id, actor=actor)
@@ -79,16 +80,17 @@ def approve(
     except errors.FundExhausted as exc:
         flag_overdraft(request, actor, exc, f"plan:{plan_id}")
         raise
-    return {**_plan(session, plan_id), "shipments": [s.short_code for s in made]}
+    approved = service.plan_detail(session=session, plan_id=plan_id)
+    return PlanApproval(**dict(approved), shipments=[s.short_code or "" for s in made])
 
 
 MAX_CSV_BYTES = 2 * 1024 * 1024
 
 
-@router.post("/forecasts")
+@router.post("/forecasts", response_model=ForecastStored)
 async def upload_forecast(
     request: Request, session: SessionDep, actor: Dispatcher
-) -> dict[str, Any]:
+) -> ForecastStored:
     """CSV `station,date,travellers` (station by code or id) as the body, or as the `file`
     field of a form. Every bad row is listed in the 422; nothing is stored unless all are good."""
     raw: bytes
@@ -107,24 +109,25 @@ async def upload_forecast(
     except UnicodeDecodeError as exc:
         raise errors.InvalidForecastFile("the CSV must be UTF-8 text") from exc
     stations: dict[str, int] = {}
-    for p in service.list_places(session=session, kind="station"):
-        stations[p["code"]] = p["id"]
-        stations[str(p["id"])] = p["id"]
+    for p in service.places_of_kind(session=session, kind="station"):
+        assert p.id is not None
+        stations[p.code] = p.id
+        stations[str(p.id)] = p.id
     rows = forecasts.parse_forecast_csv(text, stations=stations)
     count = write(session, lambda: forecasts.store_forecast(session=session, rows=rows))
     record_audit(session=session, actor=actor, action="forecast.uploaded", detail={"rows": count})
     session.commit()
-    return {"rows": count}
+    return ForecastStored(rows=count)
 
 
-@router.get("/forecasts")
+@router.get("/forecasts", response_model=ForecastPublic)
 def forecast(
     session: SessionDep,
     actor: Dispatcher,
     station_id: QueryId,
     start: str | None = Query(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$"),
     days: Annotated[int, Query(ge=1, le=60)] = 40,
-) -> dict[str, Any]:
+) -> ForecastPublic:
     """Expected travellers per day at a station (uploaded rows, else the default curve)."""
     place = service.get_place(session=session, place_id=station_id, kind="station")
     try:
@@ -134,20 +137,13 @@ def forecast(
     if not start:
         first = planning.rush_start(first.year)
     dates = [first + timedelta(days=k) for k in range(days)]
-    values = planning.travellers_per_day(
-        session=session, stations=_all_stations(session), days=dates
-    )
-    index = [p.id for p in _all_stations(session)].index(place.id)
-    return {
-        "station_id": station_id,
-        "days": [
-            {"date": d.isoformat(), "travellers": round(float(values[index, k]), 1)}
+    stations = service.places_of_kind(session=session, kind="station")
+    values = planning.travellers_per_day(session=session, stations=stations, days=dates)
+    index = [p.id for p in stations].index(place.id)
+    return ForecastPublic(
+        station_id=station_id,
+        days=[
+            ForecastDay(date=d, travellers=round(float(values[index, k]), 1))
             for k, d in enumerate(dates)
         ],
-    }
-
-
-def _all_stations(session: Session) -> list[Place]:
-    return list(
-        session.exec(select(Place).where(Place.kind == "station").order_by(col(Place.id))).all()
     )

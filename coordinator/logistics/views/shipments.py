@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 from pydantic import Field
@@ -11,6 +11,7 @@ from sqlmodel import Session
 from coordinator.deps import Dispatcher, SessionDep, StationStaff, ensure_station
 from coordinator.logistics import errors, flows, service
 from coordinator.logistics.flows import LineCount
+from coordinator.logistics.schemas import ShipmentPublic
 from coordinator.logistics.views.common import (
     Body,
     Count,
@@ -62,13 +63,13 @@ def _counts(session: Session, lines: list[ReceiptLineIn]) -> dict[int, LineCount
     return counts
 
 
-@router.get("/shipments")
+@router.get("/shipments", response_model=list[ShipmentPublic])
 def shipments(
     session: SessionDep,
     actor: StationStaff,
     station_id: QueryId | None = None,
     status_: Annotated[str | None, Query(alias="status", pattern="^(in_transit|received)$")] = None,
-) -> list[dict[str, Any]]:
+) -> list[ShipmentPublic]:
     if station_id is not None:
         ensure_station(actor, station_id)
     only = None if actor.role in ("admin", "dispatcher") else actor.station_ids
@@ -77,14 +78,14 @@ def shipments(
     )
 
 
-@router.get("/shipments/{shipment_id}")
-def shipment(session: SessionDep, actor: StationStaff, found: ShipmentRow) -> dict[str, Any]:
+@router.get("/shipments/{shipment_id}", response_model=ShipmentPublic)
+def shipment(session: SessionDep, actor: StationStaff, found: ShipmentRow) -> ShipmentPublic:
     ensure_station(actor, found.to_id)
     return service.shipment_detail(session=session, shipment_id=found.id or 0)
 
 
-@router.post("/shipments", status_code=status.HTTP_201_CREATED)
-def create_shipment(body: ShipmentIn, session: SessionDep, actor: Dispatcher) -> dict[str, Any]:
+@router.post("/shipments", status_code=status.HTTP_201_CREATED, response_model=ShipmentPublic)
+def create_shipment(body: ShipmentIn, session: SessionDep, actor: Dispatcher) -> ShipmentPublic:
     def act() -> int:
         lines = []
         for line in body.lines:
@@ -101,10 +102,10 @@ def create_shipment(body: ShipmentIn, session: SessionDep, actor: Dispatcher) ->
     return service.shipment_detail(session=session, shipment_id=shipment_id)
 
 
-@router.post("/shipments/{shipment_id}/receipt")
+@router.post("/shipments/{shipment_id}/receipt", response_model=ShipmentPublic)
 def receive(
     body: ReceiptIn, session: SessionDep, actor: StationManager, found: ShipmentRow
-) -> dict[str, Any]:
+) -> ShipmentPublic:
     ensure_station(actor, found.to_id)
     shipment_id = found.id or 0
     write(
@@ -120,11 +121,11 @@ def receive(
     return service.shipment_detail(session=session, shipment_id=shipment_id)
 
 
-@router.post("/shipments/{shipment_id}/receipt/correction")
-@router.put("/shipments/{shipment_id}/receipt")
+@router.post("/shipments/{shipment_id}/receipt/correction", response_model=ShipmentPublic)
+@router.put("/shipments/{shipment_id}/receipt", response_model=ShipmentPublic)
 def correct(
     body: ReceiptIn, session: SessionDep, actor: StationManager, found: ShipmentRow
-) -> dict[str, Any]:
+) -> ShipmentPublic:
     ensure_station(actor, found.to_id)
     shipment_id = found.id or 0
     write(

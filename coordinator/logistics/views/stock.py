@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Request, status
 from pydantic import Field
@@ -10,6 +10,7 @@ from pydantic import Field
 from coordinator.deps import Dispatcher, SessionDep, StationStaff, ensure_station
 from coordinator.logistics import errors, flows, ledger, service
 from coordinator.logistics.models import Distribution, Item
+from coordinator.logistics.schemas import DistributionPublic, DistributionRecorded, PlaceStock
 from coordinator.logistics.views.common import (
     Body,
     Note,
@@ -40,22 +41,26 @@ class AdjustmentIn(Body):
     reason: Annotated[str, Field(min_length=1, max_length=256)]
 
 
-@router.get("/stations/{station_id}/distributions")
+@router.get("/stations/{station_id}/distributions", response_model=list[DistributionPublic])
 def distributions(
     station_id: PathId, session: SessionDep, actor: StationStaff
-) -> list[dict[str, Any]]:
+) -> list[DistributionPublic]:
     ensure_station(actor, station_id)
     return service.list_distributions(session=session, station_id=station_id)
 
 
-@router.post("/stations/{station_id}/distributions", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/stations/{station_id}/distributions",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DistributionRecorded,
+)
 def distribute(
     station_id: PathId,
     body: DistributionIn,
     request: Request,
     session: SessionDep,
     actor: StationManager,
-) -> dict[str, Any]:
+) -> DistributionRecorded:
     ensure_station(actor, station_id)
 
     def act() -> tuple[Distribution, Item]:
@@ -80,14 +85,22 @@ def distribute(
         raise
     # the committed row and item as this session holds them (it does not expire on commit)
     balance = ledger.balance(session=session, place_id=station_id, item_id=item.id or 0)
-    return {**service.distribution_dict(row, item), "balance": balance}
+    return DistributionRecorded(**dict(DistributionPublic.of(row, item)), balance=balance)
 
 
-@router.post("/stations/{station_id}/adjustments", status_code=status.HTTP_201_CREATED)
-@router.post("/warehouses/{station_id}/adjustments", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/stations/{station_id}/adjustments",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PlaceStock,
+)
+@router.post(
+    "/warehouses/{station_id}/adjustments",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PlaceStock,
+)
 def adjust(
     station_id: PathId, body: AdjustmentIn, session: SessionDep, actor: Dispatcher
-) -> dict[str, Any]:
+) -> PlaceStock:
     def act() -> None:
         item = service.item_for_sku(session=session, sku=body.item)
         assert item.id is not None
