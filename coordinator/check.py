@@ -23,7 +23,9 @@ from sqlmodel import Session, col, select
 from consumers.models import DeadLetter, ProcessedEvent
 from consumers.redrive import scan
 from coordinator.dispatch.models import FILLED, HOLDING, Assignment, Incident, Task
-from coordinator.logistics.models import Fund, FundCharge, Shipment, StockBalance, StockMovement
+from coordinator.invariants import Breach, Rule
+from coordinator.logistics.invariants import fund_balances, shipments_received_twice
+from coordinator.logistics.models import StockBalance, StockMovement
 from coordinator.sms.models import SmsMessage
 from coordinator.volunteers.models import Volunteer
 from events.outbox import OutboxEvent
@@ -41,18 +43,6 @@ DEFAULT_GRACE = timedelta(minutes=5)
 
 #: statuses that keep a volunteer busy in a shift (the matching's `busy_windows` uses these)
 _BUSY = ("offered", "accepted")
-
-
-@dataclass(frozen=True)
-class Breach:
-    """One broken invariant: `rule` is a stable name, `subject` the row(s), `message` prose."""
-
-    rule: str
-    subject: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"[{self.rule}] {self.subject}: {self.message}"
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -399,74 +389,6 @@ def stock_balances(session: Session) -> list[Breach]:
     return out
 
 
-def shipments_received_twice(session: Session) -> list[Breach]:
-    """Two receipt movements for one line of one shipment, or receipts on a shipment that is
-    still on the road."""
-    out: list[Breach] = []
-    rows = session.exec(
-        select(StockMovement.shipment_id, StockMovement.item_id, func.count(col(StockMovement.id)))
-        .where(StockMovement.kind == "receipt", col(StockMovement.shipment_id).is_not(None))
-        .group_by(col(StockMovement.shipment_id), col(StockMovement.item_id))
-        .having(func.count(col(StockMovement.id)) > 1)
-    ).all()
-    for sid, item_id, n in rows:
-        out.append(
-            Breach(
-                "shipment_received_twice",
-                f"shipment {sid}",
-                f"item {item_id} was booked in {n} times",
-            )
-        )
-    pending = session.exec(
-        select(Shipment.id)
-        .join(StockMovement, col(StockMovement.shipment_id) == Shipment.id)
-        .where(Shipment.status == "in_transit", StockMovement.kind == "receipt")
-        .distinct()
-    ).all()
-    for sid in pending:
-        out.append(
-            Breach(
-                "shipment_received_twice",
-                f"shipment {sid}",
-                "has receipt movements but is still marked in transit",
-            )
-        )
-    return out
-
-
-def fund_balances(session: Session) -> list[Breach]:
-    """A fund's spent amount that differs from the sum of its charges, or exceeds its budget."""
-    sums: dict[int, int] = {
-        fid: int(s)
-        for fid, s in session.exec(
-            select(FundCharge.fund_id, func.sum(FundCharge.amount_fen)).group_by(
-                col(FundCharge.fund_id)
-            )
-        ).all()
-    }
-    out: list[Breach] = []
-    for fund in session.exec(select(Fund)).all():
-        total = sums.get(fund.id or 0, 0)
-        subject = f"fund {fund.id} ({fund.name} {fund.year})"
-        if fund.spent_fen != total:
-            out.append(
-                Breach(
-                    "fund_mismatch",
-                    subject,
-                    f"spent is {fund.spent_fen} fen but its charges sum to {total} fen",
-                )
-            )
-        if fund.spent_fen > fund.budget_fen:
-            out.append(
-                Breach(
-                    "fund_overdrawn",
-                    subject,
-                    f"spent {fund.spent_fen} fen of a {fund.budget_fen} fen budget",
-                )
-            )
-    return out
-
-
 # -- the event spine --------------------------------------------------------------------------
 def outbox_unpublished(session: Session, *, now: datetime, grace: timedelta) -> list[Breach]:
     """An outbox row older than `grace` that the relay never published."""
@@ -632,8 +554,6 @@ def replies_never_applied(session: Session, *, now: datetime, grace: timedelta) 
         for r in find_unapplied_replies(session, older_than=now - grace)
     ]
 
-
-Rule = Callable[..., list[Breach]]
 
 #: every rule, in the order the report lists them; rules taking `now`/`grace` get them
 RULES: tuple[Rule, ...] = (
