@@ -24,8 +24,7 @@ from consumers.models import DeadLetter, ProcessedEvent
 from consumers.redrive import scan
 from coordinator.dispatch.models import FILLED, HOLDING, Assignment, Incident, Task
 from coordinator.invariants import Breach, Rule
-from coordinator.logistics.invariants import fund_balances, shipments_received_twice
-from coordinator.logistics.models import StockBalance, StockMovement
+from coordinator.logistics import invariants as logistics
 from coordinator.sms.models import SmsMessage
 from coordinator.volunteers.models import Volunteer
 from events.outbox import OutboxEvent
@@ -349,46 +348,6 @@ def acceptances_not_counted(session: Session) -> list[Breach]:
     ]
 
 
-# -- logistics --------------------------------------------------------------------------------
-def stock_balances(session: Session) -> list[Breach]:
-    """A balance that differs from the sum of its movements, or is negative; movements
-    without a balance row."""
-    sums: dict[tuple[int, int], int] = {
-        (p, i): int(s)
-        for p, i, s in session.exec(
-            select(
-                StockMovement.place_id, StockMovement.item_id, func.sum(StockMovement.delta)
-            ).group_by(col(StockMovement.place_id), col(StockMovement.item_id))
-        ).all()
-    }
-    out: list[Breach] = []
-    seen: set[tuple[int, int]] = set()
-    for row in session.exec(select(StockBalance)).all():
-        key = (row.place_id, row.item_id)
-        seen.add(key)
-        subject = f"stock place {key[0]} item {key[1]}"
-        if row.quantity < 0:
-            out.append(Breach("stock_negative", subject, f"balance is {row.quantity}"))
-        if row.quantity != sums.get(key, 0):
-            out.append(
-                Breach(
-                    "stock_mismatch",
-                    subject,
-                    f"balance is {row.quantity} but its movements sum to {sums.get(key, 0)}",
-                )
-            )
-    for key, total in sorted(sums.items()):
-        if key not in seen and total != 0:
-            out.append(
-                Breach(
-                    "stock_mismatch",
-                    f"stock place {key[0]} item {key[1]}",
-                    f"movements sum to {total} but there is no balance row",
-                )
-            )
-    return out
-
-
 # -- the event spine --------------------------------------------------------------------------
 def outbox_unpublished(session: Session, *, now: datetime, grace: timedelta) -> list[Breach]:
     """An outbox row older than `grace` that the relay never published."""
@@ -563,9 +522,7 @@ RULES: tuple[Rule, ...] = (
     slots_without_live_assignment,
     offers_without_one_sms,
     acceptances_not_counted,
-    stock_balances,
-    shipments_received_twice,
-    fund_balances,
+    *logistics.RULES,  # the ledger's, receipts', the fund's: kept beside their code
     outbox_unpublished,
     replies_never_applied,
     events_never_applied,
@@ -589,7 +546,7 @@ def check(
     out: list[Breach] = []
     for rule in RULES:
         kwargs: dict[str, Any] = {"now": now, "grace": grace} if rule in _TIMED else {}
-        out.extend(rule(session, **kwargs))
+        out.extend(rule(session=session, **kwargs))
     return out
 
 

@@ -1,7 +1,8 @@
 """What `nuanliu check` reports, and what a domain's rule returns: a domain keeps the rules of
-its invariants beside its code, and `coordinator.check` runs them. A rule is a function of the
-session (the timed ones also take `now` and `grace`) returning the breaches it found. Rules
-only read."""
+its invariants beside its code and lists them (`logistics.invariants.RULES`), and
+`coordinator.check` runs the lists with its own. A rule is a function of the keyword `session`
+(the timed ones also take `now` and `grace`) returning the breaches it found. Rules only
+read."""
 
 from __future__ import annotations
 

@@ -1,17 +1,18 @@
-"""The logistics invariants `nuanliu check` runs: a shipment is received once, and a fund's
-spent amount is the sum of its charges and within its budget. The ledger's own (balances equal
-their movements) are `ledger.breaches`, beside the ledger."""
+"""The logistics invariants `nuanliu check` runs (`RULES`): the ledger's own (balances equal
+their movements: `ledger.breaches`, beside the ledger), a shipment received once, and a fund's
+spent amount the sum of its charges and within its budget."""
 
 from __future__ import annotations
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from coordinator.invariants import Breach
+from coordinator.invariants import Breach, Rule
+from coordinator.logistics import ledger
 from coordinator.logistics.models import Fund, FundCharge, Shipment, StockMovement
 
 
-def shipments_received_twice(session: Session) -> list[Breach]:
+def shipments_received_twice(*, session: Session) -> list[Breach]:
     """Two receipt movements for one line of one shipment, or receipts on a shipment that is
     still on the road."""
     out: list[Breach] = []
@@ -46,7 +47,7 @@ def shipments_received_twice(session: Session) -> list[Breach]:
     return out
 
 
-def fund_balances(session: Session) -> list[Breach]:
+def fund_balances(*, session: Session) -> list[Breach]:
     """A fund's spent amount that differs from the sum of its charges, or exceeds its budget."""
     sums: dict[int, int] = {
         fid: int(s)
@@ -77,3 +78,7 @@ def fund_balances(session: Session) -> list[Breach]:
                 )
             )
     return out
+
+
+#: in the order `nuanliu check` reports them
+RULES: tuple[Rule, ...] = (ledger.breaches, shipments_received_twice, fund_balances)
