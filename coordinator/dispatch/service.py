@@ -28,20 +28,8 @@ from coordinator.dispatch.models import (
     TaskPublic,
 )
 from coordinator.dispatch.playbooks import DEFAULT_PLAYBOOKS, PlaybookData
-from coordinator.errors import DomainError
 from coordinator.sms.replies import new_code
 from coordinator.volunteers.models import Volunteer
-
-
-class DispatchError(DomainError, ValueError):
-    """A request dispatch cannot carry out; `status` is the HTTP status it is answered with
-    (404 for a row that is not there, else 409), given by whoever raises it."""
-
-    code = "dispatch_refused"
-
-    def __init__(self, message: str, status: int = 409) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 # -- incidents ---------------------------------------------------------------------------------

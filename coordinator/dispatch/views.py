@@ -11,7 +11,7 @@ from sqlmodel import Session
 from coordinator.accounts.service import record_audit
 from coordinator.alerts.models import KINDS, LEVELS
 from coordinator.deps import Dispatcher, SessionDep
-from coordinator.dispatch import incidents, overrides, service
+from coordinator.dispatch import errors, incidents, overrides, service
 from coordinator.dispatch.models import (
     Assignment,
     AssignmentPublic,
@@ -31,8 +31,8 @@ def _incident(session: Session, incident_id: int) -> Incident | None:
     return service.get_incident(session=session, incident_id=incident_id)
 
 
-def _no_incident(incident_id: int) -> service.DispatchError:
-    return service.DispatchError(f"incident {incident_id} does not exist", 404)
+def _no_incident(incident_id: int) -> errors.IncidentNotFound:
+    return errors.IncidentNotFound(f"incident {incident_id} does not exist")
 
 
 #: the incident in the path, or 404
@@ -64,7 +64,7 @@ def close_incident(session: SessionDep, actor: Dispatcher, incident: IncidentRow
     if not incidents.close_incident(
         session=session, incident=incident, reason=f"closed by {actor.name}", actor=actor
     ):
-        raise service.DispatchError("the incident is already closed", 409)
+        raise errors.IncidentClosed("the incident is already closed")
     session.commit()
     return service.incident_detail(session=session, incident=incident)
 
@@ -132,9 +132,9 @@ def put_playbook(
 ) -> dict[str, Any]:
     """Replace the playbook of `kind` (for every level, or for `?level=` only)."""
     if kind not in KINDS:
-        raise service.DispatchError(f"unknown kind {kind!r}", 404)
+        raise errors.UnknownPlaybookKind(f"unknown kind {kind!r}")
     if level is not None and level not in LEVELS:
-        raise service.DispatchError(f"unknown level {level!r}", 422)
+        raise errors.UnknownLevel(f"unknown level {level!r}")
     row = service.save_playbook(
         session=session, kind=kind, level=level or "", data=body, by=actor.name
     )
