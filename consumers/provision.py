@@ -14,9 +14,9 @@ from consumers.registry import Context, Handlers
 from coordinator.common import utcnow
 from coordinator.config import Settings, get_settings
 from coordinator.logistics import flows
+from coordinator.logistics.errors import LogisticsError
 from coordinator.logistics.models import Place
 from coordinator.logistics.planning import CalendarError
-from coordinator.logistics.service import LogisticsError
 from events.payloads.alerts import AlertRaised
 from events.payloads.logistics import StockLow
 

@@ -23,7 +23,8 @@ from sqlmodel import Session, col, select
 from consumers.models import DeadLetter, ProcessedEvent
 from consumers.redrive import scan
 from coordinator.dispatch.models import FILLED, HOLDING, Assignment, Incident, Task
-from coordinator.logistics.models import Fund, FundCharge, Shipment, StockBalance, StockMovement
+from coordinator.invariants import Breach, Rule
+from coordinator.logistics import invariants as logistics
 from coordinator.sms.models import SmsMessage
 from coordinator.volunteers.models import Volunteer
 from events.outbox import OutboxEvent
@@ -41,18 +42,6 @@ DEFAULT_GRACE = timedelta(minutes=5)
 
 #: statuses that keep a volunteer busy in a shift (the matching's `busy_windows` uses these)
 _BUSY = ("offered", "accepted")
-
-
-@dataclass(frozen=True)
-class Breach:
-    """One broken invariant: `rule` is a stable name, `subject` the row(s), `message` prose."""
-
-    rule: str
-    subject: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"[{self.rule}] {self.subject}: {self.message}"
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -359,114 +348,6 @@ def acceptances_not_counted(session: Session) -> list[Breach]:
     ]
 
 
-# -- logistics --------------------------------------------------------------------------------
-def stock_balances(session: Session) -> list[Breach]:
-    """A balance that differs from the sum of its movements, or is negative; movements
-    without a balance row."""
-    sums: dict[tuple[int, int], int] = {
-        (p, i): int(s)
-        for p, i, s in session.exec(
-            select(
-                StockMovement.place_id, StockMovement.item_id, func.sum(StockMovement.delta)
-            ).group_by(col(StockMovement.place_id), col(StockMovement.item_id))
-        ).all()
-    }
-    out: list[Breach] = []
-    seen: set[tuple[int, int]] = set()
-    for row in session.exec(select(StockBalance)).all():
-        key = (row.place_id, row.item_id)
-        seen.add(key)
-        subject = f"stock place {key[0]} item {key[1]}"
-        if row.quantity < 0:
-            out.append(Breach("stock_negative", subject, f"balance is {row.quantity}"))
-        if row.quantity != sums.get(key, 0):
-            out.append(
-                Breach(
-                    "stock_mismatch",
-                    subject,
-                    f"balance is {row.quantity} but its movements sum to {sums.get(key, 0)}",
-                )
-            )
-    for key, total in sorted(sums.items()):
-        if key not in seen and total != 0:
-            out.append(
-                Breach(
-                    "stock_mismatch",
-                    f"stock place {key[0]} item {key[1]}",
-                    f"movements sum to {total} but there is no balance row",
-                )
-            )
-    return out
-
-
-def shipments_received_twice(session: Session) -> list[Breach]:
-    """Two receipt movements for one line of one shipment, or receipts on a shipment that is
-    still on the road."""
-    out: list[Breach] = []
-    rows = session.exec(
-        select(StockMovement.shipment_id, StockMovement.item_id, func.count(col(StockMovement.id)))
-        .where(StockMovement.kind == "receipt", col(StockMovement.shipment_id).is_not(None))
-        .group_by(col(StockMovement.shipment_id), col(StockMovement.item_id))
-        .having(func.count(col(StockMovement.id)) > 1)
-    ).all()
-    for sid, item_id, n in rows:
-        out.append(
-            Breach(
-                "shipment_received_twice",
-                f"shipment {sid}",
-                f"item {item_id} was booked in {n} times",
-            )
-        )
-    pending = session.exec(
-        select(Shipment.id)
-        .join(StockMovement, col(StockMovement.shipment_id) == Shipment.id)
-        .where(Shipment.status == "in_transit", StockMovement.kind == "receipt")
-        .distinct()
-    ).all()
-    for sid in pending:
-        out.append(
-            Breach(
-                "shipment_received_twice",
-                f"shipment {sid}",
-                "has receipt movements but is still marked in transit",
-            )
-        )
-    return out
-
-
-def fund_balances(session: Session) -> list[Breach]:
-    """A fund's spent amount that differs from the sum of its charges, or exceeds its budget."""
-    sums: dict[int, int] = {
-        fid: int(s)
-        for fid, s in session.exec(
-            select(FundCharge.fund_id, func.sum(FundCharge.amount_fen)).group_by(
-                col(FundCharge.fund_id)
-            )
-        ).all()
-    }
-    out: list[Breach] = []
-    for fund in session.exec(select(Fund)).all():
-        total = sums.get(fund.id or 0, 0)
-        subject = f"fund {fund.id} ({fund.name} {fund.year})"
-        if fund.spent_fen != total:
-            out.append(
-                Breach(
-                    "fund_mismatch",
-                    subject,
-                    f"spent is {fund.spent_fen} fen but its charges sum to {total} fen",
-                )
-            )
-        if fund.spent_fen > fund.budget_fen:
-            out.append(
-                Breach(
-                    "fund_overdrawn",
-                    subject,
-                    f"spent {fund.spent_fen} fen of a {fund.budget_fen} fen budget",
-                )
-            )
-    return out
-
-
 # -- the event spine --------------------------------------------------------------------------
 def outbox_unpublished(session: Session, *, now: datetime, grace: timedelta) -> list[Breach]:
     """An outbox row older than `grace` that the relay never published."""
@@ -633,8 +514,6 @@ def replies_never_applied(session: Session, *, now: datetime, grace: timedelta) 
     ]
 
 
-Rule = Callable[..., list[Breach]]
-
 #: every rule, in the order the report lists them; rules taking `now`/`grace` get them
 RULES: tuple[Rule, ...] = (
     slots_filled_twice,
@@ -643,9 +522,7 @@ RULES: tuple[Rule, ...] = (
     slots_without_live_assignment,
     offers_without_one_sms,
     acceptances_not_counted,
-    stock_balances,
-    shipments_received_twice,
-    fund_balances,
+    *logistics.RULES,  # the ledger's, receipts', the fund's: kept beside their code
     outbox_unpublished,
     replies_never_applied,
     events_never_applied,
@@ -669,7 +546,7 @@ def check(
     out: list[Breach] = []
     for rule in RULES:
         kwargs: dict[str, Any] = {"now": now, "grace": grace} if rule in _TIMED else {}
-        out.extend(rule(session, **kwargs))
+        out.extend(rule(session=session, **kwargs))
     return out
 
 

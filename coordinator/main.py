@@ -17,7 +17,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from coordinator import __version__, system_views
+from coordinator import __version__, errors, system_views
 from coordinator.accounts import views as accounts_views
 from coordinator.accounts.service import TokenCache
 from coordinator.alerts import views as alerts_views
@@ -246,6 +246,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     limits = body_limits(settings or (runtime.settings if runtime else get_settings()), app)
     app.add_middleware(BodyLimits, **limits)
     app.add_middleware(RequestId)  # outermost: a 413 carries the request id too
+    app.add_exception_handler(errors.DomainError, errors.answer)
     app.add_exception_handler(OverflowError, _out_of_range)
     app.add_exception_handler(DataError, _out_of_range)
     app.add_exception_handler(PoolTimeout, _busy)

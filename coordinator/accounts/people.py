@@ -16,6 +16,7 @@ from pwdlib import PasswordHash
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from coordinator.accounts.errors import StationsRequired, UnknownRole, UsernameTaken, WeakPassword
 from coordinator.accounts.models import ROLES, LoginAttempt, User, UserSession
 from coordinator.accounts.service import Actor
 from coordinator.common import aware, utcnow
@@ -70,11 +71,11 @@ def verify_password(password: str, password_hash: str) -> bool:
 
 
 def check_password_rules(password: str, username: str = "") -> None:
-    """Raise ValueError with a reason a person can act on."""
+    """Raise WeakPassword (a ValueError) with a reason a person can act on."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise ValueError(f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
+        raise WeakPassword(f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
     if username and password.lower() == username.lower():
-        raise ValueError("the password must differ from the username")
+        raise WeakPassword("the password must differ from the username")
 
 
 def _hash_cookie(value: str) -> str:
@@ -107,14 +108,14 @@ def create_user(
     display_name: str = "",
     must_change_password: bool = False,
 ) -> User:
-    """Add a user (flushes, does not commit). Raises ValueError for a bad role, a taken name
-    or a weak password."""
+    """Add a user (flushes, does not commit). Raises an AccountsError (a ValueError) for a bad
+    role, a taken name or a weak password."""
     if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+        raise UnknownRole(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
     if role == "station_manager" and not station_ids:
-        raise ValueError("a station_manager needs at least one station")
+        raise StationsRequired("a station_manager needs at least one station")
     if get_by_username(session=session, username=username) is not None:
-        raise ValueError(f"the username {username!r} is taken")
+        raise UsernameTaken(f"the username {username!r} is taken")
     check_password_rules(password, username)
     user = User(
         username=username.strip(),

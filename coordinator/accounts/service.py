@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlmodel import Session, select
 
+from coordinator.accounts.errors import StationsRequired, UnknownRole
 from coordinator.accounts.models import ROLES, ApiToken, AuditLog
 from coordinator.common import utcnow
 from events.context import current_event_id, current_request_id
@@ -50,9 +51,9 @@ def create_token(
     """Store a new token and return its value; the value is never stored and cannot be shown
     again. `value` lets NUANLIU_ADMIN_TOKEN choose it."""
     if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+        raise UnknownRole(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
     if role == "station_manager" and not station_ids:
-        raise ValueError("a station_manager token needs at least one station")
+        raise StationsRequired("a station_manager token needs at least one station")
     token = value or f"nl_{secrets.token_urlsafe(32)}"
     digest = hash_token(token)
     if session.exec(select(ApiToken).where(ApiToken.token_hash == digest)).first() is None:

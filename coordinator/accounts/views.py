@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+from typing import Annotated
+
+from fastapi import APIRouter, status
+from sqlmodel import Session
 
 from coordinator.accounts import people
+from coordinator.accounts.errors import (
+    SelfDemotion,
+    StationsRequired,
+    UnknownStation,
+    UserNotFound,
+)
 from coordinator.accounts.models import (
     TokenCreate,
     TokenCreated,
@@ -16,22 +25,27 @@ from coordinator.accounts.models import (
 from coordinator.accounts.service import create_token, record_audit
 from coordinator.deps import Admin, SessionDep
 from coordinator.logistics.models import Place
+from coordinator.lookup import fetch_or_404
 
 router = APIRouter(prefix="/api", tags=["accounts"])
 
 
+def _user(session: Session, user_id: int) -> User | None:
+    return people.get_user(session=session, user_id=user_id)
+
+
+#: the user in the path (`user_id`), or 404
+UserRow = Annotated[
+    User, fetch_or_404("user_id", _user, missing=lambda _id: UserNotFound("no such user"))
+]
+
+
 @router.post("/tokens", status_code=status.HTTP_201_CREATED, response_model=TokenCreated)
 def post_token(body: TokenCreate, session: SessionDep, actor: Admin) -> TokenCreated:
-    for station_id in body.station_ids:
-        place = session.get(Place, station_id)
-        if place is None or place.kind != "station":
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"no station {station_id}")
-    try:
-        token = create_token(
-            session=session, role=body.role, station_ids=body.station_ids, label=body.label
-        )
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    _check_stations(session, body.station_ids)
+    token = create_token(
+        session=session, role=body.role, station_ids=body.station_ids, label=body.label
+    )
     record_audit(
         session=session,
         actor=actor,
@@ -47,7 +61,7 @@ def _check_stations(session: SessionDep, station_ids: list[int]) -> None:
     for station_id in station_ids:
         place = session.get(Place, station_id)
         if place is None or place.kind != "station":
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"no station {station_id}")
+            raise UnknownStation(f"no station {station_id}")
 
 
 @router.get("/users", response_model=list[UserPublic])
@@ -58,18 +72,15 @@ def get_users(session: SessionDep, actor: Admin) -> list[User]:
 @router.post("/users", status_code=status.HTTP_201_CREATED, response_model=UserPublic)
 def post_user(body: UserCreate, session: SessionDep, actor: Admin) -> User:
     _check_stations(session, body.station_ids)
-    try:
-        user = people.create_user(
-            session=session,
-            username=body.username,
-            password=body.password,
-            role=body.role,
-            station_ids=body.station_ids,
-            display_name=body.display_name,
-            must_change_password=True,
-        )
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    user = people.create_user(
+        session=session,
+        username=body.username,
+        password=body.password,
+        role=body.role,
+        station_ids=body.station_ids,
+        display_name=body.display_name,
+        must_change_password=True,
+    )
     record_audit(
         session=session,
         actor=actor,
@@ -82,21 +93,14 @@ def post_user(body: UserCreate, session: SessionDep, actor: Admin) -> User:
 
 
 @router.patch("/users/{user_id}", response_model=UserPublic)
-def patch_user(user_id: int, body: UserUpdate, session: SessionDep, actor: Admin) -> User:
-    user = people.get_user(session=session, user_id=user_id)
-    if user is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such user")
+def patch_user(body: UserUpdate, session: SessionDep, actor: Admin, user: UserRow) -> User:
     role = body.role or user.role
     station_ids = body.station_ids if body.station_ids is not None else user.station_ids
     if role == "station_manager" and not station_ids:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, "a station_manager needs at least one station"
-        )
+        raise StationsRequired("a station_manager needs at least one station")
     _check_stations(session, station_ids)
     if user.username == actor.name and (body.disabled or (body.role and body.role != "admin")):
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, "admins cannot demote themselves"
-        )
+        raise SelfDemotion("admins cannot demote themselves")
     user.role = role
     user.station_ids = sorted(station_ids) if role == "station_manager" else []
     if body.display_name is not None:
@@ -104,14 +108,9 @@ def patch_user(user_id: int, body: UserUpdate, session: SessionDep, actor: Admin
     if body.disabled is not None:
         user.disabled = body.disabled
         if body.disabled:
-            people.revoke_sessions(session=session, user_id=user_id)
+            people.revoke_sessions(session=session, user_id=user.id or 0)
     if body.password is not None:
-        try:
-            people.set_password(
-                session=session, user=user, password=body.password, must_change=True
-            )
-        except ValueError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        people.set_password(session=session, user=user, password=body.password, must_change=True)
     if body.unlock:
         people.unlock(session=session, user=user)
     session.add(user)

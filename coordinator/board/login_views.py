@@ -13,6 +13,7 @@ from coordinator.accounts import people
 from coordinator.accounts import web as auth
 from coordinator.accounts.models import ROLES
 from coordinator.accounts.service import record_audit
+from coordinator.accounts.views import UserRow
 from coordinator.board.pages import PageRoute, page
 from coordinator.deps import Admin, CurrentActor, SessionDep
 from coordinator.logistics.models import Place
@@ -228,11 +229,8 @@ def create_user_form(
 
 
 @router.post("/admin/users/{user_id}/unlock", dependencies=[auth.FormCsrf])
-def unlock_user(user_id: int, session: SessionDep, actor: Admin) -> Response:
-    user = people.get_user(session=session, user_id=user_id)
-    if user is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such user")
+def unlock_user(session: SessionDep, actor: Admin, user: UserRow) -> Response:
     people.unlock(session=session, user=user)
-    record_audit(session=session, actor=actor, action="user.unlocked", subject=f"user:{user_id}")
+    record_audit(session=session, actor=actor, action="user.unlocked", subject=f"user:{user.id}")
     session.commit()
     return RedirectResponse("/admin/users", status.HTTP_303_SEE_OTHER)

@@ -22,6 +22,8 @@ from sqlmodel import Session, col, select
 from coordinator.board.hub import masked_event
 from coordinator.common import aware, mask_phone, utcnow
 from coordinator.geo import service as geo
+from coordinator.logistics.errors import NoOpenFund
+from coordinator.logistics.schemas import MovementPublic
 from coordinator.volunteers.models import Volunteer
 from events.outbox import OutboxEvent
 
@@ -289,7 +291,7 @@ def map_view(*, session: Session) -> dict[str, Any]:
     places = logistics.list_places(session=session, kind="station") + logistics.list_places(
         session=session, kind="warehouse"
     )
-    return {"districts": districts, "places": places}
+    return {"districts": districts, "places": [p.model_dump(mode="json") for p in places]}
 
 
 def stations_view(*, session: Session) -> list[dict[str, Any]]:
@@ -298,19 +300,25 @@ def stations_view(*, session: Session) -> list[dict[str, Any]]:
 
     out = []
     for place in logistics.list_places(session=session, kind="station"):
-        stock = logistics.station_stock(session=session, station_id=place["id"])
-        history = logistics.stock_history(session=session, place_id=place["id"], limit=400)
-        out.append({**place, "items": stock["items"], "history": _totals_over_time(history)})
+        stock = logistics.station_stock(session=session, station_id=place.id)
+        history = logistics.stock_history(session=session, place_id=place.id, limit=400)
+        out.append(
+            {
+                **place.model_dump(mode="json"),
+                "items": [line.model_dump(mode="json") for line in stock.items],
+                "history": _totals_over_time(history),
+            }
+        )
     return out
 
 
-def _totals_over_time(movements: list[dict[str, Any]]) -> list[list[Any]]:
+def _totals_over_time(movements: list[MovementPublic]) -> list[list[Any]]:
     """[time, total units] after each movement, oldest first (the chart's one series)."""
-    per_item: dict[Any, int] = {}
+    per_item: dict[int, int] = {}
     points: list[list[Any]] = []
     for m in reversed(movements):  # the service answers newest first
-        per_item[m["item_id"]] = m["balance_after"]
-        points.append([m["at"], sum(per_item.values())])
+        per_item[m.item_id] = m.balance_after
+        points.append([m.model_dump(mode="json")["at"], sum(per_item.values())])
     return points
 
 
@@ -319,17 +327,20 @@ def logistics_view(*, session: Session) -> dict[str, Any]:
     from coordinator.logistics import service as logistics
 
     try:
-        fund: dict[str, Any] | None = logistics.fund_summary(session=session)
-    except logistics.LogisticsError:
+        summary = logistics.fund_summary(session=session)
+    except NoOpenFund:
         fund = None
-    if fund is not None:
-        fund = {k: fund[k] for k in ("name", "year", "budget_fen", "spent_fen", "remaining_fen")}
+    else:
+        fund = summary.model_dump(
+            mode="json", include={"name", "year", "budget_fen", "spent_fen", "remaining_fen"}
+        )
+    in_transit = logistics.list_shipments(session=session, status="in_transit", limit=50)
+    found = logistics.list_discrepancies(session=session, open_only=True)[:50]
+    plans = logistics.list_plans(session=session, limit=20)
     return {
-        "in_transit": logistics.list_shipments(session=session, status="in_transit", limit=50),
-        "discrepancies": logistics.list_discrepancies(session=session, open_only=True)[:50],
-        "plans": [
-            p for p in logistics.list_plans(session=session, limit=20) if p["status"] == "proposed"
-        ],
+        "in_transit": [s.model_dump(mode="json") for s in in_transit],
+        "discrepancies": [d.model_dump(mode="json") for d in found],
+        "plans": [p.model_dump(mode="json") for p in plans if p.status == "proposed"],
         "fund": fund,
     }
 
@@ -356,14 +367,13 @@ def station_page(*, session: Session, station_id: int) -> dict[str, Any]:
 
     stock = logistics.station_stock(session=session, station_id=station_id)
     shipments = logistics.list_shipments(session=session, station_id=station_id, limit=30)
+    handed_out = logistics.list_distributions(session=session, station_id=station_id, limit=10)
     return {
-        "station": stock["place"],
-        "items": stock["items"],
-        "incoming": [s for s in shipments if s["status"] == "in_transit"],
-        "received": [s for s in shipments if s["status"] != "in_transit"][:10],
-        "distributions": logistics.list_distributions(
-            session=session, station_id=station_id, limit=10
-        ),
+        "station": stock.place.model_dump(mode="json"),
+        "items": [line.model_dump(mode="json") for line in stock.items],
+        "incoming": [s.model_dump(mode="json") for s in shipments if s.status == "in_transit"],
+        "received": [s.model_dump(mode="json") for s in shipments if s.status != "in_transit"][:10],
+        "distributions": [d.model_dump(mode="json") for d in handed_out],
     }
 
 

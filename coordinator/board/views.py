@@ -33,6 +33,8 @@ from coordinator.board.pages import STATIC, PageRoute, page
 from coordinator.board.snapshots import snapshot_cache_for
 from coordinator.db import read_only
 from coordinator.deps import Dispatcher, SettingsDep, StationStaff, ensure_station
+from coordinator.logistics.errors import PlaceNotFound
+from coordinator.lookup import PathId
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +170,7 @@ def phone_inboxes(session: ReadSession, actor: Dispatcher, settings: SettingsDep
 
 @router.get("/stations/{station_id}", response_class=HTMLResponse)
 def station_page(
-    request: Request, station_id: int, session: ReadSession, actor: StationStaff
+    request: Request, station_id: PathId, session: ReadSession, actor: StationStaff
 ) -> HTMLResponse:
     ensure_station(actor, station_id)
     data = _station_data(session, station_id)
@@ -176,18 +178,16 @@ def station_page(
 
 
 @router.get("/stations/{station_id}/data")
-def station_data(station_id: int, session: ReadSession, actor: StationStaff) -> dict[str, Any]:
+def station_data(station_id: PathId, session: ReadSession, actor: StationStaff) -> dict[str, Any]:
     """The station page's content as JSON (the page refreshes from it after each action)."""
     ensure_station(actor, station_id)
     return _station_data(session, station_id)
 
 
 def _station_data(session: Session, station_id: int) -> dict[str, Any]:
-    from coordinator.logistics.service import NotFound
-
     try:
         return board.station_page(session=session, station_id=station_id)
-    except NotFound:
+    except PlaceNotFound:  # an HTTPException, so that the page route answers it as a page
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such station") from None
 
 

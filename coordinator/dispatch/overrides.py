@@ -8,6 +8,7 @@ from sqlmodel import Session
 
 from coordinator.accounts.service import Actor
 from coordinator.common import aware, utcnow
+from coordinator.dispatch import errors
 from coordinator.dispatch import service as svc
 from coordinator.dispatch.models import LIVE, Assignment, Incident, IncidentStatus
 from coordinator.dispatch.models import AssignmentStatus as S
@@ -24,14 +25,14 @@ def cancel_assignment(
     by: str = "dispatcher",
 ) -> Assignment:
     """Cancel an open (offered or accepted) assignment; the volunteer is told and the slot is
-    refilled by the dispatch consumer. Raises DispatchError(404/409)."""
+    refilled by the dispatch consumer. Raises AssignmentNotFound (404), AssignmentNotOpen (409)."""
     a = session.get(Assignment, assignment_id)
     if a is None:
-        raise svc.DispatchError(f"assignment {assignment_id} does not exist", 404)
+        raise errors.AssignmentNotFound(f"assignment {assignment_id} does not exist")
     svc.lock_task(session=session, task_id=a.task_id)
     a = reload(session, assignment_id)
     if a.status not in LIVE:
-        raise svc.DispatchError(f"assignment {assignment_id} is {a.status}, not open", 409)
+        raise errors.AssignmentNotOpen(f"assignment {assignment_id} is {a.status}, not open")
     move(
         session,
         a,
@@ -48,34 +49,34 @@ def assign_volunteer(
     *, session: Session, task_id: int, volunteer_id: int, actor: Actor, now: datetime | None = None
 ) -> Assignment:
     """A dispatcher puts a named volunteer into a task: a free slot, or else one only offered
-    (that offer is withdrawn). Raises DispatchError: 404 unknown task/volunteer, 409 when the
+    (that offer is withdrawn). Raises a DispatchError: 404 unknown task/volunteer, 409 when the
     task is full or over, the volunteer cannot be asked or is busy in that shift."""
     now = now or utcnow()
     task = svc.lock_task(session=session, task_id=task_id)
     if task is None:
-        raise svc.DispatchError(f"task {task_id} does not exist", 404)
+        raise errors.TaskNotFound(f"task {task_id} does not exist")
     volunteer = session.get(Volunteer, volunteer_id)
     if volunteer is None:
-        raise svc.DispatchError(f"volunteer {volunteer_id} does not exist", 404)
+        raise errors.UnknownVolunteer(f"volunteer {volunteer_id} does not exist")
     incident = session.get(Incident, task.incident_id)
     if incident is None or incident.status != IncidentStatus.OPEN:
-        raise svc.DispatchError("the incident is closed", 409)
+        raise errors.IncidentClosed("the incident is closed")
     if (aware(task.ends_at) or now) <= now:
-        raise svc.DispatchError("the task is over", 409)
+        raise errors.TaskOver("the task is over")
     if not volunteer.active or volunteer.opted_out:
-        raise svc.DispatchError("the volunteer is inactive or opted out of messages", 409)
+        raise errors.VolunteerUnavailable("the volunteer is inactive or opted out of messages")
     held = svc.holding_slots(session=session, task_id=task_id)
     if any(a.volunteer_id == volunteer_id for a in held.values()):
-        raise svc.DispatchError("the volunteer is already in this task", 409)
+        raise errors.AlreadyInTask("the volunteer is already in this task")
     s, e = aware(task.starts_at), aware(task.ends_at)
     assert s is not None and e is not None
     if svc.busy_windows(session=session, start=s, end=e, volunteer_ids=[volunteer_id]):
-        raise svc.DispatchError("the volunteer holds another task in this shift", 409)
+        raise errors.ShiftTaken("the volunteer holds another task in this shift")
     free = [n for n in range(task.slots) if n not in held]
     if not free:
         bumpable = sorted((a for a in held.values() if a.status == S.OFFERED), key=lambda a: a.slot)
         if not bumpable:
-            raise svc.DispatchError("the task is full", 409)
+            raise errors.TaskFull("the task is full")
         bumped = bumpable[-1]
         cancel_assignment(
             session=session,

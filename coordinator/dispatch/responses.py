@@ -10,6 +10,7 @@ from enum import StrEnum
 from sqlmodel import Session
 
 from coordinator.common import aware, utcnow
+from coordinator.dispatch import errors
 from coordinator.dispatch import service as svc
 from coordinator.dispatch.models import LIVE, Assignment, Incident, IncidentStatus, Task
 from coordinator.dispatch.models import AssignmentStatus as S
@@ -61,7 +62,7 @@ def accept(
     answered = answered_at or now
     a = session.get(Assignment, assignment_id)
     if a is None:
-        raise svc.DispatchError("no such assignment", 404)
+        raise errors.AssignmentNotFound("no such assignment")
     task = svc.lock_task(session=session, task_id=a.task_id)
     a = reload(session, assignment_id)
     if a.status == S.ACCEPTED:

@@ -32,14 +32,6 @@ from coordinator.sms.replies import new_code
 from coordinator.volunteers.models import Volunteer
 
 
-class DispatchError(ValueError):
-    """A request dispatch cannot carry out; `status` is the HTTP status it maps to."""
-
-    def __init__(self, message: str, status: int = 409) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 # -- incidents ---------------------------------------------------------------------------------
 def open_incident(
     *,

@@ -5,26 +5,38 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, Query, status
+from sqlmodel import Session
 
 from coordinator.accounts.service import record_audit
 from coordinator.alerts.models import KINDS, LEVELS
 from coordinator.deps import Dispatcher, SessionDep
-from coordinator.dispatch import incidents, overrides, service
+from coordinator.dispatch import errors, incidents, overrides, service
 from coordinator.dispatch.models import (
     Assignment,
     AssignmentPublic,
     AssignVolunteer,
     CancelAssignment,
+    Incident,
     IncidentDetail,
     IncidentList,
 )
 from coordinator.dispatch.playbooks import PlaybookData
+from coordinator.lookup import PathId, fetch_or_404
 
 router = APIRouter(prefix="/api", tags=["dispatch"])
 
-#: a row id in a path: positive and within a 32-bit integer
-Id = Annotated[int, Path(gt=0, le=2**31 - 1)]
+
+def _incident(session: Session, incident_id: int) -> Incident | None:
+    return service.get_incident(session=session, incident_id=incident_id)
+
+
+def _no_incident(incident_id: int) -> errors.IncidentNotFound:
+    return errors.IncidentNotFound(f"incident {incident_id} does not exist")
+
+
+#: the incident in the path, or 404
+IncidentRow = Annotated[Incident, fetch_or_404("incident_id", _incident, missing=_no_incident)]
 
 
 @router.get("/incidents", response_model=IncidentList)
@@ -42,23 +54,17 @@ def list_incidents(
 
 
 @router.get("/incidents/{incident_id}", response_model=IncidentDetail)
-def get_incident(session: SessionDep, _actor: Dispatcher, incident_id: Id) -> IncidentDetail:
-    incident = service.get_incident(session=session, incident_id=incident_id)
-    if incident is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"incident {incident_id} does not exist")
+def get_incident(session: SessionDep, _actor: Dispatcher, incident: IncidentRow) -> IncidentDetail:
     return service.incident_detail(session=session, incident=incident)
 
 
 @router.post("/incidents/{incident_id}/close", response_model=IncidentDetail)
-def close_incident(session: SessionDep, actor: Dispatcher, incident_id: Id) -> IncidentDetail:
+def close_incident(session: SessionDep, actor: Dispatcher, incident: IncidentRow) -> IncidentDetail:
     """Close an incident by hand; its volunteers are stood down by SMS."""
-    incident = service.get_incident(session=session, incident_id=incident_id)
-    if incident is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"incident {incident_id} does not exist")
     if not incidents.close_incident(
         session=session, incident=incident, reason=f"closed by {actor.name}", actor=actor
     ):
-        raise HTTPException(status.HTTP_409_CONFLICT, "the incident is already closed")
+        raise errors.IncidentClosed("the incident is already closed")
     session.commit()
     return service.incident_detail(session=session, incident=incident)
 
@@ -77,22 +83,20 @@ def _public(session: SessionDep, assignment_id: int) -> AssignmentPublic:
 def cancel_assignment(
     session: SessionDep,
     actor: Dispatcher,
-    assignment_id: Id,
+    assignment_id: PathId,
     body: CancelAssignment | None = None,
 ) -> AssignmentPublic:
     """Withdraw an offer or an accepted assignment; the volunteer gets an SMS and the slot is
     offered to the next best volunteer."""
-    try:
-        overrides.cancel_assignment(
-            session=session,
-            assignment_id=assignment_id,
-            actor=actor,
-            reason=body.reason if body else "",
-        )
-        session.commit()
-    except service.DispatchError as exc:
-        session.rollback()
-        raise HTTPException(exc.status, str(exc)) from None
+    # a refusal (DispatchError) is answered by the app's handler; closing the session rolls
+    # back what the flow did
+    overrides.cancel_assignment(
+        session=session,
+        assignment_id=assignment_id,
+        actor=actor,
+        reason=body.reason if body else "",
+    )
+    session.commit()
     return _public(session, assignment_id)
 
 
@@ -102,17 +106,13 @@ def cancel_assignment(
     status_code=status.HTTP_201_CREATED,
 )
 def assign(
-    body: AssignVolunteer, session: SessionDep, actor: Dispatcher, task_id: Id
+    body: AssignVolunteer, session: SessionDep, actor: Dispatcher, task_id: PathId
 ) -> AssignmentPublic:
     """Put a named volunteer into a task (accepted at once); they get an SMS."""
-    try:
-        a = overrides.assign_volunteer(
-            session=session, task_id=task_id, volunteer_id=body.volunteer_id, actor=actor
-        )
-        session.commit()
-    except service.DispatchError as exc:
-        session.rollback()
-        raise HTTPException(exc.status, str(exc)) from None
+    a = overrides.assign_volunteer(
+        session=session, task_id=task_id, volunteer_id=body.volunteer_id, actor=actor
+    )
+    session.commit()
     assert a.id is not None
     return _public(session, a.id)
 
@@ -132,9 +132,9 @@ def put_playbook(
 ) -> dict[str, Any]:
     """Replace the playbook of `kind` (for every level, or for `?level=` only)."""
     if kind not in KINDS:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown kind {kind!r}")
+        raise errors.UnknownPlaybookKind(f"unknown kind {kind!r}")
     if level is not None and level not in LEVELS:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"unknown level {level!r}")
+        raise errors.UnknownLevel(f"unknown level {level!r}")
     row = service.save_playbook(
         session=session, kind=kind, level=level or "", data=body, by=actor.name
     )

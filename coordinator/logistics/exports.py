@@ -12,7 +12,7 @@ from typing import Any
 from openpyxl import Workbook
 from sqlmodel import Session, col, select
 
-from coordinator.logistics import service
+from coordinator.logistics import errors, service
 from coordinator.logistics.models import Item, Place, StockBalance
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -55,7 +55,8 @@ def movement_rows(*, session: Session) -> tuple[list[str], list[list[Any]]]:
         "distribution_id",
     ]
     rows = []
-    for m in reversed(service.stock_history(session=session, limit=1_000_000)):
+    for movement in reversed(service.stock_history(session=session, limit=1_000_000)):
+        m = movement.model_dump(mode="json")  # times as the API answers them
         row = [m[k] for k in keys]
         row[2] = places.get(m["place_id"], m["place_id"])
         rows.append(row)
@@ -77,7 +78,7 @@ def discrepancy_rows(*, session: Session) -> tuple[list[str], list[list[Any]]]:
         "acknowledged_by",
         "acknowledged_at",
     ]
-    found = service.list_discrepancies(session=session)
+    found = [d.model_dump(mode="json") for d in service.list_discrepancies(session=session)]
     return keys, [[d[k] for k in keys] for d in reversed(found)]
 
 
@@ -91,9 +92,9 @@ EXPORTS: dict[str, Callable[..., tuple[list[str], list[list[Any]]]]] = {
 def export(*, session: Session, name: str, fmt: str) -> bytes:
     """The export `name` (stock, movements, discrepancies) as `fmt` (csv, xlsx)."""
     if name not in EXPORTS:
-        raise service.NotFound(f"no export {name!r}; choose {', '.join(EXPORTS)}")
+        raise errors.ExportNotFound(f"no export {name!r}; choose {', '.join(EXPORTS)}")
     if fmt not in FORMATS:
-        raise service.NotFound(f"no format {fmt!r}; choose csv or xlsx")
+        raise errors.ExportNotFound(f"no format {fmt!r}; choose csv or xlsx")
     header, rows = EXPORTS[name](session=session)
     safe = [[escape(v) for v in row] for row in rows]
     if fmt == "csv":

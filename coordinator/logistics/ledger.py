@@ -18,6 +18,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from coordinator.common import utcnow
+from coordinator.errors import DomainError
+from coordinator.invariants import Breach
 from coordinator.logistics.models import (
     MOVEMENT_KINDS,
     Item,
@@ -33,12 +35,19 @@ from events.payloads.logistics import StockChanged, StockLow
 MAX_MOVEMENT = 1_000_000
 
 
-class LedgerError(ValueError):
-    """A movement the ledger refuses; the message is one sentence for a person."""
+class LedgerError(DomainError, ValueError):
+    """A movement the ledger refuses; the message is one sentence for a person. Not a
+    `LogisticsError`, which the provision consumer catches to skip what logistics refuses: a
+    resupply that loses the race for the warehouse's last units fails its event, which is
+    retried."""
+
+    code = "invalid_movement"
 
 
 class InsufficientStock(LedgerError):
     """A movement would take a balance below zero."""
+
+    code = "insufficient_stock"
 
     def __init__(self, *, item: Item, place: Place, balance: int, requested: int) -> None:
         self.item = item
@@ -197,29 +206,47 @@ def movement_sum(*, session: Session, place_id: int, item_id: int) -> int:
     return int(value)
 
 
-def breaches(*, session: Session) -> list[str]:
-    """Every balance that differs from its movements or is negative (for `nuanliu check`)."""
-    sums = dict(
-        ((p, i), int(s))
+def breaches(*, session: Session) -> list[Breach]:
+    """The ledger's invariants, for `nuanliu check`: every balance equals the sum of its
+    movements and is not negative, and every (place, item) with movements has its balance row.
+
+    A missing row is a breach even when the movements sum to zero, so that every reader would
+    see 0 anyway: `record_movement` writes the row in the transaction of every movement and
+    nothing deletes one, so movements without a row were written around the ledger or lost
+    their row (a hand-made delete, one table restored without the other). That the numbers
+    still agree is luck; the checker's job is to show the ledger's promise held. A row without
+    movements is fine: it is the zero a refused first movement may leave."""
+    sums: dict[tuple[int, int], int] = {
+        (p, i): int(s)
         for p, i, s in session.exec(
             select(
                 StockMovement.place_id, StockMovement.item_id, func.sum(StockMovement.delta)
             ).group_by(col(StockMovement.place_id), col(StockMovement.item_id))
         ).all()
-    )
-    out: list[str] = []
+    }
+    out: list[Breach] = []
     seen: set[tuple[int, int]] = set()
     for row in session.exec(select(StockBalance)).all():
         key = (row.place_id, row.item_id)
         seen.add(key)
+        subject = f"stock place {key[0]} item {key[1]}"
         if row.quantity < 0:
-            out.append(f"balance place {key[0]} item {key[1]} is negative: {row.quantity}")
+            out.append(Breach("stock_negative", subject, f"balance is {row.quantity}"))
         if row.quantity != sums.get(key, 0):
             out.append(
-                f"balance place {key[0]} item {key[1]} is {row.quantity}, "
-                f"movements sum to {sums.get(key, 0)}"
+                Breach(
+                    "stock_mismatch",
+                    subject,
+                    f"balance is {row.quantity} but its movements sum to {sums.get(key, 0)}",
+                )
             )
-    for key, total in sums.items():
+    for key, total in sorted(sums.items()):
         if key not in seen:
-            out.append(f"place {key[0]} item {key[1]} has movements ({total}) but no balance")
+            out.append(
+                Breach(
+                    "stock_mismatch",
+                    f"stock place {key[0]} item {key[1]}",
+                    f"movements sum to {total} but there is no balance row",
+                )
+            )
     return out

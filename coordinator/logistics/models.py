@@ -35,6 +35,11 @@ class Place(SQLModel, table=True):
     manager_phones: str = Field(default="", max_length=256)
 
 
+def manager_phones(place: Place) -> list[str]:
+    """The place's manager phones as a list (E.164)."""
+    return [p.strip() for p in (place.manager_phones or "").split(",") if p.strip()]
+
+
 class Item(SQLModel, table=True):
     __tablename__ = "items"
 

@@ -1,20 +1,27 @@
 """Logistics queries and small rules: the catalogue, places, stock, shipments, discrepancies,
-the fund. Plain data out (dicts and lists), so the API and the board render the same thing.
-No HTTP and no Kafka here."""
+the fund's summary, plans, targets. Rows for the flows, read models (`schemas`) for the API and
+the board, so both render the same thing. No HTTP and no Kafka here."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from coordinator.common import aware
+from coordinator.logistics.errors import (
+    InvalidTarget,
+    NoWarehouse,
+    PlaceNotFound,
+    PlanNotFound,
+    ShipmentNotFound,
+    UnknownItem,
+    WrongUnit,
+)
+from coordinator.logistics.fund import active_fund
 from coordinator.logistics.models import (
     Discrepancy,
     Distribution,
-    Fund,
     FundCharge,
     Item,
     Place,
@@ -25,104 +32,59 @@ from coordinator.logistics.models import (
     StationTarget,
     StockBalance,
     StockMovement,
+    manager_phones,
+)
+from coordinator.logistics.schemas import (
+    DiscrepancyPublic,
+    DistributionPublic,
+    FundSummary,
+    ItemPublic,
+    MovementPublic,
+    PlacePublic,
+    PlaceStock,
+    PlanPublic,
+    ShipmentPublic,
+    StockLine,
 )
 
 
-class LogisticsError(ValueError):
-    """A request logistics refuses; `status` is the HTTP status a view answers with."""
-
-    status = 422
-
-
-class NotFound(LogisticsError):
-    status = 404
-
-
-class Forbidden(LogisticsError):
-    status = 403
-
-
-class Conflict(LogisticsError):
-    status = 409
-
-
-class FundExhausted(LogisticsError):
-    """A charge would overdraw the campaign fund."""
-
-
-def _iso(value: datetime | None) -> str | None:
-    value = aware(value)
-    return value.isoformat() if value else None
-
-
 # -- catalogue and places ---------------------------------------------------------------------
-def item_dict(item: Item) -> dict[str, Any]:
-    return {
-        "id": item.id,
-        "sku": item.sku,
-        "name_zh": item.name_zh,
-        "name_en": item.name_en,
-        "short_name": item.short_name,
-        "unit": item.unit,
-        "category": item.category,
-        "unit_cost_fen": item.unit_cost_fen,
-        "batch": item.batch,
-        "expires_on": item.expires_on.isoformat() if item.expires_on else None,
-    }
+def items_by_id(*, session: Session) -> dict[int, Item]:
+    return {i.id: i for i in session.exec(select(Item)).all() if i.id is not None}
 
 
-def list_items(*, session: Session) -> list[dict[str, Any]]:
+def list_items(*, session: Session) -> list[ItemPublic]:
     """The item catalogue."""
-    return [item_dict(i) for i in session.exec(select(Item).order_by(col(Item.id))).all()]
-
-
-def items_by_sku(*, session: Session) -> dict[str, Item]:
-    return {i.sku: i for i in session.exec(select(Item)).all()}
+    return [ItemPublic.of(i) for i in session.exec(select(Item).order_by(col(Item.id))).all()]
 
 
 def item_for_sku(*, session: Session, sku: str, unit: str | None = None) -> Item:
     """The item with `sku`; 422 for an unknown SKU or a unit the item is not counted in."""
     item = session.exec(select(Item).where(Item.sku == sku)).first()
     if item is None:
-        raise LogisticsError(f"unknown item SKU {sku!r}")
+        raise UnknownItem(f"unknown item SKU {sku!r}")
     if unit is not None and unit != item.unit:
-        raise LogisticsError(f"{item.sku} is counted in {item.unit}, not {unit!r}")
+        raise WrongUnit(f"{item.sku} is counted in {item.unit}, not {unit!r}")
     return item
 
 
-def place_dict(place: Place) -> dict[str, Any]:
-    return {
-        "id": place.id,
-        "kind": place.kind,
-        "code": place.code,
-        "name_zh": place.name_zh,
-        "name_en": place.name_en,
-        "district_code": place.district_code,
-        "lat": place.lat,
-        "lon": place.lon,
-        "station_type": place.station_type,
-        "opening_hours": place.opening_hours,
-        "manager_phones": manager_phones(place),
-    }
-
-
-def manager_phones(place: Place) -> list[str]:
-    return [p.strip() for p in (place.manager_phones or "").split(",") if p.strip()]
+def places_of_kind(*, session: Session, kind: str) -> list[Place]:
+    """Stations or warehouses, by id."""
+    return list(session.exec(select(Place).where(Place.kind == kind).order_by(col(Place.id))))
 
 
 def list_places(
     *, session: Session, kind: str, only_ids: frozenset[int] | None = None
-) -> list[dict[str, Any]]:
+) -> list[PlacePublic]:
     """Stations or warehouses (optionally only those in `only_ids`)."""
-    query = select(Place).where(Place.kind == kind).order_by(col(Place.id))
-    rows = session.exec(query).all()
-    return [place_dict(p) for p in rows if only_ids is None or p.id in only_ids]
+    rows = places_of_kind(session=session, kind=kind)
+    return [PlacePublic.of(p) for p in rows if only_ids is None or p.id in only_ids]
 
 
 def get_place(*, session: Session, place_id: int, kind: str | None = None) -> Place:
     place = session.get(Place, place_id)
     if place is None or (kind is not None and place.kind != kind):
-        raise NotFound(f"no {kind or 'place'} with id {place_id}")
+        raise PlaceNotFound(f"no {kind or 'place'} with id {place_id}")
     return place
 
 
@@ -132,7 +94,7 @@ def central_warehouse(*, session: Session) -> Place:
         select(Place).where(Place.kind == "warehouse").order_by(col(Place.id))
     ).first()
     if place is None:
-        raise NotFound("there is no warehouse")
+        raise NoWarehouse("there is no warehouse")
     return place
 
 
@@ -165,7 +127,7 @@ def in_transit(*, session: Session, to_id: int) -> dict[int, int]:
     return {int(i): int(q) for i, q in rows}
 
 
-def place_stock(*, session: Session, place_id: int) -> dict[str, Any]:
+def place_stock(*, session: Session, place_id: int) -> PlaceStock:
     """Stock per item at a place, with targets, reorder points and what is on the way."""
     place = get_place(session=session, place_id=place_id)
     balances = {
@@ -183,46 +145,23 @@ def place_stock(*, session: Session, place_id: int) -> dict[str, Any]:
         target = targets.get(item.id)
         quantity = balances.get(item.id, 0)
         lines.append(
-            {
-                **item_dict(item),
-                "item_id": item.id,
-                "quantity": quantity,
-                "target": target.target if target else None,
-                "reorder_point": target.reorder_point if target else None,
-                "low": bool(target and quantity < target.reorder_point),
-                "in_transit": coming.get(item.id, 0),
-            }
+            StockLine(
+                **dict(ItemPublic.of(item)),
+                item_id=item.id,
+                quantity=quantity,
+                target=target.target if target else None,
+                reorder_point=target.reorder_point if target else None,
+                low=bool(target and quantity < target.reorder_point),
+                in_transit=coming.get(item.id, 0),
+            )
         )
-    return {"place": place_dict(place), "items": lines}
+    return PlaceStock(place=PlacePublic.of(place), items=lines)
 
 
-def station_stock(*, session: Session, station_id: int) -> dict[str, Any]:
+def station_stock(*, session: Session, station_id: int) -> PlaceStock:
     """A station's stock per item, with targets (404 if it is not a station)."""
     get_place(session=session, place_id=station_id, kind="station")
     return place_stock(session=session, place_id=station_id)
-
-
-def warehouse_stock(*, session: Session, warehouse_id: int) -> dict[str, Any]:
-    get_place(session=session, place_id=warehouse_id, kind="warehouse")
-    return place_stock(session=session, place_id=warehouse_id)
-
-
-def movement_dict(m: StockMovement, items: dict[int, Item]) -> dict[str, Any]:
-    item = items.get(m.item_id)
-    return {
-        "id": m.id,
-        "place_id": m.place_id,
-        "item_id": m.item_id,
-        "sku": item.sku if item else None,
-        "delta": m.delta,
-        "kind": m.kind,
-        "balance_after": m.balance_after,
-        "actor": m.actor,
-        "reason": m.reason,
-        "shipment_id": m.shipment_id,
-        "distribution_id": m.distribution_id,
-        "at": _iso(m.at),
-    }
 
 
 def stock_history(
@@ -232,7 +171,7 @@ def stock_history(
     item_id: int | None = None,
     since: datetime | None = None,
     limit: int = 1000,
-) -> list[dict[str, Any]]:
+) -> list[MovementPublic]:
     """Movements, newest first (balance after each, for charts and exports)."""
     query = select(StockMovement)
     if place_id is not None:
@@ -242,8 +181,8 @@ def stock_history(
     if since is not None:
         query = query.where(col(StockMovement.at) >= since)
     rows = session.exec(query.order_by(col(StockMovement.id).desc()).limit(limit)).all()
-    items = {i.id: i for i in session.exec(select(Item)).all() if i.id is not None}
-    return [movement_dict(m, items) for m in rows]
+    items = items_by_id(session=session)
+    return [MovementPublic.of(m, items) for m in rows]
 
 
 # -- shipments and discrepancies --------------------------------------------------------------
@@ -253,7 +192,7 @@ def get_shipment(*, session: Session, shipment_id: int, lock: bool = False) -> S
         query = query.with_for_update().execution_options(populate_existing=True)
     shipment = session.exec(query).first()
     if shipment is None:
-        raise NotFound(f"no shipment with id {shipment_id}")
+        raise ShipmentNotFound(f"no shipment with id {shipment_id}")
     return shipment
 
 
@@ -271,64 +210,6 @@ def shipment_lines(*, session: Session, shipment_id: int) -> list[ShipmentLine]:
     )
 
 
-def discrepancy_dict(d: Discrepancy, items: dict[int, Item]) -> dict[str, Any]:
-    item = items.get(d.item_id)
-    return {
-        "id": d.id,
-        "shipment_id": d.shipment_id,
-        "station_id": d.place_id,
-        "item_id": d.item_id,
-        "sku": item.sku if item else None,
-        "kind": d.kind,
-        "sent": d.sent,
-        "received": d.received,
-        "quantity": d.quantity,
-        "note": d.note,
-        "created_at": _iso(d.created_at),
-        "superseded": d.superseded,
-        "acknowledged_by": d.acknowledged_by,
-        "acknowledged_at": _iso(d.acknowledged_at),
-    }
-
-
-def shipment_dict(
-    s: Shipment,
-    lines: list[ShipmentLine],
-    items: dict[int, Item],
-    discrepancies: list[Discrepancy],
-) -> dict[str, Any]:
-    return {
-        "id": s.id,
-        "short_code": s.short_code,
-        "from_id": s.from_id,
-        "to_id": s.to_id,
-        "status": s.status,
-        "origin": s.origin,
-        "plan_id": s.plan_id,
-        "created_by": s.created_by,
-        "dispatched_at": _iso(s.dispatched_at),
-        "received_at": _iso(s.received_at),
-        "received_by": s.received_by,
-        "received_via": s.received_via,
-        "receipt_note": s.receipt_note,
-        "corrected_at": _iso(s.corrected_at),
-        "lines": [
-            {
-                "item": items[line.item_id].sku,
-                "item_id": line.item_id,
-                "name_zh": items[line.item_id].name_zh,
-                "unit": items[line.item_id].unit,
-                "quantity": line.quantity,
-                "received": line.received,
-                "damaged": line.damaged,
-                "note": line.note,
-            }
-            for line in lines
-        ],
-        "discrepancies": [discrepancy_dict(d, items) for d in discrepancies if not d.superseded],
-    }
-
-
 def list_shipments(
     *,
     session: Session,
@@ -336,7 +217,7 @@ def list_shipments(
     station_ids: frozenset[int] | None = None,
     status: str | None = None,
     limit: int = 500,
-) -> list[dict[str, Any]]:
+) -> list[ShipmentPublic]:
     """Shipments (newest first) with their lines and open discrepancies."""
     query = select(Shipment)
     if station_id is not None:
@@ -358,92 +239,36 @@ def list_shipments(
             lines.setdefault(line.shipment_id, []).append(line)
         for d in session.exec(select(Discrepancy).where(col(Discrepancy.shipment_id).in_(ids))):
             discrepancies.setdefault(d.shipment_id, []).append(d)
-    items = {i.id: i for i in session.exec(select(Item)).all() if i.id is not None}
+    items = items_by_id(session=session)
     return [
-        shipment_dict(s, lines.get(s.id or 0, []), items, discrepancies.get(s.id or 0, []))
+        ShipmentPublic.of(s, lines.get(s.id or 0, []), items, discrepancies.get(s.id or 0, []))
         for s in shipments
     ]
 
 
-def shipment_detail(*, session: Session, shipment_id: int) -> dict[str, Any]:
+def shipment_detail(*, session: Session, shipment_id: int) -> ShipmentPublic:
     shipment = get_shipment(session=session, shipment_id=shipment_id)
-    items = {i.id: i for i in session.exec(select(Item)).all() if i.id is not None}
     found = session.exec(select(Discrepancy).where(Discrepancy.shipment_id == shipment_id)).all()
     lines = shipment_lines(session=session, shipment_id=shipment_id)
-    return shipment_dict(shipment, lines, items, list(found))
+    return ShipmentPublic.of(shipment, lines, items_by_id(session=session), list(found))
 
 
 def list_discrepancies(
     *, session: Session, open_only: bool = False, station_id: int | None = None
-) -> list[dict[str, Any]]:
+) -> list[DiscrepancyPublic]:
     """Current discrepancies (newest first); `open_only` leaves out acknowledged ones."""
     query = select(Discrepancy).where(col(Discrepancy.superseded).is_(False))
     if open_only:
         query = query.where(col(Discrepancy.acknowledged_at).is_(None))
     if station_id is not None:
         query = query.where(Discrepancy.place_id == station_id)
-    items = {i.id: i for i in session.exec(select(Item)).all() if i.id is not None}
+    items = items_by_id(session=session)
     rows = session.exec(query.order_by(col(Discrepancy.id).desc())).all()
-    return [discrepancy_dict(d, items) for d in rows]
+    return [DiscrepancyPublic.of(d, items) for d in rows]
 
 
 # -- the fund ---------------------------------------------------------------------------------
-def active_fund(*, session: Session, lock: bool = False) -> Fund:
-    query = select(Fund).where(col(Fund.active).is_(True)).order_by(col(Fund.id).desc())
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    fund = session.exec(query).first()
-    if fund is None:
-        raise LogisticsError("no campaign fund is open")
-    return fund
-
-
-def fund_remaining(*, session: Session) -> int:
-    try:
-        fund = active_fund(session=session)
-    except LogisticsError:
-        return 0
-    return fund.budget_fen - fund.spent_fen
-
-
-def charge_fund(
-    *,
-    session: Session,
-    amount_fen: int,
-    kind: str,
-    actor: str,
-    reason: str = "",
-    distribution_id: int | None = None,
-    plan_id: int | None = None,
-) -> FundCharge:
-    """Charge the open fund in the caller's transaction (row-locked); refuses an overdraft."""
-    if amount_fen <= 0:
-        raise LogisticsError("a charge must be a positive amount of fen")
-    fund = active_fund(session=session, lock=True)
-    remaining = fund.budget_fen - fund.spent_fen
-    if amount_fen > remaining:
-        raise FundExhausted(
-            f"the fund has {remaining / 100:.2f} yuan left; "
-            f"{amount_fen / 100:.2f} yuan would overdraw it"
-        )
-    fund.spent_fen += amount_fen
-    session.add(fund)
-    assert fund.id is not None
-    charge = FundCharge(
-        fund_id=fund.id,
-        amount_fen=amount_fen,
-        kind=kind,
-        reason=reason[:256],
-        actor=actor[:64],
-        distribution_id=distribution_id,
-        plan_id=plan_id,
-    )
-    session.add(charge)
-    session.flush()
-    return charge
-
-
-def fund_summary(*, session: Session) -> dict[str, Any]:
+def fund_summary(*, session: Session) -> FundSummary:
     """The open fund: budget, spent and left (fen), spending by kind, recent charges."""
     fund = active_fund(session=session)
     by_kind = {
@@ -460,90 +285,32 @@ def fund_summary(*, session: Session) -> dict[str, Any]:
         .order_by(col(FundCharge.id).desc())
         .limit(50)
     ).all()
-    return {
-        "id": fund.id,
-        "name": fund.name,
-        "year": fund.year,
-        "budget_fen": fund.budget_fen,
-        "spent_fen": fund.spent_fen,
-        "remaining_fen": fund.budget_fen - fund.spent_fen,
-        "by_kind": by_kind,
-        "charges": [
-            {
-                "id": c.id,
-                "amount_fen": c.amount_fen,
-                "kind": c.kind,
-                "reason": c.reason,
-                "actor": c.actor,
-                "distribution_id": c.distribution_id,
-                "plan_id": c.plan_id,
-                "at": _iso(c.at),
-            }
-            for c in recent
-        ],
-    }
+    return FundSummary.of(fund, by_kind, list(recent))
 
 
 # -- distributions ----------------------------------------------------------------------------
-def distribution_dict(d: Distribution, item: Item) -> dict[str, Any]:
-    return {
-        "id": d.id,
-        "station_id": d.place_id,
-        "item": item.sku,
-        "quantity": d.quantity,
-        "note": d.note,
-        "destination": d.destination,
-        "cost_fen": d.cost_fen,
-        "actor": d.actor,
-        "at": _iso(d.at),
-    }
-
-
 def list_distributions(
     *, session: Session, station_id: int, limit: int = 200
-) -> list[dict[str, Any]]:
-    items = {i.id: i for i in session.exec(select(Item)).all() if i.id is not None}
+) -> list[DistributionPublic]:
+    items = items_by_id(session=session)
     rows = session.exec(
         select(Distribution)
         .where(Distribution.place_id == station_id)
         .order_by(col(Distribution.id).desc())
         .limit(limit)
     ).all()
-    return [distribution_dict(d, items[d.item_id]) for d in rows]
+    return [DistributionPublic.of(d, items[d.item_id]) for d in rows]
 
 
 # -- plans ------------------------------------------------------------------------------------
-def plan_dict(plan: Plan, lines: list[PlanLine], items: dict[int, Item]) -> dict[str, Any]:
-    return {
-        "id": plan.id,
-        "status": plan.status,
-        "trigger": plan.trigger,
-        "incident_id": plan.incident_id,
-        "as_of": plan.as_of.isoformat(),
-        "target_days": plan.target_days,
-        "worst_coverage_days": plan.worst_coverage_days,
-        "baseline_worst_coverage_days": plan.baseline_worst_coverage_days,
-        "purchase_fen": plan.purchase_fen,
-        "created_at": _iso(plan.created_at),
-        "approved_by": plan.approved_by,
-        "approved_at": _iso(plan.approved_at),
-        "lines": [
-            {
-                "station_id": line.place_id,
-                "item": items[line.item_id].sku,
-                "allocate": line.allocate,
-                "purchase": line.purchase,
-                "daily_demand": round(line.daily_demand, 3),
-                "coverage_days": round(line.coverage_days, 3),
-            }
-            for line in lines
-        ],
-    }
-
-
-def list_plans(*, session: Session, limit: int = 100) -> list[dict[str, Any]]:
-    """Supply plans, newest first, with their lines."""
-    plans = session.exec(select(Plan).order_by(col(Plan.id).desc()).limit(limit)).all()
+def list_plans(
+    *, session: Session, limit: int = 100, plan_id: int | None = None
+) -> list[PlanPublic]:
+    """Supply plans, newest first, with their lines (only `plan_id`, when given)."""
+    query = select(Plan)
+    if plan_id is not None:
+        query = query.where(Plan.id == plan_id)
+    plans = session.exec(query.order_by(col(Plan.id).desc()).limit(limit)).all()
     ids = [p.id for p in plans]
     lines: dict[int, list[PlanLine]] = {}
     if ids:
@@ -551,8 +318,14 @@ def list_plans(*, session: Session, limit: int = 100) -> list[dict[str, Any]]:
             select(PlanLine).where(col(PlanLine.plan_id).in_(ids)).order_by(col(PlanLine.id))
         ):
             lines.setdefault(line.plan_id, []).append(line)
-    items = {i.id: i for i in session.exec(select(Item)).all() if i.id is not None}
-    return [plan_dict(p, lines.get(p.id or 0, []), items) for p in plans]
+    items = items_by_id(session=session)
+    return [PlanPublic.of(p, lines.get(p.id or 0, []), items) for p in plans]
+
+
+def plan_detail(*, session: Session, plan_id: int) -> PlanPublic:
+    """One plan with its lines (404 if there is none)."""
+    get_plan(session=session, plan_id=plan_id)
+    return list_plans(session=session, plan_id=plan_id)[0]
 
 
 def get_plan(*, session: Session, plan_id: int, lock: bool = False) -> Plan:
@@ -561,7 +334,7 @@ def get_plan(*, session: Session, plan_id: int, lock: bool = False) -> Plan:
         query = query.with_for_update().execution_options(populate_existing=True)
     plan = session.exec(query).first()
     if plan is None:
-        raise NotFound(f"no plan with id {plan_id}")
+        raise PlanNotFound(f"no plan with id {plan_id}")
     return plan
 
 
@@ -584,7 +357,7 @@ def set_target(
     *, session: Session, station_id: int, item_id: int, target: int, reorder_point: int
 ) -> StationTarget:
     if reorder_point > target:
-        raise LogisticsError("the reorder point must not be above the target")
+        raise InvalidTarget("the reorder point must not be above the target")
     row = session.exec(
         select(StationTarget).where(
             StationTarget.place_id == station_id, StationTarget.item_id == item_id

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from coordinator.logistics import flows, ledger, service
+from coordinator.logistics import errors, flows, ledger, service
 from coordinator.logistics.flows import LineCount
 from coordinator.logistics.models import Item, Shipment
 from coordinator.sms.replies import Reply
@@ -126,7 +126,7 @@ def handle_receipt_sms(*, session: Session, phone: str, reply: Reply) -> Outcome
             actor=f"sms:{phone}",
             via="sms",
         )
-    except (service.LogisticsError, ledger.LedgerError) as exc:
+    except (errors.LogisticsError, ledger.LedgerError) as exc:
         savepoint.rollback()
         return _ask(session, phone, shipment, str(exc), sent)
     savepoint.commit()

@@ -14,7 +14,7 @@ from coordinator.accounts.service import Actor
 from coordinator.common import utcnow
 from coordinator.dispatch import overrides, responses
 from coordinator.dispatch import service as dispatch_service
-from coordinator.dispatch import service as svc
+from coordinator.dispatch.errors import DispatchError
 from coordinator.dispatch.models import Assignment
 from coordinator.volunteers.models import Volunteer
 from events.outbox import OutboxEvent
@@ -193,7 +193,7 @@ def _race(engine, jobs) -> list[BaseException]:
             try:
                 job(s)
                 s.commit()
-            except svc.DispatchError:
+            except DispatchError:
                 s.rollback()
             except BaseException as exc:  # anything else is a bug (e.g. a unique violation)
                 s.rollback()

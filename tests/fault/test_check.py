@@ -447,6 +447,25 @@ def plant_receipt_never_applied(s: Session, w: dict[str, Any]) -> None:
     _inbound(s, w, RECEIPT)
 
 
+def plant_movements_without_balance(s: Session, w: dict[str, Any]) -> None:
+    """Movements that sum to zero, written around the ledger: no balance row."""
+    row = s.execute(
+        text(
+            "SELECT p.id, i.id FROM places p, items i WHERE NOT EXISTS (SELECT 1 FROM"
+            " stock_balances b WHERE b.place_id = p.id AND b.item_id = i.id) ORDER BY p.id, i.id"
+        )
+    ).first()
+    assert row is not None
+    for delta, kind in ((4, "receipt"), (-4, "distribution")):
+        s.execute(
+            text(
+                "INSERT INTO stock_movements (place_id, item_id, delta, kind, balance_after,"
+                " actor, reason, at) VALUES (:p, :i, :d, :k, 0, 'planted', '', :n)"
+            ),
+            {"p": row[0], "i": row[1], "d": delta, "k": kind, "n": utcnow()},
+        )
+
+
 PLANTS: list[tuple[Callable[[Session, dict[str, Any]], None], str, str]] = [
     (plant_overfilled, "slot_overfilled", "accepted/completed assignments for 1 slot(s)"),
     (plant_slot_held_twice, "slot_held_twice", "hold the same slot"),
@@ -456,6 +475,7 @@ PLANTS: list[tuple[Callable[[Session, dict[str, Any]], None], str, str]] = [
     (plant_acceptance_not_counted, "acceptance_not_counted", "no nuanliu.assignment.accepted"),
     (plant_stock_mismatch, "stock_mismatch", "movements sum to"),
     (plant_stock_negative, "stock_negative", "balance is -5"),
+    (plant_movements_without_balance, "stock_mismatch", "sum to 0 but there is no balance row"),
     (plant_received_twice, "shipment_received_twice", "booked in 2 times"),
     (plant_fund_mismatch, "fund_mismatch", "charges sum to"),
     (plant_outbox_unpublished, "outbox_unpublished", "was never published"),

@@ -67,8 +67,11 @@ def test_station_stock_only_for_own_station(api, tokens, places):
     assert line["target"] > line["reorder_point"] > 0
     other = api.get(f"/api/stations/{places['b']}/stock", headers=bearer(tokens["manager_a"]))
     assert other.status_code == 403
+    missing = api.get("/api/stations/9999/stock", headers=bearer(tokens["dispatcher"]))
+    assert (missing.status_code, missing.json()["code"]) == (404, "place_not_found")
+    # a manager hears "not your station" whether or not the station exists
     assert (
-        api.get("/api/stations/9999/stock", headers=bearer(tokens["dispatcher"])).status_code == 404
+        api.get("/api/stations/9999/stock", headers=bearer(tokens["manager_a"])).status_code == 403
     )
 
 
@@ -122,6 +125,7 @@ def test_second_receipt_is_refused(api, tokens, places, skus, engine):
     again = api.post(url, json=body, headers=bearer(tokens["manager_a"]))
     assert again.status_code == 409
     assert "already received" in again.json()["detail"]
+    assert again.json()["code"] == "shipment_already_received"
     assert _counts(engine) == before
     assert _stock(engine, places["a"], skus["FOOD-NOODLE"]) == 50
 
@@ -209,7 +213,7 @@ def test_distribution_and_stock_limit(api, tokens, places, skus, engine):
     assert r.json()["balance"] == 30
     before = _counts(engine)
     too_many = api.post(url, json={"item": "FOOD-NOODLE", "quantity": 31}, headers=h)
-    assert too_many.status_code == 422
+    assert too_many.status_code == 422 and too_many.json()["code"] == "insufficient_stock"
     assert too_many.json()["detail"] == (
         "not enough Instant noodles (FOOD-NOODLE) at Jinyang bus station: "
         "30 piece in stock, 31 requested"
@@ -324,3 +328,24 @@ def test_bad_receipts_get_422_and_change_nothing(api, tokens, places, engine, li
         ]
         == "in_transit"
     )
+
+
+def test_every_logistics_route_documents_a_read_model():
+    """Each JSON answer is a named schema (a `response_model`), not a bare object."""
+    from coordinator.main import create_app
+
+    schema = create_app().openapi()
+    operations = [
+        (method, path, op)
+        for path, ops in schema["paths"].items()
+        for method, op in ops.items()
+        if "logistics" in op.get("tags", [])
+    ]
+    assert len(operations) == 28
+    for method, path, op in operations:
+        [answer] = [r for code, r in op["responses"].items() if code.startswith("2")]
+        if "application/json" not in answer.get("content", {}):
+            assert path == "/api/exports/{filename}", (method, path)
+            continue
+        body = answer["content"]["application/json"]["schema"]
+        assert "$ref" in body or "$ref" in body.get("items", {}), (method, path, body)

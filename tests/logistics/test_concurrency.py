@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from coordinator.logistics import flows, ledger, service
+from coordinator.logistics import errors, flows, ledger
 from coordinator.logistics.flows import LineCount
 
 
@@ -55,7 +55,7 @@ def test_racing_receipts_book_once(on_postgres: None, engine: Any, demo: None, p
 
     results = _race(10, receive)
     assert sum(r is None for r in results) == 1
-    assert all(isinstance(r, service.Conflict) for r in results if r is not None)
+    assert all(isinstance(r, errors.ShipmentAlreadyReceived) for r in results if r is not None)
     with Session(engine) as s:
         booked = ledger.balance(session=s, place_id=places["a"], item_id=noodles)
         assert 21 <= booked <= 30 and ledger.breaches(session=s) == []

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from sqlmodel import Session, select
 
 from coordinator.logistics import ledger
-from coordinator.logistics.models import StationTarget, StockMovement
+from coordinator.logistics.models import StationTarget, StockBalance, StockMovement
 from events.outbox import OutboxEvent
 from tests.logistics.factories import make_item, make_place
 
@@ -185,4 +185,48 @@ def test_concurrent_receipts_and_distributions_lose_no_update(
         )
         rows = s.exec(select(StockMovement).where(StockMovement.item_id == item.id)).all()
         assert len(rows) == 51
+        assert ledger.breaches(session=s) == []
+
+
+def _movement(s: Session, place_id: int, item_id: int, delta: int, kind: str) -> None:
+    """A movement written around the ledger (no balance row touched), as a bad script would."""
+    s.add(
+        StockMovement(
+            place_id=place_id,
+            item_id=item_id,
+            delta=delta,
+            kind=kind,
+            balance_after=0,
+            actor="planted",
+        )
+    )
+    s.flush()
+
+
+def test_movements_without_a_balance_row_are_a_breach_even_when_they_sum_to_zero(engine):
+    """`nuanliu check` used to let this pass (a missing row reads as 0, like the sum) while
+    `ledger.breaches` reported it; the ledger writes the row with every movement, so its
+    absence is the breach, whatever the sum."""
+    from coordinator.check import check
+
+    with Session(engine) as s:
+        place, item = make_place(s), make_item(s)
+        _movement(s, place.id, item.id, 3, "receipt")
+        _movement(s, place.id, item.id, -3, "distribution")
+        [breach] = ledger.breaches(session=s)
+        assert (breach.rule, breach.subject) == (
+            "stock_mismatch",
+            f"stock place {place.id} item {item.id}",
+        )
+        assert breach.message == "movements sum to 0 but there is no balance row"
+        # the checker runs the ledger's rule: one rule, one answer
+        assert [b for b in check(session=s) if b.rule.startswith("stock_")] == [breach]
+
+
+def test_a_balance_row_without_movements_is_no_breach(engine):
+    """A refused first movement may leave its zero row behind: the numbers agree."""
+    with Session(engine) as s:
+        place, item = make_place(s), make_item(s)
+        s.add(StockBalance(place_id=place.id, item_id=item.id, quantity=0))
+        s.flush()
         assert ledger.breaches(session=s) == []

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.optimize import linprog
 
-from coordinator.logistics import planning
+from coordinator.logistics import forecasts, planning
 
 
 def test_default_curve_reproduces_the_seeds_yearly_totals():
@@ -127,17 +127,17 @@ STATIONS = {"ST-A": 1, "ST-B": 2, "2": 2}
     ],
 )
 def test_bad_forecast_csv_is_refused_with_the_row(text, needle):
-    with pytest.raises(planning.ForecastError) as info:
-        planning.parse_forecast_csv(text, stations=STATIONS)
+    with pytest.raises(forecasts.ForecastError) as info:
+        forecasts.parse_forecast_csv(text, stations=STATIONS)
     assert needle in str(info.value)
 
 
 def test_forecast_csv_lists_every_bad_row():
     text = "station,date,travellers\nST-A,2026-02-02,5\nST-X,2026-02-02,5\nST-B,nope,1\n"
-    with pytest.raises(planning.ForecastError) as info:
-        planning.parse_forecast_csv(text, stations=STATIONS)
+    with pytest.raises(forecasts.ForecastError) as info:
+        forecasts.parse_forecast_csv(text, stations=STATIONS)
     assert [e["row"] for e in info.value.errors] == [3, 4]
-    good = planning.parse_forecast_csv(
+    good = forecasts.parse_forecast_csv(
         "\ufeffStation,Date,Travellers\nST-A,2026-02-02,5\n2,2026-02-03,0\n", stations=STATIONS
     )
     assert good == [(1, date(2026, 2, 2), 5), (2, date(2026, 2, 3), 0)]

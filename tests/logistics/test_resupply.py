@@ -6,7 +6,7 @@ from datetime import date
 
 from sqlmodel import Session, select
 
-from coordinator.logistics import flows, ledger, planning
+from coordinator.logistics import flows, ledger, planning, service
 from coordinator.logistics.models import Fund, FundCharge, StationTarget
 
 
@@ -53,6 +53,6 @@ def test_resupply_keeps_the_ticket_reserve(engine, demo, places, skus):
         s.add(fund)
         shipment = flows.resupply_station(session=s, station_id=places["a"], today=date(2026, 2, 2))
         assert shipment is not None  # the other items still come from the warehouse
-        lines = flows.service.shipment_lines(session=s, shipment_id=shipment.id or 0)
+        lines = service.shipment_lines(session=s, shipment_id=shipment.id or 0)
         assert noodles not in {line.item_id for line in lines}
         assert s.exec(select(FundCharge)).all() == []

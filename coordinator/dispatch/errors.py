@@ -1,0 +1,85 @@
+"""Every way dispatch says no to a dispatcher: one type per failure, each with its HTTP status and
+code (see `coordinator.errors`). `DispatchError` is the base a caller catches; it is still a
+`ValueError`, as it always was."""
+
+from __future__ import annotations
+
+from coordinator.errors import DomainError
+
+
+class DispatchError(DomainError, ValueError):
+    """A request dispatch cannot carry out (409 unless the type says otherwise)."""
+
+    status = 409
+    code = "dispatch_refused"
+
+
+# -- nothing there (404) ----------------------------------------------------------------------
+class IncidentNotFound(DispatchError):
+    status = 404
+    code = "incident_not_found"
+
+
+class AssignmentNotFound(DispatchError):
+    status = 404
+    code = "assignment_not_found"
+
+
+class TaskNotFound(DispatchError):
+    status = 404
+    code = "task_not_found"
+
+
+class UnknownVolunteer(DispatchError):
+    """No volunteer with that id to put into a task."""
+
+    status = 404
+    code = "unknown_volunteer"
+
+
+class UnknownPlaybookKind(DispatchError):
+    status = 404
+    code = "unknown_playbook_kind"
+
+
+# -- not now (409) ----------------------------------------------------------------------------
+class AssignmentNotOpen(DispatchError):
+    """Only an offered or accepted assignment can be cancelled."""
+
+    code = "assignment_not_open"
+
+
+class IncidentClosed(DispatchError):
+    code = "incident_closed"
+
+
+class TaskOver(DispatchError):
+    code = "task_over"
+
+
+class VolunteerUnavailable(DispatchError):
+    """The volunteer is inactive or opted out of messages."""
+
+    code = "volunteer_unavailable"
+
+
+class AlreadyInTask(DispatchError):
+    code = "already_in_task"
+
+
+class ShiftTaken(DispatchError):
+    """The volunteer holds another task in an overlapping shift."""
+
+    code = "shift_taken"
+
+
+class TaskFull(DispatchError):
+    """Every slot is accepted (none only offered, which could be withdrawn)."""
+
+    code = "task_full"
+
+
+# -- not like that (422) ----------------------------------------------------------------------
+class UnknownLevel(DispatchError):
+    status = 422
+    code = "unknown_level"
