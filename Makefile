@@ -31,11 +31,11 @@ fmt: $(STAMP) ## ruff format + autofix
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-typecheck: $(STAMP) ## mypy on the three packages
-	$(VENV)/bin/mypy coordinator events consumers
+typecheck: $(STAMP) ## mypy on the four packages
+	$(VENV)/bin/mypy nuanliu coordinator events consumers
 
 migration: $(STAMP) ## regenerate the initial migration from the models (pre-release only)
-	$(PY) -m coordinator.migrations.regenerate
+	$(PY) -m nuanliu.migrations.regenerate
 
 bench: $(STAMP) ## run every benchmark
 	$(VENV)/bin/nuanliu bench pipeline

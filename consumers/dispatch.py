@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from sqlmodel import Session
 
 from consumers.registry import Context, Handlers
-from coordinator.config import Settings, get_settings
 from coordinator.dispatch import flows, jobs
 from coordinator.dispatch import service as svc
 from coordinator.dispatch.models import Assignment
@@ -25,18 +24,10 @@ from events.payloads.sms import SmsReceived
 handlers = Handlers("dispatch")
 
 
-def _settings() -> Settings:
-    from coordinator.runtime import current
-
-    try:
-        return current().settings
-    except RuntimeError:
-        return get_settings()
-
-
 def _timers(ctx: Context, offers: Sequence[flows.Offer]) -> None:
     if offers:
-        ctx.after_commit(lambda: jobs.schedule_expiries(offers))
+        timers = ctx.services.timers
+        ctx.after_commit(lambda: jobs.schedule_expiries(timers, offers))
 
 
 @handlers.on(AlertRaised)
@@ -46,7 +37,10 @@ def on_alert_raised(ctx: Context, event: AlertRaised) -> None:
     if incident is None or incident.status != "open":
         return
     offers = flows.plan_and_offer(
-        session=ctx.session, incident=incident, starts_at=event.starts_at, settings=_settings()
+        session=ctx.session,
+        incident=incident,
+        starts_at=event.starts_at,
+        settings=ctx.services.settings,
     )
     _timers(ctx, offers)
 
@@ -56,7 +50,7 @@ def _refill(ctx: Context, task_id: int, assignment_id: int) -> None:
     if a is None:
         return
     offer = flows.refill_slot(
-        session=ctx.session, task_id=task_id, slot=a.slot, settings=_settings()
+        session=ctx.session, task_id=task_id, slot=a.slot, settings=ctx.services.settings
     )
     if offer is not None:
         _timers(ctx, [offer])
@@ -102,5 +96,5 @@ def on_sms_received(ctx: Context, event: SmsReceived) -> None:
         body=event.body,
         context=ctx.prepared,
         answered_at=ctx.envelope.time,  # staged with the text as it arrived
-        auto_answer_limit=_settings().auto_answer_limit,
+        auto_answer_limit=ctx.services.settings.auto_answer_limit,
     )

@@ -20,7 +20,9 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from coordinator.common import aware, utcnow
+from coordinator.dispatch import service as dispatch
 from coordinator.geo import service as geo
+from coordinator.logistics import service as logistics
 from coordinator.volunteers.models import Volunteer
 from events.outbox import OutboxEvent
 
@@ -254,8 +256,6 @@ def incidents_view(
 def _task_details(session: Session, incident_id: int) -> dict[int, dict[str, Any]]:
     """Where each task is and its English title, from the dispatch domain (events carry only
     the district)."""
-    from coordinator.dispatch import service as dispatch
-
     return {
         task.id: {
             "lat": task.lat,
@@ -271,8 +271,6 @@ def _task_details(session: Session, incident_id: int) -> dict[int, dict[str, Any
 
 def map_view(*, session: Session) -> dict[str, Any]:
     """District centres and every station and warehouse, for the SVG map."""
-    from coordinator.logistics import service as logistics
-
     districts = [
         {
             "code": d.code,
@@ -292,8 +290,6 @@ def map_view(*, session: Session) -> dict[str, Any]:
 
 def stations_view(*, session: Session) -> list[dict[str, Any]]:
     """Every station's stock against its targets, with a short history for the chart."""
-    from coordinator.logistics import service as logistics
-
     out = []
     for place in logistics.list_places(session=session, kind="station"):
         stock = logistics.station_stock(session=session, station_id=place["id"])
@@ -314,8 +310,6 @@ def _totals_over_time(movements: list[dict[str, Any]]) -> list[list[Any]]:
 
 def logistics_view(*, session: Session) -> dict[str, Any]:
     """Shipments on the road, open discrepancies, plans waiting for approval, the fund."""
-    from coordinator.logistics import service as logistics
-
     try:
         fund: dict[str, Any] | None = logistics.fund_summary(session=session)
     except logistics.LogisticsError:
@@ -350,8 +344,6 @@ def snapshot(*, session: Session, last_id: str | None = None) -> dict[str, Any]:
 
 def station_page(*, session: Session, station_id: int) -> dict[str, Any]:
     """One station's page: stock, shipments to confirm, what is expected next, hand-outs."""
-    from coordinator.logistics import service as logistics
-
     stock = logistics.station_stock(session=session, station_id=station_id)
     shipments = logistics.list_shipments(session=session, station_id=station_id, limit=30)
     return {

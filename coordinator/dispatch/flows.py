@@ -24,6 +24,7 @@ from coordinator.config import Settings, get_settings
 from coordinator.dispatch import matching, playbooks
 from coordinator.dispatch import service as svc
 from coordinator.dispatch.models import HOLDING, Assignment, Incident, Task
+from coordinator.dispatch.texts import task_params
 from coordinator.geo.models import District
 from coordinator.logistics import service as logistics
 from coordinator.logistics.models import Place
@@ -959,8 +960,6 @@ def send_reminders(
     *, session: Session, before: timedelta, tz: str, now: datetime | None = None
 ) -> int:
     """Queue a reminder for each accepted assignment whose shift starts within `before`."""
-    from coordinator.dispatch.texts import task_params
-
     now = now or utcnow()
     rows = session.exec(
         select(Assignment, Task, Volunteer)

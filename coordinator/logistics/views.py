@@ -91,7 +91,7 @@ class TargetIn(_Body):
 
 
 def _engine(request: Request) -> Engine:
-    return request.app.state.engine  # type: ignore[no-any-return]
+    return request.app.state.services.engine  # type: ignore[no-any-return]
 
 
 @contextmanager

@@ -17,10 +17,12 @@ from consumers import notify as notify_consumer
 from consumers.registry import Context
 from coordinator.accounts.models import AuditLog
 from coordinator.common import utcnow
+from coordinator.config import get_settings
 from coordinator.dispatch import flows
 from coordinator.dispatch.models import Task
 from coordinator.dispatch.playbooks import DEFAULT_PLAYBOOKS, PlaybookData
 from coordinator.dispatch.texts import task_params, window
+from coordinator.process import Services
 from events.envelope import Envelope
 from events.payloads.assignments import AssignmentDeclined, AssignmentOffered
 from events.payloads.sms import SmsReceived
@@ -111,7 +113,8 @@ def test_a_skill_nobody_has_flags_the_task_unfillable(engine, settings, demo):
 
 
 def _ctx(session: Session, payload) -> Context:
-    return Context(session=session, envelope=Envelope.wrap(payload))
+    services = Services(settings=get_settings(), engine=session.get_bind())
+    return Context(session=session, envelope=Envelope.wrap(payload), services=services)
 
 
 def test_handlers_shrug_at_events_about_missing_rows(engine, settings, demo):

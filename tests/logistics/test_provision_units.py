@@ -8,14 +8,17 @@ from sqlmodel import Session, select
 
 from consumers.provision import on_alert_raised, on_stock_low
 from consumers.registry import Context
+from coordinator.config import get_settings
 from coordinator.logistics.models import Plan, Shipment
+from coordinator.process import Services
 from events.envelope import Envelope
 from events.payloads.alerts import AlertRaised
 from events.payloads.logistics import StockLow
 
 
 def _ctx(s: Session, payload) -> Context:
-    return Context(session=s, envelope=Envelope.wrap(payload))
+    services = Services(settings=get_settings(), engine=s.get_bind())
+    return Context(session=s, envelope=Envelope.wrap(payload), services=services)
 
 
 def test_stock_low_for_a_warehouse_or_unknown_place_does_nothing(engine, demo, places):
