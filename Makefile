@@ -23,9 +23,10 @@ run: $(STAMP) ## start API, board, consumers, scheduler and the embedded broker
 test: $(STAMP) ## the whole suite (set TEST_DATABASE_URL for PostgreSQL)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff check + format check
+lint: $(STAMP) ## ruff check + format check + the layers' import contracts (lint-imports)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 fmt: $(STAMP) ## ruff format + autofix
 	$(VENV)/bin/ruff format .
