@@ -78,3 +78,23 @@ def test_a_planted_import_breaks_a_contract(
     assert result.returncode == 1, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert any(line.startswith(broken) and "BROKEN" in line for line in lines), result.stdout
+
+
+def test_the_bench_command_runs_the_benchmarks_of_the_checkout(monkeypatch) -> None:
+    """`nuanliu bench` imports `bench` only when it runs; without it (an installed wheel)
+    it says where the benchmarks are instead of failing with a trace."""
+    from typer.testing import CliRunner
+
+    from nuanliu import cli
+
+    ran: list[tuple[str, bool]] = []
+    monkeypatch.setattr("bench.cli.run", lambda name, *, quick: ran.append((name, quick)))
+    assert CliRunner().invoke(cli.app, ["bench", "pipeline", "--quick"]).exit_code == 0
+    assert ran == [("pipeline", True)]
+
+    def no_bench(name: str) -> None:
+        raise ModuleNotFoundError(f"No module named {name!r}", name="bench")
+
+    monkeypatch.setattr(cli.importlib, "import_module", no_bench)
+    result = CliRunner().invoke(cli.app, ["bench", "pipeline"])
+    assert result.exit_code == 2 and "source checkout" in result.output, result.output

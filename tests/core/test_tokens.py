@@ -63,7 +63,7 @@ def test_token_create_command_prints_a_working_token(settings, engine, demo):
         [
             sys.executable,
             "-m",
-            "coordinator",
+            "nuanliu",
             "token",
             "create",
             "--role",
