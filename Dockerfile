@@ -5,7 +5,7 @@ COPY pyproject.toml README.md ./
 COPY coordinator ./coordinator
 COPY events ./events
 COPY consumers ./consumers
-COPY bench ./bench
+COPY nuanliu ./nuanliu
 RUN pip install --no-cache-dir .
 ENV NUANLIU_HOST=0.0.0.0
 EXPOSE 8000

@@ -23,19 +23,20 @@ run: $(STAMP) ## start API, board, consumers, scheduler and the embedded broker
 test: $(STAMP) ## the whole suite (set TEST_DATABASE_URL for PostgreSQL)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff check + format check
+lint: $(STAMP) ## ruff check + format check + the layers' import contracts (lint-imports)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 fmt: $(STAMP) ## ruff format + autofix
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-typecheck: $(STAMP) ## mypy on the three packages
-	$(VENV)/bin/mypy coordinator events consumers
+typecheck: $(STAMP) ## mypy on the four packages
+	$(VENV)/bin/mypy nuanliu coordinator events consumers
 
 migration: $(STAMP) ## regenerate the initial migration from the models (pre-release only)
-	$(PY) -m coordinator.migrations.regenerate
+	$(PY) -m nuanliu.migrations.regenerate
 
 bench: $(STAMP) ## run every benchmark
 	$(VENV)/bin/nuanliu bench pipeline

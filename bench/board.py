@@ -46,9 +46,9 @@ def _server(
 
     from coordinator.accounts.service import create_token
     from coordinator.config import Settings
-    from coordinator.runtime import Runtime
     from events.outbox import stage
     from events.payloads.sms import SmsSent
+    from nuanliu.runtime import Runtime
 
     if fetch_wait_ms is not None:
         from consumers.board import handlers
@@ -74,9 +74,7 @@ def _server(
     runner.ready.wait(30)
     # warm up: the first events after a group join are slow (partition assignment, first
     # fetches); measure the steady state
-    from coordinator.board.hub import hub_for
-
-    hub = hub_for(runtime.services)
+    hub = runtime.services.board_hub
     for i in range(20):
         with Session(runtime.engine) as session:
             stage(

@@ -1,9 +1,9 @@
-"""`nuanliu bench NAME`: run a benchmark module from `bench/` and print its table."""
+"""`nuanliu bench NAME`: run a benchmark module from `bench/` and print its table. The command
+is declared in `nuanliu.cli`, which imports this module only when it runs."""
 
 from __future__ import annotations
 
 import importlib
-from typing import Annotated
 
 import typer
 
@@ -20,16 +20,9 @@ BENCHMARKS: dict[str, str] = {
 }
 
 
-def add_commands(app: typer.Typer) -> None:
-    @app.command()
-    def bench(
-        name: Annotated[str, typer.Argument(help="which benchmark")],
-        quick: Annotated[
-            bool, typer.Option("--quick", help="a small run, for smoke tests")
-        ] = False,
-    ) -> None:
-        """Run a benchmark from bench/ and print its table (never asserted)."""
-        if name not in BENCHMARKS:
-            raise typer.BadParameter(f"unknown benchmark {name!r}; choose: {', '.join(BENCHMARKS)}")
-        module = importlib.import_module(BENCHMARKS[name])
-        module.run(quick=quick)
+def run(name: str, *, quick: bool) -> None:
+    """Run the benchmark `name`."""
+    if name not in BENCHMARKS:
+        raise typer.BadParameter(f"unknown benchmark {name!r}; choose: {', '.join(BENCHMARKS)}")
+    module = importlib.import_module(BENCHMARKS[name])
+    module.run(quick=quick)

@@ -37,7 +37,7 @@ class Cluster:
         command = ["api", *args] if name == "api" else ["worker", name]
         out = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115  (the child owns it)
         self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "coordinator", *command],
+            [sys.executable, "-m", "nuanliu", *command],
             env=self.env,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -28,16 +28,18 @@ from sqlmodel import Session, col, select
 from consumers.runner import ConsumerRunner
 from coordinator.accounts.service import create_token
 from coordinator.config import Settings
-from coordinator.db import make_engine, migrate
+from coordinator.db import make_engine
 from coordinator.demo import generate_volunteers, load_places
-from coordinator.dispatch import matching, offers, responses
+from coordinator.dispatch import matching
 from coordinator.dispatch import service as svc
+from coordinator.dispatch.flows import offers, responses
 from coordinator.dispatch.models import Assignment, Task
 from coordinator.geo.models import District
-from coordinator.main import create_app
-from coordinator.runtime import Runtime
 from coordinator.sms.models import SmsMessage
 from events.embedded import EmbeddedBroker
+from nuanliu.app import create_app
+from nuanliu.runtime import Runtime
+from nuanliu.schema import migrate
 
 console = Console()
 

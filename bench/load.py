@@ -106,10 +106,11 @@ class World:
 
     def __init__(self, tmp: Path, api_workers: int) -> None:
         from coordinator.accounts.service import create_token
-        from coordinator.db import make_engine, migrate
+        from coordinator.db import make_engine
         from coordinator.demo import load_demo
         from coordinator.logistics.models import Item, Place
         from coordinator.volunteers.models import Volunteer
+        from nuanliu.schema import migrate
 
         # a database of its own on BENCH_DATABASE_URL's server: every run starts alike
         url, self._admin_url = scratch_database(os.environ.get("BENCH_DATABASE_URL"))

@@ -20,13 +20,15 @@ from consumers.models import ProcessedEvent
 from consumers.registry import Context, Handlers
 from consumers.runner import ConsumerRunner, RunnerConfig
 from coordinator.config import Settings
-from coordinator.db import make_engine, migrate
+from coordinator.db import make_engine
+from coordinator.process import Services
 from events.bus import ensure_topics, make_consumer, make_producer
 from events.embedded import EmbeddedBroker
 from events.envelope import Envelope, encode
 from events.outbox import OutboxEvent, Relay, stage
 from events.payloads.incidents import IncidentClosed
 from events.topics import all_topic_names
+from nuanliu.schema import migrate
 
 console = Console()
 
@@ -97,6 +99,7 @@ def pipeline(bootstrap: str, n: int, workdir: Path, steady_s: float) -> dict[str
         handlers,
         engine,
         RunnerConfig(bootstrap=bootstrap, prefix=prefix, session_timeout_ms=3000, heartbeat_ms=500),
+        services=Services(settings=settings, engine=engine),
     )
     runner.start()
     runner.ready.wait(30)

@@ -187,7 +187,7 @@ def bench_concurrency(quick: bool) -> Table:
 
     from coordinator.config import Settings
     from coordinator.logistics import ledger
-    from coordinator.runtime import Runtime
+    from nuanliu.runtime import Runtime
 
     total = 200 if quick else 2000
     sequential = 50 if quick else 200

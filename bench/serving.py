@@ -28,9 +28,7 @@ class Served:
         return self.server.config.app
 
     def stop(self) -> None:
-        from coordinator.board.hub import hub_for
-
-        hub_for(self.runtime.services).close_all()  # end open streams so uvicorn can stop
+        self.runtime.services.board_hub.close_all()  # end open streams so uvicorn can stop
         self.server.should_exit = True
         self.thread.join(15)
 
@@ -38,7 +36,7 @@ class Served:
 def serve(runtime: Any, port: int | None = None, **config: Any) -> Served:
     """Serve `create_app(runtime=runtime)` on `port` (a free one by default) and return once
     uvicorn accepts connections. Extra keyword arguments go to `uvicorn.Config`."""
-    from coordinator.main import create_app
+    from nuanliu.app import create_app
 
     port = port or free_port()
     options: dict[str, Any] = {"log_level": "warning", "timeout_graceful_shutdown": 1}

@@ -24,9 +24,9 @@ from rich.table import Table
 from sqlalchemy import delete
 from sqlmodel import Session
 
-import coordinator.all_models  # noqa: F401
+import nuanliu.schema  # noqa: F401
 from coordinator.config import Settings
-from coordinator.db import make_engine, migrate
+from coordinator.db import make_engine
 from coordinator.demo import DATA, load_places
 from coordinator.geo.models import District
 from coordinator.sms.gateways import SendResult
@@ -38,6 +38,7 @@ from coordinator.volunteers.importer import import_volunteers
 from coordinator.volunteers.models import Volunteer
 from coordinator.volunteers.service import normalise_phone
 from events.outbox import OutboxEvent
+from nuanliu.schema import migrate
 
 SEED = 20140105
 

@@ -24,9 +24,9 @@ from sqlmodel import Session, func, select
 from consumers.models import ProcessedEvent
 from coordinator.config import Settings
 from coordinator.db import make_engine
-from coordinator.runtime import Runtime
 from events.outbox import stage
 from events.payloads.incidents import IncidentClosed
+from nuanliu.runtime import Runtime
 
 console = Console(width=150)
 PER_DAY = 50 * 86_400

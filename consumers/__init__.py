@@ -3,13 +3,12 @@ they handle. `CONSUMERS` is the list `nuanliu worker NAME` chooses from."""
 
 from __future__ import annotations
 
+from consumers import board, dispatch, inventory, notify, provision
 from consumers.registry import Handlers
 
 
 def consumer_tables() -> dict[str, Handlers]:
-    """Name → handler table for every consumer (imported lazily: handlers import the app)."""
-    from consumers import board, dispatch, inventory, notify, provision
-
+    """Name → handler table for every consumer."""
     return {
         "dispatch": dispatch.handlers,
         "notify": notify.handlers,

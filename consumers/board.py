@@ -17,15 +17,19 @@ from datetime import timedelta
 from typing import Any
 
 from consumers.registry import Context, Handlers
-from coordinator.board.hub import hub_for
+from coordinator.board.hub import Hub
+from coordinator.process import Services
 from events.base import EventPayload
 from events.registry import EVENT_TYPES
 
+
+def _hub(services: Services) -> Hub:
+    return services.board_hub
+
+
 # People watch the board live: poll eagerly (the embedded broker does not wake a waiting fetch),
 # but only while someone does (the hub says when)
-handlers = Handlers(
-    "board", exactly_once=False, per_process=True, fetch_max_wait_ms=20, watch=hub_for
-)
+handlers = Handlers("board", exactly_once=False, per_process=True, fetch_max_wait_ms=20, watch=_hub)
 
 
 def compact(ctx: Context) -> dict[str, Any]:
@@ -46,8 +50,8 @@ HISTORY_MARGIN = timedelta(minutes=1)
 
 
 def on_any_event(ctx: Context, payload: EventPayload) -> None:
-    """Push after the (empty) transaction commits, through the runtime's hub."""
-    hub = hub_for(ctx.services)
+    """Push after the (empty) transaction commits, through this process's hub."""
+    hub = ctx.services.board_hub
     if ctx.envelope.time < hub.started_at - HISTORY_MARGIN:
         return
     data = compact(ctx)

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from sqlmodel import Session
 
 from consumers.registry import Context, Handlers
-from coordinator.config import Settings, get_settings
-from coordinator.dispatch import incidents, jobs, offers, planning, replies
+from coordinator.dispatch import jobs
 from coordinator.dispatch import service as svc
+from coordinator.dispatch.flows import incidents, offers, planning, replies
 from coordinator.dispatch.models import Assignment
 from coordinator.sms.replies import reply_of
 from events.payloads.alerts import AlertRaised
@@ -25,18 +25,10 @@ from events.payloads.sms import SmsReceived
 handlers = Handlers("dispatch")
 
 
-def _settings() -> Settings:
-    from coordinator.runtime import current
-
-    try:
-        return current().settings
-    except RuntimeError:
-        return get_settings()
-
-
-def _timers(ctx: Context, offers: Sequence[offers.Offer]) -> None:
-    if offers:
-        ctx.after_commit(lambda: jobs.schedule_expiries(offers))
+def _timers(ctx: Context, made: Sequence[offers.Offer]) -> None:
+    if made:
+        timers = ctx.services.timers
+        ctx.after_commit(lambda: jobs.schedule_expiries(timers, made))
 
 
 @handlers.on(AlertRaised)
@@ -45,10 +37,13 @@ def on_alert_raised(ctx: Context, event: AlertRaised) -> None:
     incident = svc.get_incident(session=ctx.session, incident_id=event.incident_id)
     if incident is None or incident.status != "open":
         return
-    offers = planning.plan_and_offer(
-        session=ctx.session, incident=incident, starts_at=event.starts_at, settings=_settings()
+    made = planning.plan_and_offer(
+        session=ctx.session,
+        incident=incident,
+        starts_at=event.starts_at,
+        settings=ctx.services.settings,
     )
-    _timers(ctx, offers)
+    _timers(ctx, made)
 
 
 def _refill(ctx: Context, task_id: int, assignment_id: int) -> None:
@@ -56,7 +51,7 @@ def _refill(ctx: Context, task_id: int, assignment_id: int) -> None:
     if a is None:
         return
     offer = offers.refill_slot(
-        session=ctx.session, task_id=task_id, slot=a.slot, settings=_settings()
+        session=ctx.session, task_id=task_id, slot=a.slot, settings=ctx.services.settings
     )
     if offer is not None:
         _timers(ctx, [offer])
@@ -102,5 +97,5 @@ def on_sms_received(ctx: Context, event: SmsReceived) -> None:
         reply=reply_of(event),
         context=ctx.prepared,
         answered_at=ctx.envelope.time,  # staged with the text as it arrived
-        auto_answer_limit=_settings().auto_answer_limit,
+        auto_answer_limit=ctx.services.settings.auto_answer_limit,
     )

@@ -10,9 +10,8 @@ from sqlmodel import col, select
 
 from consumers.registry import Context, Handlers
 from coordinator.common import utcnow
-from coordinator.config import Settings, get_settings
 from coordinator.dispatch import jobs as dispatch_jobs
-from coordinator.dispatch import offers
+from coordinator.dispatch.flows import offers
 from coordinator.dispatch.models import Assignment, Task
 from coordinator.dispatch.texts import task_params
 from coordinator.sms import service as sms
@@ -27,15 +26,6 @@ from events.payloads.assignments import (
 )
 
 handlers = Handlers("notify")
-
-
-def _settings() -> Settings:
-    from coordinator.runtime import current
-
-    try:
-        return current().settings
-    except RuntimeError:
-        return get_settings()
 
 
 def _load(ctx: Context, assignment_id: int) -> tuple[Assignment, Task, Volunteer] | None:
@@ -65,7 +55,7 @@ def _send(
     a, task, volunteer = loaded
     if volunteer.opted_out or (only_if is not None and a.status != only_if):
         return
-    params: dict[str, Any] = task_params(task, volunteer.language, _settings().timezone)
+    params: dict[str, Any] = task_params(task, volunteer.language, ctx.services.settings.timezone)
     params.update(code=a.short_code, **extra)
     sms.queue_template(
         session=ctx.session,
@@ -81,12 +71,13 @@ def _send(
 @handlers.on(AssignmentOffered)
 def on_assignment_offered(ctx: Context, event: AssignmentOffered) -> None:
     # only_if: an offer withdrawn or expired before we got to it is not worth asking about
-    timeout = _settings().offer_timeout
+    timeout = ctx.services.settings.offer_timeout
     deadline = offers.give_late_offer_its_time(
         session=ctx.session, assignment_id=event.assignment_id, now=utcnow(), timeout=timeout
     )
     if deadline is not None:
-        ctx.after_commit(lambda: dispatch_jobs.schedule_expiry(deadline))
+        timers = ctx.services.timers
+        ctx.after_commit(lambda: dispatch_jobs.schedule_expiry(timers, deadline))
     minutes = max(1, round(timeout.total_seconds() / 60))
     _send(ctx, event.assignment_id, "offer", only_if="offered", minutes=minutes)
 

@@ -12,7 +12,7 @@ from sqlmodel import col, select
 
 from consumers.registry import Context, Handlers
 from coordinator.common import utcnow
-from coordinator.config import Settings, get_settings
+from coordinator.config import Settings
 from coordinator.logistics import flows
 from coordinator.logistics.errors import LogisticsError
 from coordinator.logistics.models import Place
@@ -26,15 +26,6 @@ handlers = Handlers("provision")
 
 #: alert kinds that strand travellers at stations, and how much more they need then
 STORM_KINDS = {"ice_storm": 1.5, "freezing_rain": 1.5}
-
-
-def _settings() -> Settings:
-    from coordinator.runtime import current
-
-    try:
-        return current().settings
-    except RuntimeError:
-        return get_settings()
 
 
 def _local_day(moment: datetime | None, settings: Settings) -> datetime:
@@ -60,7 +51,7 @@ def on_alert_raised(ctx: Context, event: AlertRaised) -> None:
         return
     if flows.plan_for_incident(session=ctx.session, incident_id=event.incident_id):
         return
-    settings = _settings()
+    settings = ctx.services.settings
     savepoint = ctx.session.begin_nested()  # a refused plan leaves nothing behind
     try:
         plan = flows.propose_plan(

@@ -8,6 +8,7 @@ from typing import Any, Protocol, TypeVar
 
 from sqlmodel import Session
 
+from coordinator.process import Services
 from events.base import EventPayload
 from events.envelope import Envelope
 from events.outbox import stage
@@ -18,12 +19,14 @@ P = TypeVar("P", bound=EventPayload)
 
 @dataclass
 class Context:
-    """What a handler gets besides its event: the open transaction and a way to emit events
-    (staged in the same transaction) or to act once it has committed."""
+    """What a handler gets besides its event: the open transaction, the services of its
+    process (settings, timers, the board's hub: built by `nuanliu.runtime`, never looked up)
+    and a way to emit events (staged in the same transaction) or to act once it has
+    committed."""
 
     session: Session
     envelope: Envelope
-    services: dict[str, Any] = field(default_factory=dict)
+    services: Services
     #: what the table's `prepare` function for this event type read for the whole batch
     prepared: Any = None
     _after_commit: list[Callable[[], None]] = field(default_factory=list)
@@ -67,13 +70,13 @@ class Handlers:
         exactly_once: bool = True,
         per_process: bool = False,
         fetch_max_wait_ms: int | None = None,
-        watch: Callable[[dict[str, Any]], Watch] | None = None,
+        watch: Callable[[Services], Watch] | None = None,
     ) -> None:
         """`exactly_once=False` is for consumers whose effects live outside the database
         (the board's push to browsers): they skip the `(consumer, event id)` bookkeeping.
         `per_process=True`: every process needs every event (the browsers connected to it),
         so each runs a group of its own and commits no offsets (no other member will ever
-        read them). `watch` finds, in the runtime's services, who watches the output: see
+        read them). `watch` finds, among the process's services, who watches the output: see
         `Watch`."""
         self.consumer = consumer
         self.exactly_once = exactly_once

@@ -35,6 +35,7 @@ from sqlmodel import Session, select
 
 from consumers.models import DeadLetter, ProcessedEvent
 from consumers.registry import Context, Handler, Handlers
+from coordinator.process import Services
 from events.base import EventPayload
 from events.bus import close_consumer, make_consumer, make_producer
 from events.context import current_event_id
@@ -129,14 +130,14 @@ class ConsumerRunner:
         engine: Engine,
         config: RunnerConfig,
         *,
-        services: dict[str, Any] | None = None,
+        services: Services,
         group_suffix: str = "",
     ) -> None:
         self.handlers = handlers
         self.name = handlers.consumer
         self.engine = engine
         self.config = config
-        self.services = services if services is not None else {}
+        self.services = services
         self.group_id = f"{config.prefix}{self.name}{group_suffix}"
         self._consumer: Any = None
         self._producer: Any = None

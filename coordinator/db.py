@@ -1,7 +1,7 @@
 """Engine and sessions. SQLite in a file by default, PostgreSQL when DATABASE_URL says so.
 
-The schema belongs to Alembic (`coordinator/migrations`); :func:`migrate` brings a database to
-head and is run at every start.
+The schema belongs to Alembic: `nuanliu.schema.migrate` brings a database to head and is run
+at every start.
 """
 
 from __future__ import annotations
@@ -153,18 +153,6 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
-
-
-def migrate(engine: Engine) -> None:
-    """Bring the database schema to the newest Alembic revision."""
-    from alembic import command
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    with engine.begin() as connection:
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
 
 
 def ping(engine: Engine) -> None:

@@ -1,9 +1,12 @@
 """FastAPI dependencies as `Annotated` aliases. Every /api route names the roles it admits
-through :func:`require`; station-scoped routes also call :func:`ensure_station`."""
+through :func:`require`; station-scoped routes also call :func:`ensure_station`.
+
+What a route needs of its process it reads here, from `app.state` as `nuanliu.app` sets it:
+`services` (:class:`~coordinator.process.Services`), `authenticators`, `token_cache`."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -15,17 +18,26 @@ from coordinator.accounts.service import Actor, TokenCache, actor_for_token
 from coordinator.config import Settings
 from coordinator.db import POOL_OVERFLOW, POOL_SIZE
 from coordinator.geo.outlines import Outlines
+from coordinator.process import Services
+
+#: a way besides a bearer token to say who is calling (the board's session cookie); the app
+#: lists them in `app.state.authenticators`
+Authenticator = Callable[[Request, Session], Actor | None]
 
 
 # Dependencies that never block are `async def`: FastAPI runs a plain `def` dependency in a
 # worker thread, and a thread hop per dependency per request was a tenth of an API process's
 # time under load.
+async def get_services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
 async def get_engine(request: Request) -> Engine:
-    return request.app.state.engine  # type: ignore[no-any-return]
+    return (await get_services(request)).engine
 
 
 async def get_app_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return (await get_services(request)).settings
 
 
 def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
@@ -57,10 +69,7 @@ async def get_outlines(request: Request) -> Outlines:
 
 OutlinesDep = Annotated[Outlines, Depends(get_outlines)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
-
-#: Other ways to authenticate (the board's session cookie) register here, so that pages and the
-#: API check roles through the same dependency.
-EXTRA_AUTHENTICATORS: list[Callable[[Request, Session], Actor | None]] = []
+ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 async def current_actor(request: Request, engine: EngineDep) -> Actor:
@@ -104,7 +113,10 @@ def _authenticate(request: Request, session: Session, token: str | None) -> Acto
                 headers={"WWW-Authenticate": "Bearer"},
             )
     else:
-        for authenticate in EXTRA_AUTHENTICATORS:
+        # the app's other ways to authenticate, so that pages and the API check roles
+        # through the same dependency
+        authenticators: Sequence[Authenticator] = request.app.state.authenticators
+        for authenticate in authenticators:
             actor = authenticate(request, session)
             if actor is not None:
                 break

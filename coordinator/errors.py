@@ -4,7 +4,7 @@ A flow, a service or a route that refuses a request raises a subclass of :class:
 The class says the HTTP `status` and a stable, machine-readable `code` (snake_case, unique in
 the product: clients may switch on it while the wording of the message changes); the instance
 carries the message for a person. The app's one handler, :func:`answer` (registered in
-`coordinator.main.create_app`), turns any of them into::
+`nuanliu.app.create_app`), turns any of them into::
 
     {"detail": <message>, "code": <code>}
 

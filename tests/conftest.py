@@ -16,10 +16,11 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, col, select
 
-import coordinator.all_models  # noqa: F401
+import nuanliu.schema  # noqa: F401
 from coordinator.config import Settings
-from coordinator.db import make_engine, migrate
+from coordinator.db import make_engine
 from events.embedded import EmbeddedBroker
+from nuanliu.schema import migrate
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -213,7 +214,7 @@ def make_runtime(
     settings: Settings, engine: Engine, broker: EmbeddedBroker
 ) -> Iterator[Callable[..., Any]]:
     """Start a Runtime with the parts a test chooses; all are stopped after the test."""
-    from coordinator.runtime import Runtime
+    from nuanliu.runtime import Runtime
 
     started: list[Runtime] = []
 
@@ -234,7 +235,7 @@ def client(make_runtime: Callable[..., Any]) -> Iterator[Any]:
     from fastapi.testclient import TestClient
 
     from consumers import CONSUMERS
-    from coordinator.main import create_app
+    from nuanliu.app import create_app
 
     rt = make_runtime(consumers=CONSUMERS)
     with TestClient(create_app(runtime=rt)) as c:

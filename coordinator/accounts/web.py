@@ -1,6 +1,7 @@
 """Login sessions over HTTP: the session cookie, the CSRF check and the authenticator that
-`coordinator.deps.current_actor` consults, so a page and an API route check a person's role and
-station through the same `require(...)` / `ensure_station` as a bearer token.
+`coordinator.deps.current_actor` consults (the app lists it in `app.state.authenticators`), so
+a page and an API route check a person's role and station through the same `require(...)` /
+`ensure_station` as a bearer token.
 
 CSRF: every state-changing request authenticated by the session cookie must carry the
 session's CSRF token, either in the `X-CSRF-Token` header (scripts calling the JSON API) or
@@ -18,7 +19,6 @@ from sqlmodel import Session
 
 from coordinator.accounts import people
 from coordinator.accounts.service import Actor
-from coordinator.deps import EXTRA_AUTHENTICATORS
 
 SESSION_COOKIE = "nuanliu_session"
 LOGIN_CSRF_COOKIE = "nuanliu_login_csrf"
@@ -111,12 +111,3 @@ def set_login_csrf_cookie(response: Response, request: Request, value: str) -> N
 
 def client_address(request: Request) -> str:
     return request.client.host if request.client else ""
-
-
-def register() -> None:
-    """Add the session authenticator to `deps.EXTRA_AUTHENTICATORS` (once)."""
-    if session_authenticator not in EXTRA_AUTHENTICATORS:
-        EXTRA_AUTHENTICATORS.append(session_authenticator)
-
-
-register()

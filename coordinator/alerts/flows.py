@@ -13,8 +13,8 @@ from coordinator.accounts.service import Actor, record_audit
 from coordinator.alerts import cap, service
 from coordinator.alerts.models import Alert
 from coordinator.common import aware
-from coordinator.dispatch import incidents
 from coordinator.dispatch import service as dispatch_service
+from coordinator.dispatch.flows import incidents
 from coordinator.dispatch.models import Incident
 from coordinator.geo.outlines import Outlines
 from coordinator.geo.service import list_districts

@@ -1,12 +1,10 @@
-"""Scheduler jobs of alerts: the travel-rush calendar and the CAP feed poller. Module-level
-functions that open their own session (APScheduler stores references to them)."""
+"""Scheduler jobs of alerts: the travel-rush calendar and the CAP feed poller. Each job takes
+the :class:`~coordinator.scheduling.JobContext` its process hands it."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -17,11 +15,12 @@ from coordinator.alerts import calendar, flows
 from coordinator.common import aware, utcnow
 from coordinator.config import Settings
 from coordinator.db import session_scope
-from coordinator.dispatch import incidents, offers, planning
 from coordinator.dispatch import service as dispatch_service
+from coordinator.dispatch.flows import incidents, offers, planning
 from coordinator.dispatch.models import Incident
 from coordinator.geo.outlines import Outlines, guiyang
 from coordinator.logistics.models import Place
+from coordinator.scheduling import JobContext, RecurringJob
 
 log = logging.getLogger(__name__)
 
@@ -29,18 +28,11 @@ CALENDAR_SENDER = "nuanliu:calendar"
 FEED_ACTOR = "system:cap-feed"
 
 
-def _runtime() -> Any:
-    from coordinator.runtime import current
-
-    return current()
-
-
 # -- travel rush -------------------------------------------------------------------------------
-def travel_rush_calendar() -> str:
+def travel_rush_calendar(context: JobContext) -> str:
     """The daily job: open the travel-rush incident on the window's first day (once), plan
     each day's station shifts while it lasts, close it after the last day."""
-    rt = _runtime()
-    return run_travel_rush(engine=rt.engine, settings=rt.settings)
+    return run_travel_rush(engine=context.engine, settings=context.settings)
 
 
 def run_travel_rush(*, engine: Engine, settings: Settings, today: date | None = None) -> str:
@@ -143,10 +135,10 @@ def _last_day(incident: Incident, settings: Settings, zone: ZoneInfo) -> date:
 
 
 # -- CAP feeds ---------------------------------------------------------------------------------
-def poll_feeds() -> int:
+def poll_feeds(context: JobContext) -> int:
     """Fetch every NUANLIU_CAP_FEEDS URL and take the alerts that concern us."""
-    rt = _runtime()
-    return poll(engine=rt.engine, settings=rt.settings, outlines=guiyang())
+    # the packaged outlines (static data, read once per process)
+    return poll(engine=context.engine, settings=context.settings, outlines=guiyang())
 
 
 def poll(
@@ -197,10 +189,10 @@ def _fetch(http: httpx.Client, url: str, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def recurring(settings: Settings) -> list[tuple[str, Callable[..., Any], str, dict[str, Any]]]:
+def recurring(settings: Settings) -> list[RecurringJob]:
     """The calendar runs daily just after midnight and once at start (a restart mid-day
     catches up); the feed poller runs only when feeds are configured."""
-    jobs: list[tuple[str, Callable[..., Any], str, dict[str, Any]]] = [
+    jobs: list[RecurringJob] = [
         (
             "alerts-travel-rush",
             travel_rush_calendar,

@@ -274,11 +274,3 @@ class Hub:
             self._clients.clear()
         for client in clients:
             client.close()
-
-
-def hub_for(services: dict[str, Any]) -> Hub:
-    """The hub of a runtime (one per process, shared by the board consumer and the app)."""
-    hub = services.get("board_hub")
-    if hub is None:
-        hub = services.setdefault("board_hub", Hub())
-    return hub  # type: ignore[no-any-return]

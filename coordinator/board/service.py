@@ -21,7 +21,9 @@ from sqlmodel import Session, col, select
 
 from coordinator.board.hub import masked_event
 from coordinator.common import aware, mask_phone, utcnow
+from coordinator.dispatch import service as dispatch
 from coordinator.geo import service as geo
+from coordinator.logistics import service as logistics
 from coordinator.logistics.errors import NoOpenFund
 from coordinator.logistics.schemas import MovementPublic
 from coordinator.volunteers.models import Volunteer
@@ -258,8 +260,6 @@ def incidents_view(
 def _task_details(session: Session, incident_id: int) -> dict[int, dict[str, Any]]:
     """Where each task is and its English title, from the dispatch domain (events carry only
     the district)."""
-    from coordinator.dispatch import service as dispatch
-
     return {
         task.id: {
             "lat": task.lat,
@@ -275,8 +275,6 @@ def _task_details(session: Session, incident_id: int) -> dict[int, dict[str, Any
 
 def map_view(*, session: Session) -> dict[str, Any]:
     """District centres and every station and warehouse, for the SVG map."""
-    from coordinator.logistics import service as logistics
-
     districts = [
         {
             "code": d.code,
@@ -296,8 +294,6 @@ def map_view(*, session: Session) -> dict[str, Any]:
 
 def stations_view(*, session: Session) -> list[dict[str, Any]]:
     """Every station's stock against its targets, with a short history for the chart."""
-    from coordinator.logistics import service as logistics
-
     out = []
     for place in logistics.list_places(session=session, kind="station"):
         stock = logistics.station_stock(session=session, station_id=place.id)
@@ -324,8 +320,6 @@ def _totals_over_time(movements: list[MovementPublic]) -> list[list[Any]]:
 
 def logistics_view(*, session: Session) -> dict[str, Any]:
     """Shipments on the road, open discrepancies, plans waiting for approval, the fund."""
-    from coordinator.logistics import service as logistics
-
     try:
         summary = logistics.fund_summary(session=session)
     except NoOpenFund:
@@ -363,8 +357,6 @@ def snapshot(*, session: Session, last_id: str | None = None) -> dict[str, Any]:
 
 def station_page(*, session: Session, station_id: int) -> dict[str, Any]:
     """One station's page: stock, shipments to confirm, what is expected next, hand-outs."""
-    from coordinator.logistics import service as logistics
-
     stock = logistics.station_stock(session=session, station_id=station_id)
     shipments = logistics.list_shipments(session=session, station_id=station_id, limit=30)
     handed_out = logistics.list_distributions(session=session, station_id=station_id, limit=10)

@@ -68,11 +68,3 @@ class SnapshotCache:
             return value
         finally:
             self._computing = None
-
-
-def snapshot_cache_for(services: dict[str, Any]) -> SnapshotCache:
-    """The runtime's cache (one per process, like the hub)."""
-    cache = services.get("board_snapshots")
-    if cache is None:
-        cache = services.setdefault("board_snapshots", SnapshotCache())
-    return cache  # type: ignore[no-any-return]

@@ -24,15 +24,21 @@ from fastapi.responses import (
 )
 from sqlmodel import Session
 
-from coordinator.accounts import web as auth  # noqa: F401  (registers the session authenticator)
 from coordinator.accounts.service import Actor
 from coordinator.board import login_views
 from coordinator.board import service as board
-from coordinator.board.hub import Hub, hub_for, sse_frame
+from coordinator.board.hub import Hub, sse_frame
 from coordinator.board.pages import STATIC, PageRoute, page
-from coordinator.board.snapshots import snapshot_cache_for
+from coordinator.board.snapshots import SnapshotCache
 from coordinator.db import read_only
-from coordinator.deps import Dispatcher, SettingsDep, StationStaff, ensure_station
+from coordinator.deps import (
+    Dispatcher,
+    EngineDep,
+    ServicesDep,
+    SettingsDep,
+    StationStaff,
+    ensure_station,
+)
 from coordinator.logistics.errors import PlaceNotFound
 from coordinator.lookup import PathId
 
@@ -49,18 +55,28 @@ RETRY_MS = 2000
 FEED_WAKE_S = 10.0
 
 
-def read_session(request: Request) -> Iterator[Session]:
+def read_session(engine: EngineDep) -> Iterator[Session]:
     """A session for pages that only read: on SQLite it does not take the write lock, so a
     board refreshing never holds up the API or the consumers."""
-    with Session(read_only(request.app.state.engine), expire_on_commit=False) as session:
+    with Session(read_only(engine), expire_on_commit=False) as session:
         yield session
 
 
 ReadSession = Annotated[Session, Depends(read_session)]
 
 
-def _hub(request: Request) -> Hub:
-    return hub_for(request.app.state.runtime.services)
+async def board_hub(services: ServicesDep) -> Hub:
+    """This process's hub (fed by its board consumer)."""
+    return services.board_hub
+
+
+async def board_snapshots(services: ServicesDep) -> SnapshotCache:
+    """This process's shared board snapshot."""
+    return services.snapshots
+
+
+BoardHub = Annotated[Hub, Depends(board_hub)]
+Snapshots = Annotated[SnapshotCache, Depends(board_snapshots)]
 
 
 @router.get("/")
@@ -74,12 +90,11 @@ def board_page(request: Request, actor: Dispatcher, settings: SettingsDep) -> HT
 
 
 @router.get("/board/snapshot")
-async def board_snapshot(request: Request, actor: Dispatcher) -> dict[str, Any]:
+async def board_snapshot(
+    actor: Dispatcher, engine: EngineDep, hub: BoardHub, cache: Snapshots
+) -> dict[str, Any]:
     """Everything the board shows, as JSON (the page fetches it after events arrive); shared
     between the boards asking at about the same time (see `board.snapshots`)."""
-    engine = request.app.state.engine
-    cache = snapshot_cache_for(request.app.state.runtime.services)
-    hub = _hub(request)
     # a held feed hears of no event: "nothing happened since" cannot be told then
     newest = hub.last_id if hub.live.is_set() else None
     snap = await cache.get(newest, lambda _: _snapshot(engine, hub.last_id))
@@ -96,6 +111,8 @@ def _sees_numbers(actor: Actor) -> bool:
 async def board_stream(
     request: Request,
     actor: Dispatcher,
+    engine: EngineDep,
+    hub: BoardHub,
     last_event_id: Annotated[str | None, Header(max_length=64)] = None,
 ) -> StreamingResponse:
     """Server-sent events: `board` for each event, `snapshot` when the missed events cannot be
@@ -104,8 +121,6 @@ async def board_stream(
     Written as text/event-stream by hand rather than through FastAPI's EventSourceResponse:
     events queued for a client go out in one write, which is what keeps fifty wall screens
     cheap when a storm produces hundreds of events a second."""
-    engine = request.app.state.engine
-    hub = _hub(request)
     masked = not _sees_numbers(actor)
 
     async def frames() -> AsyncIterator[str]:

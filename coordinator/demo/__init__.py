@@ -2,7 +2,8 @@
 homeward-journey stations, the seed's item catalogue, a central warehouse. Loaded on the first
 start unless `--empty`; every generated value comes from a seeded RNG, so runs are repeatable.
 
-Domains that own more demo data (stock, the fund, playbooks) append a step to `DEMO_STEPS`.
+Domains that own more demo data (stock, the fund, playbooks) have a step in `DEMO_STEPS`; a
+step gets the session, the seeded RNG and the demo's phone-number maker.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ ROSTER_SIZE = 3446
 SKILLS = ["de_icing", "elderly_care", "first_aid", "driving", "traffic", "legal_aid", "logistics"]
 SKILL_WEIGHTS = [0.55, 0.35, 0.15, 0.12, 0.2, 0.05, 0.2]
 
-DemoStep = Callable[[Session, random.Random], None]
-DEMO_STEPS: list[DemoStep] = []
-DEMO_STEPS.append(load_logistics_demo)
+#: makes a demo mobile number not in `used` (and adds it)
+PhoneMaker = Callable[[random.Random, set[str]], str]
+DemoStep = Callable[[Session, random.Random, PhoneMaker], None]
 
 
 def is_loaded(session: Session) -> bool:
@@ -61,7 +62,7 @@ def _point_near(
     return round(lat + dlat, 6), round(lon + dlon, 6)
 
 
-def _phone(rng: random.Random, used: set[str]) -> str:
+def make_phone(rng: random.Random, used: set[str]) -> str:
     prefixes = DATA["mobile_prefixes"]
     while True:
         raw = f"{rng.choice(prefixes)}{rng.randrange(10**8):08d}"
@@ -72,6 +73,10 @@ def _phone(rng: random.Random, used: set[str]) -> str:
         if e164 not in used:
             used.add(e164)
             return e164
+
+
+#: the domains' own demo data, loaded after the places and the roster, in this order
+DEMO_STEPS: tuple[DemoStep, ...] = (load_logistics_demo,)
 
 
 def generate_volunteers(
@@ -102,7 +107,7 @@ def generate_volunteers(
             session.add(
                 Volunteer(
                     name=name,
-                    phone=_phone(rng, used),
+                    phone=make_phone(rng, used),
                     district_code=d.code,
                     lat=lat,
                     lon=lon,
@@ -124,6 +129,6 @@ def load_demo(session: Session, *, seed: int = 20140105, progress: bool = False)
     load_places(session)
     generate_volunteers(session, rng, progress=progress)
     for step in DEMO_STEPS:
-        step(session, rng)
+        step(session, rng, make_phone)
     session.commit()
     return True

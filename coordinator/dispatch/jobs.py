@@ -1,83 +1,65 @@
-"""Scheduler jobs of dispatch: offer expiry and shift reminders. Module-level functions that
-open their own session (APScheduler stores a reference to them in the database)."""
+"""Scheduler jobs of dispatch: offer expiry and shift reminders. Each job takes the
+:class:`~coordinator.scheduling.JobContext` its process hands it and opens its own session."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
 
 from coordinator.common import aware, utcnow
 from coordinator.config import Settings
 from coordinator.db import session_scope
-from coordinator.dispatch import reminders, responses
-from coordinator.dispatch.offers import Offer
+from coordinator.dispatch.flows import reminders, responses
+from coordinator.dispatch.flows.offers import Offer
+from coordinator.scheduling import JobContext, RecurringJob, Timers
 
 log = logging.getLogger(__name__)
 
-
-def _runtime():  # type: ignore[no-untyped-def]
-    from coordinator.runtime import current
-
-    return current()
+#: the expiry sweep; also what an offer's one-off timer runs
+EXPIRE_OFFERS = "dispatch-expire-offers"
 
 
-def expire_due() -> int:
+def expire_due(context: JobContext) -> int:
     """Expire every overdue offer (AssignmentExpired; dispatch refills each slot)."""
-    rt = _runtime()
-    assert rt.engine is not None
-    with session_scope(rt.engine) as session:
+    with session_scope(context.engine) as session:
         count = responses.expire_overdue(session=session)
     if count:
         log.info("expired %d offers", count)
     return count
 
 
-def send_reminders() -> int:
+def send_reminders(context: JobContext) -> int:
     """Remind volunteers of accepted shifts that start within NUANLIU_REMINDER_BEFORE."""
-    rt = _runtime()
-    assert rt.engine is not None
-    with session_scope(rt.engine) as session:
+    settings = context.settings
+    with session_scope(context.engine) as session:
         return reminders.send_reminders(
-            session=session, before=rt.settings.reminder_before, tz=rt.settings.timezone
+            session=session, before=settings.reminder_before, tz=settings.timezone
         )
 
 
-def schedule_expiry(expires_at: datetime) -> None:
-    """A one-off timer that runs the expiry just after `expires_at` (one job per second of
-    deadline: a solve's offers share it). Without a scheduler in this process the recurring
-    sweep of the scheduler worker expires them instead."""
-    from coordinator import scheduler
-
-    running = scheduler.current()
-    if running is None:
-        return
+def schedule_expiry(timers: Timers, expires_at: datetime) -> None:
+    """A one-off timer that runs the expiry just after `expires_at` (one timer per second of
+    deadline: a solve's offers share it). Without a scheduler in this process (`NoTimers`) the
+    recurring sweep of the scheduler worker expires them instead."""
     run_at = expires_at + timedelta(seconds=1)
     if run_at <= utcnow():
         run_at = utcnow() + timedelta(seconds=1)
-    running.add_job(
-        expire_due,
-        "date",
-        run_date=run_at,
-        id=f"offer-expiry-{int(expires_at.timestamp())}",
-        replace_existing=True,
-        misfire_grace_time=None,
-    )
+    timers.once(EXPIRE_OFFERS, run_at, key=f"offer-expiry-{int(expires_at.timestamp())}")
 
 
-def schedule_expiries(offers: Iterable[Offer]) -> None:
+def schedule_expiries(timers: Timers, offers: Iterable[Offer]) -> None:
     """The expiry timers of offers just committed (one per distinct deadline); call after the
     commit, never before (a rolled-back offer must not leave a timer)."""
     for deadline in {aware(o.expires_at) for o in offers}:
         if deadline is not None:
-            schedule_expiry(deadline)
+            schedule_expiry(timers, deadline)
 
 
-def recurring(settings: Settings) -> list[tuple[str, Callable[..., Any], str, dict[str, Any]]]:
+def recurring(settings: Settings) -> list[RecurringJob]:
     """Dispatch's recurring jobs: the expiry sweep (so no offer depends on a single timer)
     and the reminder sweep."""
     return [
-        ("dispatch-expire-offers", expire_due, "interval", {"seconds": 30}),
+        (EXPIRE_OFFERS, expire_due, "interval", {"seconds": 30}),
         ("dispatch-reminders", send_reminders, "interval", {"seconds": 60}),
     ]

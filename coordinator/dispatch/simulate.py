@@ -299,19 +299,3 @@ def ice_storm(
             console.print(f"[bold red]nuanliu simulate:[/] {exc}")
             raise typer.Exit(2) from None
     print_outcome(outcome, console)
-
-
-def simulate_group(app: typer.Typer) -> typer.Typer:
-    """The `simulate` command group, created once however many domains add scenarios to it."""
-    for info in app.registered_groups:
-        if info.name == "simulate" and info.typer_instance is not None:
-            return info.typer_instance
-    group = typer.Typer(
-        no_args_is_help=True, help="play the seed's scenarios against a running instance"
-    )
-    app.add_typer(group, name="simulate")
-    return group
-
-
-def add_commands(app: typer.Typer) -> None:
-    simulate_group(app).command("ice-storm")(ice_storm)

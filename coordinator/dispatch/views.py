@@ -11,7 +11,8 @@ from sqlmodel import Session
 from coordinator.accounts.service import record_audit
 from coordinator.alerts.models import KINDS, LEVELS
 from coordinator.deps import Dispatcher, SessionDep
-from coordinator.dispatch import errors, incidents, overrides, service
+from coordinator.dispatch import errors, service
+from coordinator.dispatch.flows import incidents, overrides
 from coordinator.dispatch.models import (
     Assignment,
     AssignmentPublic,

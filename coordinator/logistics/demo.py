@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from datetime import date
 
 from sqlmodel import Session, col, select
@@ -19,10 +20,10 @@ CAMPAIGN_FUND_FEN = 50_000 * 100
 OPENING_SHARE = 0.6
 
 
-def load_logistics_demo(session: Session, rng: random.Random) -> None:
-    """A demo step (see `coordinator.demo.DEMO_STEPS`)."""
-    from coordinator.demo import _phone  # the demo's own phone generator
-
+def load_logistics_demo(
+    session: Session, rng: random.Random, phone: Callable[[random.Random, set[str]], str]
+) -> None:
+    """A demo step (see `coordinator.demo.DEMO_STEPS`); `phone` is the demo's number maker."""
     items = [
         i for i in session.exec(select(Item).order_by(col(Item.id))).all() if i.category != "ticket"
     ]
@@ -73,6 +74,6 @@ def load_logistics_demo(session: Session, rng: random.Random) -> None:
     used: set[str] = set()
     for place in stations:
         if place.code in planning.CITY_STATIONS:
-            place.manager_phones = ",".join(_phone(rng, used) for _ in range(2))
+            place.manager_phones = ",".join(phone(rng, used) for _ in range(2))
             session.add(place)
     session.flush()

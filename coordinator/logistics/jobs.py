@@ -1,12 +1,10 @@
-"""Scheduler jobs of logistics: the nightly stock check. Module-level functions that open their
-own session (APScheduler stores references to them)."""
+"""Scheduler jobs of logistics: the nightly stock check. Each job takes the
+:class:`~coordinator.scheduling.JobContext` its process hands it."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import date
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
@@ -17,17 +15,14 @@ from coordinator.config import Settings
 from coordinator.db import session_scope
 from coordinator.logistics import flows
 from coordinator.logistics.models import Item, Place, StockBalance
+from coordinator.scheduling import JobContext, RecurringJob
 
 log = logging.getLogger(__name__)
 
 
-def nightly_stock_check() -> dict[str, int]:
+def nightly_stock_check(context: JobContext) -> dict[str, int]:
     """The nightly job (see :func:`run_stock_check`)."""
-    from coordinator.runtime import current
-
-    rt = current()
-    assert rt.engine is not None
-    return run_stock_check(engine=rt.engine, settings=rt.settings)
+    return run_stock_check(engine=context.engine, settings=context.settings)
 
 
 def run_stock_check(
@@ -71,6 +66,6 @@ def run_stock_check(
     return {"written_off": written_off, "resupplied": resupplied}
 
 
-def recurring(settings: Settings) -> list[tuple[str, Callable[..., Any], str, dict[str, Any]]]:
+def recurring(settings: Settings) -> list[RecurringJob]:
     """The stock check runs every night at 02:30 local time."""
     return [("logistics-stock-check", nightly_stock_check, "cron", {"hour": 2, "minute": 30})]

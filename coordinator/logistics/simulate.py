@@ -350,9 +350,3 @@ def travel_rush(
             console.print(f"[bold red]nuanliu simulate:[/] {exc}")
             raise typer.Exit(2) from None
     print_outcome(outcome, console)
-
-
-def add_commands(app: typer.Typer) -> None:
-    from coordinator.dispatch.simulate import simulate_group
-
-    simulate_group(app).command("travel-rush")(travel_rush)

@@ -12,8 +12,8 @@ from sqlmodel import Session, select
 
 from coordinator.alerts.models import Alert
 from coordinator.dispatch.models import Incident
-from coordinator.main import create_app
 from events.outbox import OutboxEvent
+from nuanliu.app import create_app
 from tests.conftest import bearer
 
 

@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 from coordinator.alerts import calendar, cap, flows, jobs
 from coordinator.dispatch.models import Incident, Task
 from coordinator.geo.outlines import guiyang
-from coordinator.scheduler import recurring_jobs
+from nuanliu.scheduler import recurring_jobs
 
 
 @pytest.mark.parametrize(

@@ -46,7 +46,7 @@ def web(make_runtime: Callable[..., Any]) -> Iterator[Any]:
     """A TestClient on an app with no consumers (HTTP only)."""
     from fastapi.testclient import TestClient
 
-    from coordinator.main import create_app
+    from nuanliu.app import create_app
 
     rt = make_runtime(relay=False, consumers=())
     with TestClient(create_app(runtime=rt), follow_redirects=False) as c:

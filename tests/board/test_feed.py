@@ -13,7 +13,6 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from consumers.board import HISTORY_MARGIN
-from coordinator.board.hub import hub_for
 from coordinator.common import utcnow
 from events.outbox import pending_count, stage
 from events.payloads.sms import SmsReceived
@@ -43,7 +42,7 @@ def test_a_new_board_feed_skips_history_but_not_what_happens_while_it_joins(
     api = make_runtime(relay=True, consumers=("board",))
     # staged at once, before the feed can have joined its group
     joining = _text(engine, "while the feed joins")
-    hub = hub_for(api.services)
+    hub = api.services.board_hub
 
     def pushed() -> set[str]:
         return {e.data["id"] for e in list(hub._ring)}
@@ -62,7 +61,7 @@ def test_an_unwatched_feed_holds_its_partitions_and_a_new_board_misses_nothing(
     from bench.serving import serve
 
     api = make_runtime(relay=True, consumers=("board",))
-    hub = hub_for(api.services)
+    hub = api.services.board_hub
     hub.linger_s = 0.5
     served = serve(api)
     try:

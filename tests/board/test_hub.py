@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from coordinator.board.hub import Hub, hub_for
+from coordinator.board.hub import Hub
 
 
 def run(coro):  # type: ignore[no-untyped-def]
@@ -110,17 +110,12 @@ def test_close_all_ends_every_stream() -> None:
     run(main())
 
 
-def test_one_hub_per_runtime() -> None:
-    services: dict[str, object] = {}
-    assert hub_for(services) is hub_for(services)
-    assert hub_for({}) is not hub_for(services)
-
-
-def test_board_consumer_follows_every_event_type_and_pushes_after_commit() -> None:
+def test_board_consumer_follows_every_event_type_and_pushes_after_commit(settings) -> None:
     from unittest.mock import MagicMock
 
     from consumers.board import handlers
     from consumers.registry import Context
+    from coordinator.process import Services
     from events.envelope import Envelope
     from events.payloads.incidents import IncidentClosed
     from events.registry import EVENT_TYPES
@@ -128,10 +123,10 @@ def test_board_consumer_follows_every_event_type_and_pushes_after_commit() -> No
     assert set(handlers.by_type) == set(EVENT_TYPES)
     assert handlers.exactly_once is False
     payload = IncidentClosed(incident_id=7, reason="roads clear")
-    services: dict[str, object] = {}
+    services = Services(settings=settings, engine=MagicMock())
     ctx = Context(session=MagicMock(), envelope=Envelope.wrap(payload), services=services)
     handlers.by_type[payload.TYPE](ctx, payload)
-    hub = hub_for(services)
+    hub = services.board_hub
     assert hub.published == 0  # nothing before the commit
     for action in ctx._after_commit:
         action()

@@ -10,9 +10,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from coordinator.board.hub import hub_for
-from coordinator.board.snapshots import SnapshotCache, snapshot_cache_for
-from coordinator.main import create_app
+from coordinator.board.snapshots import SnapshotCache
+from nuanliu.app import create_app
 from tests.conftest import bearer
 
 
@@ -107,11 +106,11 @@ def test_the_snapshot_route_shares_and_refreshes(make_runtime: Any, tokens: dict
         h = bearer(tokens["dispatcher"])
         first = api.get("/board/snapshot", headers=h).json()
         again = api.get("/board/snapshot", headers=h).json()
-        cache = snapshot_cache_for(rt.services)
+        cache = rt.services.snapshots
         assert first == again and cache.computed == 1
         clock = Clock()
         cache.clock = clock
-        hub_for(rt.services).publish({"type": "nuanliu.test", "id": "x", "data": {}})
+        rt.services.board_hub.publish({"type": "nuanliu.test", "id": "x", "data": {}})
         assert api.get("/board/snapshot", headers=h).json() == first  # young: shared
         clock.advance(cache.max_age_s + 0.05)
         fresh = api.get("/board/snapshot", headers=h).json()

@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from bench.serving import Served, serve
-from coordinator.board.hub import hub_for
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +50,7 @@ def test_snapshot_then_replay_after_reconnect(bare: Served, tokens: dict[str, st
     token = tokens["dispatcher"]
     (first,) = read_events(bare.url, token, 1)
     assert first["event"] == "snapshot" and '"incidents"' in first["data"]
-    hub = hub_for(bare.runtime.services)
+    hub = bare.runtime.services.board_hub
     for n in range(3):
         hub.publish({"type": "nuanliu.test", "id": f"e{n}", "data": {"n": n}})
     replayed = read_events(bare.url, token, 3, last_id=first["id"])
@@ -104,7 +103,7 @@ def test_a_dispatchers_board_masks_numbers_an_admins_does_not(
         snap = httpx.get(f"{bare.url}/board/snapshot", headers=h, timeout=20).json()
         assert [m["body"] for m in snap["sms"]] == ["1 A7K"]
         (first,) = read_events(bare.url, tokens[role], 1)
-        hub = hub_for(bare.runtime.services)
+        hub = bare.runtime.services.board_hub
         hub.publish(_text_event(2))
         hub.publish({"type": "nuanliu.test", "id": "plain", "data": {"n": 1}})
         pushed = read_events(bare.url, tokens[role], 2, last_id=first["id"])

@@ -53,7 +53,7 @@ def test_the_handler_answers_status_message_and_code():
 
 
 def test_every_product_error_has_a_status_and_a_unique_code():
-    from coordinator.main import create_app
+    from nuanliu.app import create_app
 
     create_app()  # imports every domain's routes, flows and services, so every error type
     product = {c: k for c, k in errors.CODES.items() if not k.__module__.startswith("tests.")}

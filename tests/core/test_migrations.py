@@ -9,8 +9,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Column, Integer, text
 from sqlmodel import SQLModel
 
-import coordinator.all_models  # noqa: F401  (fills the metadata)
-from coordinator.migrations.env_options import compare_options
+import nuanliu.schema  # noqa: F401  (fills the metadata)
+from nuanliu.migrations.env_options import compare_options
 
 
 def _differences(engine, metadata=SQLModel.metadata) -> list:

@@ -54,7 +54,7 @@ def test_nuanliu_run_starts_embedded_with_demo_data_and_stops_cleanly(tmp_path):
         NUANLIU_ADMIN_TOKEN="nl_test_admin_token_for_run",
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "coordinator", "run", "--port", str(port)],
+        [sys.executable, "-m", "nuanliu", "run", "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -87,7 +87,7 @@ def test_nuanliu_run_starts_embedded_with_demo_data_and_stops_cleanly(tmp_path):
 def test_embedded_broker_dies_with_its_parent_even_on_kill_9(tmp_path):
     env = embedded_env(tmp_path)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "coordinator", "worker", "relay"],
+        [sys.executable, "-m", "nuanliu", "worker", "relay"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -117,7 +117,7 @@ def test_nuanliu_api_with_workers_serves_from_several_processes(tmp_path, broker
         "NUANLIU_ADMIN_TOKEN": "nl_test_admin_token_for_workers",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "coordinator", "api", "--port", str(port), "--workers", "2"],
+        [sys.executable, "-m", "nuanliu", "api", "--port", str(port), "--workers", "2"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -152,7 +152,7 @@ def test_nuanliu_api_with_workers_serves_from_several_processes(tmp_path, broker
 def test_api_workers_refuse_the_embedded_broker_in_one_line(tmp_path):
     env = embedded_env(tmp_path)
     done = subprocess.run(
-        [sys.executable, "-m", "coordinator", "api", "--workers", "2"],
+        [sys.executable, "-m", "nuanliu", "api", "--workers", "2"],
         env=env,
         capture_output=True,
         text=True,
@@ -166,7 +166,7 @@ def test_api_workers_refuse_the_embedded_broker_in_one_line(tmp_path):
 def _run(tmp_path: Path, port: int, **extra: str) -> subprocess.Popen[str]:
     env = embedded_env(tmp_path, NUANLIU_ADMIN_TOKEN="nl_test_admin_token_for_run", **extra)
     return subprocess.Popen(
-        [sys.executable, "-m", "coordinator", "run", "--port", str(port)],
+        [sys.executable, "-m", "nuanliu", "run", "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

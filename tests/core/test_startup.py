@@ -22,7 +22,7 @@ def _nuanliu(
     *args: str, env: dict[str, str], timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "coordinator", *args],
+        [sys.executable, "-m", "nuanliu", *args],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
@@ -126,7 +126,7 @@ def test_healthz_reports_database_and_broker(client):
 def test_healthz_is_503_when_the_broker_is_down(make_runtime, settings, engine):
     from fastapi.testclient import TestClient
 
-    from coordinator.main import create_app
+    from nuanliu.app import create_app
 
     rt = make_runtime(relay=False)
     rt.bootstrap = f"127.0.0.1:{free_port()}"  # nothing listens there
@@ -159,7 +159,7 @@ def test_metrics_expose_the_pipeline_and_not_secrets(client, engine):
 def test_metrics_refuse_non_loopback_clients(make_runtime):
     from fastapi.testclient import TestClient
 
-    from coordinator.main import create_app
+    from nuanliu.app import create_app
 
     rt = make_runtime(relay=False)
     with TestClient(create_app(runtime=rt), client=("203.0.113.9", 5000)) as c:
@@ -179,18 +179,18 @@ def test_no_database_connection_free_is_a_quick_503_not_a_stall(settings, engine
     """More load than the database takes: a request that cannot have a connection within the
     pool timeout is told to come back (503, Retry-After) instead of waiting 30 s."""
     import time as clock
-    from types import SimpleNamespace
 
     from fastapi.testclient import TestClient
     from sqlalchemy import create_engine
 
-    from coordinator.main import create_app
+    from coordinator.process import Services
+    from nuanliu.app import create_app
 
     tiny = create_engine(settings.sqlalchemy_url, pool_size=1, max_overflow=0, pool_timeout=0.3)
-    rt = SimpleNamespace(settings=settings, engine=tiny, bootstrap=None, services={})
+    services = Services(settings=settings, engine=tiny)
     held = tiny.connect()  # everything the pool has
     try:
-        with TestClient(create_app(runtime=rt)) as c:
+        with TestClient(create_app(services=services)) as c:
             started = clock.monotonic()
             r = c.get("/api/incidents", headers={"Authorization": f"Bearer {tokens['dispatcher']}"})
             took = clock.monotonic() - started
@@ -213,7 +213,7 @@ def test_a_worker_started_while_the_broker_is_paused_waits_for_it(tmp_path):
     broker = EmbeddedBroker().start()
     broker.process.send_signal(signal.SIGSTOP)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "coordinator", "worker", "relay"],
+        [sys.executable, "-m", "nuanliu", "worker", "relay"],
         env={
             **os.environ,
             "DATABASE_URL": f"sqlite:///{tmp_path}/x.db",

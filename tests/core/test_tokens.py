@@ -63,7 +63,7 @@ def test_token_create_command_prints_a_working_token(settings, engine, demo):
         [
             sys.executable,
             "-m",
-            "coordinator",
+            "nuanliu",
             "token",
             "create",
             "--role",
@@ -83,7 +83,7 @@ def test_token_create_command_prints_a_working_token(settings, engine, demo):
     assert actor is not None and actor.role == "station_manager" and actor.may_manage(2)
     assert not actor.may_manage(3)
     bad = subprocess.run(
-        [sys.executable, "-m", "coordinator", "token", "create", "--role", "station_manager"],
+        [sys.executable, "-m", "nuanliu", "token", "create", "--role", "station_manager"],
         env=env,
         capture_output=True,
         text=True,
@@ -110,7 +110,7 @@ def test_a_burst_looks_a_token_up_once_and_a_revoked_one_is_refused_after_the_ca
     from fastapi.testclient import TestClient
     from sqlalchemy import event, update
 
-    from coordinator.main import create_app
+    from nuanliu.app import create_app
 
     app = create_app(runtime=make_runtime(relay=False))
     lookups: list[str] = []

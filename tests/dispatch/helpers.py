@@ -151,7 +151,7 @@ def add_assignment(
 def handle_text(session: Session, phone: str, body: str, **kwargs: Any) -> str:
     """`replies.handle_reply` on a text as it would arrive: read by the parser first, with
     the default automatic-answer limit unless one is given."""
-    from coordinator.dispatch.replies import handle_reply
+    from coordinator.dispatch.flows.replies import handle_reply
     from coordinator.sms.replies import parse_reply
 
     kwargs.setdefault("auto_answer_limit", 3)

@@ -11,8 +11,8 @@ from sqlmodel import Session
 
 from coordinator.common import utcnow
 from coordinator.config import Settings
-from coordinator.dispatch import offers
 from coordinator.dispatch import service as svc
+from coordinator.dispatch.flows import offers
 from coordinator.dispatch.models import Task
 from coordinator.volunteers.models import Team, Volunteer
 from tests.dispatch.helpers import add_assignment, add_task

@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from coordinator.accounts.models import AuditLog
 from coordinator.common import utcnow
-from coordinator.dispatch import responses
+from coordinator.dispatch.flows import responses
 from coordinator.dispatch.models import Assignment, Task
 from coordinator.volunteers.models import Volunteer
 from tests.conftest import bearer, wait_for

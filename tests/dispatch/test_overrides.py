@@ -12,9 +12,9 @@ from sqlmodel import Session, col, select
 from coordinator.accounts.models import AuditLog
 from coordinator.accounts.service import Actor
 from coordinator.common import utcnow
-from coordinator.dispatch import overrides, responses
 from coordinator.dispatch import service as dispatch_service
 from coordinator.dispatch.errors import DispatchError
+from coordinator.dispatch.flows import overrides, responses
 from coordinator.dispatch.models import Assignment
 from coordinator.volunteers.models import Volunteer
 from events.outbox import OutboxEvent

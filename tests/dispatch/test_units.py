@@ -17,10 +17,12 @@ from consumers import notify as notify_consumer
 from consumers.registry import Context
 from coordinator.accounts.models import AuditLog
 from coordinator.common import utcnow
-from coordinator.dispatch import offers, overrides, planning, replies, responses
+from coordinator.config import get_settings
+from coordinator.dispatch.flows import offers, overrides, planning, replies, responses
 from coordinator.dispatch.models import Assignment, Task
 from coordinator.dispatch.playbooks import DEFAULT_PLAYBOOKS, PlaybookData
 from coordinator.dispatch.texts import task_params, window
+from coordinator.process import Services
 from coordinator.sms.replies import parse_reply
 from events.envelope import Envelope
 from events.payloads.assignments import AssignmentDeclined, AssignmentOffered
@@ -118,7 +120,8 @@ def test_a_skill_nobody_has_flags_the_task_unfillable(engine, settings, demo):
 
 
 def _ctx(session: Session, payload) -> Context:
-    return Context(session=session, envelope=Envelope.wrap(payload))
+    services = Services(settings=get_settings(), engine=session.get_bind())
+    return Context(session=session, envelope=Envelope.wrap(payload), services=services)
 
 
 def _written(s: Session) -> dict[str, int]:

@@ -15,11 +15,11 @@ from consumers.registry import Context, Handlers
 from consumers.runner import ConsumerRunner
 from coordinator.accounts.models import AuditLog
 from coordinator.accounts.service import record_audit
-from coordinator.main import create_app
-from coordinator.runtime import Runtime
 from events.embedded import EmbeddedBroker
 from events.outbox import OutboxEvent, pending_count, stage
 from events.payloads.incidents import IncidentClosed
+from nuanliu.app import create_app
+from nuanliu.runtime import Runtime
 from tests.conftest import bearer, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.fault]
@@ -76,14 +76,14 @@ def test_stopping_a_consumer_mid_event_finishes_it_and_applies_it_once(engine, m
             session=ctx.session, actor="test", action="slow.applied", subject=str(event.incident_id)
         )
 
-    runner = ConsumerRunner(handlers, engine, rt.runner_config())
+    runner = ConsumerRunner(handlers, engine, rt.runner_config(), services=rt.services)
     runner.start()
     with Session(engine) as s:
         stage(s, IncidentClosed(incident_id=7, reason="x"))
         s.commit()
     assert inside.wait(30)
     runner.stop()
-    again = ConsumerRunner(handlers, engine, rt.runner_config())
+    again = ConsumerRunner(handlers, engine, rt.runner_config(), services=rt.services)
     again.start()
     time.sleep(3)  # give a redelivery every chance to happen
     again.stop()
@@ -125,12 +125,12 @@ def test_a_consumer_stopped_while_it_joins_does_not_keep_the_next_one_out(engine
     after a restart)."""
     rt = make_runtime(relay=True)
     handlers, seen = _recording("hasty")
-    first = ConsumerRunner(handlers, engine, rt.runner_config())
+    first = ConsumerRunner(handlers, engine, rt.runner_config(), services=rt.services)
     first.start()
     wait_for(lambda: first._consumer is not None, timeout=10)
     assert not first._consumer.assignment()  # the join is still in flight
     first.stop()
-    second = ConsumerRunner(handlers, engine, rt.runner_config())
+    second = ConsumerRunner(handlers, engine, rt.runner_config(), services=rt.services)
     second.start()
     try:
         _close_incident(engine, 1, "after a hasty stop")
@@ -147,7 +147,7 @@ def test_a_consumer_rests_while_the_broker_stalls_and_catches_up_after(settings,
     own = EmbeddedBroker().start()
     rt = Runtime(settings, engine=engine, bootstrap=own.bootstrap, relay=True).start()
     handlers, seen = _recording("patient")
-    runner = ConsumerRunner(handlers, engine, rt.runner_config())
+    runner = ConsumerRunner(handlers, engine, rt.runner_config(), services=rt.services)
     runner.start()
     try:
         _close_incident(engine, 1, "before")

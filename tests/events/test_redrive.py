@@ -17,10 +17,10 @@ from consumers.models import DeadLetter, ProcessedEvent
 from consumers.redrive import prune, redrive, scan, settle
 from consumers.registry import Handlers
 from coordinator.dispatch.models import Assignment, Task
-from coordinator.main import create_app
-from coordinator.runtime import Runtime
 from events.outbox import OutboxEvent, stage
 from events.payloads.incidents import IncidentClosed
+from nuanliu.app import create_app
+from nuanliu.runtime import Runtime
 from tests.conftest import bearer, wait_for
 
 pytestmark = [pytest.mark.integration]

@@ -62,7 +62,7 @@ def _stage(engine: Any, incident_id: int) -> str:
 
 def _runner(engine: Any, make_runtime: Any, handlers: Handlers) -> ConsumerRunner:
     rt = make_runtime(relay=True)
-    return ConsumerRunner(handlers, engine, rt.runner_config())
+    return ConsumerRunner(handlers, engine, rt.runner_config(), services=rt.services)
 
 
 def test_outbox_event_reaches_consumer_once_and_redelivery_changes_nothing(engine, make_runtime):
@@ -99,7 +99,7 @@ def test_crash_after_transaction_before_offset_commit_does_not_apply_twice(engin
     # Apply the event but "crash" before committing the offset: close without committing.
     wait_for(lambda: first.poll_once(timeout_ms=300, commit=False) or _effects(engine, "2"))
     first.close()
-    second = ConsumerRunner(handlers, engine, first.config)
+    second = ConsumerRunner(handlers, engine, first.config, services=first.services)
     # The restarted member is handed the same, uncommitted record; it must change nothing.
     seen = wait_for(lambda: second.poll_once(timeout_ms=300), timeout=30)
     assert seen >= 1
@@ -116,7 +116,7 @@ def test_crash_before_transaction_commits_applies_exactly_once(engine, make_runt
         wait_for(lambda: first.poll_once(timeout_ms=300), timeout=30)
     assert crashed.is_set() and _effects(engine, "3") == 0  # rolled back
     first.close()
-    second = ConsumerRunner(handlers, engine, first.config)
+    second = ConsumerRunner(handlers, engine, first.config, services=first.services)
     wait_for(lambda: second.poll_once(timeout_ms=300) or _effects(engine, "3"), timeout=30)
     assert _effects(engine, "3") == 1
     with Session(engine) as s:

@@ -17,12 +17,12 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
 from consumers import CONSUMERS
-from coordinator.check import check
 from coordinator.dispatch.models import Assignment
-from coordinator.main import create_app
-from coordinator.runtime import Runtime
 from events.embedded import EmbeddedBroker
 from events.outbox import pending_count
+from nuanliu.app import create_app
+from nuanliu.check import check
+from nuanliu.runtime import Runtime
 from tests.conftest import bearer, wait_for, wait_quiet
 from tests.dispatch.helpers import outbound, phone_of, use_playbook
 

@@ -14,11 +14,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 from typer.testing import CliRunner
 
-from coordinator.check import Breach, check
 from coordinator.common import utcnow
 from coordinator.dispatch.models import Assignment, Incident, Task
 from coordinator.logistics.models import Item, Place, StockBalance
 from coordinator.volunteers.models import Volunteer
+from nuanliu.check import Breach, check
 from tests.conftest import bearer, wait_for, wait_quiet
 from tests.dispatch.helpers import (
     assignments,
@@ -616,11 +616,11 @@ def test_an_incident_waiting_for_its_alert_event_says_so(engine, world):
 
 def test_the_command_exits_0_when_clean_and_1_with_the_list(engine, world, settings, monkeypatch):
     from coordinator.config import get_settings
+    from nuanliu.cli import app as cli
 
     monkeypatch.setenv("DATABASE_URL", settings.database_url)
     get_settings.cache_clear()
     runner = CliRunner()
-    cli = _cli()
     result = runner.invoke(cli, ["check"])
     assert result.exit_code == 0, result.output
     assert "clean" in result.output
@@ -631,19 +631,3 @@ def test_the_command_exits_0_when_clean_and_1_with_the_list(engine, world, setti
     assert result.exit_code == 1, result.output
     assert "fund_mismatch: 1" in result.output and "charges sum to" in result.output
     get_settings.cache_clear()
-
-
-def _cli() -> Any:
-    """The typer app with the domain commands registered (as `nuanliu` builds it)."""
-    import typer
-
-    from coordinator.check import add_commands
-
-    app = typer.Typer()
-    add_commands(app)
-
-    @app.command()
-    def _noop() -> None:  # typer runs a lone command without its name; keep two
-        pass
-
-    return app

@@ -40,7 +40,6 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from bench.cluster import Cluster, wait_until_serving
-from coordinator.check import check
 from coordinator.config import Settings
 from coordinator.dispatch.models import FILLED, Assignment, Incident, Task
 from coordinator.geo.models import District
@@ -49,6 +48,7 @@ from coordinator.logistics.models import Distribution, Place, Plan, Shipment
 from coordinator.sms.models import SmsMessage
 from events.embedded import EmbeddedBroker, free_port
 from events.outbox import OutboxEvent, pending_count
+from nuanliu.check import check
 from tests.conftest import bearer
 
 pytestmark = [pytest.mark.fault, pytest.mark.integration]

@@ -28,13 +28,13 @@ from sqlmodel import Session, col, select
 
 from consumers import consumer_tables
 from consumers.redrive import scan
-from coordinator.check import check, report
 from coordinator.dispatch.models import HOLDING, Assignment, Task
 from coordinator.geo.models import District
 from coordinator.sms.models import SmsMessage
 from coordinator.sms.service import HANDED_OVER
 from events.embedded import free_port
 from events.outbox import OutboxEvent
+from nuanliu.check import check, report
 from tests.conftest import wait_for
 from tests.core.test_run_command import embedded_env
 from tests.fault.test_crash import _playbook
@@ -73,7 +73,7 @@ class Laptop:
         self.starts += 1
         out = open(self.logs / f"run-{self.starts}.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "coordinator", "run", "--port", str(self.port)],
+            [sys.executable, "-m", "nuanliu", "run", "--port", str(self.port)],
             env=self.env,
             stdout=out,
             stderr=subprocess.STDOUT,

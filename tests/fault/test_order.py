@@ -56,7 +56,7 @@ def _stage(engine: Any, n: int) -> None:
 
 def test_events_of_one_key_apply_in_staging_order_across_a_restart(engine, make_runtime):
     rt = make_runtime(relay=True)
-    runner = ConsumerRunner(_handlers(), engine, rt.runner_config())
+    runner = ConsumerRunner(_handlers(), engine, rt.runner_config(), services=rt.services)
     total = len(KEYS) * PER_KEY
     half = total // 2
     for n in range(half):
@@ -65,7 +65,7 @@ def test_events_of_one_key_apply_in_staging_order_across_a_restart(engine, make_
     runner.close()  # a consumer goes away mid-stream; the next one resumes from its offsets
     for n in range(half, total):
         _stage(engine, n)
-    runner = ConsumerRunner(_handlers(), engine, rt.runner_config())
+    runner = ConsumerRunner(_handlers(), engine, rt.runner_config(), services=rt.services)
     try:
         wait_for(
             lambda: runner.poll_once(timeout_ms=300) >= 0 and len(_applied(engine)) >= total, 90

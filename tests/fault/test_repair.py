@@ -15,13 +15,13 @@ from sqlmodel import Session, col, select
 
 from consumers.models import ProcessedEvent
 from coordinator.accounts.models import AuditLog
-from coordinator.check import check, unapplied_replies
 from coordinator.common import utcnow
 from coordinator.config import Settings
 from coordinator.dispatch.models import Assignment, Task
-from coordinator.repair import Repairs, sweep
-from coordinator.scheduler import recurring_jobs
 from events.outbox import OutboxEvent
+from nuanliu.check import check, unapplied_replies
+from nuanliu.repair import Repairs, sweep
+from nuanliu.scheduler import recurring_jobs
 from tests.conftest import wait_for
 from tests.fault import test_check as planted
 from tests.fault.test_check import (

@@ -51,11 +51,14 @@ SQL = ["' OR 1=1 --", "'; DROP TABLE volunteers; --", "1); DELETE FROM stock_bal
 def api(
     settings: Settings, engine: Engine, broker: EmbeddedBroker, tokens: dict[str, str]
 ) -> Iterator[SimpleNamespace]:
-    from coordinator.main import create_app
+    from coordinator.process import Services
+    from nuanliu.app import create_app
 
     settings = settings.model_copy(update={"max_body_bytes": LIMIT, "import_max_bytes": LIMIT})
-    rt: Any = SimpleNamespace(settings=settings, engine=engine, bootstrap=broker.bootstrap)
-    with TestClient(create_app(runtime=rt), raise_server_exceptions=False) as client:
+    services = Services(settings=settings, engine=engine)
+    with TestClient(
+        create_app(services=services, bootstrap=broker.bootstrap), raise_server_exceptions=False
+    ) as client:
         yield SimpleNamespace(client=client, engine=engine, tokens=tokens)
 
 

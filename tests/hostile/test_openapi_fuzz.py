@@ -4,7 +4,6 @@ and no answer that breaks its own documented schema, over more than 1,000 genera
 from __future__ import annotations
 
 from collections import Counter
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -30,12 +29,11 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
 ) -> None:
     import schemathesis
 
-    from coordinator.main import create_app
+    from coordinator.process import Services
+    from nuanliu.app import create_app
 
-    rt: Any = SimpleNamespace(
-        settings=settings, engine=engine, bootstrap=broker.bootstrap, services={}
-    )
-    app = create_app(runtime=rt)
+    services = Services(settings=settings, engine=engine)
+    app = create_app(services=services, bootstrap=broker.bootstrap)
     sent: Counter[str] = Counter()
     failures: list[str] = []
     with TestClient(app):  # runs the lifespan once: app.state holds the engine and settings

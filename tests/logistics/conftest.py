@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,12 +21,12 @@ def demo(engine: Engine) -> None:
     logistics never reads and which takes seconds to generate)."""
     import random
 
-    from coordinator.demo import load_places
+    from coordinator.demo import load_places, make_phone
     from coordinator.logistics.demo import load_logistics_demo
 
     with Session(engine) as s:
         load_places(s)
-        load_logistics_demo(s, random.Random(20140105))
+        load_logistics_demo(s, random.Random(20140105), make_phone)
         s.commit()
 
 
@@ -34,12 +35,17 @@ def api(
     settings: Settings, engine: Engine, broker: EmbeddedBroker, tokens: dict[str, str]
 ) -> Iterator[TestClient]:
     """The app over the test database, no relay and no consumers: requests only."""
-    from coordinator.main import create_app
-    from coordinator.runtime import Runtime
+    from coordinator.process import Services
+    from nuanliu.app import create_app
 
-    # not started: no relay, no consumers, the schema is already there; the app only needs
-    # the engine and settings, so no topics are created and each test starts in milliseconds
-    rt = Runtime(settings, engine=engine, bootstrap=broker.bootstrap)
+    # no runtime started: no relay, no consumers, the schema is already there; the app only
+    # needs its services, so no topics are created and each test starts in milliseconds
+    rt = SimpleNamespace(
+        settings=settings,
+        engine=engine,
+        bootstrap=broker.bootstrap,
+        services=Services(settings=settings, engine=engine),
+    )
     with TestClient(create_app(runtime=rt)) as c:
         yield c
 

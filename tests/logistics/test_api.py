@@ -332,7 +332,7 @@ def test_bad_receipts_get_422_and_change_nothing(api, tokens, places, engine, li
 
 def test_every_logistics_route_documents_a_read_model():
     """Each JSON answer is a named schema (a `response_model`), not a bare object."""
-    from coordinator.main import create_app
+    from nuanliu.app import create_app
 
     schema = create_app().openapi()
     operations = [

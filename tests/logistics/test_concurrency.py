@@ -93,11 +93,11 @@ def test_a_burst_of_hand_outs_over_http_is_all_booked_and_none_turned_away(
     answer, and with every thread waiting for a connection the API stood still until the pool
     timeout turned them away.)"""
     from concurrent.futures import ThreadPoolExecutor
-    from types import SimpleNamespace
 
     from fastapi.testclient import TestClient
 
-    from coordinator.main import create_app
+    from coordinator.process import Services
+    from nuanliu.app import create_app
 
     water, burst = skus["DRINK-WATER"], 160
     with Session(engine) as s:
@@ -105,9 +105,9 @@ def test_a_burst_of_hand_outs_over_http_is_all_booked_and_none_turned_away(
             session=s, place_id=places["a"], item_id=water, delta=500, kind="receipt", actor="t"
         )
         s.commit()
-    rt = SimpleNamespace(settings=settings, engine=engine, bootstrap=None, services={})
+    services = Services(settings=settings, engine=engine)
     headers = {"Authorization": f"Bearer {tokens['manager_a']}"}
-    with TestClient(create_app(runtime=rt)) as c:
+    with TestClient(create_app(services=services)) as c:
 
         def hand_out(k: int) -> int:
             r = c.post(

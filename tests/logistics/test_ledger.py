@@ -207,7 +207,7 @@ def test_movements_without_a_balance_row_are_a_breach_even_when_they_sum_to_zero
     """`nuanliu check` used to let this pass (a missing row reads as 0, like the sum) while
     `ledger.breaches` reported it; the ledger writes the row with every movement, so its
     absence is the breach, whatever the sum."""
-    from coordinator.check import check
+    from nuanliu.check import check
 
     with Session(engine) as s:
         place, item = make_place(s), make_item(s)

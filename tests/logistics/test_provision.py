@@ -67,7 +67,7 @@ def test_travel_rush_plan_then_approval_dispatches_and_texts(
         assert plan.status == "proposed" and plan.trigger == "travel_rush"
         assert plan.worst_coverage_days >= plan.baseline_worst_coverage_days
         assert s.exec(select(Shipment)).all() == []
-    from coordinator.main import create_app
+    from nuanliu.app import create_app
 
     with TestClient(create_app(runtime=rt)) as api:
         listed = api.get("/api/plans", headers=bearer(tokens["dispatcher"])).json()

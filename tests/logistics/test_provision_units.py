@@ -8,14 +8,17 @@ from sqlmodel import Session, select
 
 from consumers.provision import on_alert_raised, on_stock_low
 from consumers.registry import Context
+from coordinator.config import Settings, get_settings
 from coordinator.logistics.models import Plan, Shipment
+from coordinator.process import Services
 from events.envelope import Envelope
 from events.payloads.alerts import AlertRaised
 from events.payloads.logistics import StockLow
 
 
-def _ctx(s: Session, payload) -> Context:
-    return Context(session=s, envelope=Envelope.wrap(payload))
+def _ctx(s: Session, payload, settings: Settings | None = None) -> Context:
+    services = Services(settings=settings or get_settings(), engine=s.get_bind())
+    return Context(session=s, envelope=Envelope.wrap(payload), services=services)
 
 
 def test_stock_low_for_a_warehouse_or_unknown_place_does_nothing(engine, demo, places):
@@ -60,14 +63,11 @@ def test_ice_storm_plans_for_the_stations_in_its_districts(engine, demo, places)
         assert plan.trigger == "ice_storm" and plan.incident_id == 7
 
 
-def test_auto_approve_dispatches_at_once(engine, demo, settings, monkeypatch):
-    import consumers.provision as provision
-
+def test_auto_approve_dispatches_at_once(engine, demo, settings):
     auto = settings.model_copy(update={"plan_auto_approve": True})
-    monkeypatch.setattr(provision, "_settings", lambda: auto)
     with Session(engine) as s:
         event = _alert("travel_rush", ["520103"], datetime(2026, 2, 8, tzinfo=UTC))
-        on_alert_raised(_ctx(s, event), event)
+        on_alert_raised(_ctx(s, event, auto), event)
         [plan] = s.exec(select(Plan)).all()
         assert plan.status == "approved" and plan.approved_by == "provision:auto-approve"
         assert len(s.exec(select(Shipment)).all()) == 12

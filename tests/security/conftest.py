@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -114,13 +113,12 @@ def _seed(engine: Engine) -> dict[str, Any]:
 def world(
     settings: Settings, engine: Engine, broker: EmbeddedBroker, tokens: dict[str, str]
 ) -> Iterator[World]:
-    from coordinator.main import create_app
+    from coordinator.process import Services
+    from nuanliu.app import create_app
 
     settings = settings.model_copy(update={"twilio_auth_token": SecretStr(TWILIO_TOKEN)})
     ids = _seed(engine)
     # The routes need the settings, engine and broker address of a runtime, not its threads.
-    rt: Any = SimpleNamespace(
-        settings=settings, engine=engine, bootstrap=broker.bootstrap, services={}
-    )
-    with TestClient(create_app(runtime=rt)) as client:
+    services = Services(settings=settings, engine=engine)
+    with TestClient(create_app(services=services, bootstrap=broker.bootstrap)) as client:
         yield World(client=client, settings=settings, tokens=tokens, ids=ids)

@@ -189,7 +189,7 @@ def app_routes(app: Any) -> set[tuple[str, str]]:
 
 
 def test_every_route_has_a_row() -> None:
-    from coordinator.main import create_app
+    from nuanliu.app import create_app
 
     served = app_routes(create_app())
     missing = sorted(served - TABLE.keys())

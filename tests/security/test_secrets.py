@@ -4,7 +4,6 @@ log record, no error response and not in /metrics."""
 from __future__ import annotations
 
 import logging
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -87,34 +86,26 @@ def test_a_database_password_is_not_shown_when_the_database_is_down(
 ) -> None:
     """`/healthz` with a dead database, and a command that cannot connect, name the problem
     without the password in DATABASE_URL."""
-    from coordinator.check import add_commands
     from coordinator.config import get_settings
     from coordinator.db import make_engine
-    from coordinator.main import create_app
+    from coordinator.process import Services
+    from nuanliu.app import create_app
+    from nuanliu.cli import app as cli
 
     caplog.set_level(logging.DEBUG)
     settings = Settings(DATABASE_URL=DEAD_DB)
     engine = make_engine(settings)
-    rt: Any = SimpleNamespace(settings=settings, engine=engine, bootstrap=None, services={})
-    with TestClient(create_app(runtime=rt), raise_server_exceptions=False) as client:
+    services = Services(settings=settings, engine=engine)
+    with TestClient(create_app(services=services), raise_server_exceptions=False) as client:
         health = client.get("/healthz")
         metrics = client.get("/metrics")
     engine.dispose()
     assert health.status_code == 503 and health.json()["database"].startswith("down")
     assert DB_PASSWORD not in health.text and DB_PASSWORD not in metrics.text
 
-    import typer
-
     monkeypatch.setenv("DATABASE_URL", DEAD_DB)
     get_settings.cache_clear()
-    app = typer.Typer()
-    add_commands(app)
-
-    @app.command()
-    def _other() -> None:  # a lone command would run without its name
-        pass
-
-    result = CliRunner().invoke(app, ["check"])
+    result = CliRunner().invoke(cli, ["check"])
     get_settings.cache_clear()
     assert result.exit_code == 2, result.output
     assert "cannot use the database" in result.output

@@ -32,7 +32,7 @@ def _post(world: World, url: str, form: dict[str, str], signature: str | None) -
 
 
 def _counts(world: World) -> tuple[int, int]:
-    engine = world.client.app.state.engine
+    engine = world.client.app.state.services.engine
     with Session(engine) as s:
         sms = s.exec(select(func.count()).select_from(SmsMessage)).one()
         out = s.exec(select(func.count()).select_from(OutboxEvent)).one()
@@ -86,7 +86,7 @@ def test_a_genuine_inbound_is_accepted_and_its_exact_replay_changes_nothing(worl
 def test_a_forged_delivery_report_cannot_move_a_message(world: World):
     from coordinator.sms.service import queue_outbound
 
-    engine = world.client.app.state.engine
+    engine = world.client.app.state.services.engine
     with Session(engine) as s:
         row = queue_outbound(session=s, phone=world.ids["phone"], body="hello", kind="info")
         row.provider_sid = "SM" + "b" * 32

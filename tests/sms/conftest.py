@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from types import SimpleNamespace
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -30,7 +28,8 @@ class Api:
 @pytest.fixture
 def api(settings: Settings, engine: Engine, broker: EmbeddedBroker) -> Iterator[Api]:
     from coordinator.accounts.service import create_token
-    from coordinator.main import create_app
+    from coordinator.process import Services
+    from nuanliu.app import create_app
 
     settings = settings.model_copy(update={"twilio_auth_token": SecretStr(TWILIO_TOKEN)})
     with Session(engine) as s:
@@ -38,6 +37,6 @@ def api(settings: Settings, engine: Engine, broker: EmbeddedBroker) -> Iterator[
         s.commit()
     # The routes need only the settings, engine and broker address of a runtime; none of its
     # threads (events stay in the outbox, where these tests read them).
-    rt: Any = SimpleNamespace(settings=settings, engine=engine, bootstrap=broker.bootstrap)
-    with TestClient(create_app(runtime=rt)) as client:
+    services = Services(settings=settings, engine=engine)
+    with TestClient(create_app(services=services, bootstrap=broker.bootstrap)) as client:
         yield Api(client, {"Authorization": f"Bearer {token}"}, settings)

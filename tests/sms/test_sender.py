@@ -183,17 +183,17 @@ def test_concurrent_senders_send_each_message_exactly_once(
 
 def test_runtime_with_notify_runs_the_sender(make_runtime: Any, engine: Engine) -> None:
     gateway = Recording()
-    rt = make_runtime(consumers=("notify",), services={"sms_gateway": gateway})
-    assert rt.services["sms_gateway"] is gateway
+    rt = make_runtime(consumers=("notify",), sms_gateway=gateway)
+    assert rt.services.sms_gateway is gateway
     queue(engine)
     wait_for(lambda: [r.status for r in rows(engine)] == ["sent"], timeout=10)
     rt.stop()
-    assert "sms_sender" in rt.services and rt._sms_sender is None
+    assert rt._sms_sender is None
 
 
 def test_runtime_defaults_to_the_console_gateway(make_runtime: Any) -> None:
     rt = make_runtime(consumers=("notify",))
-    assert isinstance(rt.services["sms_gateway"], ConsoleGateway)
+    assert isinstance(rt.services.sms_gateway, ConsoleGateway)
 
 
 def test_stale_threshold_covers_a_slow_providers_batch(engine: Engine) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from types import SimpleNamespace
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -38,12 +36,13 @@ def api(
     settings: Settings, engine: Engine, broker: EmbeddedBroker, districts: None
 ) -> Iterator[Api]:
     from coordinator.accounts.service import create_token
-    from coordinator.main import create_app
+    from coordinator.process import Services
+    from nuanliu.app import create_app
 
     with Session(engine) as s:
         token = create_token(session=s, role="dispatcher", label="roster-tests")
         s.commit()
     # only the settings, engine and broker address of a runtime are needed by these routes
-    rt: Any = SimpleNamespace(settings=settings, engine=engine, bootstrap=broker.bootstrap)
-    with TestClient(create_app(runtime=rt)) as client:
+    services = Services(settings=settings, engine=engine)
+    with TestClient(create_app(services=services, bootstrap=broker.bootstrap)) as client:
         yield Api(client, {"Authorization": f"Bearer {token}"})

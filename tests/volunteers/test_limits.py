@@ -15,9 +15,9 @@ from sqlmodel import Session, func, select
 
 from coordinator.accounts.models import AuditLog
 from coordinator.config import Settings
-from coordinator.main import size_in_words
 from coordinator.volunteers.models import Volunteer
 from events.embedded import EmbeddedBroker
+from nuanliu.app import size_in_words
 
 GENERAL = 16 * 1024
 ROSTER = 64 * 1024
@@ -28,7 +28,7 @@ def api(
     settings: Settings, engine: Engine, broker: EmbeddedBroker, districts: None
 ) -> Iterator[SimpleNamespace]:
     from coordinator.accounts.service import create_token
-    from coordinator.main import create_app
+    from nuanliu.app import create_app
 
     with Session(engine) as s:
         token = create_token(session=s, role="dispatcher", label="limits")

@@ -58,7 +58,7 @@ class Body(BaseModel):
 
 
 def engine_of(request: Request) -> Engine:
-    return request.app.state.engine  # type: ignore[no-any-return]
+    return request.app.state.services.engine  # type: ignore[no-any-return]
 
 
 def write(session: Session, action: Callable[[], T]) -> T:

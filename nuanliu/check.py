@@ -13,13 +13,13 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 
-import typer
 from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from consumers import consumer_tables
 from consumers.models import DeadLetter, ProcessedEvent
 from consumers.redrive import scan
 from coordinator.dispatch.models import FILLED, HOLDING, Assignment, Incident, Task
@@ -372,8 +372,6 @@ def events_never_applied(session: Session, *, now: datetime, grace: timedelta) -
     `when` accepts it) and neither applied nor dead-lettered, `grace` after publication: the
     broker lost it. `nuanliu redrive` (and every start on the embedded broker) sends it
     again."""
-    from consumers import consumer_tables  # the handler tables import every domain's flows
-
     owed = scan(session, consumer_tables(), published_before=now - grace).owed
     return [
         Breach(
@@ -405,8 +403,6 @@ def _text_consumers() -> dict[str, Callable[[Any], bool] | None]:
     """The consumers with exactly-once bookkeeping that handle SmsReceived, with their `when`
     (dispatch takes every text but receipts, inventory the receipts). Read from the handler
     tables, so a new consumer of texts is counted without touching this module."""
-    from consumers import consumer_tables  # lazily: the handlers import the app
-
     return {
         name: table.conditions.get(SmsReceived.TYPE)
         for name, table in consumer_tables().items()
@@ -560,32 +556,3 @@ def report(breaches: Iterable[Breach]) -> str:
         lines.append(f"{rule}: {len(items)}")
         lines.extend(f"  {b.subject}: {b.message}" for b in items)
     return "\n".join(lines)
-
-
-def add_commands(app: typer.Typer) -> None:
-    @app.command("check")
-    def check_command(
-        grace_minutes: Annotated[
-            float,
-            typer.Option(
-                "--grace", help="minutes an event or an offer SMS may be pending before it counts"
-            ),
-        ] = DEFAULT_GRACE.total_seconds() / 60,
-    ) -> None:
-        """Check the database's invariants: exit 0 when clean, else list every breach."""
-        from coordinator.cli import friendly_errors, load_settings
-        from coordinator.db import make_engine
-
-        settings = load_settings()
-        with friendly_errors():
-            engine = make_engine(settings)
-            try:
-                with Session(engine) as session:
-                    found = check(session=session, grace=timedelta(minutes=grace_minutes))
-            finally:
-                engine.dispose()
-        if found:
-            typer.echo(report(found))
-            typer.echo(f"{len(found)} breach(es)")
-            raise typer.Exit(1)
-        typer.echo("clean: no breaches")

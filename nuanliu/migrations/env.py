@@ -1,11 +1,11 @@
-"""Alembic environment. Run programmatically by `coordinator.db.migrate`, which hands over an
+"""Alembic environment. Run programmatically by `nuanliu.schema.migrate`, which hands over an
 open connection; SQLite gets batch mode so ALTERs work."""
 
 from alembic import context
 from sqlmodel import SQLModel
 
-import coordinator.all_models  # noqa: F401  (fills the metadata)
-from coordinator.migrations.env_options import compare_options
+import nuanliu.schema  # noqa: F401  (fills the metadata)
+from nuanliu.migrations.env_options import compare_options
 
 config = context.config
 target_metadata = SQLModel.metadata

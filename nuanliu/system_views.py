@@ -12,8 +12,8 @@ from sqlmodel import Session
 
 from coordinator.db import ping
 from coordinator.deps import EngineDep
-from coordinator.observability import refresh_gauges
 from events.bus import broker_ok
+from nuanliu.observability import refresh_gauges
 
 router = APIRouter(tags=["system"])
 

@@ -6,9 +6,9 @@ from sqlmodel import Session, col, select
 
 from coordinator.accounts.service import Actor, record_audit
 from coordinator.common import utcnow
+from coordinator.dispatch.flows.overrides import cancel_assignment
+from coordinator.dispatch.flows.transitions import SYSTEM
 from coordinator.dispatch.models import LIVE, Assignment, Incident, IncidentStatus
-from coordinator.dispatch.overrides import cancel_assignment
-from coordinator.dispatch.transitions import SYSTEM
 from events.outbox import stage
 from events.payloads.incidents import IncidentClosed
 

@@ -12,10 +12,10 @@ from sqlmodel import Session
 from coordinator.common import aware, utcnow
 from coordinator.dispatch import errors
 from coordinator.dispatch import service as svc
+from coordinator.dispatch.flows.overrides import cancel_assignment
+from coordinator.dispatch.flows.transitions import SYSTEM, move, reload
 from coordinator.dispatch.models import LIVE, Assignment, Incident, IncidentStatus, Task
 from coordinator.dispatch.models import AssignmentStatus as S
-from coordinator.dispatch.overrides import cancel_assignment
-from coordinator.dispatch.transitions import SYSTEM, move, reload
 
 
 def expire(*, session: Session, assignment: Assignment, now: datetime) -> None:

@@ -10,9 +10,9 @@ from coordinator.accounts.service import Actor
 from coordinator.common import aware, utcnow
 from coordinator.dispatch import errors
 from coordinator.dispatch import service as svc
+from coordinator.dispatch.flows.transitions import assigned, move, reload
 from coordinator.dispatch.models import LIVE, Assignment, Incident, IncidentStatus
 from coordinator.dispatch.models import AssignmentStatus as S
-from coordinator.dispatch.transitions import assigned, move, reload
 from coordinator.volunteers.models import Volunteer
 
 

@@ -1,6 +1,10 @@
 """The parts of a running Nuanliu and their lifecycle: broker (embedded or external), schema,
-outbox relay, consumers and scheduler. `nuanliu run` starts them all in one process;
-`nuanliu api` and `nuanliu worker NAME` start a few.
+outbox relay, consumers, SMS sender and scheduler. `nuanliu run` starts them all in one
+process; `nuanliu api` and `nuanliu worker NAME` start a few.
+
+`Runtime.start` builds the process's one :class:`~coordinator.process.Services` and hands it
+to every part that needs it: the consumers (each handler's `ctx.services`), the scheduler's
+jobs (`services.jobs`) and the app (`nuanliu.app.create_app` puts it on `app.state`).
 """
 
 from __future__ import annotations
@@ -12,8 +16,8 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
+from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -21,25 +25,22 @@ from consumers import consumer_tables
 from consumers.redrive import prune, redrive, scan, settle
 from consumers.registry import Handlers
 from consumers.runner import ConsumerRunner, RunnerConfig
-from coordinator import scheduler as scheduler_module
 from coordinator.config import Settings
-from coordinator.db import make_engine, migrate
+from coordinator.db import make_engine
+from coordinator.process import Services
+from coordinator.scheduling import NoTimers, Timers
+from coordinator.sms.gateways import Gateway, make_gateway
+from coordinator.sms.sender import Sender
+from coordinator.sms.service import unsent_count
 from events.bus import ensure_topics, wait_for_broker
 from events.embedded import EmbeddedBroker
 from events.metrics import BROKER_RESTARTS, BROKER_RSS, EVENTS_REDRIVEN
 from events.outbox import Relay, pending_count
 from events.topics import all_topic_names
+from nuanliu import scheduler as scheduling
+from nuanliu.schema import migrate
 
 log = logging.getLogger(__name__)
-
-_current: Runtime | None = None
-
-
-def current() -> Runtime:
-    """The runtime of this process (scheduler jobs use it to find the engine)."""
-    if _current is None:
-        raise RuntimeError("Nuanliu's runtime is not started in this process")
-    return _current
 
 
 @dataclass
@@ -51,10 +52,13 @@ class Runtime:
     engine: Engine | None = None
     bootstrap: str | None = None
     broker: EmbeddedBroker | None = None
+    #: the SMS provider to deliver with (tests pass a fake); else `NUANLIU_SMS_GATEWAY`'s
+    sms_gateway: Gateway | None = None
     runners: dict[str, ConsumerRunner] = field(default_factory=dict)
-    services: dict[str, Any] = field(default_factory=dict)
+    _services: Services | None = None
     _relay: Relay | None = None
-    _sms_sender: Any = None
+    _sms_sender: Sender | None = None
+    _scheduler: BackgroundScheduler | None = None
     _keeper: OutboxKeeper | None = None
     #: times the embedded broker was restarted empty (see `rotate_broker`)
     broker_restarts: int = 0
@@ -65,9 +69,15 @@ class Runtime:
     _parts: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _stopping: bool = field(default=False, repr=False)
 
+    @property
+    def services(self) -> Services:
+        """This process's services (built by `start`)."""
+        if self._services is None:
+            raise RuntimeError("the runtime is not started")
+        return self._services
+
     def start(self) -> Runtime:
         """Start every part; raises with a one-line message if the database or broker is bad."""
-        global _current
         self._stopping = False
         settings = self.settings
         if self.engine is None:
@@ -92,28 +102,43 @@ class Runtime:
             all_topic_names(settings.topic_prefix),
             timeout_s=settings.broker_stall_timeout_s,
         )
-        _current = self
+        self._services = self._build_services()
         if self.broker is not None and self.relay:
             # a new embedded broker is empty: whatever it held when the last process died is
             # owed again, and goes out (in order) before anything new
             self._redrive()
         if self.relay:
             self._start_relay()
-        if "notify" in self.consumers:
-            self._start_sms_sender()
-        if "board" in self.consumers:
-            # one hub per process, shared by the board consumer and the app's /board/stream;
-            # made before the runners so they are handed this very dict (an empty one would
-            # be replaced by the runner's own)
-            from coordinator.board.hub import hub_for
-
-            hub_for(self.services)
+        if self.services.sms_gateway is not None:
+            self._start_sms_sender(self.services.sms_gateway)
         self._start_runners()
-        if self.scheduler and settings.run_scheduler:
-            scheduler_module.start(self.engine, settings)
+        if self._scheduler is not None:
+            scheduling.install_jobs(self._scheduler, self.services.jobs)
+            self._scheduler.start()
         if self.relay:
             self._keeper = OutboxKeeper(self).start()
         return self
+
+    def _build_services(self) -> Services:
+        """The one set of services of this process. The scheduler is made here, unstarted,
+        so that the timers handlers set before it starts are kept (and stored) too."""
+        assert self.engine is not None
+        timers: Timers = NoTimers()
+        if self.scheduler and self.settings.run_scheduler:
+            self._scheduler = scheduling.make_scheduler(self.engine, self.settings)
+            timers = scheduling.SchedulerTimers(self._scheduler)
+        gateway = None
+        if "notify" in self.consumers:  # the notify worker delivers the texts
+            gateway = self.sms_gateway or make_gateway(self.settings)
+        return Services(
+            settings=self.settings, engine=self.engine, timers=timers, sms_gateway=gateway
+        )
+
+    def _stop_scheduler(self) -> None:
+        if self._scheduler is not None:
+            if self._scheduler.running:
+                self._scheduler.shutdown(wait=True)
+            self._scheduler = None
 
     def _redrive(self) -> int:
         assert self.engine is not None
@@ -158,21 +183,15 @@ class Runtime:
             runner.stop(timeout)
         self.runners.clear()
 
-    def _start_sms_sender(self) -> None:
-        """The notify worker delivers queued SMS; handlers find the gateway in `services`."""
-        from coordinator.sms.gateways import make_gateway
-        from coordinator.sms.sender import Sender
-
+    def _start_sms_sender(self, gateway: Gateway) -> None:
+        """The notify worker delivers queued SMS."""
         assert self.engine is not None
-        gateway = self.services.get("sms_gateway") or make_gateway(self.settings)
-        self.services["sms_gateway"] = gateway
         # A real provider gets one message per claim: a crash then leaves at most the one
         # message in flight "unknown" (not a batch never attempted), and its provider id is
         # stored milliseconds after the provider answers, ahead of its delivery reports. The
         # console batches for speed.
         batch = 100 if getattr(gateway, "name", "") == "console" else 1
         self._sms_sender = Sender(self.engine, gateway, batch_size=batch).start()
-        self.services["sms_sender"] = self._sms_sender
 
     def runner_config(self) -> RunnerConfig:
         assert self.bootstrap
@@ -226,8 +245,6 @@ class Runtime:
     def quiet(self) -> bool:
         """Nothing left to do in this process: no event waits to be published or applied,
         no text waits to be sent."""
-        from coordinator.sms.service import unsent_count  # the sender's domain, loaded with it
-
         assert self.engine is not None
         with Session(self.engine) as session:
             if self._relay is not None and pending_count(session):
@@ -241,7 +258,7 @@ class Runtime:
         """Stop taking scheduled work, then let the relay publish what is committed, the
         consumers apply what was published and the sender send what is queued, until all is
         quiet, `deadline_s` passes or `force` is set. Returns whether it became quiet."""
-        scheduler_module.stop()
+        self._stop_scheduler()
         deadline = time.monotonic() + (
             self.settings.shutdown_grace_s if deadline_s is None else deadline_s
         )
@@ -272,8 +289,7 @@ class Runtime:
             self._stop_parts()
 
     def _stop_parts(self) -> None:
-        global _current
-        scheduler_module.stop()
+        self._stop_scheduler()
         self._stop_runners(2.0 if self.force.is_set() else 15.0)
         if self._sms_sender is not None:
             self._sms_sender.stop()
@@ -284,8 +300,6 @@ class Runtime:
         if self.broker is not None:
             self.broker.stop()
             self.broker = None
-        if _current is self:
-            _current = None
 
 
 class OutboxKeeper:

@@ -13,9 +13,9 @@ from coordinator.common import aware, utcnow
 from coordinator.config import Settings
 from coordinator.dispatch import playbooks
 from coordinator.dispatch import service as svc
+from coordinator.dispatch.flows.offers import Offer, offer_open_slots
+from coordinator.dispatch.flows.transitions import SYSTEM
 from coordinator.dispatch.models import Incident, Task
-from coordinator.dispatch.offers import Offer, offer_open_slots
-from coordinator.dispatch.transitions import SYSTEM
 from coordinator.geo.models import District
 from coordinator.logistics.models import Place
 from events.outbox import stage

@@ -20,15 +20,17 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
-from coordinator import check
 from coordinator.accounts.service import record_audit
 from coordinator.common import aware, utcnow
 from coordinator.config import Settings
 from coordinator.db import session_scope
-from coordinator.dispatch import jobs, offers, planning
+from coordinator.dispatch import jobs
 from coordinator.dispatch import service as dispatch_service
+from coordinator.dispatch.flows import offers, planning
 from coordinator.dispatch.models import Incident, Task
+from coordinator.scheduling import JobContext, NoTimers, RecurringJob, Timers
 from events.outbox import WAKE, OutboxEvent
+from nuanliu import check
 
 log = logging.getLogger(__name__)
 
@@ -156,10 +158,18 @@ def republish_replies(*, session: Session, now: datetime, grace: timedelta) -> i
     return len(due)
 
 
-def sweep(*, engine: Engine, settings: Settings, now: datetime | None = None) -> Repairs:
+def sweep(
+    *,
+    engine: Engine,
+    settings: Settings,
+    timers: Timers | None = None,
+    now: datetime | None = None,
+) -> Repairs:
     """Find and repair every lost piece of work older than `settings.repair_grace`: incidents
     without tasks (unless their AlertRaised still waits in the outbox), empty unflagged slots,
-    texts never applied. Idempotent; schedules new offers' expiry timers after each commit."""
+    texts never applied. Idempotent; sets new offers' expiry timers after each commit (none
+    without `timers`: the expiry sweep expires them then)."""
+    timers = timers or NoTimers()
     now = now or utcnow()
     grace = settings.repair_grace
     before = now - grace
@@ -180,7 +190,7 @@ def sweep(*, engine: Engine, settings: Settings, now: datetime | None = None) ->
             done.failed += 1
         elif made is not None:
             done.replanned += 1
-            jobs.schedule_expiries(made)
+            jobs.schedule_expiries(timers, made)
     for task_id, slot in slots:
 
         def refill(
@@ -195,7 +205,7 @@ def sweep(*, engine: Engine, settings: Settings, now: datetime | None = None) ->
             _, offer = result
             if offer is not None:
                 done.refilled += 1
-                jobs.schedule_expiries([offer])
+                jobs.schedule_expiries(timers, [offer])
             else:
                 done.flagged += 1
     republished = _attempt(
@@ -210,18 +220,14 @@ def sweep(*, engine: Engine, settings: Settings, now: datetime | None = None) ->
 
 
 # -- the scheduler job -------------------------------------------------------------------------
-def repair_sweep() -> Repairs:
-    """The recurring job: :func:`sweep` on the runtime's engine."""
-    from coordinator.runtime import current
-
-    rt = current()
-    assert rt.engine is not None
-    done = sweep(engine=rt.engine, settings=rt.settings)
+def repair_sweep(context: JobContext) -> Repairs:
+    """The recurring job: :func:`sweep` with the job's engine, settings and timers."""
+    done = sweep(engine=context.engine, settings=context.settings, timers=context.timers)
     if done:
         log.warning("repair sweep: %s", done)
     return done
 
 
-def recurring(settings: Settings) -> list[tuple[str, Callable[..., Any], str, dict[str, Any]]]:
+def recurring(settings: Settings) -> list[RecurringJob]:
     """The repair sweep, every `settings.repair_interval_s`."""
     return [("repair-sweep", repair_sweep, "interval", {"seconds": settings.repair_interval_s})]

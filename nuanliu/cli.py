@@ -1,4 +1,6 @@
-"""`nuanliu`: run everything, run one part, load demo data, make tokens, benchmarks.
+"""`nuanliu`: run everything, run one part, load demo data, make tokens, check the database,
+simulate the seed's scenarios, run the benchmarks. Every command is declared here, in one
+place (the domains own the functions behind `check` and `simulate`).
 
 Errors a person can fix (a bad DATABASE_URL, an unreachable broker) end the command with one
 clear line and exit code 2, never a stack trace.
@@ -6,12 +8,15 @@ clear line and exit code 2, never a stack trace.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -21,18 +26,26 @@ from rich.console import Console
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlmodel import Session
 
-from consumers import CONSUMERS
+from consumers import CONSUMERS, consumer_tables
+from consumers.redrive import redrive as redrive_owed
+from coordinator.accounts.people import first_start_hook
+from coordinator.accounts.service import create_token
 from coordinator.config import Settings, SettingsError, get_settings
+from coordinator.db import make_engine
+from coordinator.demo import is_loaded, load_demo
+from coordinator.dispatch import simulate as dispatch_simulate
+from coordinator.logistics import simulate as logistics_simulate
 from events.bus import BrokerUnreachable
+from nuanliu import check as invariants
+from nuanliu.app import create_app
+from nuanliu.runtime import Runtime
+from nuanliu.schema import migrate
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="暖流 Nuanliu coordinator")
 token_app = typer.Typer(no_args_is_help=True, help="API tokens")
 app.add_typer(token_app, name="token")
 console = Console()
 err = Console(stderr=True, soft_wrap=True)
-
-#: Extra commands registered by domains (simulate, check, bench) — see `register`.
-_EXTENSIONS: list[Callable[[typer.Typer], None]] = []
 
 
 def fail(message: str) -> None:
@@ -77,10 +90,11 @@ def _logging() -> None:
     logging.getLogger("kafka").setLevel(logging.WARNING)
 
 
-def _first_start(runtime: Any, *, empty: bool) -> None:
-    from coordinator.accounts.service import create_token
-    from coordinator.demo import is_loaded, load_demo
+#: What needs doing on first start besides the demo data (the board's one-time admin login).
+FIRST_START_HOOKS: tuple[Callable[[Session, Console], None], ...] = (first_start_hook,)
 
+
+def _first_start(runtime: Runtime, *, empty: bool) -> None:
     with Session(runtime.engine) as session:
         settings = runtime.settings
         if settings.admin_token is not None:
@@ -101,26 +115,11 @@ def _first_start(runtime: Any, *, empty: bool) -> None:
             hook(session, console)
 
 
-#: Domains that need something on first start (the board's one-time admin login) add a hook.
-FIRST_START_HOOKS: list[Callable[[Session, Console], None]] = []
-
-
-def _first_admin_login(session: Session, out: Console) -> None:
-    from coordinator.accounts.people import first_start_hook
-
-    first_start_hook(session, out)
-
-
-FIRST_START_HOOKS.append(_first_admin_login)
-
-
-def _serve(runtime: Any, host: str, port: int) -> None:
+def _serve(runtime: Runtime, host: str, port: int) -> None:
     """Serve HTTP until SIGTERM or SIGINT, then shut down in order: stop taking requests and
     scheduled work, let the work in hand finish (`Runtime.drain`), stop the parts. A second
     signal cuts the wait short. uvicorn's own handling would re-raise the signal after its
     shutdown and end the process before the runtime's."""
-    from coordinator.main import create_app
-
     api = create_app(runtime=runtime)
     console.print(
         f"Nuanliu board: [bold]http://{host}:{port}/board[/]   API docs: http://{host}:{port}/docs"
@@ -167,8 +166,6 @@ def run(
 ) -> None:
     """Everything in one process: API, board, consumers, relay, scheduler (and the embedded
     broker when KAFKA_BOOTSTRAP_SERVERS is unset)."""
-    from coordinator.runtime import Runtime
-
     _logging()
     settings = load_settings()
     with friendly_errors():
@@ -190,8 +187,6 @@ def api(
     ] = 1,
 ) -> None:
     """The API and board alone (with the board's own event feed), for scale-out."""
-    from coordinator.runtime import Runtime
-
     _logging()
     settings = load_settings()
     if workers > 1 and settings.embedded_broker:
@@ -210,7 +205,7 @@ def api(
         runtime.stop()
     # migrated and checked above, once; each process builds its own runtime (and board feed)
     uvicorn.run(
-        "coordinator.main:create_app",
+        "nuanliu.app:create_app",
         factory=True,
         workers=workers,
         host=host or settings.host,
@@ -226,8 +221,6 @@ WORKERS = (*CONSUMERS, "relay", "scheduler")
 @app.command()
 def worker(name: Annotated[str, typer.Argument(help=" | ".join(WORKERS))]) -> None:
     """One part alone; start more copies of a consumer to share its load."""
-    from coordinator.runtime import Runtime
-
     if name not in WORKERS:
         fail(f"unknown worker {name!r}; choose one of: {', '.join(WORKERS)}")
     _logging()
@@ -271,12 +264,6 @@ def redrive(
 ) -> None:
     """Publish again every event a consumer never applied (after a broker lost data). Safe
     to run at any time: consumers skip what they applied. The relay sends them, in order."""
-    from datetime import UTC, datetime
-
-    from consumers import consumer_tables
-    from consumers.redrive import redrive as redrive_owed
-    from coordinator.db import make_engine, migrate
-
     start = None
     if since is not None:
         try:
@@ -297,9 +284,6 @@ def redrive(
 @app.command()
 def demo(seed: int = 20140105) -> None:
     """Load the Guiyang demo data into an empty database."""
-    from coordinator.db import make_engine, migrate
-    from coordinator.demo import load_demo
-
     settings = load_settings()
     with friendly_errors():
         engine = make_engine(settings)
@@ -316,9 +300,6 @@ def token_create(
     label: Annotated[str, typer.Option()] = "",
 ) -> None:
     """Print a new API token (it is stored hashed and cannot be shown again)."""
-    from coordinator.accounts.service import create_token
-    from coordinator.db import make_engine, migrate
-
     settings = load_settings()
     with friendly_errors():
         engine = make_engine(settings)
@@ -334,13 +315,58 @@ def token_create(
     print(token)
 
 
-def register(extension: Callable[[typer.Typer], None]) -> None:
-    _EXTENSIONS.append(extension)
+@app.command()
+def bench(
+    name: Annotated[str, typer.Argument(help="which benchmark")],
+    quick: Annotated[bool, typer.Option("--quick", help="a small run, for smoke tests")] = False,
+) -> None:
+    """Run a benchmark from bench/ and print its table (never asserted)."""
+    # Imported when the command runs, never by the product: the benchmarks are a tool of the
+    # source checkout, beside this package there (the wheel does not ship `bench/`, and an
+    # editable install maps only the product's packages).
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "bench" / "cli.py").is_file() and str(checkout) not in sys.path:
+        sys.path.append(str(checkout))
+    try:
+        benchmarks = importlib.import_module("bench.cli")
+    except ModuleNotFoundError:
+        fail("the benchmarks are not installed: run `nuanliu bench` from a source checkout")
+        return
+    benchmarks.run(name, quick=quick)
+
+
+@app.command("check")
+def check_command(
+    grace_minutes: Annotated[
+        float,
+        typer.Option(
+            "--grace", help="minutes an event or an offer SMS may be pending before it counts"
+        ),
+    ] = invariants.DEFAULT_GRACE.total_seconds() / 60,
+) -> None:
+    """Check the database's invariants: exit 0 when clean, else list every breach."""
+    settings = load_settings()
+    with friendly_errors():
+        engine = make_engine(settings)
+        try:
+            with Session(engine) as session:
+                found = invariants.check(session=session, grace=timedelta(minutes=grace_minutes))
+        finally:
+            engine.dispose()
+    if found:
+        typer.echo(invariants.report(found))
+        typer.echo(f"{len(found)} breach(es)")
+        raise typer.Exit(1)
+    typer.echo("clean: no breaches")
+
+
+simulate_app = typer.Typer(
+    no_args_is_help=True, help="play the seed's scenarios against a running instance"
+)
+app.add_typer(simulate_app, name="simulate")
+simulate_app.command("ice-storm")(dispatch_simulate.ice_storm)
+simulate_app.command("travel-rush")(logistics_simulate.travel_rush)
 
 
 def main() -> None:
-    from coordinator import cli_extensions  # noqa: F401  (registers simulate, check, bench)
-
-    for extension in _EXTENSIONS:
-        extension(app)
     app()

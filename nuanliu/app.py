@@ -1,4 +1,10 @@
-"""The FastAPI application: routers, error shapes, and a lifespan that starts the runtime."""
+"""The FastAPI application: routers, error shapes, and a lifespan that starts the runtime.
+
+The app gets everything through `app.state`, set here and nowhere else: `services` (the
+process's :class:`~coordinator.process.Services`: settings, engine, board hub, snapshot
+cache…), `authenticators` (the ways besides a bearer token to say who is calling: the board's
+session cookie), `token_cache` and `sms_intake`. Routes read them through the `Annotated`
+dependencies of `coordinator.deps`."""
 
 from __future__ import annotations
 
@@ -17,22 +23,28 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from coordinator import __version__, errors, system_views
+from coordinator import __version__, errors
 from coordinator.accounts import views as accounts_views
 from coordinator.accounts.service import TokenCache
+from coordinator.accounts.web import session_authenticator
 from coordinator.alerts import views as alerts_views
 from coordinator.board import views as board_views
 from coordinator.config import Settings, get_settings
 from coordinator.dispatch import views as dispatch_views
 from coordinator.geo import outlines
 from coordinator.logistics import views as logistics_views
-from coordinator.runtime import Runtime
+from coordinator.process import Services
 from coordinator.sms import views as sms_views
 from coordinator.sms.intake import Intake
 from coordinator.volunteers import views as volunteers_views
 from events.context import current_request_id
+from nuanliu import system_views
+from nuanliu.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+#: Who may call besides a bearer token, asked in this order (`deps.current_actor`).
+AUTHENTICATORS = (session_authenticator,)
 
 ROUTERS = [
     system_views.router,
@@ -209,30 +221,41 @@ def _documented_errors(app: FastAPI) -> Callable[[], dict[str, Any]]:
     return openapi
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
-    """Build the app. With `runtime`, the caller has started (and will stop) the parts; without
-    it, the lifespan starts an API-only runtime from `settings` (or the environment)."""
+def create_app(
+    settings: Settings | None = None,
+    runtime: Runtime | None = None,
+    *,
+    services: Services | None = None,
+    bootstrap: str | None = None,
+) -> FastAPI:
+    """Build the app. With `runtime`, the caller has started (and will stop) the parts; with
+    `services` alone, the app answers requests over them and starts nothing (no relay, no
+    consumers: `bootstrap` is only what `/healthz` asks); with neither, the lifespan starts an
+    API-only runtime from `settings` (or the environment)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        own = runtime is None
-        rt = runtime or Runtime(settings or get_settings(), relay=False, consumers=("board",))
-        if own:
-            rt.start()
-        app.state.runtime = rt
-        app.state.settings = rt.settings
-        app.state.engine = rt.engine
-        app.state.bootstrap = rt.bootstrap
+        own: Runtime | None = None
+        if runtime is not None:
+            app.state.services, app.state.bootstrap = runtime.services, runtime.bootstrap
+        elif services is not None:
+            app.state.services, app.state.bootstrap = services, bootstrap
+        else:
+            own = Runtime(settings or get_settings(), relay=False, consumers=("board",)).start()
+            app.state.services, app.state.bootstrap = own.services, own.bootstrap
         app.state.outlines = outlines.guiyang()
-        assert rt.engine is not None
-        app.state.sms_intake = Intake(rt.engine).start()
+        app.state.sms_intake = Intake(app.state.services.engine).start()
         try:
             yield
         finally:
             app.state.sms_intake.stop()
-            if own:
-                rt.stop()
+            if own is not None:
+                own.stop()
 
+    if settings is None:
+        settings = (
+            runtime.settings if runtime else services.settings if services else get_settings()
+        )
     app = FastAPI(
         title="Nuanliu 暖流",
         version=__version__,
@@ -240,10 +263,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         lifespan=lifespan,
     )
     app.state.token_cache = TokenCache()
+    app.state.authenticators = AUTHENTICATORS
     for router in ROUTERS:
         app.include_router(router)
     # 413 for a larger body, whether announced by Content-Length or sent chunked
-    limits = body_limits(settings or (runtime.settings if runtime else get_settings()), app)
+    limits = body_limits(settings, app)
     app.add_middleware(BodyLimits, **limits)
     app.add_middleware(RequestId)  # outermost: a 413 carries the request id too
     app.add_exception_handler(errors.DomainError, errors.answer)

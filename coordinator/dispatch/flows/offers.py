@@ -21,8 +21,8 @@ from coordinator.common import aware, utcnow
 from coordinator.config import Settings
 from coordinator.dispatch import matching
 from coordinator.dispatch import service as svc
+from coordinator.dispatch.flows.transitions import SYSTEM, reload
 from coordinator.dispatch.models import Assignment, AssignmentStatus, Incident, IncidentStatus, Task
-from coordinator.dispatch.transitions import SYSTEM, reload
 from events.outbox import stage
 from events.payloads.assignments import AssignmentOffered
 

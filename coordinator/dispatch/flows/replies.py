@@ -15,10 +15,10 @@ from sqlmodel import Session, col, select
 from coordinator.accounts.service import record_audit
 from coordinator.common import mask_phone, utcnow
 from coordinator.dispatch import service as svc
+from coordinator.dispatch.flows.overrides import cancel_assignment
+from coordinator.dispatch.flows.responses import Result, accept, complete, decline, in_time
 from coordinator.dispatch.models import FILLED, LIVE, Assignment, Task
 from coordinator.dispatch.models import AssignmentStatus as S
-from coordinator.dispatch.overrides import cancel_assignment
-from coordinator.dispatch.responses import Result, accept, complete, decline, in_time
 from coordinator.logistics import service as logistics
 from coordinator.sms import service as sms
 from coordinator.sms.replies import Reply

@@ -1,0 +1,3 @@
+from nuanliu.cli import main
+
+main()
