@@ -4,7 +4,6 @@ with an Idempotency-Key and without."""
 from __future__ import annotations
 
 import threading
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from sqlmodel import Session, select
 
 from coordinator.alerts.models import Alert, AlertClaim
 from coordinator.dispatch.models import Incident
+from coordinator.process import Services
 from events.outbox import OutboxEvent
 from nuanliu.app import create_app
 from tests.alerts.test_api import GOOD
@@ -31,13 +31,13 @@ def _count(engine: Any, model: Any, *where: Any) -> int:
 def test_the_same_alert_posted_at_once_opens_one_incident(
     on_postgres: None, settings: Any, engine: Any, tokens: dict[str, str], key: str | None
 ):
-    rt = SimpleNamespace(settings=settings, engine=engine, bootstrap=None, services={})
+    services = Services(settings=settings, engine=engine)
     headers = bearer(tokens["dispatcher"])
     if key is not None:
         headers["Idempotency-Key"] = key
     barrier = threading.Barrier(N)
     answers: list[Any] = [None] * N
-    with TestClient(create_app(runtime=rt)) as c:
+    with TestClient(create_app(services=services)) as c:
 
         def post(k: int) -> None:
             barrier.wait()

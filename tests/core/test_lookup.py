@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Annotated
 
 from fastapi import FastAPI, HTTPException
@@ -42,7 +43,7 @@ Guarded = Annotated[
 
 def _client() -> TestClient:
     app = FastAPI()
-    app.state.engine = create_engine("sqlite://")
+    app.state.services = SimpleNamespace(engine=create_engine("sqlite://"))
     app.add_exception_handler(errors.DomainError, errors.answer)
     app.dependency_overrides[current_actor] = lambda: Actor(name="t", role="station_manager")
 

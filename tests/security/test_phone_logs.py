@@ -109,7 +109,7 @@ def test_mask_phone(raw: Any, masked: str) -> None:
 def test_a_shipment_text_to_a_bad_number_is_logged_masked(
     session: Session, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from coordinator.logistics.flows import _dispatch_sms
+    from coordinator.logistics.flows.shipments import _dispatch_sms
 
     caplog.set_level(logging.DEBUG)
     bad = "+86138123456789999"  # too long: not a number the gateway could text

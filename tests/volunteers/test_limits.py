@@ -28,14 +28,15 @@ def api(
     settings: Settings, engine: Engine, broker: EmbeddedBroker, districts: None
 ) -> Iterator[SimpleNamespace]:
     from coordinator.accounts.service import create_token
+    from coordinator.process import Services
     from nuanliu.app import create_app
 
     with Session(engine) as s:
         token = create_token(session=s, role="dispatcher", label="limits")
         s.commit()
     settings = settings.model_copy(update={"max_body_bytes": GENERAL, "import_max_bytes": ROSTER})
-    rt: Any = SimpleNamespace(settings=settings, engine=engine, bootstrap=broker.bootstrap)
-    with TestClient(create_app(runtime=rt)) as client:
+    services = Services(settings=settings, engine=engine)
+    with TestClient(create_app(services=services, bootstrap=broker.bootstrap)) as client:
         yield SimpleNamespace(client=client, headers={"Authorization": f"Bearer {token}"})
 
 
