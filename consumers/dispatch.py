@@ -19,7 +19,7 @@ from events.payloads.assignments import (
     AssignmentDeclined,
     AssignmentExpired,
 )
-from events.payloads.incidents import IncidentClosed
+from events.payloads.incidents import IncidentClosed, TravelRushDayBegan
 from events.payloads.sms import SmsReceived
 
 handlers = Handlers("dispatch")
@@ -40,6 +40,22 @@ def on_alert_raised(ctx: Context, event: AlertRaised) -> None:
     made = planning.plan_and_offer(
         session=ctx.session,
         incident=incident,
+        starts_at=event.starts_at,
+        settings=ctx.services.settings,
+    )
+    _timers(ctx, made)
+
+
+@handlers.on(TravelRushDayBegan)
+def on_travel_rush_day_began(ctx: Context, event: TravelRushDayBegan) -> None:
+    """Plan the day's station shifts of the open rush and offer them."""
+    incident = svc.get_incident(session=ctx.session, incident_id=event.incident_id)
+    if incident is None or incident.status != "open":
+        return
+    made = planning.plan_day(
+        session=ctx.session,
+        incident=incident,
+        day=event.day,
         starts_at=event.starts_at,
         settings=ctx.services.settings,
     )

@@ -15,12 +15,10 @@ from coordinator.alerts.models import Alert
 from coordinator.common import aware
 from coordinator.dispatch import service as dispatch_service
 from coordinator.dispatch.flows import incidents
-from coordinator.dispatch.models import Incident
 from coordinator.geo.outlines import Outlines
 from coordinator.geo.service import list_districts
 from events.outbox import stage
 from events.payloads.alerts import AlertRaised
-from events.payloads.incidents import IncidentOpened
 
 
 class AlertRejected(ValueError):
@@ -79,10 +77,10 @@ def raise_alert(*, session: Session, data: AlertInput, actor: Actor | str) -> Ra
         if data.msg_type in ("Update", "Cancel") and data.references
         else []
     )
-    incident: Incident | None = None
+    incident = None
     for ref in referenced:
         if ref.incident_id is not None:
-            incident = session.get(Incident, ref.incident_id)
+            incident = dispatch_service.get_incident(session=session, incident_id=ref.incident_id)
             if incident is not None:
                 break
     if data.msg_type == "Cancel":
@@ -100,16 +98,18 @@ def raise_alert(*, session: Session, data: AlertInput, actor: Actor | str) -> Ra
     if not data.districts and (incident is None or incident.status != "open"):
         raise AlertRejected("its area is outside our districts")
     if incident is not None and incident.status == "open":
-        # An Update: the incident takes the new level and any new districts.
-        incident.level = data.level
-        incident.kind = data.kind if incident.kind == "other" else incident.kind
-        incident.districts = list(dict.fromkeys([*incident.districts, *data.districts]))
-        incident.title = data.headline[:200]
-        incident.ends_at = data.ends_at or incident.ends_at
-        session.add(incident)
+        incidents.update_incident(  # an Update: dispatch owns the incident
+            session=session,
+            incident=incident,
+            kind=data.kind,
+            level=data.level,
+            title=data.headline,
+            districts=data.districts,
+            ends_at=data.ends_at,
+        )
         action = "alert.updated"
     else:
-        incident = dispatch_service.open_incident(
+        incident = incidents.open_incident(
             session=session,
             kind=data.kind,
             level=data.level,
@@ -117,17 +117,6 @@ def raise_alert(*, session: Session, data: AlertInput, actor: Actor | str) -> Ra
             districts=data.districts,
             starts_at=data.starts_at,
             ends_at=data.ends_at,
-        )
-        assert incident.id is not None
-        stage(
-            session,
-            IncidentOpened(
-                incident_id=incident.id,
-                kind=data.kind,  # type: ignore[arg-type]
-                level=data.level,  # type: ignore[arg-type]
-                title=incident.title,
-                districts=list(incident.districts),
-            ),
         )
         action = "alert.raised"
     assert incident.id is not None

@@ -16,11 +16,13 @@ from coordinator.common import aware, utcnow
 from coordinator.config import Settings
 from coordinator.db import session_scope
 from coordinator.dispatch import service as dispatch_service
-from coordinator.dispatch.flows import incidents, offers, planning
+from coordinator.dispatch.flows import incidents
 from coordinator.dispatch.models import Incident
 from coordinator.geo.outlines import Outlines, guiyang
 from coordinator.logistics.models import Place
 from coordinator.scheduling import JobContext, RecurringJob
+from events.outbox import stage
+from events.payloads.incidents import TravelRushDayBegan
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +80,7 @@ def run_travel_rush(*, engine: Engine, settings: Settings, today: date | None = 
             None,
         )
         if adopted is not None:
-            return _plan_day(session, adopted, today, zone, settings)
+            return _plan_day(session, adopted, today, zone)
         raised = flows.raise_alert(
             session=session,
             data=flows.AlertInput(
@@ -97,24 +99,20 @@ def run_travel_rush(*, engine: Engine, settings: Settings, today: date | None = 
         )
         if raised.created:
             return "opened"  # dispatch plans today's shifts from the AlertRaised event
-        rush = session.get(Incident, raised.incident_id)
+        rush = dispatch_service.get_incident(session=session, incident_id=raised.incident_id or 0)
         if rush is None or rush.status != "open":
             return "idle"
-        return _plan_day(session, rush, today, zone, settings)
+        return _plan_day(session, rush, today, zone)
 
 
-def _plan_day(
-    session: Session, rush: Incident, today: date, zone: ZoneInfo, settings: Settings
-) -> str:
-    """Plan `today`'s station shifts of the open rush and offer their slots."""
+def _plan_day(session: Session, rush: Incident, today: date, zone: ZoneInfo) -> str:
+    """Say that `today` of the open rush began: the dispatch consumer plans its station
+    shifts, offers them and sets their timers, as for any alert."""
     midnight = datetime.combine(today, time(0, 0), tzinfo=zone)
     now = utcnow()
     start = now if midnight <= now < midnight + timedelta(days=1) else midnight
-    tasks = planning.plan_incident(session=session, incident=rush, start=start, settings=settings)
-    today_tasks = [
-        t for t in tasks if (aware(t.starts_at) or start).astimezone(zone).date() == today
-    ]
-    offers.offer_open_slots(session=session, tasks=today_tasks, settings=settings)
+    assert rush.id is not None
+    stage(session, TravelRushDayBegan(incident_id=rush.id, day=today, starts_at=start))
     return "planned"
 
 

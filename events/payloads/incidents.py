@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from events.base import EventPayload
 from events.payloads.alerts import AlertKind, WarningLevel
@@ -28,6 +28,22 @@ class IncidentClosed(EventPayload):
 
     incident_id: int
     reason: str
+
+
+class TravelRushDayBegan(EventPayload):
+    """A day of an open travel rush began (the calendar says so each morning, and again if
+    it runs twice): dispatch plans that day's station shifts from `starts_at` and offers
+    them. Planning twice adds nothing."""
+
+    TYPE = "nuanliu.travel_rush.day_began"
+    TOPIC = Topic.INCIDENTS
+    KEY_FIELD = "incident_id"
+
+    incident_id: int
+    #: the local date of the day
+    day: date
+    #: when its planning starts: midnight, or now when the day is under way
+    starts_at: datetime
 
 
 class TaskPlanned(EventPayload):

@@ -13,6 +13,7 @@ from coordinator.alerts import calendar, cap, flows, jobs
 from coordinator.dispatch.models import Incident, Task
 from coordinator.geo.outlines import guiyang
 from nuanliu.scheduler import recurring_jobs
+from tests.conftest import wait_for
 
 
 @pytest.mark.parametrize(
@@ -48,7 +49,16 @@ def _rush(engine) -> list[Incident]:
         return list(s.exec(select(Incident).where(Incident.kind == "travel_rush")).all())
 
 
-def test_daily_job_opens_once_plans_each_day_and_closes(engine, settings, demo):
+def _tasks_on(engine, day: str, incident_id: int | None = None) -> list[Task]:
+    with Session(engine) as s:
+        tasks = s.exec(select(Task)).all()
+    return [t for t in tasks if f":{day}" in t.plan_key and incident_id in (None, t.incident_id)]
+
+
+def test_daily_job_opens_once_plans_each_day_and_closes(engine, settings, demo, make_runtime):
+    """The calendar opens, says each day began and closes; the dispatch consumer (the one
+    path that plans, offers and sets timers) plans each day's station shifts."""
+    make_runtime(consumers=("dispatch",))
     assert jobs.run_travel_rush(engine=engine, settings=settings, today=date(2026, 2, 1)) == "idle"
     assert _rush(engine) == []
     assert (
@@ -63,10 +73,8 @@ def test_daily_job_opens_once_plans_each_day_and_closes(engine, settings, demo):
     assert (
         jobs.run_travel_rush(engine=engine, settings=settings, today=date(2026, 2, 3)) == "planned"
     )
-    with Session(engine) as s:
-        days = {t.plan_key.split(":")[2] for t in s.exec(select(Task)).all()}
-        stations = {t.plan_key.split(":")[1] for t in s.exec(select(Task)).all()}
-    assert "2026-02-03" in days and len(stations) >= 2  # shifts at each station
+    shifts = wait_for(lambda: _tasks_on(engine, "2026-02-03"), timeout=60)
+    assert len({t.plan_key.split(":")[1] for t in shifts}) >= 2  # shifts at each station
     assert (
         jobs.run_travel_rush(engine=engine, settings=settings, today=date(2026, 3, 14)) == "closed"
     )
@@ -98,8 +106,9 @@ def _open_by_hand(engine, identifier="by-hand", *, starts_at=None, ends_at=None)
 
 
 def test_a_rush_opened_ahead_of_its_window_is_kept_and_used_when_the_window_opens(
-    engine, settings, demo
+    engine, settings, demo, make_runtime
 ):
+    make_runtime(consumers=("dispatch",))
     # 2027: Lunar New Year on 6 February, the rush from 22 January to 2 March
     rush_id = _open_by_hand(engine, starts_at=datetime(2027, 1, 21, 16, tzinfo=UTC))
     run = lambda day: jobs.run_travel_rush(engine=engine, settings=settings, today=day)  # noqa: E731
@@ -108,9 +117,7 @@ def test_a_rush_opened_ahead_of_its_window_is_kept_and_used_when_the_window_open
     # the window opens: the calendar plans the day's shifts on that rush, no second incident
     assert run(date(2027, 1, 22)) == "planned"
     assert [(i.id, i.status) for i in _rush(engine)] == [(rush_id, "open")]
-    with Session(engine) as s:
-        tasks = s.exec(select(Task).where(Task.incident_id == rush_id)).all()
-    assert any(":2027-01-22" in t.plan_key for t in tasks)
+    wait_for(lambda: _tasks_on(engine, "2027-01-22", rush_id), timeout=60)
     assert run(date(2027, 3, 2)) == "planned"  # its last day
     assert run(date(2027, 3, 3)) == "closed"
     assert [(i.id, i.status) for i in _rush(engine)] == [(rush_id, "closed")]

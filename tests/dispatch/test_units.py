@@ -4,6 +4,7 @@ given events about things that do not exist, odd reply senders."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given
@@ -16,7 +17,7 @@ from consumers import dispatch as dispatch_consumer
 from consumers import notify as notify_consumer
 from consumers.registry import Context
 from coordinator.accounts.models import AuditLog
-from coordinator.common import utcnow
+from coordinator.common import aware, utcnow
 from coordinator.config import get_settings
 from coordinator.dispatch.flows import offers, overrides, planning, replies, responses
 from coordinator.dispatch.models import Assignment, Task
@@ -434,3 +435,45 @@ def test_the_auto_answer_limit_is_a_setting(engine, demo):
 
     assert Settings().auto_answer_limit == 3
     assert Settings(NUANLIU_AUTO_ANSWER_LIMIT="0").auto_answer_limit == 0
+
+
+class _Timers:
+    def __init__(self) -> None:
+        self.set: dict[str, datetime] = {}
+
+    def once(self, job_id: str, at: datetime, *, key: str) -> None:
+        self.set[key] = at
+
+
+def test_a_travel_rush_day_is_planned_offered_and_timed_by_the_dispatch_consumer(
+    engine, settings, demo
+):
+    """The calendar's copy of planning never set the offers' expiry timers; the day's
+    planning now goes through the dispatch consumer like every alert's."""
+    from coordinator.dispatch.flows import incidents
+    from events.payloads.incidents import TravelRushDayBegan
+
+    timers = _Timers()
+    start = utcnow()
+    with Session(engine) as s:
+        rush = incidents.open_incident(
+            session=s, kind="travel_rush", level="yellow", title="春运", districts=["520103"]
+        )
+        event = TravelRushDayBegan(
+            incident_id=rush.id or 0,
+            day=start.astimezone(ZoneInfo(settings.timezone)).date(),
+            starts_at=start,
+        )
+        ctx = Context(
+            session=s,
+            envelope=Envelope.wrap(event),
+            services=Services(settings=settings, engine=engine, timers=timers),
+        )
+        dispatch_consumer.on_travel_rush_day_began(ctx, event)
+        offered = s.exec(select(Assignment).where(Assignment.incident_id == rush.id)).all()
+        assert offered, "the day's shifts were planned and offered"
+        for action in ctx._after_commit:  # what the runner does after its commit
+            action()
+        deadlines = {aware(a.expires_at) for a in offered}
+        assert len(timers.set) == len(deadlines) >= 1
+        s.rollback()

@@ -1,16 +1,75 @@
-"""Closing an incident and standing its volunteers down."""
+"""Incidents, owned here: opened, updated by a later alert, closed (standing their volunteers
+down). Alerts and the travel-rush calendar ask for these; nothing else writes an incident."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from sqlmodel import Session, col, select
 
 from coordinator.accounts.service import Actor, record_audit
 from coordinator.common import utcnow
+from coordinator.dispatch import service as svc
 from coordinator.dispatch.flows.overrides import cancel_assignment
 from coordinator.dispatch.flows.transitions import SYSTEM
 from coordinator.dispatch.models import LIVE, Assignment, Incident, IncidentStatus
 from events.outbox import stage
-from events.payloads.incidents import IncidentClosed
+from events.payloads.incidents import IncidentClosed, IncidentOpened
+
+
+def open_incident(
+    *,
+    session: Session,
+    kind: str,
+    level: str,
+    title: str,
+    districts: list[str],
+    starts_at: datetime | None = None,
+    ends_at: datetime | None = None,
+) -> Incident:
+    """Open an incident and stage IncidentOpened, in the caller's transaction."""
+    incident = svc.open_incident(
+        session=session,
+        kind=kind,
+        level=level,
+        title=title,
+        districts=districts,
+        starts_at=starts_at,
+        ends_at=ends_at,
+    )
+    assert incident.id is not None
+    stage(
+        session,
+        IncidentOpened(
+            incident_id=incident.id,
+            kind=kind,  # type: ignore[arg-type]
+            level=level,  # type: ignore[arg-type]
+            title=incident.title,
+            districts=list(incident.districts),
+        ),
+    )
+    return incident
+
+
+def update_incident(
+    *,
+    session: Session,
+    incident: Incident,
+    kind: str,
+    level: str,
+    title: str,
+    districts: list[str],
+    ends_at: datetime | None,
+) -> None:
+    """A later alert about an open incident: it takes the new level, title and end, and any
+    new districts (never fewer); its kind is kept unless it was "other". The alert's own
+    AlertRaised then makes dispatch plan what is new."""
+    incident.level = level
+    incident.kind = kind if incident.kind == "other" else incident.kind
+    incident.districts = list(dict.fromkeys([*incident.districts, *districts]))
+    incident.title = title[:200]
+    incident.ends_at = ends_at or incident.ends_at
+    session.add(incident)
 
 
 def close_incident(

@@ -3,7 +3,7 @@ offers for their slots."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
@@ -123,3 +123,20 @@ def plan_and_offer(
     start = max(aware(starts_at) or now, now)
     tasks = plan_incident(session=session, incident=incident, start=start, settings=settings)
     return offer_open_slots(session=session, tasks=tasks, settings=settings, now=now)
+
+
+def plan_day(
+    *,
+    session: Session,
+    incident: Incident,
+    day: date,
+    starts_at: datetime,
+    settings: Settings,
+    now: datetime | None = None,
+) -> list[Offer]:
+    """A travel-rush day: plan the incident's shifts from `starts_at` and offer the free
+    slots of the tasks on `day` (local date). The caller sets the offers' timers after commit."""
+    zone = ZoneInfo(settings.timezone)
+    tasks = plan_incident(session=session, incident=incident, start=starts_at, settings=settings)
+    today = [t for t in tasks if (aware(t.starts_at) or starts_at).astimezone(zone).date() == day]
+    return offer_open_slots(session=session, tasks=today, settings=settings, now=now)
