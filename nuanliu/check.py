@@ -1,5 +1,9 @@
 """`nuanliu check`: read the database and report every breach of the promises the design makes.
 
+The rules of one domain live beside it (`dispatch/invariants.py`, `logistics/invariants.py`)
+and are listed here; the rules here are the ones that join several domains or the event spine
+(an offer and its text, an event and the consumers that owe it, a text and its reply).
+
 Each rule is a small function that returns the breaches it found, with a message a dispatcher
 can act on. The rules only read; they never repair. The unique constraints and row locks should
 make most of these impossible; the checker is the proof that they did, after a crash test, a
@@ -22,27 +26,18 @@ from sqlmodel import Session, col, select
 from consumers import consumer_tables
 from consumers.models import DeadLetter, ProcessedEvent
 from consumers.redrive import scan
-from coordinator.dispatch.models import FILLED, HOLDING, Assignment, Incident, Task
+from coordinator.dispatch import invariants as dispatch
+from coordinator.dispatch.models import Assignment
 from coordinator.invariants import Breach, Rule
 from coordinator.logistics import invariants as logistics
 from coordinator.sms.models import SmsMessage
 from coordinator.volunteers.models import Volunteer
 from events.outbox import OutboxEvent
-from events.payloads.alerts import AlertRaised
-from events.payloads.assignments import (
-    AssignmentCancelled,
-    AssignmentDeclined,
-    AssignmentExpired,
-)
 from events.payloads.sms import SmsReceived
 
 #: how long an outbox row may wait before "never published" is a breach, and how long the
 #: notify consumer may take to text an offer before "no SMS" is one
 DEFAULT_GRACE = timedelta(minutes=5)
-
-#: statuses that keep a volunteer busy in a shift (the matching's `busy_windows` uses these)
-_BUSY = ("offered", "accepted")
-
 
 def _aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
@@ -51,88 +46,6 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 # -- dispatch ---------------------------------------------------------------------------------
-def slots_filled_twice(session: Session) -> list[Breach]:
-    """More filled assignments than slots; two live assignments on one slot; a slot number
-    past the task's slots."""
-    out: list[Breach] = []
-    filled = session.exec(
-        select(Task.id, Task.slots, func.count(col(Assignment.id)))
-        .join(Assignment, col(Assignment.task_id) == Task.id)
-        .where(col(Assignment.status).in_(FILLED))
-        .group_by(col(Task.id), col(Task.slots))
-        .having(func.count(col(Assignment.id)) > Task.slots)
-    ).all()
-    for task_id, slots, n in filled:
-        out.append(
-            Breach(
-                "slot_overfilled",
-                f"task {task_id}",
-                f"{n} accepted/completed assignments for {slots} slot(s)",
-            )
-        )
-    doubled = session.exec(
-        select(Assignment.task_id, Assignment.slot, func.count(col(Assignment.id)))
-        .where(col(Assignment.status).in_(HOLDING))
-        .group_by(col(Assignment.task_id), col(Assignment.slot))
-        .having(func.count(col(Assignment.id)) > 1)
-    ).all()
-    for task_id, slot, n in doubled:
-        out.append(
-            Breach(
-                "slot_held_twice",
-                f"task {task_id} slot {slot}",
-                f"{n} offered/accepted/completed assignments hold the same slot",
-            )
-        )
-    outside = session.exec(
-        select(Assignment.id, Assignment.task_id, Assignment.slot, Task.slots)
-        .join(Task, col(Task.id) == Assignment.task_id)
-        .where(col(Assignment.status).in_(HOLDING), col(Assignment.slot) >= Task.slots)
-    ).all()
-    for aid, task_id, slot, slots in outside:
-        out.append(
-            Breach(
-                "slot_out_of_range",
-                f"assignment {aid}",
-                f"holds slot {slot} of task {task_id}, which has only {slots} slot(s)",
-            )
-        )
-    return out
-
-
-def two_tasks_in_one_shift(session: Session) -> list[Breach]:
-    """A volunteer offered or holding two tasks whose windows overlap."""
-    rows = session.execute(
-        sa_select(
-            col(Assignment.volunteer_id),
-            col(Assignment.id),
-            col(Assignment.task_id),
-            col(Task.starts_at),
-            col(Task.ends_at),
-        )
-        .join(Task, col(Task.id) == Assignment.task_id)
-        .where(col(Assignment.status).in_(_BUSY))
-        .order_by(col(Assignment.volunteer_id), col(Task.starts_at), col(Assignment.id))
-    ).all()
-    held: dict[int, list[tuple[int | None, int, datetime, datetime]]] = defaultdict(list)
-    for vid, aid, task_id, starts, ends in rows:
-        held[vid].append((aid, task_id, _aware(starts) or starts, _aware(ends) or ends))
-    out: list[Breach] = []
-    for vid, items in held.items():
-        for i, (x, tx, sx, ex) in enumerate(items):
-            for y, ty, sy, ey in items[i + 1 :]:
-                if sy >= ex:
-                    break  # sorted by start: nothing later overlaps x
-                if sx < ey:
-                    out.append(
-                        Breach(
-                            "two_tasks_one_shift",
-                            f"volunteer {vid}",
-                            f"holds assignment {x} (task {tx}) and assignment {y} (task {ty})"
-                            " in overlapping shifts",
-                        )
-                    )
-    return out
 
 
 def offers_without_one_sms(session: Session, *, now: datetime, grace: timedelta) -> list[Breach]:
@@ -178,174 +91,6 @@ def offers_without_one_sms(session: Session, *, now: datetime, grace: timedelta)
             why = f"{status} by the volunteer, but no offer SMS was ever sent"
         out.append(Breach("offer_without_sms", f"assignment {aid}", why))
     return out
-
-
-def open_incidents_without_tasks(session: Session, *, before: datetime) -> list[int]:
-    """Open incidents opened before `before` that have no task at all, in id order."""
-    return [
-        int(i)
-        for i in session.exec(
-            select(Incident.id)
-            .where(
-                Incident.status == "open",
-                col(Incident.opened_at) < before,
-                ~sa_select(col(Task.id)).where(col(Task.incident_id) == Incident.id).exists(),
-            )
-            .order_by(col(Incident.id))
-        ).all()
-        if i is not None
-    ]
-
-
-def alerts_waiting(session: Session, incident_ids: Iterable[int]) -> set[int]:
-    """Those of `incident_ids` with an AlertRaised still unpublished in the outbox: the
-    dispatch consumer will plan them when the relay gets to it."""
-    keys = [str(i) for i in incident_ids]
-    if not keys:
-        return set()
-    return {
-        int(key)
-        for key in session.exec(
-            select(OutboxEvent.key).where(
-                OutboxEvent.type == AlertRaised.TYPE,
-                col(OutboxEvent.published_at).is_(None),
-                col(OutboxEvent.key).in_(keys),
-            )
-        ).all()
-        if key is not None
-    }
-
-
-def incidents_without_tasks(session: Session, *, now: datetime, grace: timedelta) -> list[Breach]:
-    """An open incident older than `grace` with no tasks: nobody is asked to help. The
-    dispatch consumer plans in the same transaction as it reads the AlertRaised, so after
-    `grace` either the event was lost (a crash) or it waits in the outbox (said so)."""
-    ids = open_incidents_without_tasks(session, before=now - grace)
-    waiting = alerts_waiting(session, ids)
-    return [
-        Breach(
-            "incident_without_tasks",
-            f"incident {iid}",
-            "is open and has no tasks"
-            + (
-                " (its alert event is still waiting in the outbox)"
-                if iid in waiting
-                else "; its alert was never planned"
-            ),
-        )
-        for iid in ids
-    ]
-
-
-#: events that free a slot; the dispatch consumer refills it when one arrives
-_FREES_A_SLOT = (AssignmentDeclined.TYPE, AssignmentExpired.TYPE, AssignmentCancelled.TYPE)
-
-
-def empty_slots(session: Session, *, now: datetime, before: datetime) -> list[tuple[int, int]]:
-    """(task id, slot) of every slot that nobody holds, of a task still to end in an open
-    incident, not flagged unfillable, planned before `before` and not freed since (by a
-    decline, expiry or cancel staged after `before`: its refill may be on its way)."""
-    tasks = session.exec(
-        select(Task.id, Task.slots)
-        .join(Incident, col(Incident.id) == Task.incident_id)
-        .where(
-            Incident.status == "open",
-            col(Task.unfillable).is_(False),
-            col(Task.slots) > 0,
-            col(Task.ends_at) > now,
-            col(Task.created_at) < before,
-        )
-        .order_by(col(Task.id))
-    ).all()
-    if not tasks:
-        return []
-    ids = [int(t) for t, _ in tasks if t is not None]
-    held = set(
-        session.exec(
-            select(Assignment.task_id, Assignment.slot).where(
-                col(Assignment.task_id).in_(ids), col(Assignment.status).in_(HOLDING)
-            )
-        ).all()
-    )
-    empty = [
-        (int(tid), n)
-        for tid, slots in tasks
-        if tid is not None
-        for n in range(slots)
-        if (tid, n) not in held
-    ]
-    if not empty:
-        return []
-    freed: set[int] = set()
-    for data in session.exec(
-        select(OutboxEvent.data).where(
-            col(OutboxEvent.type).in_(_FREES_A_SLOT), col(OutboxEvent.created_at) >= before
-        )
-    ).all():
-        try:
-            value = json.loads(data).get("assignment_id")
-        except (ValueError, AttributeError):
-            continue
-        if isinstance(value, int):
-            freed.add(value)
-    recent = (
-        set(
-            session.exec(
-                select(Assignment.task_id, Assignment.slot).where(
-                    col(Assignment.id).in_(sorted(freed))
-                )
-            ).all()
-        )
-        if freed
-        else set()
-    )
-    return [key for key in empty if key not in recent]
-
-
-def slots_without_live_assignment(
-    session: Session, *, now: datetime, grace: timedelta
-) -> list[Breach]:
-    """A slot nobody holds and nobody is being asked for, without the task being flagged
-    unfillable: planning offers every slot or flags the task, and a freed slot is refilled
-    or flagged when its event arrives, so after `grace` an empty slot means lost work."""
-    return [
-        Breach(
-            "slot_without_live_assignment",
-            f"task {tid} slot {n}",
-            "has no offered/accepted/completed assignment and the task is not flagged unfillable",
-        )
-        for tid, n in empty_slots(session, now=now, before=now - grace)
-    ]
-
-
-def _outbox_ids(session: Session, event_type: str, field: str) -> set[int]:
-    ids: set[int] = set()
-    for data in session.exec(select(OutboxEvent.data).where(OutboxEvent.type == event_type)).all():
-        try:
-            value = json.loads(data).get(field)
-        except (ValueError, AttributeError):
-            continue
-        if isinstance(value, int):
-            ids.add(value)
-    return ids
-
-
-def acceptances_not_counted(session: Session) -> list[Breach]:
-    """An accepted or completed assignment whose acceptance was never staged as an event: the
-    board, the notify consumer and the incident counts downstream never heard of it."""
-    told = _outbox_ids(session, "nuanliu.assignment.accepted", "assignment_id")
-    rows = session.exec(
-        select(Assignment.id, Assignment.status).where(col(Assignment.status).in_(FILLED))
-    ).all()
-    return [
-        Breach(
-            "acceptance_not_counted",
-            f"assignment {aid}",
-            f"is {status} but no nuanliu.assignment.accepted event was ever staged",
-        )
-        for aid, status in rows
-        if aid not in told
-    ]
 
 
 # -- the event spine --------------------------------------------------------------------------
@@ -512,12 +257,8 @@ def replies_never_applied(session: Session, *, now: datetime, grace: timedelta) 
 
 #: every rule, in the order the report lists them; rules taking `now`/`grace` get them
 RULES: tuple[Rule, ...] = (
-    slots_filled_twice,
-    two_tasks_in_one_shift,
-    incidents_without_tasks,
-    slots_without_live_assignment,
+    *dispatch.RULES,  # slots, shifts, incidents' tasks: kept beside dispatch's code
     offers_without_one_sms,
-    acceptances_not_counted,
     *logistics.RULES,  # the ledger's, receipts', the fund's: kept beside their code
     outbox_unpublished,
     replies_never_applied,
@@ -525,9 +266,8 @@ RULES: tuple[Rule, ...] = (
     events_applied_twice,
 )
 _TIMED = {
+    *dispatch.TIMED,
     offers_without_one_sms,
-    incidents_without_tasks,
-    slots_without_live_assignment,
     outbox_unpublished,
     replies_never_applied,
     events_never_applied,

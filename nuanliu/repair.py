@@ -24,6 +24,7 @@ from coordinator.accounts.service import record_audit
 from coordinator.common import aware, utcnow
 from coordinator.config import Settings
 from coordinator.db import session_scope
+from coordinator.dispatch import invariants as dispatch_invariants
 from coordinator.dispatch import jobs
 from coordinator.dispatch import service as dispatch_service
 from coordinator.dispatch.flows import offers, planning
@@ -175,9 +176,9 @@ def sweep(
     before = now - grace
     done = Repairs()
     with Session(engine) as session:
-        incidents = check.open_incidents_without_tasks(session, before=before)
-        waiting = check.alerts_waiting(session, incidents)
-        slots = check.empty_slots(session, now=now, before=before)
+        incidents = dispatch_invariants.open_incidents_without_tasks(session, before=before)
+        waiting = dispatch_invariants.alerts_waiting(session, incidents)
+        slots = dispatch_invariants.empty_slots(session, now=now, before=before)
     for incident_id in incidents:
         if incident_id in waiting:
             continue  # the relay will publish its alert and the consumer will plan it
