@@ -30,8 +30,8 @@ from coordinator.accounts.service import create_token
 from coordinator.config import Settings
 from coordinator.db import make_engine
 from coordinator.demo import generate_volunteers, load_places
+from coordinator.dispatch import candidates as eligible
 from coordinator.dispatch import matching
-from coordinator.dispatch import service as svc
 from coordinator.dispatch.flows import offers, responses
 from coordinator.dispatch.models import Assignment, Task
 from coordinator.geo.models import District
@@ -91,14 +91,14 @@ def _solver_instance(engine: Any, settings: Settings) -> tuple[list[Any], list[A
     """The slots and candidates `offer_open_slots` would solve, rebuilt for timing alone."""
     with Session(engine) as s:
         tasks = list(s.exec(select(Task)).all())
-        shift_of = svc.shift_components(tasks)
+        shift_of = eligible.shift_components(tasks)
         slots = [offers.slot_of(t, n, shift_of[t.id or 0]) for t in tasks for n in range(t.slots)]
-        rows = svc.candidate_rows(session=s)
+        rows = eligible.candidate_rows(session=s)
         windows = {
             k: (min(t.starts_at for t in tasks), max(t.ends_at for t in tasks))
             for k in set(shift_of.values())
         }
-        candidates = svc.to_candidates(rows, {}, windows)
+        candidates = eligible.to_candidates(rows, {}, windows)
     return slots, candidates
 
 

@@ -39,6 +39,7 @@ from events.payloads.sms import SmsReceived
 #: notify consumer may take to text an offer before "no SMS" is one
 DEFAULT_GRACE = timedelta(minutes=5)
 
+
 def _aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)

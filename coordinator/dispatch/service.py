@@ -1,20 +1,18 @@
-"""Dispatch logic on the database: incidents, playbooks, tasks, counts, eligible volunteers,
-short codes. No HTTP, no Kafka; the use-case modules (`planning`, `offers`, `responses`,
-`overrides`, `incidents`, `replies`, `reminders`) combine these with events."""
+"""Dispatch logic on the database: incidents, playbooks, tasks, counts, assignments and
+short codes (who can be asked is `candidates`). No HTTP, no Kafka; the use cases in `flows/`
+combine these with events."""
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, tuple_
+from sqlalchemy import case, func, tuple_
 from sqlmodel import Session, col, select
 
 from coordinator.common import aware, utcnow
-from coordinator.dispatch import matching
 from coordinator.dispatch.models import (
     FILLED,
     HOLDING,
@@ -283,196 +281,6 @@ def incident_detail(*, session: Session, incident: Incident) -> IncidentDetail:
         tasks=[_task_public(t, counts.get(t.id or 0, {})) for t in tasks],
         assignments=assignments,
     )
-
-
-# -- who can be asked --------------------------------------------------------------------------
-def overlaps(a_start: datetime, a_end: datetime, b_start: datetime, b_end: datetime) -> bool:
-    return a_start < b_end and b_start < a_end
-
-
-def shift_components(tasks: Sequence[Task]) -> dict[int, str]:
-    """Task id → shift key. Tasks whose windows overlap (directly or through others) share a
-    key, so the matching gives a volunteer at most one of them."""
-    order = sorted(tasks, key=lambda t: (aware(t.starts_at), aware(t.ends_at), t.id))
-    out: dict[int, str] = {}
-    current_end: datetime | None = None
-    key = ""
-    for t in order:
-        start, end = aware(t.starts_at), aware(t.ends_at)
-        assert start is not None and end is not None and t.id is not None
-        if current_end is None or start >= current_end:
-            key = start.isoformat()
-            current_end = end
-        else:
-            current_end = max(current_end, end)
-        out[t.id] = key
-    return out
-
-
-def busy_windows(
-    *, session: Session, start: datetime, end: datetime, volunteer_ids: Iterable[int] | None = None
-) -> dict[int, list[tuple[datetime, datetime]]]:
-    """Volunteer id → windows of assignments they hold (offered or accepted) that overlap
-    [start, end)."""
-    query = (
-        select(Assignment.volunteer_id, Task.starts_at, Task.ends_at)
-        .join(Task, col(Task.id) == Assignment.task_id)
-        .where(
-            col(Assignment.status).in_(("offered", "accepted")),
-            col(Task.starts_at) < end,
-            col(Task.ends_at) > start,
-        )
-    )
-    if volunteer_ids is not None:
-        query = query.where(col(Assignment.volunteer_id).in_(list(volunteer_ids)))
-    out: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
-    for vid, s, e in session.exec(query).all():
-        out[vid].append((aware(s) or s, aware(e) or e))
-    return out
-
-
-#: how far back a volunteer's hours count towards fairness (as the roster's `recent_hours`)
-SERVED_WINDOW = timedelta(days=30)
-
-
-def served_hours(
-    *, session: Session, now: datetime, volunteer_ids: Iterable[int] | None = None
-) -> dict[int, float]:
-    """Volunteer id → hours of the tasks they accepted or completed here that end within
-    SERVED_WINDOW before `now` or later: what Nuanliu adds to the roster's `recent_hours`, so
-    the volunteers who took this morning's shift are not the first asked for the next one."""
-    query = (
-        select(Assignment.volunteer_id, Task.starts_at, Task.ends_at)
-        .join(Task, col(Task.id) == Assignment.task_id)
-        .where(col(Assignment.status).in_(FILLED), col(Task.ends_at) > now - SERVED_WINDOW)
-    )
-    if volunteer_ids is not None:
-        query = query.where(col(Assignment.volunteer_id).in_(list(volunteer_ids)))
-    out: dict[int, float] = defaultdict(float)
-    for vid, s, e in session.exec(query).all():
-        out[vid] += max(0.0, ((aware(e) or e) - (aware(s) or s)).total_seconds() / 3600)
-    return dict(out)
-
-
-def teams_on_task(*, session: Session, task_id: int) -> set[int]:
-    """Teams with a member offered, accepted or done on the task (a refill prefers them)."""
-    query = (
-        select(Volunteer.team_id)
-        .join(Assignment, col(Assignment.volunteer_id) == Volunteer.id)
-        .where(
-            Assignment.task_id == task_id,
-            col(Assignment.status).in_(HOLDING),
-            col(Volunteer.team_id).is_not(None),
-        )
-        .distinct()
-    )
-    return {int(t) for t in session.exec(query).all() if t is not None}
-
-
-_CANDIDATE_COLUMNS: tuple[Any, ...] = (
-    col(Volunteer.id),
-    col(Volunteer.lat),
-    col(Volunteer.lon),
-    col(Volunteer.current_lat),
-    col(Volunteer.current_lon),
-    col(Volunteer.skills),
-    col(Volunteer.recent_hours),
-    col(Volunteer.team_id),
-)
-
-
-def candidate_rows(
-    *,
-    session: Session,
-    near: tuple[float, float] | None = None,
-    box_deg: float = 0.15,
-    exclude: Iterable[int] = (),
-) -> list[Any]:
-    """Active, opted-in volunteers (plain rows, for speed), optionally only those whose home or
-    current location lies within `box_deg` degrees of `near`."""
-    query = select(*_CANDIDATE_COLUMNS).where(
-        Volunteer.active == True,  # noqa: E712
-        Volunteer.opted_out == False,  # noqa: E712
-    )
-    if near is not None:
-        lat, lon = near
-        query = query.where(
-            or_(
-                and_(
-                    col(Volunteer.lat).between(lat - box_deg, lat + box_deg),
-                    col(Volunteer.lon).between(lon - box_deg, lon + box_deg),
-                ),
-                and_(
-                    col(Volunteer.current_lat).between(lat - box_deg, lat + box_deg),
-                    col(Volunteer.current_lon).between(lon - box_deg, lon + box_deg),
-                ),
-            )
-        )
-    excluded = set(exclude)
-    return [r for r in session.exec(query).all() if r[0] not in excluded]
-
-
-def nearest_candidate_rows(
-    *, session: Session, lat: float, lon: float, task_id: int, limit: int
-) -> list[Any]:
-    """The `limit` active, opted-in volunteers nearest to (lat, lon) who were never offered
-    `task_id`, by a flat-earth distance the database computes (good enough to pick a short
-    list; the matching then measures great-circle distances). Keeps a refill independent of
-    the roster's size."""
-    here_lat = func.coalesce(col(Volunteer.current_lat), col(Volunteer.lat))
-    here_lon = func.coalesce(col(Volunteer.current_lon), col(Volunteer.lon))
-    squeeze = math.cos(math.radians(lat)) ** 2
-    distance = (here_lat - lat) * (here_lat - lat) + (here_lon - lon) * (here_lon - lon) * squeeze
-    asked = select(Assignment.volunteer_id).where(Assignment.task_id == task_id)
-    query = (
-        select(*_CANDIDATE_COLUMNS)
-        .where(
-            Volunteer.active == True,  # noqa: E712
-            Volunteer.opted_out == False,  # noqa: E712
-            col(Volunteer.id).not_in(asked),
-        )
-        .order_by(distance)
-        .limit(limit)
-    )
-    return list(session.exec(query).all())
-
-
-def to_candidates(
-    rows: Sequence[Any],
-    busy: dict[int, list[tuple[datetime, datetime]]],
-    shifts: dict[str, tuple[datetime, datetime]],
-    served: dict[int, float] | None = None,
-) -> list[matching.Candidate]:
-    """Rows from :func:`candidate_rows` as the matching's candidates; a volunteer is busy in a
-    shift when something they hold overlaps the shift's window; `served` (from
-    :func:`served_hours`) adds to the roster's recent hours."""
-    served = served or {}
-    out = []
-    for vid, lat, lon, clat, clon, skills, hours, team_id in rows:
-        held = busy.get(vid)
-        busy_shifts = (
-            frozenset(
-                key
-                for key, (s, e) in shifts.items()
-                if any(overlaps(s, e, hs, he) for hs, he in held)
-            )
-            if held
-            else frozenset()
-        )
-        here = clat is not None and clon is not None
-        out.append(
-            matching.Candidate(
-                volunteer_id=vid,
-                lat=clat if here else lat,
-                lon=clon if here else lon,
-                skills=frozenset(skills or ()),
-                recent_hours=float(hours or 0.0) + served.get(vid, 0.0),
-                team_id=team_id,
-                busy_shifts=busy_shifts,
-                at_home=not here,
-            )
-        )
-    return out
 
 
 # -- short codes and a volunteer's open assignments --------------------------------------------

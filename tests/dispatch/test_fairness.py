@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from coordinator.common import utcnow
 from coordinator.config import Settings
-from coordinator.dispatch import service as svc
+from coordinator.dispatch import candidates as eligible
 from coordinator.dispatch.flows import offers
 from coordinator.dispatch.models import Task
 from coordinator.volunteers.models import Team, Volunteer
@@ -43,7 +43,7 @@ def test_hours_given_this_morning_count_against_asking_again(
         morning = add_task(s, now=now, starts_in=timedelta(hours=-6), lasts=timedelta(hours=4))
         _holds(s, morning, near, 0, "completed")
         # 4 h served weigh 0.8 km at the default weights: 0.3 + 0.8 > 0.8
-        assert svc.served_hours(session=s, now=now) == {near.id: 4.0}
+        assert eligible.served_hours(session=s, now=now) == {near.id: 4.0}
         task = add_task(s, now=now)
         offer = offers.refill_slot(session=s, task_id=task.id or 0, slot=0, settings=settings)
         assert offer is not None and offer.volunteer_id == farther.id
@@ -53,11 +53,11 @@ def test_hours_older_than_the_window_or_declined_do_not_count(engine: Engine) ->
     now = utcnow()
     with Session(engine) as s:
         v = _volunteer(s, 3, km=0.1)
-        old = add_task(s, now=now, starts_in=-svc.SERVED_WINDOW - timedelta(days=1))
+        old = add_task(s, now=now, starts_in=-eligible.SERVED_WINDOW - timedelta(days=1))
         _holds(s, old, v, 0, "completed")
         declined = add_task(s, now=now)
         _holds(s, declined, v, 0, "declined")
-        assert svc.served_hours(session=s, now=now) == {}
+        assert eligible.served_hours(session=s, now=now) == {}
 
 
 def test_a_team_tasks_free_slot_goes_to_the_team_already_on_it(

@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from coordinator.accounts.service import record_audit
 from coordinator.common import aware, utcnow
 from coordinator.config import Settings
+from coordinator.dispatch import candidates as eligible
 from coordinator.dispatch import matching
 from coordinator.dispatch import service as svc
 from coordinator.dispatch.flows.transitions import SYSTEM, reload
@@ -147,7 +148,7 @@ def offer_open_slots(
     # Lock the tasks (in id order, so two solvers cannot deadlock) so that a dispatcher's
     # assignment cannot take a slot between our reading it free and offering it.
     svc.lock_tasks(session=session, task_ids=sorted(t.id for t in live if t.id is not None))
-    shift_of = svc.shift_components(live)
+    shift_of = eligible.shift_components(live)
     windows: dict[str, tuple[datetime, datetime]] = {}
     slots: list[matching.Slot] = []
     where: dict[str, tuple[Task, int]] = {}
@@ -166,10 +167,10 @@ def offer_open_slots(
         return []
     start = min(w[0] for w in windows.values())
     end = max(w[1] for w in windows.values())
-    rows = svc.candidate_rows(session=session)
-    busy = svc.busy_windows(session=session, start=start, end=end)
-    served = svc.served_hours(session=session, now=now)
-    candidates = svc.to_candidates(rows, busy, windows, served)
+    rows = eligible.candidate_rows(session=session)
+    busy = eligible.busy_windows(session=session, start=start, end=end)
+    served = eligible.served_hours(session=session, now=now)
+    candidates = eligible.to_candidates(rows, busy, windows, served)
     matches = matching.solve(slots, candidates)
     expires_at = now + settings.offer_timeout
     codes = svc.open_codes(session=session, volunteer_ids={m.volunteer_id for m in matches})
@@ -222,7 +223,7 @@ def refill_slot(
     if slot in svc.holding_slots(session=session, task_id=task_id):
         return None  # already taken again (a dispatcher assigned someone)
     exclude = svc.offered_to(session=session, task_id=task_id)
-    teams = svc.teams_on_task(session=session, task_id=task_id) if task.team_task else set()
+    teams = eligible.teams_on_task(session=session, task_id=task_id) if task.team_task else set()
     s, e = aware(task.starts_at), aware(task.ends_at)
     assert s is not None and e is not None
     key = s.isoformat()
@@ -232,16 +233,16 @@ def refill_slot(
     # Python), widening only when none of them has the skills and time.
     for limit in (REFILL_SHORTLIST, 8 * REFILL_SHORTLIST, None):
         if limit is None:
-            rows = svc.candidate_rows(session=session, exclude=exclude)
+            rows = eligible.candidate_rows(session=session, exclude=exclude)
         else:
-            rows = svc.nearest_candidate_rows(
+            rows = eligible.nearest_candidate_rows(
                 session=session, lat=task.lat, lon=task.lon, task_id=task_id, limit=limit
             )
         if rows:
             ids = [r[0] for r in rows]
-            busy = svc.busy_windows(session=session, start=s, end=e, volunteer_ids=ids)
-            served = svc.served_hours(session=session, now=now, volunteer_ids=ids)
-            candidates = svc.to_candidates(rows, busy, {key: (s, e)}, served)
+            busy = eligible.busy_windows(session=session, start=s, end=e, volunteer_ids=ids)
+            served = eligible.served_hours(session=session, now=now, volunteer_ids=ids)
+            candidates = eligible.to_candidates(rows, busy, {key: (s, e)}, served)
             match = matching.refill(target, candidates, exclude=exclude, prefer_teams=teams)
         if match is not None or (limit is not None and len(rows) < limit):
             break

@@ -8,6 +8,7 @@ from sqlmodel import Session
 
 from coordinator.accounts.service import Actor
 from coordinator.common import aware, utcnow
+from coordinator.dispatch import candidates as eligible
 from coordinator.dispatch import errors
 from coordinator.dispatch import service as svc
 from coordinator.dispatch.flows.transitions import assigned, move, reload
@@ -70,7 +71,7 @@ def assign_volunteer(
         raise errors.AlreadyInTask("the volunteer is already in this task")
     s, e = aware(task.starts_at), aware(task.ends_at)
     assert s is not None and e is not None
-    if svc.busy_windows(session=session, start=s, end=e, volunteer_ids=[volunteer_id]):
+    if eligible.busy_windows(session=session, start=s, end=e, volunteer_ids=[volunteer_id]):
         raise errors.ShiftTaken("the volunteer holds another task in this shift")
     free = [n for n in range(task.slots) if n not in held]
     if not free:

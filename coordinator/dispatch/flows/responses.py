@@ -10,6 +10,7 @@ from enum import StrEnum
 from sqlmodel import Session
 
 from coordinator.common import aware, utcnow
+from coordinator.dispatch import candidates as eligible
 from coordinator.dispatch import errors
 from coordinator.dispatch import service as svc
 from coordinator.dispatch.flows.overrides import cancel_assignment
@@ -104,7 +105,7 @@ def in_time(a: Assignment, answered: datetime) -> bool:
 def _asked_elsewhere(session: Session, a: Assignment, task: Task) -> bool:
     """Whether `a`'s volunteer holds another task in `task`'s shift (offered or accepted):
     once `a` expired they could be asked again, and a late "yes" must not give them two."""
-    busy = svc.busy_windows(
+    busy = eligible.busy_windows(
         session=session, start=task.starts_at, end=task.ends_at, volunteer_ids=[a.volunteer_id]
     )
     return bool(busy)
