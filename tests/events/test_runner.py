@@ -112,7 +112,7 @@ def recorder(name: str, *, poison: tuple[int, ...] = (), **table: Any) -> Record
 
 def _runner(make_runtime: Any, engine: Any, handlers: Handlers) -> ConsumerRunner:
     rt = make_runtime(relay=False)  # the topics, the dead-letter one among them
-    return ConsumerRunner(handlers, engine, rt.runner_config())
+    return ConsumerRunner(handlers, engine, rt.runner_config(), services=rt.services)
 
 
 def _effects(engine: Any) -> dict[int, int]:
