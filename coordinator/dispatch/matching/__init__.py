@@ -19,7 +19,8 @@ whose size would have to dominate every sum of real costs.
 * Each group gets arcs to its m + K *cheapest-looking* eligible volunteers: nearest neighbours
   (KD-tree per need) among points (3-D unit vector × Earth radius × km, recent hours × hour),
   whose distance tracks the cost; on the sphere the chord orders points exactly like the
-  great-circle distance, and arc costs use the exact distance. Plus m volunteers *reserved*
+  great-circle distance, and arc costs use the exact distance. These lists never leave out
+  volunteers reserved by other groups. Plus m volunteers *reserved*
   for it alone, the cheapest not yet reserved by an earlier group: where demand is dense,
   neighbouring slots all see the same few people, and the reservations put a complete
   assignment into the graph whenever there is one, so one flow fills it. Plus every eligible
