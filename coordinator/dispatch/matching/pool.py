@@ -80,6 +80,7 @@ class CandidatePool:
         self._skill: dict[str, BoolArray] = {}
         self._eligible: dict[tuple[frozenset[str], str], BoolArray] = {}
         self._embedding: dict[tuple[float, float], FloatArray] = {}
+        self._index: dict[tuple[frozenset[str], str, float, float], tuple[IntArray, cKDTree]] = {}
 
     # eligibility ------------------------------------------------------------------------------
     def _has_skill(self, skill: str) -> BoolArray:
@@ -128,6 +129,19 @@ class CandidatePool:
             emb = np.column_stack((self.xyz * (EARTH_RADIUS_KM * weights.km), hours * weights.hour))
             self._embedding[key] = emb
         return emb
+
+    def cost_index(
+        self, skills: frozenset[str], shift: str, weights: Weights
+    ) -> tuple[IntArray, cKDTree]:
+        """The candidates eligible for (skills, shift) and a KD-tree over their `embedding`
+        (cached): a ball of radius r around a slot's `probe` holds everyone whose cost there
+        (before any team discount) is below r."""
+        key = (skills, shift, weights.km, weights.hour)
+        built = self._index.get(key)
+        if built is None:
+            idx = np.flatnonzero(self.eligible_mask(skills, shift))
+            built = self._index[key] = idx, cKDTree(self.embedding(weights)[idx])
+        return built
 
     def distance_km(self, idx: IntArray, lat: float, lon: float) -> FloatArray:
         """Great-circle distance from (lat, lon) to the candidates at `idx`."""

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from coordinator.dispatch.matching.certificate import add_violating_arcs
 from coordinator.dispatch.matching.fill import add_augmenting_arcs, add_free_arcs
 from coordinator.dispatch.matching.flow import run_flow
 from coordinator.dispatch.matching.graph import by_need, reserve_and_link
@@ -21,7 +22,10 @@ def solve(
     k: int = 8,
     weights: Weights = DEFAULT_WEIGHTS,
 ) -> list[Match]:
-    """Fill as many slots as possible at the least total cost; see the module docstring.
+    """Fill as many slots as possible at the least total cost; see the package docstring.
+
+    Optimal over every eligible (volunteer, slot) pair, not only over the sparse graph it
+    solves on: `certificate` proves it, in the flow's integer costs, before returning.
 
     `k`: nearest eligible volunteers per slot beyond the slots of its group (the sparsity).
     Returns one `Match` per filled slot, in the order of `slots`; unfilled slots are absent.
@@ -41,14 +45,19 @@ def solve(
         reserve_and_link(pool, groups, members, needs, idx, k, weights)
 
     while True:
-        chosen = run_flow(pool, groups, weights)
-        short = [gi for gi, g in enumerate(groups) if len(chosen[gi]) < len(g.slots)]
+        flow = run_flow(pool, groups, weights)
+        short = flow.short
         if not short:
             break
-        if add_free_arcs(pool, groups, chosen, short, k, weights):
+        if add_free_arcs(pool, groups, flow.chosen, short, k, weights):
             continue
-        if not add_augmenting_arcs(pool, groups, chosen, short, weights):
+        if not add_augmenting_arcs(pool, groups, flow.chosen, short, weights):
             break  # no alternating path anywhere: this is the maximum fill
+    # the fill is the dense maximum; now make the cost the dense minimum (see `certificate`
+    # for why the fill must come first)
+    while add_violating_arcs(pool, groups, flow, weights):
+        flow = run_flow(pool, groups, weights)
+    chosen = flow.chosen
 
     slot_order = {s.slot_id: n for n, s in enumerate(slots)}
     matches: list[Match] = []
