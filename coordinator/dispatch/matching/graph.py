@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from coordinator.dispatch.matching.groups import Group, probe
 from coordinator.dispatch.matching.model import Weights
@@ -61,6 +62,7 @@ def reserve_and_link(
     idx: IntArray,
     k: int,
     weights: Weights,
+    tree: cKDTree | None = None,
 ) -> bool:
     """Give each group (all of one skills+shift need) arcs to its nearest volunteers of `idx`,
     whoever else may want them, and to `need` more *reserved* for it alone.
@@ -72,12 +74,13 @@ def reserve_and_link(
     index of all of `idx`, never pruned: a volunteer reserved by an earlier group is often
     the best arc of this one too (issue 17: pruning them from the shared lists cost 22 % on
     dense demand). Only the reservations look in an index of the unreserved, rebuilt every
-    `REBUILD_AFTER` reservations. False when `idx` is empty."""
+    `REBUILD_AFTER` reservations. `tree`: a KD-tree over the embedding of `idx`, if one is
+    built already. False when `idx` is empty."""
     if idx.size == 0:
         return False
     emb = pool.embedding(weights)
     # a tree pays off only over many queries; a few groups measure every distance directly
-    everyone = Nearest(emb[idx], brute=len(members) <= BRUTE_MAX_QUERIES)
+    everyone = Nearest(emb[idx], brute=len(members) <= BRUTE_MAX_QUERIES, tree=tree)
     alive, unreserved = idx, everyone
     taken = np.zeros(pool.size, dtype=np.bool_)
     since = 0  # reservations made since `unreserved` was built: at most this many stale hits

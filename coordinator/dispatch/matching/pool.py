@@ -199,9 +199,9 @@ BRUTE_MAX_QUERIES = 24
 class Nearest:
     """k-nearest queries on unit vectors: a KD-tree, or plain numpy for a handful of queries."""
 
-    def __init__(self, xyz: FloatArray, *, brute: bool) -> None:
-        self.xyz, self.brute = xyz, brute
-        self.tree = None if brute else cKDTree(xyz)
+    def __init__(self, xyz: FloatArray, *, brute: bool, tree: cKDTree | None = None) -> None:
+        self.xyz, self.brute = xyz, brute and tree is None
+        self.tree = tree if tree is not None or brute else cKDTree(xyz)
 
     def query(self, point: FloatArray, k: int) -> tuple[FloatArray, IntArray]:
         """Chord lengths and positions of the k nearest, nearest first."""

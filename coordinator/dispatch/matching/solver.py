@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-import numpy as np
-
 from coordinator.dispatch.matching.certificate import add_violating_arcs
 from coordinator.dispatch.matching.fill import add_augmenting_arcs, add_free_arcs
 from coordinator.dispatch.matching.flow import run_flow
@@ -40,9 +38,10 @@ def solve(
         return []
     groups = make_groups(slots, pool, weights)
     for (skills, shift), members in by_need(groups, range(len(groups))).items():
-        idx = np.flatnonzero(pool.eligible_mask(skills, shift))
+        # the tree the certificate will use anyway
+        idx, tree = pool.cost_index(skills, shift, weights)
         needs = [len(groups[gi].slots) for gi in members]
-        reserve_and_link(pool, groups, members, needs, idx, k, weights)
+        reserve_and_link(pool, groups, members, needs, idx, k, weights, tree)
 
     while True:
         flow = run_flow(pool, groups, weights)
