@@ -155,3 +155,9 @@ def total(matches: Sequence[Match]) -> float:
 def gap(cost: float, optimum: Optimum) -> float:
     """How far above the optimum `cost` is, as a fraction of the optimum's magnitude."""
     return (cost - optimum.cost) / abs(optimum.cost) if optimum.cost else 0.0
+
+
+def shown(fraction: float) -> str:
+    """A gap as a signed percentage; below the last digit shown (the solver's integer metres
+    can put it a hair under the floating-point optimum) it reads +0.000 %."""
+    return f"{0.0 if abs(fraction) < 5e-6 else fraction:+.3%}"

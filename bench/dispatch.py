@@ -242,7 +242,7 @@ def _run(tmp: Path, bootstrap: str, volunteers: int, slots: int, process: Any) -
         )
         for name, found, cost in (("solver", best, cost_best), ("greedy", base, cost_greedy)):
             gap = (
-                f"{dense_optimum.gap(cost, optimum):+.3%}"
+                dense_optimum.shown(dense_optimum.gap(cost, optimum))
                 if len(found) == optimum.filled
                 else f"fills {len(found):,}"
             )
