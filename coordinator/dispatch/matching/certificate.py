@@ -12,7 +12,9 @@ negative cycle. Shortest-path distances in that residual network (from a virtual
 every residual arc. The dense residual network differs from the sparse one only by the
 excluded arcs group → volunteer (cost c, capacity 1, no flow) and, for a volunteer in no arc
 yet, a node with a free arc to the sink; such a node can take p(sink), the least its own free
-arc allows. If every excluded arc has c + p(group) − p(volunteer) ≥ 0, the same p is feasible
+arc allows (and so can a free volunteer already in the graph: its arc to the sink is its only
+way out, so lowering it to p(sink) keeps p feasible and prices every arc into it higher). If
+every excluded arc has c + p(group) − p(volunteer) ≥ 0, the same p is feasible
 on the dense residual network, so it has no negative cycle either: no flow of the same value
 is cheaper. And no flow of a larger value exists. So the sparse flow is a max-fill, then
 min-cost optimum of the dense problem.
@@ -33,10 +35,12 @@ over all arcs, took 0.5-5 s. The network is only the sparse graph's (groups and 
 volunteers in some arc), so the rounds stay few.
 
 The check covers the full eligibility without building the dense matrix. A negative reduced
-cost needs a cost below max p(volunteer) − p(group), and a volunteer's distance from the
-group's probe in the cost space of `CandidatePool.embedding` is never more than its cost plus
-the group's discount; so one KD-tree ball query per group (a tree per need, cached on the
-pool) returns every volunteer that could violate, usually a few dozen. Those are priced
+cost needs a cost below p(volunteer) − p(group) ≤ p(sink) − p(group) (a volunteer holding a
+slot sits at or below p(sink) too: the sink's arc back to it), and a volunteer's distance from
+the group's probe in the cost space of `CandidatePool.embedding` is never more than its cost
+plus the group's discount; so one KD-tree ball query per group (a tree per need, cached on the
+pool) returns every volunteer that could violate (about 120 per group on the full bench city,
+thousands where the optimum sends people far, as on bench dispatch's hotspots). Those are priced
 exactly, vectorised, with the same integer costs the flow minimises: the certificate is exact
 in those integers (metres by default), not a floating-point guess. Groups go through in chunks
 of at most `_CELLS` possible pairs, so memory stays bounded however wide a ball is.
@@ -113,7 +117,13 @@ def potentials(flow: Flow) -> Potentials:
     costs[middle : middle + n_unused] = flow.int_cost[~used]
     costs[middle + n_unused : middle + used.size] = -flow.int_cost[used]
     dist = shortest_distances(root, tails, heads, costs)
-    return Potentials(dist[first_group:first_vs], dist[first_vs:root], int(dist[sink]))
+    p_sink, p_vs = int(dist[sink]), dist[first_vs:root].copy()
+    # A free volunteer's only way out is its arc to the sink, so any potential between
+    # p(sink) and its shortest distance is feasible; the least, p(sink), makes every arc into
+    # it price highest (fewer arcs to add) and puts every volunteer of the shift at or below
+    # p(sink) (one narrow ball per group in the check: see `_screen`).
+    p_vs[~vs_used] = p_sink
+    return Potentials(dist[first_group:first_vs], p_vs, p_sink)
 
 
 def shortest_distances(n: int, tails: IntArray, heads: IntArray, costs: IntArray) -> IntArray:
