@@ -65,7 +65,7 @@ from coordinator.dispatch.matching.pool import (
     chord_to_km,
 )
 
-#: (group, eligible volunteer) pairs looked at in one chunk: ≤ ~50 MB of temporaries
+#: (group, eligible volunteer) pairs looked at in one chunk: about 100 MB of temporaries at worst
 _CELLS = 1 << 20
 
 
