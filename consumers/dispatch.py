@@ -11,7 +11,7 @@ from consumers.registry import Context, Handlers
 from coordinator.dispatch import jobs
 from coordinator.dispatch import service as svc
 from coordinator.dispatch.flows import incidents, offers, planning, replies
-from coordinator.dispatch.models import Assignment
+from coordinator.dispatch.models import Assignment, Incident, IncidentStatus
 from coordinator.sms.replies import reply_of
 from events.payloads.alerts import AlertRaised
 from events.payloads.assignments import (
@@ -31,11 +31,17 @@ def _timers(ctx: Context, made: Sequence[offers.Offer]) -> None:
         ctx.after_commit(lambda: jobs.schedule_expiries(timers, made))
 
 
+def _open_incident(ctx: Context, incident_id: int) -> Incident | None:
+    """The incident an event is about, if it is still open (a closed one plans nothing)."""
+    incident = svc.get_incident(session=ctx.session, incident_id=incident_id)
+    return incident if incident is not None and incident.status == IncidentStatus.OPEN else None
+
+
 @handlers.on(AlertRaised)
 def on_alert_raised(ctx: Context, event: AlertRaised) -> None:
     """Plan the incident's tasks from its playbook and offer every free slot."""
-    incident = svc.get_incident(session=ctx.session, incident_id=event.incident_id)
-    if incident is None or incident.status != "open":
+    incident = _open_incident(ctx, event.incident_id)
+    if incident is None:
         return
     made = planning.plan_and_offer(
         session=ctx.session,
@@ -49,8 +55,8 @@ def on_alert_raised(ctx: Context, event: AlertRaised) -> None:
 @handlers.on(TravelRushDayBegan)
 def on_travel_rush_day_began(ctx: Context, event: TravelRushDayBegan) -> None:
     """Plan the day's station shifts of the open rush and offer them."""
-    incident = svc.get_incident(session=ctx.session, incident_id=event.incident_id)
-    if incident is None or incident.status != "open":
+    incident = _open_incident(ctx, event.incident_id)
+    if incident is None:
         return
     made = planning.plan_day(
         session=ctx.session,

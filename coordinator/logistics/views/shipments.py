@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 from pydantic import Field
 from sqlmodel import Session
 
+from coordinator.accounts.service import Actor
 from coordinator.deps import Dispatcher, SessionDep, StationStaff, ensure_station
 from coordinator.logistics import errors, flows, service
 from coordinator.logistics.flows import LineCount
+from coordinator.logistics.models import Shipment
 from coordinator.logistics.schemas import ShipmentPublic
 from coordinator.logistics.views.common import (
     Body,
@@ -106,19 +109,7 @@ def create_shipment(body: ShipmentIn, session: SessionDep, actor: Dispatcher) ->
 def receive(
     body: ReceiptIn, session: SessionDep, actor: StationManager, found: ShipmentRow
 ) -> ShipmentPublic:
-    ensure_station(actor, found.to_id)
-    shipment_id = found.id or 0
-    write(
-        session,
-        lambda: flows.receive_shipment(
-            session=session,
-            shipment_id=shipment_id,
-            counts=_counts(session, body.lines),
-            actor=actor,
-            note=body.note,
-        ),
-    )
-    return service.shipment_detail(session=session, shipment_id=shipment_id)
+    return _book_receipt(flows.receive_shipment, body, session, actor, found)
 
 
 @router.post("/shipments/{shipment_id}/receipt/correction", response_model=ShipmentPublic)
@@ -126,11 +117,18 @@ def receive(
 def correct(
     body: ReceiptIn, session: SessionDep, actor: StationManager, found: ShipmentRow
 ) -> ShipmentPublic:
+    return _book_receipt(flows.correct_receipt, body, session, actor, found)
+
+
+def _book_receipt(
+    book: Callable[..., Any], body: ReceiptIn, session: SessionDep, actor: Actor, found: Shipment
+) -> ShipmentPublic:
+    """A receipt or its correction, by the manager of the receiving station."""
     ensure_station(actor, found.to_id)
     shipment_id = found.id or 0
     write(
         session,
-        lambda: flows.correct_receipt(
+        lambda: book(
             session=session,
             shipment_id=shipment_id,
             counts=_counts(session, body.lines),
