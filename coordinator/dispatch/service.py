@@ -31,29 +31,6 @@ from coordinator.volunteers.models import Volunteer
 
 
 # -- incidents ---------------------------------------------------------------------------------
-def open_incident(
-    *,
-    session: Session,
-    kind: str,
-    level: str,
-    title: str,
-    districts: list[str],
-    starts_at: datetime | None = None,
-    ends_at: datetime | None = None,
-) -> Incident:
-    incident = Incident(
-        kind=kind,
-        level=level,
-        title=title[:200],
-        districts=list(districts),
-        starts_at=starts_at,
-        ends_at=ends_at,
-    )
-    session.add(incident)
-    session.flush()
-    return incident
-
-
 def get_incident(*, session: Session, incident_id: int) -> Incident | None:
     return session.get(Incident, incident_id)
 

@@ -19,7 +19,7 @@ from consumers.registry import Context
 from coordinator.accounts.models import AuditLog
 from coordinator.common import aware, utcnow
 from coordinator.config import get_settings
-from coordinator.dispatch.flows import offers, overrides, planning, replies, responses
+from coordinator.dispatch.flows import incidents, offers, overrides, planning, replies, responses
 from coordinator.dispatch.models import Assignment, Task
 from coordinator.dispatch.playbooks import DEFAULT_PLAYBOOKS, PlaybookData
 from coordinator.dispatch.texts import task_params, window
@@ -176,11 +176,10 @@ def test_station_managers_and_receipts_are_left_to_logistics(engine, demo):
 
 
 def test_planning_twice_adds_nothing_and_a_higher_level_grows_tasks(engine, settings, demo):
-    from coordinator.dispatch import service as svc
     from events.outbox import OutboxEvent
 
     with Session(engine) as s:
-        incident = svc.open_incident(
+        incident = incidents.open_incident(
             session=s, kind="ice_storm", level="yellow", title="t", districts=["520103"]
         )
         start = utcnow()
@@ -450,7 +449,6 @@ def test_a_travel_rush_day_is_planned_offered_and_timed_by_the_dispatch_consumer
 ):
     """The calendar's copy of planning never set the offers' expiry timers; the day's
     planning now goes through the dispatch consumer like every alert's."""
-    from coordinator.dispatch.flows import incidents
     from events.payloads.incidents import TravelRushDayBegan
 
     timers = _Timers()

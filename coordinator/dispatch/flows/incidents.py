@@ -9,7 +9,6 @@ from sqlmodel import Session, col, select
 
 from coordinator.accounts.service import Actor, record_audit
 from coordinator.common import utcnow
-from coordinator.dispatch import service as svc
 from coordinator.dispatch.flows.overrides import cancel_assignment
 from coordinator.dispatch.flows.transitions import SYSTEM
 from coordinator.dispatch.models import LIVE, Assignment, Incident, IncidentStatus
@@ -28,15 +27,16 @@ def open_incident(
     ends_at: datetime | None = None,
 ) -> Incident:
     """Open an incident and stage IncidentOpened, in the caller's transaction."""
-    incident = svc.open_incident(
-        session=session,
+    incident = Incident(
         kind=kind,
         level=level,
-        title=title,
-        districts=districts,
+        title=title[:200],
+        districts=list(districts),
         starts_at=starts_at,
         ends_at=ends_at,
     )
+    session.add(incident)
+    session.flush()
     assert incident.id is not None
     stage(
         session,
