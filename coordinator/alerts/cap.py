@@ -30,6 +30,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 from shapely.geometry.base import BaseGeometry
 
+from coordinator.alerts.errors import CapError
 from coordinator.geo import shapes
 from coordinator.geo.outlines import Outlines
 from coordinator.geo.service import haversine_km
@@ -43,10 +44,6 @@ REQUIRED = ("identifier", "sender", "sent", "status", "msgType")
 #: CAP status values Nuanliu acts on; Test, System and Draft messages are refused
 ACTED_ON_STATUS = ("Actual", "Exercise")
 ACTED_ON_TYPES = ("Alert", "Update", "Cancel")
-
-
-class CapError(ValueError):
-    """Not a CAP alert Nuanliu can take; the message is the reason, for a 422."""
 
 
 @dataclass(frozen=True)
