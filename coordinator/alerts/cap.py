@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError, tostring
+from xml.sax.saxutils import escape
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
@@ -593,8 +594,6 @@ def build(
 ) -> str:
     """A CAP 1.2 message in the CPEAS style: one zh-CN `<info>`, one area per district with
     its 12-digit geocode. `districts` are (code, name) pairs."""
-    from xml.sax.saxutils import escape
-
     areas = "".join(
         f"<area><areaDesc>{escape(name)}</areaDesc><geocode><valueName>CPEAS Geographic Code"
         f"</valueName><value>{code}000000</value></geocode></area>"
