@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+import phonenumbers
 from sqlalchemy import JSON, Column, DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -64,8 +65,6 @@ def mask_phone(phone: object) -> str:
 # the board masks every number it shows a dispatcher, many times over: parsing one is ~15 µs
 @lru_cache(maxsize=4096)
 def _masked(text: str) -> str:
-    import phonenumbers
-
     try:
         number = phonenumbers.parse(text, "CN")
     except phonenumbers.NumberParseException:

@@ -30,6 +30,7 @@ from consumers import CONSUMERS, consumer_tables
 from consumers.redrive import redrive as redrive_owed
 from coordinator.accounts.people import first_start_hook
 from coordinator.accounts.service import create_token
+from coordinator.common import MaskPhones
 from coordinator.config import Settings, SettingsError, get_settings
 from coordinator.db import make_engine
 from coordinator.demo import is_loaded, load_demo
@@ -80,8 +81,6 @@ def friendly_errors() -> Iterator[None]:
 
 
 def _logging() -> None:
-    from coordinator.common import MaskPhones
-
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

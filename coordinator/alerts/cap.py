@@ -25,11 +25,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError, tostring
+from xml.sax.saxutils import escape
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 from shapely.geometry.base import BaseGeometry
 
+from coordinator.alerts.errors import CapError
 from coordinator.geo import shapes
 from coordinator.geo.outlines import Outlines
 from coordinator.geo.service import haversine_km
@@ -43,10 +45,6 @@ REQUIRED = ("identifier", "sender", "sent", "status", "msgType")
 #: CAP status values Nuanliu acts on; Test, System and Draft messages are refused
 ACTED_ON_STATUS = ("Actual", "Exercise")
 ACTED_ON_TYPES = ("Alert", "Update", "Cancel")
-
-
-class CapError(ValueError):
-    """Not a CAP alert Nuanliu can take; the message is the reason, for a 422."""
 
 
 @dataclass(frozen=True)
@@ -596,8 +594,6 @@ def build(
 ) -> str:
     """A CAP 1.2 message in the CPEAS style: one zh-CN `<info>`, one area per district with
     its 12-digit geocode. `districts` are (code, name) pairs."""
-    from xml.sax.saxutils import escape
-
     areas = "".join(
         f"<area><areaDesc>{escape(name)}</areaDesc><geocode><valueName>CPEAS Geographic Code"
         f"</valueName><value>{code}000000</value></geocode></area>"

@@ -11,6 +11,13 @@ from sqlmodel import Session
 
 from coordinator.accounts.service import Actor, record_audit
 from coordinator.alerts import cap, service
+from coordinator.alerts.errors import (
+    AlertRejected,
+    InvalidPeriod,
+    KeyReused,
+    OutsideDistricts,
+    UnknownReference,
+)
 from coordinator.alerts.models import Alert
 from coordinator.common import aware
 from coordinator.dispatch import service as dispatch_service
@@ -19,15 +26,6 @@ from coordinator.geo.outlines import Outlines
 from coordinator.geo.service import list_districts
 from events.outbox import stage
 from events.payloads.alerts import AlertRaised
-
-
-class AlertRejected(ValueError):
-    """An alert that cannot be acted on; the message is the reason (HTTP 422)."""
-
-
-class KeyReused(AlertRejected):
-    """An Idempotency-Key sent again with a different alert."""
-
 
 #: how long an Idempotency-Key answers with the alert it first raised
 KEY_HOLD = timedelta(hours=24)
@@ -85,7 +83,7 @@ def raise_alert(*, session: Session, data: AlertInput, actor: Actor | str) -> Ra
                 break
     if data.msg_type == "Cancel":
         if incident is None:
-            raise AlertRejected("a Cancel that references no alert we know")
+            raise UnknownReference("a Cancel that references no alert we know")
         alert = _store(session, data, sent, incident.id)
         incidents.close_incident(
             session=session,
@@ -96,7 +94,7 @@ def raise_alert(*, session: Session, data: AlertInput, actor: Actor | str) -> Ra
         _audit(session, actor, "alert.cancelled", alert, incident.id)
         return Raised(alert, incident.id, created=True)
     if not data.districts and (incident is None or incident.status != "open"):
-        raise AlertRejected("its area is outside our districts")
+        raise OutsideDistricts("its area is outside our districts")
     if incident is not None and incident.status == "open":
         incidents.update_incident(  # an Update: dispatch owns the incident
             session=session,
@@ -138,6 +136,12 @@ def raise_alert(*, session: Session, data: AlertInput, actor: Actor | str) -> Ra
     )
     _audit(session, actor, action, alert, incident.id)
     return Raised(alert, incident.id, created=True)
+
+
+def check_period(*, starts_at: datetime | None, ends_at: datetime | None) -> None:
+    """Refuse (InvalidPeriod) a JSON alert that ends before, or when, it starts."""
+    if starts_at and ends_at and ends_at <= starts_at:
+        raise InvalidPeriod("ends_at must be after starts_at")
 
 
 def raise_once(

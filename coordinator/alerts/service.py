@@ -10,18 +10,9 @@ from datetime import UTC, datetime
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from coordinator.alerts.errors import UnknownDistricts
 from coordinator.alerts.models import Alert, AlertClaim
 from coordinator.geo.service import resolve
-
-
-class UnknownDistricts(ValueError):
-    """Some names or codes are not districts we know; `names` lists them."""
-
-    def __init__(self, names: Sequence[str]) -> None:
-        super().__init__(
-            "unknown district" + ("s" if len(names) > 1 else "") + ": " + ", ".join(names)
-        )
-        self.names = list(names)
 
 
 def utc(value: datetime) -> datetime:

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
-from coordinator.alerts import cap, flows, service
+from coordinator.alerts import flows, service
+from coordinator.alerts.errors import NothingTaken
 from coordinator.alerts.models import AlertAccepted, AlertCreate
 from coordinator.common import utcnow
 from coordinator.deps import Dispatcher, OutlinesDep, SessionDep, SettingsDep
@@ -28,14 +29,10 @@ def _commit(
 ) -> JSONResponse:
     """Raise the alert in one transaction; 202 for a new alert, 200 with the same ids for one
     already raised (the same Idempotency-Key, or the same body within the window)."""
-    try:
-        raised = flows.raise_once(
-            session=session, data=data, actor=actor, key=key, window=window, now=data.sent
-        )
-        session.commit()
-    except flows.AlertRejected as exc:
-        session.rollback()
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    raised = flows.raise_once(
+        session=session, data=data, actor=actor, key=key, window=window, now=data.sent
+    )
+    session.commit()
     assert raised.alert.id is not None
     body = {"alert_id": raised.alert.id, "incident_id": raised.incident_id}
     code = status.HTTP_202_ACCEPTED if raised.created else status.HTTP_200_OK
@@ -81,14 +78,8 @@ def post_alert(
 ) -> JSONResponse:
     """Raise an alert by hand: opens an incident; dispatch plans tasks and sends offers. A
     retried or doubled post opens no second incident (see `Idempotency-Key`)."""
-    if body.starts_at and body.ends_at and body.ends_at <= body.starts_at:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, "ends_at must be after starts_at"
-        )
-    try:
-        codes = service.resolve_districts(session=session, names=body.districts)
-    except service.UnknownDistricts as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    flows.check_period(starts_at=body.starts_at, ends_at=body.ends_at)
+    codes = service.resolve_districts(session=session, names=body.districts)
     data = flows.AlertInput(
         sender=f"api:{actor.name}",
         identifier=str(uuid.uuid4()),
@@ -112,6 +103,7 @@ async def read_limited(request: Request, limit: int) -> bytes:
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
+            # HTTP-level, not a refusal of alerts: the same 413 any too-large body gets
             raise HTTPException(
                 status.HTTP_413_CONTENT_TOO_LARGE, f"body larger than {limit} bytes"
             )
@@ -150,11 +142,8 @@ def post_cap(
     try:
         result = flows.ingest_cap(session=session, data=data, actor=actor, outlines=outlines)
         if not result.raised:
-            raise flows.AlertRejected("; ".join(result.skipped) or "no alert in the body")
+            raise NothingTaken("; ".join(result.skipped) or "no alert in the body")
         session.commit()
-    except (cap.CapError, flows.AlertRejected) as exc:
-        session.rollback()
-        return JSONResponse({"detail": str(exc)[:2000]}, status_code=422)
     except IntegrityError:
         # a copy of the same alert won a race: answer with what it stored
         session.rollback()

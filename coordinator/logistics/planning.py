@@ -28,6 +28,7 @@ from sqlmodel import Session, col, select
 from coordinator.errors import DomainError
 from coordinator.logistics import ledger
 from coordinator.logistics.models import Forecast, Item, Place
+from coordinator.logistics.service import in_transit
 
 RUSH_DAYS = 40
 #: the rush opens 15 days before Lunar New Year (day 15), so New Year's Eve is day 14 and the
@@ -411,8 +412,6 @@ def load_inputs(
 ) -> tuple[PlanInputs, list[Place], list[Item]]:
     """Read stations' stock (with what is on the way), demand over the next `target_days`,
     the warehouse's stock. Tickets are bought on the spot, so they are left out."""
-    from coordinator.logistics.service import in_transit
-
     stations = [
         p
         for p in session.exec(

@@ -17,6 +17,7 @@ from sqlmodel import Session
 from coordinator.logistics import errors, flows, ledger, service
 from coordinator.logistics.flows import LineCount
 from coordinator.logistics.models import Item, Shipment
+from coordinator.sms import service as sms
 from coordinator.sms.replies import Reply
 
 ALL_WORDS = {"全", "全部", "全收", "齐", "ALL", "OK"}
@@ -163,8 +164,6 @@ def _ask(session: Session, phone: str, shipment: Shipment, why: str, sent: str) 
 
 
 def _answer(session: Session, phone: str, outcome: Outcome) -> Outcome:
-    from coordinator.sms import service as sms
-
     if outcome.answer:
         sms.queue_outbound(session=session, phone=phone, body=outcome.answer, kind="receipt")
     return outcome

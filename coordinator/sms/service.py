@@ -17,6 +17,7 @@ from sqlalchemy import event, func
 from sqlmodel import Session, col, select
 
 from coordinator.common import utcnow
+from coordinator.sms.errors import InvalidMessage
 from coordinator.sms.models import MAX_BODY_CHARS, SmsMessage
 from coordinator.sms.replies import parse_reply
 from coordinator.sms.templates import render
@@ -39,10 +40,6 @@ _GSM_EXTENSION = set("^{}\\[~]|€\f")
 
 #: the column's width; Twilio's ids are 34 characters
 MAX_PROVIDER_SID = 64
-
-
-class InvalidMessage(ValueError):
-    """A message body Nuanliu will not store or send; the message says why."""
 
 
 def segments(text: str) -> tuple[int, str]:

@@ -16,7 +16,7 @@ from coordinator.sms import flows, service
 from coordinator.sms.intake import Intake, IntakeClosed
 from coordinator.sms.models import MAX_BODY_CHARS, SmsMessage, SmsPage, SmsPublic, Status
 from coordinator.sms.signature import valid_twilio_signature
-from coordinator.volunteers.service import InvalidPhone, normalise_phone
+from coordinator.volunteers.service import normalise_phone
 from events.context import current_request_id
 
 log = logging.getLogger(__name__)
@@ -41,10 +41,6 @@ def _public(message: SmsMessage) -> SmsPublic:
     return SmsPublic.model_validate(message, from_attributes=True)
 
 
-def _unprocessable(exc: Exception) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc))
-
-
 async def _inbound_body(request: Request) -> InboundSms:
     # Parsed here rather than by FastAPI so that a body that is not UTF-8 is a 422 like any
     # other bad field (FastAPI answers 400 for undecodable JSON).
@@ -52,6 +48,7 @@ async def _inbound_body(request: Request) -> InboundSms:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
+        # a body that cannot be read, like FastAPI's own 422s: not a refusal of the domain
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, f"body is not valid UTF-8: {exc.reason}"
         ) from None
@@ -76,10 +73,7 @@ async def post_inbound(
     request: Request, actor: Dispatcher, body: Annotated[InboundSms, Depends(_inbound_body)]
 ) -> SmsPublic:
     """Record a reply as if it had come from the phone network."""
-    try:
-        text = service.inbound(phone=body.from_, body=body.body, gateway="api")
-    except (InvalidPhone, service.InvalidMessage) as exc:
-        raise _unprocessable(exc) from None
+    text = service.inbound(phone=body.from_, body=body.body, gateway="api")
     message, _ = await _receive(request, flows.Received(text, actor_name(actor), _request_id()))
     return _public(message)
 
@@ -114,10 +108,7 @@ def get_messages(
     themselves."""
     e164 = None
     if phone:
-        try:
-            e164 = normalise_phone(phone, mobile_only=False)
-        except InvalidPhone as exc:
-            raise _unprocessable(exc) from None
+        e164 = normalise_phone(phone, mobile_only=False)
     rows, total = service.list_messages(
         session=session,
         direction=direction,
@@ -161,17 +152,14 @@ async def twilio_inbound(request: Request, settings: SettingsDep) -> Response:
     through the sender like every other message."""
     fields = await _signed_form(request, settings)
     sender, body = fields.get("From", ""), fields.get("Body")
-    if body is None:
+    if body is None:  # a malformed webhook (HTTP-level), not a refusal of the domain
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "no Body")
-    try:
-        text = service.inbound(
-            phone=sender,
-            body=body,
-            provider_sid=fields.get("MessageSid") or fields.get("SmsSid") or None,
-            gateway="twilio",
-        )
-    except (InvalidPhone, service.InvalidMessage) as exc:
-        raise _unprocessable(exc) from None
+    text = service.inbound(
+        phone=sender,
+        body=body,
+        provider_sid=fields.get("MessageSid") or fields.get("SmsSid") or None,
+        gateway="twilio",
+    )
     await _receive(request, flows.Received(text, "sms:twilio", _request_id()))
     return Response(EMPTY_TWIML, media_type="text/xml")
 
@@ -182,7 +170,7 @@ async def twilio_status(request: Request, session: SessionDep, settings: Setting
     fields = await _signed_form(request, settings)
     sid = fields.get("MessageSid") or fields.get("SmsSid")
     state = fields.get("MessageStatus") or fields.get("SmsStatus")
-    if not sid or not state:
+    if not sid or not state:  # a malformed webhook (HTTP-level), not a refusal of the domain
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "MessageSid and MessageStatus")
     if state in REPORTED:
         error = None

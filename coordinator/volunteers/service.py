@@ -19,6 +19,12 @@ from sqlmodel import Session, col, select
 from coordinator.common import utcnow
 from coordinator.geo.models import District
 from coordinator.geo.service import resolve
+from coordinator.volunteers.errors import (
+    InvalidFilter,
+    InvalidPhone,
+    InvalidVolunteer,
+    PhoneOnRoster,
+)
 from coordinator.volunteers.models import Team, Volunteer, VolunteerCreate
 
 MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
@@ -62,19 +68,6 @@ LANGUAGE_ALIASES = {
     "英语": "en",
 }
 MAX_SKILLS = 20
-
-
-class InvalidPhone(ValueError):
-    """A phone number Nuanliu cannot text; the message says why, for a row-level error."""
-
-
-class InvalidVolunteer(ValueError):
-    """A volunteer record that cannot be stored; `column` names the field at fault."""
-
-    def __init__(self, column: str | None, message: str) -> None:
-        super().__init__(message)
-        self.column = column
-        self.message = message
 
 
 def normalise_phone(raw: str, *, region: str = "CN", mobile_only: bool = True) -> str:
@@ -254,13 +247,37 @@ def volunteer_values(data: VolunteerCreate, resolver: Resolver) -> dict[str, Any
     }
 
 
+def district_filter(*, session: Session, name_or_code: str) -> str:
+    """The code of the district a roster query names; InvalidFilter for one we do not know."""
+    found = resolve(session=session, name_or_code=name_or_code)
+    if found is None:
+        raise InvalidFilter(f"unknown district {name_or_code!r}")
+    return found.code
+
+
+def skill_filter(skill: str) -> str | None:
+    """The playbook name of the skill a roster query names (None for a blank one);
+    InvalidFilter for one that is not a skill."""
+    if not skill.strip():
+        return None
+    try:
+        return clean_skills([skill])[0]
+    except InvalidVolunteer as exc:
+        raise InvalidFilter(exc.message) from None
+
+
+def get_volunteer(*, session: Session, volunteer_id: int) -> Volunteer | None:
+    """The volunteer with that id, or None."""
+    return session.get(Volunteer, volunteer_id)
+
+
 def create_volunteer(*, session: Session, data: VolunteerCreate) -> Volunteer:
     """Add a volunteer in the caller's transaction; raises InvalidVolunteer (a number already
     on the roster too)."""
     volunteer = build_volunteer(data, Resolver(session))
     existing = get_by_phone(session=session, phone=volunteer.phone)
     if existing is not None:
-        raise InvalidVolunteer("phone", f"already on the roster (volunteer {existing.id})")
+        raise PhoneOnRoster(existing.id)
     session.add(volunteer)
     session.flush()
     return volunteer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -12,8 +12,9 @@ from starlette.datastructures import UploadFile
 
 from coordinator.accounts.service import Actor, record_audit
 from coordinator.deps import Dispatcher, SessionDep
-from coordinator.geo.service import resolve
+from coordinator.lookup import fetch_or_404
 from coordinator.volunteers import importer, service
+from coordinator.volunteers.errors import ImportFileError, RosterConflict, VolunteerNotFound
 from coordinator.volunteers.models import (
     ImportResult,
     Team,
@@ -24,6 +25,18 @@ from coordinator.volunteers.models import (
 )
 
 router = APIRouter(prefix="/api", tags=["volunteers"])
+
+
+def _volunteer(session: Session, volunteer_id: int) -> Volunteer | None:
+    return service.get_volunteer(session=session, volunteer_id=volunteer_id)
+
+
+def _no_volunteer(volunteer_id: int) -> VolunteerNotFound:
+    return VolunteerNotFound(f"no volunteer {volunteer_id}")
+
+
+#: the volunteer in the path, or 404
+VolunteerRow = Annotated[Volunteer, fetch_or_404("volunteer_id", _volunteer, missing=_no_volunteer)]
 
 
 def _public(volunteer: object) -> VolunteerPublic:
@@ -43,24 +56,14 @@ def get_volunteers(
 ) -> VolunteerPage:
     """The roster, filtered by district (name or code), skill, team name or a search `q`
     over names and phone numbers."""
-    code = None
-    if district:
-        found = resolve(session=session, name_or_code=district)
-        if found is None:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT, f"unknown district {district!r}"
-            )
-        code = found.code
+    code = service.district_filter(session=session, name_or_code=district) if district else None
     team_id = None
     if team:
         found_team = session.exec(select(Team).where(Team.name == team)).first()
         if found_team is None:
             return VolunteerPage(items=[], count=0, offset=offset, limit=limit)
         team_id = found_team.id
-    try:
-        skill_name = service.clean_skills([skill])[0] if skill and skill.strip() else None
-    except service.InvalidVolunteer as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    skill_name = service.skill_filter(skill) if skill else None
     rows, total = service.list_volunteers(
         session=session,
         district=code,
@@ -82,13 +85,6 @@ def post_volunteer(
         volunteer = service.create_volunteer(session=session, data=body)
     except IntegrityError:
         raise _conflict(session) from None
-    except service.InvalidVolunteer as exc:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT
-            if exc.column == "phone" and "already" in exc.message
-            else status.HTTP_422_UNPROCESSABLE_CONTENT,
-            {"column": exc.column, "message": exc.message},
-        ) from None
     record_audit(
         session=session,
         actor=actor,
@@ -101,19 +97,13 @@ def post_volunteer(
 
 
 @router.get("/volunteers/{volunteer_id}", response_model=VolunteerPublic)
-def get_volunteer(volunteer_id: int, session: SessionDep, _actor: Dispatcher) -> VolunteerPublic:
-    volunteer = session.get(Volunteer, volunteer_id)
-    if volunteer is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no volunteer {volunteer_id}")
+def get_volunteer(_actor: Dispatcher, volunteer: VolunteerRow) -> VolunteerPublic:
     return _public(volunteer)
 
 
-def _conflict(session: Session) -> HTTPException:
+def _conflict(session: Session) -> RosterConflict:
     session.rollback()
-    return HTTPException(
-        status.HTTP_409_CONFLICT,
-        "a phone number was added to the roster at the same time; nothing was stored, please retry",
-    )
+    return RosterConflict()
 
 
 def _commit(session: Session) -> None:
@@ -163,13 +153,13 @@ async def import_volunteers(
         form = await request.form()
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "no file field in the form")
+            raise ImportFileError("no file field in the form")
         filename = upload.filename or ""
         data = await upload.read()
     else:
         data = await request.body()
     if not data:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the file is empty")
+        raise ImportFileError("the file is empty")
     # 20,000 rows take seconds to check and store: on the event loop, every other request
     # (/healthz among them) waited for them
     return await run_in_threadpool(_import, session, actor, data, filename, dry_run)
@@ -185,9 +175,6 @@ def _import(
         )
     except IntegrityError:
         raise _conflict(session) from None
-    except importer.ImportFileError as exc:
-        session.rollback()
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     if dry_run:
         session.rollback()
         return result

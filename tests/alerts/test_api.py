@@ -91,6 +91,26 @@ def test_bad_alert_bodies_are_refused_and_store_nothing(api, tokens, engine, bod
     assert _count(engine, OutboxEvent) == 0
 
 
+@pytest.mark.parametrize(
+    ("body", "detail", "code"),
+    [
+        (
+            {**GOOD, "districts": ["Atlantis"]},
+            "unknown district: Atlantis",
+            "unknown_district",
+        ),
+        (
+            {**GOOD, "ends_at": "2014-01-05T06:00:00+08:00"},
+            "ends_at must be after starts_at",
+            "invalid_alert_period",
+        ),
+    ],
+)
+def test_refusals_say_their_code(api, tokens, engine, body, detail, code):
+    r = api.post("/api/alerts", json=body, headers=bearer(tokens["dispatcher"]))
+    assert r.status_code == 422 and r.json() == {"detail": detail, "code": code}
+
+
 def test_broken_json_huge_bodies_and_roles(api, tokens, engine):
     headers = {**bearer(tokens["dispatcher"]), "content-type": "application/json"}
     assert api.post("/api/alerts", content=b'{"kind": ', headers=headers).status_code == 422
@@ -146,6 +166,7 @@ def test_a_key_sent_again_with_another_alert_is_refused(api, tokens, engine, clo
     other = {**GOOD, "level": "red"}
     r = _post(api, tokens, other, key="k-1")
     assert r.status_code == 422 and "Idempotency-Key was used for a different alert" in r.text
+    assert r.json()["code"] == "idempotency_key_reused"
     assert _count(engine, Alert) == 1 and _count(engine, Incident) == 1
     # the same content written differently is the same alert: district names or codes in
     # another order, the start in UTC, spaces around the headline

@@ -129,6 +129,7 @@ def test_alerts_outside_guiyang_are_refused_and_store_nothing(api, tokens, engin
     beijing = _icing(districts=[("110101", "东城区")], headline="北京市道路结冰橙色预警")
     r = _post(api, tokens, beijing)
     assert r.status_code == 422 and "outside our districts" in r.text
+    assert r.json()["code"] == "no_alert_taken"
     if REAL.is_dir():
         for f in sorted(REAL.glob("*.xml")):
             r = _post(api, tokens, f.read_bytes())
@@ -171,6 +172,7 @@ def test_real_cpeas_message_in_gb2312_is_taken_like_its_utf8_form(api, tokens, e
 def test_hostile_bodies_get_422_with_a_reason(api, tokens, engine, name):
     r = _post(api, tokens, HOSTILE[name])
     assert r.status_code == 422 and r.json()["detail"]
+    assert r.json()["code"] == "invalid_cap"
     assert _count(engine, Alert) == 0
 
 

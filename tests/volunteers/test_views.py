@@ -64,6 +64,7 @@ def test_duplicate_phone_is_409(api: Api, engine: Engine) -> None:
     assert create(api, name="a", phone="13800138000", district="云岩").status_code == 201
     response = create(api, name="b", phone="+8613800138000", district="云岩")
     assert response.status_code == 409 and response.json()["detail"]["column"] == "phone"
+    assert response.json()["code"] == "phone_on_roster"
 
 
 @pytest.mark.parametrize(
@@ -111,7 +112,9 @@ def test_get_one(api: Api) -> None:
     created = create(api, name="王芳", phone="13800138000", district="云岩").json()
     response = api.client.get(f"/api/volunteers/{created['id']}", headers=api.headers)
     assert response.status_code == 200 and response.json()["name"] == "王芳"
-    assert api.client.get("/api/volunteers/999999", headers=api.headers).status_code == 404
+    missing = api.client.get("/api/volunteers/999999", headers=api.headers)
+    assert missing.status_code == 404
+    assert missing.json() == {"detail": "no volunteer 999999", "code": "volunteer_not_found"}
     assert api.client.get("/api/volunteers/abc", headers=api.headers).status_code == 422
 
 
@@ -123,7 +126,7 @@ def test_number_added_concurrently_is_409_and_stores_nothing(
     monkeypatch.setattr("coordinator.volunteers.service.get_by_phone", lambda **_: None)
     monkeypatch.setattr("coordinator.volunteers.importer.existing_phones", lambda **_: {})
     response = create(api, name="b", phone="13800138000", district="云岩")
-    assert response.status_code == 409
+    assert response.status_code == 409 and response.json()["code"] == "roster_conflict"
     csv = "name,phone,district\nc,13900139000,云岩\nd,13800138000,云岩\n".encode()
     response = api.client.post("/api/volunteers/import", content=csv, headers=api.headers)
     assert response.status_code == 409

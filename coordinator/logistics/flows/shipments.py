@@ -13,6 +13,7 @@ from coordinator.logistics import ledger, service
 from coordinator.logistics.errors import InvalidShipment, UnknownItem
 from coordinator.logistics.flows.common import actor_label, check_quantity
 from coordinator.logistics.models import Item, Place, Shipment, ShipmentLine
+from coordinator.sms import service as sms
 from events.outbox import stage
 from events.payloads import logistics as ev
 
@@ -26,8 +27,6 @@ def _dispatch_sms(
     phones = service.manager_phones(to)
     if not phones:
         return
-    from coordinator.sms import service as sms
-
     counts = " ".join(f"{item.short_name}{qty}" for item, qty in lines)
     body = (
         f"暖流发货{shipment.short_code}至{to.name_zh}: {counts}。"

@@ -12,6 +12,7 @@ from coordinator.deps import Dispatcher, SessionDep, StationStaff
 from coordinator.logistics import errors, service
 from coordinator.logistics.schemas import ItemPublic, MovementPublic, PlacePublic, PlaceStock
 from coordinator.logistics.views.common import Body, Count, Sku, Station, Warehouse, write
+from coordinator.volunteers.service import normalise_phone
 
 router = APIRouter(prefix="/api", tags=["logistics"])
 
@@ -96,7 +97,6 @@ def set_managers(
 ) -> PlacePublic:
     """The manager phones that may confirm this station's receipts by SMS (mobile numbers,
     stored as E.164)."""
-    from coordinator.volunteers.service import normalise_phone
 
     def act() -> None:
         phones: list[str] = []

@@ -1,0 +1,75 @@
+"""Every way the roster says no: one type per failure, each with its HTTP status and code (see
+`coordinator.errors`). The modules that raise them name them as before
+(`service.InvalidPhone`, `service.InvalidVolunteer`, `importer.ImportFileError`).
+
+`VolunteersError` is the base a caller catches for "the roster refused this"; every type is
+still a `ValueError`, as it always was (the importer and `dispatch.flows.replies` catch
+`InvalidPhone`/`InvalidVolunteer` by name)."""
+
+from __future__ import annotations
+
+from coordinator.errors import DomainError
+
+
+class VolunteersError(DomainError, ValueError):
+    """A request the roster refuses (422 unless the type says otherwise)."""
+
+    code = "volunteer_refused"
+
+
+class VolunteerNotFound(VolunteersError):
+    status = 404
+    code = "volunteer_not_found"
+
+
+class InvalidPhone(VolunteersError):
+    """A phone number Nuanliu cannot text; the message says why, for a row-level error."""
+
+    code = "invalid_phone"
+
+
+class InvalidVolunteer(VolunteersError):
+    """A volunteer record that cannot be stored; `column` names the field at fault, and the
+    answer's `detail` is `{"column", "message"}`."""
+
+    code = "invalid_volunteer"
+
+    def __init__(self, column: str | None, message: str) -> None:
+        super().__init__(message, detail={"column": column, "message": message})
+        self.column = column
+
+
+class PhoneOnRoster(InvalidVolunteer):
+    """A new volunteer with a number already on the roster."""
+
+    status = 409
+    code = "phone_on_roster"
+
+    def __init__(self, volunteer_id: int | None) -> None:
+        super().__init__("phone", f"already on the roster (volunteer {volunteer_id})")
+
+
+class RosterConflict(VolunteersError):
+    """A number added by someone else while this write was under way (the unique phone
+    index); nothing was stored."""
+
+    status = 409
+    code = "roster_conflict"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "a phone number was added to the roster at the same time; nothing was stored, "
+            "please retry"
+        )
+
+
+class InvalidFilter(VolunteersError):
+    """A roster query naming an unknown district or a skill that is not one."""
+
+    code = "invalid_roster_filter"
+
+
+class ImportFileError(VolunteersError):
+    """The file as a whole cannot be imported; the message says why."""
+
+    code = "invalid_roster_file"
