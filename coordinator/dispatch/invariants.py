@@ -25,9 +25,6 @@ from events.payloads.assignments import (
     AssignmentExpired,
 )
 
-#: statuses that keep a volunteer busy in a shift (the matching's `busy_windows` uses these)
-_BUSY = LIVE
-
 
 def slots_filled_twice(session: Session) -> list[Breach]:
     """More filled assignments than slots; two live assignments on one slot; a slot number
@@ -89,7 +86,7 @@ def two_tasks_in_one_shift(session: Session) -> list[Breach]:
             col(Task.ends_at),
         )
         .join(Task, col(Task.id) == Assignment.task_id)
-        .where(col(Assignment.status).in_(_BUSY))
+        .where(col(Assignment.status).in_(LIVE))  # busy in that shift, as the matching sees it
         .order_by(col(Assignment.volunteer_id), col(Task.starts_at), col(Assignment.id))
     ).all()
     held: dict[int, list[tuple[int | None, int, datetime, datetime]]] = defaultdict(list)
