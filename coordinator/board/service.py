@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select as sa_select
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from coordinator.board.hub import masked_event
 from coordinator.common import aware, mask_phone, utcnow
@@ -26,7 +26,7 @@ from coordinator.geo import service as geo
 from coordinator.logistics import service as logistics
 from coordinator.logistics.errors import NoOpenFund
 from coordinator.logistics.schemas import MovementPublic
-from coordinator.volunteers.models import Volunteer
+from coordinator.volunteers import service as roster
 from events.outbox import OutboxEvent
 
 #: how many of the newest events a projection reads (a season's worth on a city's board)
@@ -217,10 +217,7 @@ def _since(iso: str, now: datetime) -> int:
 
 
 def _volunteer_names(session: Session, ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    rows = session.exec(select(Volunteer).where(col(Volunteer.id).in_(ids))).all()
-    return {v.id: v.name for v in rows if v.id is not None}
+    return roster.names_by_id(session=session, volunteer_ids=ids) if ids else {}
 
 
 def incidents_view(
@@ -376,10 +373,7 @@ def phone_inboxes(*, session: Session) -> list[dict[str, Any]]:
     for message in projection.sms:
         by_phone.setdefault(message["phone"], []).append(message)
     phones = list(by_phone)
-    volunteers = {
-        v.phone: v
-        for v in session.exec(select(Volunteer).where(col(Volunteer.phone).in_(phones))).all()
-    }
+    volunteers = roster.by_phones(session=session, phones=phones)
     out = []
     for phone, messages in by_phone.items():
         volunteer = volunteers.get(phone)

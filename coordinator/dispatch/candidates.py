@@ -4,19 +4,17 @@ components that group tasks whose windows overlap. Reads only; the offers module
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_
 from sqlmodel import Session, col, select
 
 from coordinator.common import aware
 from coordinator.dispatch import matching
 from coordinator.dispatch.models import FILLED, HOLDING, Assignment, Task
-from coordinator.volunteers.models import Volunteer
+from coordinator.volunteers import service as roster
 
 
 def overlaps(a_start: datetime, a_end: datetime, b_start: datetime, b_end: datetime) -> bool:
@@ -89,29 +87,12 @@ def served_hours(
 
 def teams_on_task(*, session: Session, task_id: int) -> set[int]:
     """Teams with a member offered, accepted or done on the task (a refill prefers them)."""
-    query = (
-        select(Volunteer.team_id)
-        .join(Assignment, col(Assignment.volunteer_id) == Volunteer.id)
-        .where(
-            Assignment.task_id == task_id,
-            col(Assignment.status).in_(HOLDING),
-            col(Volunteer.team_id).is_not(None),
-        )
+    holders = session.exec(
+        select(Assignment.volunteer_id)
+        .where(Assignment.task_id == task_id, col(Assignment.status).in_(HOLDING))
         .distinct()
-    )
-    return {int(t) for t in session.exec(query).all() if t is not None}
-
-
-_CANDIDATE_COLUMNS: tuple[Any, ...] = (
-    col(Volunteer.id),
-    col(Volunteer.lat),
-    col(Volunteer.lon),
-    col(Volunteer.current_lat),
-    col(Volunteer.current_lon),
-    col(Volunteer.skills),
-    col(Volunteer.recent_hours),
-    col(Volunteer.team_id),
-)
+    ).all()
+    return roster.team_ids(session=session, volunteer_ids=holders)
 
 
 def candidate_rows(
@@ -121,53 +102,18 @@ def candidate_rows(
     box_deg: float = 0.15,
     exclude: Iterable[int] = (),
 ) -> list[Any]:
-    """Active, opted-in volunteers (plain rows, for speed), optionally only those whose home or
-    current location lies within `box_deg` degrees of `near`."""
-    query = select(*_CANDIDATE_COLUMNS).where(
-        Volunteer.active == True,  # noqa: E712
-        Volunteer.opted_out == False,  # noqa: E712
-    )
-    if near is not None:
-        lat, lon = near
-        query = query.where(
-            or_(
-                and_(
-                    col(Volunteer.lat).between(lat - box_deg, lat + box_deg),
-                    col(Volunteer.lon).between(lon - box_deg, lon + box_deg),
-                ),
-                and_(
-                    col(Volunteer.current_lat).between(lat - box_deg, lat + box_deg),
-                    col(Volunteer.current_lon).between(lon - box_deg, lon + box_deg),
-                ),
-            )
-        )
-    excluded = set(exclude)
-    return [r for r in session.exec(query).all() if r[0] not in excluded]
+    """Active, opted-in volunteers as the roster's plain rows (`volunteers.service.available`),
+    optionally only those within `box_deg` degrees of `near`."""
+    return roster.available(session=session, near=near, box_deg=box_deg, exclude=exclude)
 
 
 def nearest_candidate_rows(
     *, session: Session, lat: float, lon: float, task_id: int, limit: int
 ) -> list[Any]:
     """The `limit` active, opted-in volunteers nearest to (lat, lon) who were never offered
-    `task_id`, by a flat-earth distance the database computes (good enough to pick a short
-    list; the matching then measures great-circle distances). Keeps a refill independent of
-    the roster's size."""
-    here_lat = func.coalesce(col(Volunteer.current_lat), col(Volunteer.lat))
-    here_lon = func.coalesce(col(Volunteer.current_lon), col(Volunteer.lon))
-    squeeze = math.cos(math.radians(lat)) ** 2
-    distance = (here_lat - lat) * (here_lat - lat) + (here_lon - lon) * (here_lon - lon) * squeeze
+    `task_id`; keeps a refill independent of the roster's size."""
     asked = select(Assignment.volunteer_id).where(Assignment.task_id == task_id)
-    query = (
-        select(*_CANDIDATE_COLUMNS)
-        .where(
-            Volunteer.active == True,  # noqa: E712
-            Volunteer.opted_out == False,  # noqa: E712
-            col(Volunteer.id).not_in(asked),
-        )
-        .order_by(distance)
-        .limit(limit)
-    )
-    return list(session.exec(query).all())
+    return roster.nearest_available(session=session, lat=lat, lon=lon, limit=limit, excluding=asked)
 
 
 def to_candidates(
@@ -176,9 +122,10 @@ def to_candidates(
     shifts: dict[str, tuple[datetime, datetime]],
     served: dict[int, float] | None = None,
 ) -> list[matching.Candidate]:
-    """Rows from :func:`candidate_rows` as the matching's candidates; a volunteer is busy in a
-    shift when something they hold overlaps the shift's window; `served` (from
-    :func:`served_hours`) adds to the roster's recent hours."""
+    """Rows from :func:`candidate_rows` (`volunteers.service.ROSTER_COLUMNS`) as the
+    matching's candidates; a volunteer is busy in a shift when something they hold overlaps
+    the shift's window; `served` (from :func:`served_hours`) adds to the roster's recent
+    hours."""
     served = served or {}
     out = []
     for vid, lat, lon, clat, clon, skills, hours, team_id in rows:

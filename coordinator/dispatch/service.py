@@ -18,16 +18,18 @@ from coordinator.dispatch.models import (
     HOLDING,
     Assignment,
     AssignmentPublic,
-    Incident,
     IncidentDetail,
     IncidentSummary,
     Playbook,
     Task,
     TaskPublic,
 )
+
+# The row type this service hands to other domains: they name it from here, never from models
+from coordinator.dispatch.models import Incident as Incident
 from coordinator.dispatch.playbooks import DEFAULT_PLAYBOOKS, PlaybookData
 from coordinator.sms.replies import new_code
-from coordinator.volunteers.models import Volunteer
+from coordinator.volunteers import service as roster
 
 
 # -- incidents ---------------------------------------------------------------------------------
@@ -229,12 +231,11 @@ def incident_detail(*, session: Session, incident: Incident) -> IncidentDetail:
     summary = summarise(session=session, incidents=[incident])[0]
     tasks = tasks_of(session=session, incident_id=incident.id)
     counts = status_counts(session=session, task_ids=[t.id for t in tasks if t.id is not None])
-    rows = session.exec(
-        select(Assignment, Volunteer.name)
-        .join(Volunteer, col(Volunteer.id) == Assignment.volunteer_id)
-        .where(Assignment.incident_id == incident.id)
-        .order_by(col(Assignment.id))
+    held = session.exec(
+        select(Assignment).where(Assignment.incident_id == incident.id).order_by(col(Assignment.id))
     ).all()
+    names = roster.names_by_id(session=session, volunteer_ids={a.volunteer_id for a in held})
+    rows = [(a, names.get(a.volunteer_id, "")) for a in held]
     assignments = [
         AssignmentPublic(
             id=a.id or 0,

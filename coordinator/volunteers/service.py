@@ -13,19 +13,21 @@ from typing import Any
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
-from sqlalchemy import String, cast, func, or_
+from sqlalchemy import String, and_, cast, func, or_
 from sqlmodel import Session, col, select
 
 from coordinator.common import utcnow
-from coordinator.geo.models import District
-from coordinator.geo.service import resolve
+from coordinator.geo.service import District, resolve
 from coordinator.volunteers.errors import (
     InvalidFilter,
     InvalidPhone,
     InvalidVolunteer,
     PhoneOnRoster,
 )
-from coordinator.volunteers.models import Team, Volunteer, VolunteerCreate
+from coordinator.volunteers.models import Team, VolunteerCreate
+
+# The row type this service hands to other domains: they name it from here, never from models
+from coordinator.volunteers.models import Volunteer as Volunteer
 
 MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
 
@@ -98,6 +100,49 @@ def _normalised(raw: str, region: str, mobile_only: bool) -> str:
 
 def get_by_phone(*, session: Session, phone: str) -> Volunteer | None:
     return session.exec(select(Volunteer).where(Volunteer.phone == phone)).first()
+
+
+def by_phones(*, session: Session, phones: Iterable[str]) -> dict[str, Volunteer]:
+    """E.164 phone → Volunteer row (the session's own object), for the phones on the roster."""
+    wanted = list(set(phones))
+    found: dict[str, Volunteer] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        for v in session.exec(select(Volunteer).where(col(Volunteer.phone).in_(chunk))).all():
+            found[v.phone] = v
+    return found
+
+
+def by_ids(*, session: Session, volunteer_ids: Iterable[int]) -> dict[int, Volunteer]:
+    """Volunteer id → Volunteer row, for the ids on the roster."""
+    wanted = list(set(volunteer_ids))
+    found: dict[int, Volunteer] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        for v in session.exec(select(Volunteer).where(col(Volunteer.id).in_(chunk))).all():
+            if v.id is not None:
+                found[v.id] = v
+    return found
+
+
+def names_by_id(*, session: Session, volunteer_ids: Iterable[int]) -> dict[int, str]:
+    """Volunteer id → name, for the ids on the roster."""
+    wanted = list(set(volunteer_ids))
+    found: dict[int, str] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        for vid, name in session.exec(
+            select(Volunteer.id, Volunteer.name).where(col(Volunteer.id).in_(chunk))
+        ).all():
+            if vid is not None:
+                found[vid] = name
+    return found
+
+
+def opt_out(*, session: Session, volunteer: Volunteer) -> None:
+    """The volunteer asked for no more task messages (their STOP); the caller's transaction."""
+    volunteer.opted_out = True
+    session.add(volunteer)
 
 
 def volunteer_ids_by_phone(*, session: Session, phones: set[str]) -> dict[str, int]:
@@ -266,6 +311,11 @@ def skill_filter(skill: str) -> str | None:
         raise InvalidFilter(exc.message) from None
 
 
+def team_id_named(*, session: Session, name: str) -> int | None:
+    """The id of the team called `name`, or None."""
+    return session.exec(select(Team.id).where(Team.name == name)).first()
+
+
 def get_volunteer(*, session: Session, volunteer_id: int) -> Volunteer | None:
     """The volunteer with that id, or None."""
     return session.get(Volunteer, volunteer_id)
@@ -331,3 +381,89 @@ def list_volunteers(
         count_query = count_query.where(condition)
     rows = session.exec(query.order_by(col(Volunteer.id)).offset(offset).limit(limit)).all()
     return list(rows), int(session.exec(count_query).one())
+
+
+# The roster as the matching reads it: plain rows in bulk (building 20,000 ORM objects would
+# cost more than the matching itself).
+
+#: the columns of the rows `available` and `nearest_available` return, in this order
+ROSTER_COLUMNS: tuple[Any, ...] = (
+    col(Volunteer.id),
+    col(Volunteer.lat),
+    col(Volunteer.lon),
+    col(Volunteer.current_lat),
+    col(Volunteer.current_lon),
+    col(Volunteer.skills),
+    col(Volunteer.recent_hours),
+    col(Volunteer.team_id),
+)
+
+
+def _askable() -> tuple[Any, ...]:
+    return (Volunteer.active == True, Volunteer.opted_out == False)  # noqa: E712
+
+
+def available(
+    *,
+    session: Session,
+    near: tuple[float, float] | None = None,
+    box_deg: float = 0.15,
+    exclude: Iterable[int] = (),
+) -> list[Any]:
+    """Active, opted-in volunteers as rows of ROSTER_COLUMNS, optionally only those whose home
+    or current location lies within `box_deg` degrees of `near`; `exclude` is left out."""
+    query = select(*ROSTER_COLUMNS).where(*_askable())
+    if near is not None:
+        lat, lon = near
+        query = query.where(
+            or_(
+                and_(
+                    col(Volunteer.lat).between(lat - box_deg, lat + box_deg),
+                    col(Volunteer.lon).between(lon - box_deg, lon + box_deg),
+                ),
+                and_(
+                    col(Volunteer.current_lat).between(lat - box_deg, lat + box_deg),
+                    col(Volunteer.current_lon).between(lon - box_deg, lon + box_deg),
+                ),
+            )
+        )
+    excluded = set(exclude)
+    return [r for r in session.exec(query).all() if r[0] not in excluded]
+
+
+def nearest_available(
+    *, session: Session, lat: float, lon: float, limit: int, excluding: Any
+) -> list[Any]:
+    """The `limit` active, opted-in volunteers nearest to (lat, lon) as rows of
+    ROSTER_COLUMNS, leaving out the ids `excluding` selects (a SELECT of one id column, so
+    the database does the exclusion however many there are). The distance is flat-earth,
+    computed by the database: good enough for a short list the matching then measures."""
+    here_lat = func.coalesce(col(Volunteer.current_lat), col(Volunteer.lat))
+    here_lon = func.coalesce(col(Volunteer.current_lon), col(Volunteer.lon))
+    squeeze = math.cos(math.radians(lat)) ** 2
+    distance = (here_lat - lat) * (here_lat - lat) + (here_lon - lon) * (here_lon - lon) * squeeze
+    query = (
+        select(*ROSTER_COLUMNS)
+        .where(*_askable(), col(Volunteer.id).not_in(excluding))
+        .order_by(distance)
+        .limit(limit)
+    )
+    return list(session.exec(query).all())
+
+
+def team_ids(*, session: Session, volunteer_ids: Iterable[int]) -> set[int]:
+    """The teams (ids) these volunteers belong to."""
+    ids = list(set(volunteer_ids))
+    found: set[int] = set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        found |= {
+            int(t)
+            for t in session.exec(
+                select(Volunteer.team_id)
+                .where(col(Volunteer.id).in_(chunk), col(Volunteer.team_id).is_not(None))
+                .distinct()
+            ).all()
+            if t is not None
+        }
+    return found

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session
 from starlette.datastructures import UploadFile
 
 from coordinator.accounts.service import Actor, record_audit
@@ -17,7 +17,6 @@ from coordinator.volunteers import importer, service
 from coordinator.volunteers.errors import ImportFileError, RosterConflict, VolunteerNotFound
 from coordinator.volunteers.models import (
     ImportResult,
-    Team,
     Volunteer,
     VolunteerCreate,
     VolunteerPage,
@@ -59,10 +58,9 @@ def get_volunteers(
     code = service.district_filter(session=session, name_or_code=district) if district else None
     team_id = None
     if team:
-        found_team = session.exec(select(Team).where(Team.name == team)).first()
-        if found_team is None:
+        team_id = service.team_id_named(session=session, name=team)
+        if team_id is None:
             return VolunteerPage(items=[], count=0, offset=offset, limit=limit)
-        team_id = found_team.id
     skill_name = service.skill_filter(skill) if skill else None
     rows, total = service.list_volunteers(
         session=session,

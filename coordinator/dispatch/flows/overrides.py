@@ -14,7 +14,7 @@ from coordinator.dispatch import service as svc
 from coordinator.dispatch.flows.transitions import assigned, move, reload
 from coordinator.dispatch.models import LIVE, Assignment, Incident, IncidentStatus
 from coordinator.dispatch.models import AssignmentStatus as S
-from coordinator.volunteers.models import Volunteer
+from coordinator.volunteers import service as roster
 
 
 def cancel_assignment(
@@ -56,7 +56,7 @@ def assign_volunteer(
     task = svc.lock_task(session=session, task_id=task_id)
     if task is None:
         raise errors.TaskNotFound(f"task {task_id} does not exist")
-    volunteer = session.get(Volunteer, volunteer_id)
+    volunteer = roster.get_volunteer(session=session, volunteer_id=volunteer_id)
     if volunteer is None:
         raise errors.UnknownVolunteer(f"volunteer {volunteer_id} does not exist")
     incident = session.get(Incident, task.incident_id)

@@ -10,7 +10,7 @@ from coordinator.common import utcnow
 from coordinator.dispatch.models import Assignment, AssignmentStatus, Task
 from coordinator.dispatch.texts import task_params
 from coordinator.sms import service as sms
-from coordinator.volunteers.models import Volunteer
+from coordinator.volunteers import service as roster
 
 
 def send_reminders(
@@ -19,9 +19,8 @@ def send_reminders(
     """Queue a reminder for each accepted assignment whose shift starts within `before`."""
     now = now or utcnow()
     rows = session.exec(
-        select(Assignment, Task, Volunteer)
+        select(Assignment, Task)
         .join(Task, col(Task.id) == Assignment.task_id)
-        .join(Volunteer, col(Volunteer.id) == Assignment.volunteer_id)
         .where(
             Assignment.status == AssignmentStatus.ACCEPTED,
             Assignment.reminded_at == None,  # noqa: E711
@@ -29,11 +28,13 @@ def send_reminders(
             col(Task.starts_at) > now,
         )
     ).all()
+    volunteers = roster.by_ids(session=session, volunteer_ids={a.volunteer_id for a, _ in rows})
     count = 0
-    for a, task, volunteer in rows:
+    for a, task in rows:
         a.reminded_at = now
         session.add(a)
-        if volunteer.opted_out:
+        volunteer = volunteers.get(a.volunteer_id)
+        if volunteer is None or volunteer.opted_out:
             continue
         sms.queue_template(
             session=session,

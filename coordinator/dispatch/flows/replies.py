@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from coordinator.accounts.service import record_audit
 from coordinator.common import mask_phone, utcnow
@@ -22,8 +22,8 @@ from coordinator.dispatch.models import AssignmentStatus as S
 from coordinator.logistics import service as logistics
 from coordinator.sms import service as sms
 from coordinator.sms.replies import Reply
-from coordinator.volunteers.models import Volunteer
-from coordinator.volunteers.service import InvalidPhone
+from coordinator.volunteers import service as roster
+from coordinator.volunteers.service import InvalidPhone, Volunteer
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +82,7 @@ class ReplyContext:
 def reply_context(*, session: Session, texts: Sequence[tuple[str, Reply]]) -> ReplyContext:
     """The context for answering `texts` ((phone, reply) pairs, phones in E.164)."""
     phones = {phone for phone, _ in texts}
-    volunteers = {
-        v.phone: v
-        for v in session.exec(select(Volunteer).where(col(Volunteer.phone).in_(phones))).all()
-    }
+    volunteers = roster.by_phones(session=session, phones=phones)
     ids = {v.id for v in volunteers.values() if v.id is not None}
     codes = {
         (volunteers[phone].id or 0, reply.code)
@@ -228,8 +225,7 @@ def handle_reply(
 def opt_out(*, session: Session, volunteer: Volunteer) -> int:
     """The volunteer sent STOP: no more messages, and their open assignments are cancelled
     (and refilled). Returns how many were cancelled."""
-    volunteer.opted_out = True
-    session.add(volunteer)
+    roster.opt_out(session=session, volunteer=volunteer)
     open_ = svc.assignments_of(session=session, volunteer_id=volunteer.id or 0, statuses=LIVE)
     for a in open_:
         cancel_assignment(
