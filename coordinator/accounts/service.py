@@ -12,7 +12,10 @@ from sqlalchemy import insert
 from sqlmodel import Session, select
 
 from coordinator.accounts.errors import StationsRequired, UnknownRole
-from coordinator.accounts.models import ROLES, ApiToken, AuditLog
+
+# The roles vocabulary other domains offer in forms: named from here, never from models
+from coordinator.accounts.models import ROLES as ROLES
+from coordinator.accounts.models import ApiToken, AuditLog
 from coordinator.common import utcnow
 from events.context import current_event_id, current_request_id
 

@@ -24,7 +24,7 @@ from coordinator.accounts.models import (
 )
 from coordinator.accounts.service import create_token, record_audit
 from coordinator.deps import Admin, SessionDep
-from coordinator.logistics.models import Place
+from coordinator.logistics import service as logistics
 from coordinator.lookup import fetch_or_404
 
 router = APIRouter(prefix="/api", tags=["accounts"])
@@ -59,8 +59,7 @@ def post_token(body: TokenCreate, session: SessionDep, actor: Admin) -> TokenCre
 # -- people (admin user management) ------------------------------------------------------------
 def _check_stations(session: SessionDep, station_ids: list[int]) -> None:
     for station_id in station_ids:
-        place = session.get(Place, station_id)
-        if place is None or place.kind != "station":
+        if not logistics.is_station(session=session, place_id=station_id):
             raise UnknownStation(f"no station {station_id}")
 
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from coordinator.alerts import calendar, flows
 from coordinator.common import aware, utcnow
@@ -17,9 +17,9 @@ from coordinator.config import Settings
 from coordinator.db import session_scope
 from coordinator.dispatch import service as dispatch_service
 from coordinator.dispatch.flows import incidents
-from coordinator.dispatch.models import Incident
+from coordinator.dispatch.service import Incident
 from coordinator.geo.outlines import Outlines, guiyang
-from coordinator.logistics.models import Place
+from coordinator.logistics import service as logistics
 from coordinator.scheduling import JobContext, RecurringJob
 from events.outbox import stage
 from events.payloads.incidents import TravelRushDayBegan
@@ -64,15 +64,7 @@ def run_travel_rush(*, engine: Engine, settings: Settings, today: date | None = 
         year, first, last = window
         opens_at = datetime.combine(first, time(0, 0), tzinfo=zone)
         ends_at = datetime.combine(last, time(23, 59), tzinfo=zone)
-        districts = sorted(
-            {
-                code
-                for code in session.exec(
-                    select(Place.district_code).where(Place.kind == "station")
-                ).all()
-                if code
-            }
-        )
+        districts = sorted(logistics.station_districts(session=session))
         # a rush a dispatcher opened ahead of the window is this rush: plan on it, do not
         # open a second one beside it
         adopted = next(

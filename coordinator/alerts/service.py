@@ -11,6 +11,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from coordinator.alerts.errors import UnknownDistricts
+
+# The vocabulary other domains check a query against: named from here, never from models
+from coordinator.alerts.models import KINDS as KINDS
+from coordinator.alerts.models import LEVELS as LEVELS
 from coordinator.alerts.models import Alert, AlertClaim
 from coordinator.geo.service import resolve
 

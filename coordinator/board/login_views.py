@@ -7,16 +7,15 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlmodel import col, select
 
 from coordinator.accounts import people
 from coordinator.accounts import web as auth
-from coordinator.accounts.models import ROLES
-from coordinator.accounts.service import record_audit
+from coordinator.accounts.service import ROLES, record_audit
 from coordinator.accounts.views import UserRow
 from coordinator.board.pages import PageRoute, page
 from coordinator.deps import Admin, CurrentActor, SessionDep
-from coordinator.logistics.models import Place
+from coordinator.logistics import service as logistics
+from coordinator.logistics.service import Place
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -151,9 +150,7 @@ def change_password(
 
 # -- the admin's user page ---------------------------------------------------------------------
 def _stations(session: SessionDep) -> list[Place]:
-    return list(
-        session.exec(select(Place).where(Place.kind == "station").order_by(col(Place.id))).all()
-    )
+    return logistics.places_of_kind(session=session, kind="station")
 
 
 @router.get("/admin/users", response_class=HTMLResponse)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, status
 from sqlmodel import Session
 
 from coordinator.accounts.service import record_audit
-from coordinator.alerts.models import KINDS, LEVELS
+from coordinator.alerts.service import KINDS, LEVELS
 from coordinator.deps import Dispatcher, SessionDep
 from coordinator.dispatch import errors, service
 from coordinator.dispatch.flows import incidents, overrides

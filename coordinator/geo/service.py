@@ -7,7 +7,8 @@ import re
 
 from sqlmodel import Session, select
 
-from coordinator.geo.models import District
+# The row type this service hands to other domains: they name it from here, never from models
+from coordinator.geo.models import District as District
 
 EARTH_RADIUS_KM = 6371.0088
 
@@ -29,6 +30,11 @@ def _normalise(name: str) -> str:
 
 def list_districts(*, session: Session) -> list[District]:
     return list(session.exec(select(District).order_by(District.code)).all())
+
+
+def get_district(*, session: Session, code: str) -> District | None:
+    """The district with that GB/T 2260 code, or None."""
+    return session.get(District, code)
 
 
 def resolve(*, session: Session, name_or_code: str) -> District | None:

@@ -24,7 +24,6 @@ from coordinator.logistics.models import (
     Distribution,
     FundCharge,
     Item,
-    Place,
     Plan,
     PlanLine,
     Shipment,
@@ -34,6 +33,9 @@ from coordinator.logistics.models import (
     StockMovement,
     manager_phones,
 )
+
+# The row type this service hands to other domains: they name it from here, never from models
+from coordinator.logistics.models import Place as Place
 from coordinator.logistics.schemas import (
     DiscrepancyPublic,
     DistributionPublic,
@@ -71,6 +73,18 @@ def item_for_sku(*, session: Session, sku: str, unit: str | None = None) -> Item
 def places_of_kind(*, session: Session, kind: str) -> list[Place]:
     """Stations or warehouses, by id."""
     return list(session.exec(select(Place).where(Place.kind == kind).order_by(col(Place.id))))
+
+
+def station_districts(*, session: Session) -> set[str]:
+    """The district codes that have a station."""
+    rows = session.exec(select(Place.district_code).where(Place.kind == "station")).all()
+    return {code for code in rows if code}
+
+
+def is_station(*, session: Session, place_id: int) -> bool:
+    """Whether `place_id` is a station (not the warehouse, not unknown)."""
+    place = session.get(Place, place_id)
+    return place is not None and place.kind == "station"
 
 
 def list_places(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from coordinator.accounts.service import record_audit
 from coordinator.common import aware, utcnow
@@ -16,8 +16,8 @@ from coordinator.dispatch import service as svc
 from coordinator.dispatch.flows.offers import Offer, offer_open_slots
 from coordinator.dispatch.flows.transitions import SYSTEM
 from coordinator.dispatch.models import Incident, Task
-from coordinator.geo.models import District
-from coordinator.logistics.models import Place
+from coordinator.geo import service as geo
+from coordinator.logistics import service as logistics
 from events.outbox import stage
 from events.payloads.incidents import TaskPlanned
 
@@ -33,13 +33,11 @@ def plan_incident(
     districts = [
         playbooks.DistrictInfo(d.code, d.name_zh, d.name_en, d.lat, d.lon, d.radius_km)
         for code in incident.districts
-        if (d := session.get(District, code)) is not None
+        if (d := geo.get_district(session=session, code=code)) is not None
     ]
     stations = [
         playbooks.Place(p.name_zh, p.name_en, p.lat, p.lon, p.district_code, p.code)
-        for p in session.exec(
-            select(Place).where(Place.kind == "station").order_by(col(Place.id))
-        ).all()
+        for p in logistics.places_of_kind(session=session, kind="station")
     ]
     day = start.astimezone(ZoneInfo(settings.timezone)).date()
     specs = playbooks.plan(
