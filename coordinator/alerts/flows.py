@@ -193,6 +193,13 @@ def raise_once(
     return raised
 
 
+def prune_claims(*, session: Session, now: datetime, window: timedelta) -> int:
+    """Delete the claims no copy can match any more (older than both KEY_HOLD and the
+    dedupe `window`), so the table holds about a day of alerts, not every one ever raised.
+    Returns how many went; the alerts themselves stay."""
+    return service.delete_claims_before(session=session, cutoff=now - max(KEY_HOLD, window))
+
+
 def _store(session: Session, data: AlertInput, sent: datetime, incident_id: int | None) -> Alert:
     alert = Alert(
         sender=data.sender[:255],

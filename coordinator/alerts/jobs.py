@@ -179,16 +179,26 @@ def _fetch(http: httpx.Client, url: str, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def prune_alert_claims(context: JobContext) -> int:
+    """The hourly job: forget the dedupe claims no copy can match any more."""
+    with session_scope(context.engine) as session:
+        return flows.prune_claims(
+            session=session, now=utcnow(), window=context.settings.alert_dedupe_window
+        )
+
+
 def recurring(settings: Settings) -> list[RecurringJob]:
     """The calendar runs daily just after midnight and once at start (a restart mid-day
-    catches up); the feed poller runs only when feeds are configured."""
+    catches up); old dedupe claims are pruned hourly; the feed poller runs only when feeds
+    are configured."""
     jobs: list[RecurringJob] = [
         (
             "alerts-travel-rush",
             travel_rush_calendar,
             "cron",
             {"hour": 0, "minute": 5, "next_run_time": datetime.now(ZoneInfo(settings.timezone))},
-        )
+        ),
+        ("alerts-prune-claims", prune_alert_claims, "interval", {"hours": 1}),
     ]
     if settings.cap_feeds:
         jobs.append(

@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
+from sqlalchemy import delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -117,3 +118,9 @@ def claim(*, session: Session, sender: str, key: str, now: datetime) -> AlertCla
         .with_for_update()
         .execution_options(populate_existing=True)
     ).one()
+
+
+def delete_claims_before(*, session: Session, cutoff: datetime) -> int:
+    """Delete the claims made before `cutoff`; returns how many went."""
+    result = session.execute(delete(AlertClaim).where(col(AlertClaim.claimed_at) < cutoff))
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -10,10 +10,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from coordinator.alerts.models import Alert
+from coordinator.alerts import jobs
+from coordinator.alerts.models import Alert, AlertClaim
 from coordinator.dispatch.models import Incident
+from coordinator.scheduling import JobContext, NoTimers
 from events.outbox import OutboxEvent
 from nuanliu.app import create_app
+from nuanliu.scheduler import recurring_jobs
 from tests.conftest import bearer
 
 
@@ -257,3 +260,30 @@ def test_a_window_of_zero_takes_every_copy_as_a_new_alert(api, tokens, engine, s
     assert _post(api, tokens, GOOD).status_code == 202
     assert _post(api, tokens, GOOD).status_code == 202
     assert _count(engine, Incident) == 2
+
+
+def test_the_hourly_prune_forgets_old_claims_and_keeps_a_days_keys(
+    api, tokens, engine, clock, settings, monkeypatch
+):
+    """Claims older than a day go, so the table does not grow with every alert ever raised;
+    a key used within the day still answers with its alert after a prune."""
+    start = clock.now
+    old = _post(api, tokens, GOOD, key="old-key")
+    assert old.status_code == 202, old.text
+    clock.now = start + timedelta(hours=20)
+    red = {**GOOD, "level": "red"}
+    fresh = _post(api, tokens, red, key="fresh-key")
+    assert fresh.status_code == 202, fresh.text
+
+    clock.now = start + timedelta(hours=25)
+    monkeypatch.setattr(jobs, "utcnow", lambda: clock.now)
+    context = JobContext(settings=settings, engine=engine, timers=NoTimers())
+    assert jobs.prune_alert_claims(context) == 1
+    with Session(engine) as s:
+        assert [c.key for c in s.exec(select(AlertClaim)).all()] == ["key:fresh-key"]
+        assert len(s.exec(select(Alert)).all()) == 2  # the alerts themselves stay
+
+    again = _post(api, tokens, red, key="fresh-key")
+    assert again.status_code == 200 and _ids(again) == _ids(fresh)
+    assert jobs.prune_alert_claims(context) == 0
+    assert "alerts-prune-claims" in {job_id for job_id, *_ in recurring_jobs(settings)}
