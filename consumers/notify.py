@@ -4,17 +4,20 @@ language. Messages are queued in the handler's transaction and delivered after i
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import col, select
+from sqlmodel import Session
 
 from consumers.registry import Context, Handlers
 from coordinator.common import utcnow
 from coordinator.dispatch import jobs as dispatch_jobs
+from coordinator.dispatch import service as dispatch
 from coordinator.dispatch.flows import offers
 from coordinator.dispatch.models import Assignment, Task
 from coordinator.dispatch.texts import task_params
 from coordinator.sms import service as sms
+from coordinator.volunteers import service as roster
 from coordinator.volunteers.models import Volunteer
 from events.payloads.assignments import (
     AssignmentAccepted,
@@ -28,17 +31,48 @@ from events.payloads.assignments import (
 handlers = Handlers("notify")
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """What the batch's handlers text from: each assignment with its task and volunteer."""
+
+    assignments: dict[int, tuple[Assignment, Task]]
+    volunteers: dict[int, Volunteer]
+
+
+def _read(session: Session, assignment_ids: list[int]) -> Loaded:
+    """The assignments with their tasks and volunteers, in two queries per 500. They stay in
+    the session, so a handler's own reads of them do not go to the database again."""
+    with session.no_autoflush:
+        loaded = dispatch.assignments_with_tasks(session=session, assignment_ids=assignment_ids)
+        volunteers = roster.by_ids(
+            session=session, volunteer_ids=[a.volunteer_id for a, _ in loaded.values()]
+        )
+    return Loaded(loaded, volunteers)
+
+
+def _prepare(session: Session, events: list[Any]) -> Loaded:
+    """A batch's worth at once, not a query per event (an orange alert sends 5,000 offers)."""
+    return _read(session, [e.assignment_id for e in events])
+
+
+for _type in (
+    AssignmentOffered,
+    AssignmentAccepted,
+    AssignmentDeclined,
+    AssignmentExpired,
+    AssignmentCancelled,
+    AssignmentCompleted,
+):
+    handlers.prepare(_type)(_prepare)
+
+
 def _load(ctx: Context, assignment_id: int) -> tuple[Assignment, Task, Volunteer] | None:
-    """The assignment with its task and volunteer, in one query (thousands of offers go out
-    after a big alert)."""
-    with ctx.session.no_autoflush:
-        row = ctx.session.exec(
-            select(Assignment, Task, Volunteer)
-            .join(Task, col(Task.id) == Assignment.task_id)
-            .join(Volunteer, col(Volunteer.id) == Assignment.volunteer_id)
-            .where(Assignment.id == assignment_id)
-        ).first()
-    return None if row is None else (row[0], row[1], row[2])
+    loaded: Loaded = ctx.prepared or _read(ctx.session, [assignment_id])
+    pair = loaded.assignments.get(assignment_id)
+    if pair is None:
+        return None
+    volunteer = loaded.volunteers.get(pair[0].volunteer_id)
+    return None if volunteer is None else (pair[0], pair[1], volunteer)
 
 
 def _send(

@@ -186,6 +186,16 @@ class ConsumerRunner:
             self._producer = None
 
     @property
+    def assigned(self) -> bool:
+        """Whether the group has given this runner partitions (its join is over): a rate
+        measured before this includes the join."""
+        consumer = self._consumer
+        try:
+            return consumer is not None and bool(consumer.assignment())
+        except Exception:  # closed under our feet by a reconnect
+            return False
+
+    @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 

@@ -285,6 +285,25 @@ def fresh_code(taken: set[str]) -> str:
     raise RuntimeError("could not find a free short code")  # pragma: no cover
 
 
+def assignments_with_tasks(
+    *, session: Session, assignment_ids: Iterable[int]
+) -> dict[int, tuple[Assignment, Task]]:
+    """Assignment id → (assignment, its task), for those of `assignment_ids` that exist, in
+    a query per 500 (the notify consumer reads a whole batch of offers at once)."""
+    wanted = list(set(assignment_ids))
+    found: dict[int, tuple[Assignment, Task]] = {}
+    for start in range(0, len(wanted), 500):
+        rows = session.exec(
+            select(Assignment, Task)
+            .join(Task, col(Task.id) == Assignment.task_id)
+            .where(col(Assignment.id).in_(wanted[start : start + 500]))
+        ).all()
+        for a, task in rows:
+            if a.id is not None:
+                found[a.id] = (a, task)
+    return found
+
+
 def assignments_of(
     *, session: Session, volunteer_id: int, statuses: Sequence[str]
 ) -> list[Assignment]:

@@ -23,6 +23,7 @@ reference in `code` and the rest of the message (normalised) in `rest` for logis
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 import unicodedata
@@ -114,7 +115,14 @@ def normalise(text: str) -> str:
 
 def new_code(length: int = 3) -> str:
     """A random offer short code that `parse_reply` recognises: letter, digit, letter…"""
-    chars = [secrets.choice(CODE_LETTERS if i % 2 == 0 else CODE_DIGITS) for i in range(length)]
+    # one draw from the OS for the whole code, read as mixed-radix digits (uniform, as a
+    # choice per character is, at a third of the cost: 5,000 offers draw 5,000 codes at once)
+    alphabets = [CODE_LETTERS if i % 2 == 0 else CODE_DIGITS for i in range(length)]
+    n = secrets.randbelow(math.prod(len(a) for a in alphabets))
+    chars = []
+    for alphabet in alphabets:
+        n, index = divmod(n, len(alphabet))
+        chars.append(alphabet[index])
     return "".join(chars)
 
 
