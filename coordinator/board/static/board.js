@@ -1,11 +1,17 @@
 /* The dispatcher's board. Numbers always come from a snapshot (pushed on connect, fetched again
    shortly after events arrive); events only feed the live list and trigger that refresh. When
-   the stream is down the board says so and greys the numbers instead of showing them as live. */
+   the stream is down the board says so and greys the numbers instead of showing them as live.
+
+   In a storm (hundreds of offers and replies a second) the page must not block: events are
+   queued and drawn at most once per animation frame, new feed lines are prepended (the list is
+   bounded), and a snapshot is applied as differences: each section, incident, task and station
+   card is redrawn only when its own markup changed (`patch`). Re-rendering everything per event
+   blocked the main thread for 44-47 s at 400 offers and replies. */
 (function () {
   "use strict";
   var S = { snap: null, snapAt: 0, seen: new Set(), feed: [], filter: "all", es: null,
             live: false, lastMessage: 0, refreshTimer: null, refreshing: false, again: false,
-            newest: null, newestTime: 0, reasks: 0 };
+            newest: null, newestTime: 0, reasks: 0, pending: [], frame: 0, drawn: {} };
   var $ = function (id) { return document.getElementById(id); };
   var t = function (k) { return I18N.t(k); };
   var esc = NL.esc;
@@ -34,7 +40,10 @@
       var snap = JSON.parse(e.data);
       S.feed = [];
       S.seen = new Set();
-      snap.feed.forEach(function (ev) { remember(ev); });
+      S.pending = [];
+      // the snapshot's feed is newest first; remembering puts each in front, so go oldest first
+      snap.feed.slice().reverse().forEach(function (ev) { remember(ev); });
+      S.feedAll = true;
       applySnapshot(snap);
       setLive(true);
     });
@@ -46,7 +55,8 @@
       S.newestTime = Math.max(S.newestTime, Date.parse(ev.time) || 0);
       if (S.seen.has(ev.id)) return; // a redelivered event or one the snapshot already had
       remember(ev);
-      renderFeed();
+      S.pending.push(ev);
+      draw();
       scheduleRefresh();
     });
     es.addEventListener("ping", function () { S.lastMessage = Date.now(); });
@@ -61,6 +71,7 @@
   setInterval(function () {
     if (S.live && Date.now() - S.lastMessage > 40000) { setLive(false); connect(); }
     tickWaiting();
+    showLag();
   }, 1000);
 
   function remember(ev) {
@@ -106,13 +117,79 @@
   function applySnapshot(snap) {
     S.snap = snap;
     S.snapAt = Date.now();
-    $("as-of").textContent = NL.clock(snap.as_of);
-    renderAll();
+    S.snapDirty = true;
+    draw();
+  }
+
+  // everything that changed since the last frame, drawn in the next one
+  function draw() {
+    if (!S.frame) S.frame = requestAnimationFrame(frame);
+  }
+
+  function frame() {
+    S.frame = 0;
+    if (S.snapDirty && S.snap) {
+      S.snapDirty = false;
+      $("as-of").textContent = NL.clock(S.snap.as_of);
+      renderIncidents(); renderMap(); renderStations(); renderLogistics(); renderSms();
+      tickWaiting();
+    }
+    if (S.feedAll) { S.feedAll = false; S.pending = []; renderFeed(); }
+    else if (S.pending.length) { prependFeed(S.pending); S.pending = []; }
+    showLag();
   }
 
   function renderAll() {
     if (!S.snap) return;
-    renderIncidents(); renderMap(); renderStations(); renderLogistics(); renderSms(); renderFeed();
+    S.drawn = {};  // the language changed: every section's markup does
+    S.snapDirty = true; S.feedAll = true;
+    draw();
+  }
+
+  // Replace `el`'s markup only when it changed since it was last drawn.
+  function setHtml(el, html) {
+    if (S.drawn[el.id] === html) return;
+    S.drawn[el.id] = html;
+    el.innerHTML = html;
+  }
+
+  // Make `container`'s children the `entries` ([key, html], in order), reusing the element of
+  // every key whose markup is the same as last time and moving nothing that is already in place.
+  function patch(container, entries) {
+    var old = container.__keyed || new Map(), next = new Map();
+    var ref = container.firstChild;  // what stands where the next entry belongs
+    entries.forEach(function (entry) {
+      var key = entry[0], html = entry[1], had = old.get(key), el;
+      if (had && had.html === html) {
+        el = had.el;
+      } else {
+        if (had && had.el.parentNode === container) {
+          if (had.el === ref) ref = ref.nextSibling;
+          container.removeChild(had.el);
+        }
+        var box = document.createElement("div");
+        box.innerHTML = html;
+        el = box.firstElementChild;
+      }
+      next.set(key, { html: html, el: el });
+      if (el === ref) ref = ref.nextSibling;
+      else container.insertBefore(el, ref);
+    });
+    // what is left after the last entry is no longer in the snapshot
+    while (ref) { var gone = ref; ref = ref.nextSibling; container.removeChild(gone); }
+    container.__keyed = next;
+  }
+
+  // "Live" only while the numbers on screen are those of the newest event received: behind by
+  // more than two seconds (a snapshot still coming in a storm), the badge says by how much
+  function showLag() {
+    if (!S.live || !S.snap) return;
+    var behind = (S.newestTime - Date.parse(S.snap.as_of)) / 1000;
+    var el = $("conn");
+    var lagging = behind > 2;
+    el.classList.toggle("behind", lagging);
+    el.setAttribute("data-state", lagging ? "behind" : "live");
+    $("conn-text").textContent = lagging ? t("conn.behind").replace("{s}", Math.round(behind)) : t("conn.live");
   }
 
   // -- incidents and tasks ------------------------------------------------------------------
@@ -131,45 +208,59 @@
     return place ? title + " · " + place : title;
   }
 
+  function taskHtml(task) {
+    var c = task.counts;
+    var unfilled = c.unfilled > 0;
+    var people = task.assignments.filter(function (a) { return a.state === "offered" || a.state === "accepted"; });
+    return '<div class="task' + (unfilled ? " unfilled" : "") + '" data-task-id="' + task.id + '">' +
+      '<div class="task-head"><span class="task-title">' + esc(taskTitle(task)) + "</span>" +
+      '<span class="counts">' + t("task.needed") + ' <b class="n-needed">' + c.needed + "</b> · " +
+      t("task.offered") + ' <b class="n-offered">' + c.offered + "</b> · " +
+      t("task.accepted") + ' <b class="n-accepted">' + c.accepted + "</b> · " +
+      t("task.done") + ' <b class="n-done">' + c.done + "</b></span></div>" + bar(c) +
+      // the start, not the seconds so far: a task's markup stays the same from one snapshot
+      // to the next unless its numbers change (the clock is ticked in place)
+      (unfilled ? '<div class="waiting" data-since="' + esc(task.planned_at) + '">' + t("task.waiting") +
+        ' <span class="clock"></span></div>' : "") +
+      '<div class="people">' + people.map(function (a) {
+        return '<span class="person ' + a.state + '">' + esc(a.volunteer_name || ("#" + a.volunteer_id)) +
+          ' <button type="button" class="mini" data-action="cancel" data-id="' + a.id + '">' + t("act.cancel") + "</button></span>";
+      }).join("") +
+      ' <button type="button" class="mini" data-action="assign" data-id="' + task.id + '">' + t("task.assign") + "</button></div></div>";
+  }
+
   function renderIncidents() {
-    var list = S.snap.incidents;
-    if (!list.length) { $("incidents").innerHTML = '<p class="muted">' + t("board.noincidents") + "</p>"; return; }
-    $("incidents").innerHTML = list.map(function (inc) {
-      return '<article class="incident level-' + esc(inc.level) + '" data-incident-id="' + inc.id + '">' +
+    var list = S.snap.incidents, box = $("incidents");
+    if (!list.length) {
+      box.__keyed = null;
+      setHtml(box, '<p class="muted">' + t("board.noincidents") + "</p>");
+      return;
+    }
+    if (!box.__keyed) { box.innerHTML = ""; S.drawn.incidents = null; }
+    patch(box, list.map(function (inc) {
+      return ["i" + inc.id, '<article class="incident level-' + esc(inc.level) + '" data-incident-id="' + inc.id + '">' +
         '<h3><span class="badge ' + esc(inc.level) + '">' + esc(inc.level) + "</span> " + esc(inc.title) + "</h3>" +
-        inc.tasks.map(function (task) {
-          var c = task.counts;
-          var unfilled = c.unfilled > 0;
-          var people = task.assignments.filter(function (a) { return a.state === "offered" || a.state === "accepted"; });
-          return '<div class="task' + (unfilled ? " unfilled" : "") + '" data-task-id="' + task.id + '">' +
-            '<div class="task-head"><span class="task-title">' + esc(taskTitle(task)) + "</span>" +
-            '<span class="counts">' + t("task.needed") + ' <b class="n-needed">' + c.needed + "</b> · " +
-            t("task.offered") + ' <b class="n-offered">' + c.offered + "</b> · " +
-            t("task.accepted") + ' <b class="n-accepted">' + c.accepted + "</b> · " +
-            t("task.done") + ' <b class="n-done">' + c.done + "</b></span></div>" + bar(c) +
-            (unfilled ? '<div class="waiting" data-waiting="' + task.waiting_s + '">' + t("task.waiting") +
-              ' <span class="clock">' + NL.duration(task.waiting_s) + "</span></div>" : "") +
-            '<div class="people">' + people.map(function (a) {
-              return '<span class="person ' + a.state + '">' + esc(a.volunteer_name || ("#" + a.volunteer_id)) +
-                ' <button type="button" class="mini" data-action="cancel" data-id="' + a.id + '">' + t("act.cancel") + "</button></span>";
-            }).join("") +
-            ' <button type="button" class="mini" data-action="assign" data-id="' + task.id + '">' + t("task.assign") + "</button></div></div>";
-        }).join("") + "</article>";
-    }).join("");
+        '<div class="tasks"></div></article>'];
+    }));
+    list.forEach(function (inc) {
+      var tasks = box.__keyed.get("i" + inc.id).el.querySelector(".tasks");
+      patch(tasks, inc.tasks.map(function (task) { return ["t" + task.id, taskHtml(task)]; }));
+    });
   }
 
   function tickWaiting() {
     if (!S.snap) return;
-    var extra = (Date.now() - S.snapAt) / 1000;
-    document.querySelectorAll(".waiting[data-waiting]").forEach(function (el) {
-      el.querySelector(".clock").textContent = NL.duration(+el.getAttribute("data-waiting") + extra);
+    var serverNow = Date.parse(S.snap.as_of) + (Date.now() - S.snapAt);
+    document.querySelectorAll(".waiting[data-since]").forEach(function (el) {
+      var since = Date.parse(el.getAttribute("data-since"));
+      el.querySelector(".clock").textContent = NL.duration(Math.max(0, Math.floor((serverNow - since) / 1000)));
     });
   }
 
   // -- the map: district centres, stations and tasks, projected from lon/lat ----------------
   function renderMap() {
     var m = S.snap.map, svg = $("map");
-    if (!m.districts.length) { svg.innerHTML = ""; return; }
+    if (!m.districts.length) { setHtml(svg, ""); return; }
     // frame the tasks when there are any (that is where the work is), else the whole city;
     // districts and stations outside the frame are clipped, not moved
     var taskPts = [];
@@ -215,7 +306,7 @@
         out.push('<circle class="task ' + state + '" data-task-id="' + task.id + '" cx="' + x + '" cy="' + y + '" r="7"><title>' + esc(taskTitle(task)) + "</title></circle>");
       });
     });
-    svg.innerHTML = out.join("");
+    setHtml(svg, out.join(""));
   }
 
   // -- stations: gauges against targets, stock over time, the fund -------------------------
@@ -233,10 +324,10 @@
 
   function renderStations() {
     var f = S.snap.fund;
-    $("fund").innerHTML = f ? '<div class="fund-line"><b>' + t("fund.title") + "</b> " + esc(f.name) + " · " + t("fund.spent") +
+    setHtml($("fund"), f ? '<div class="fund-line"><b>' + t("fund.title") + "</b> " + esc(f.name) + " · " + t("fund.spent") +
       ' <b class="n-spent">' + NL.yuan(f.spent_fen) + "</b> / " + t("fund.of") + " " + NL.yuan(f.budget_fen) + " ¥</div>" +
-      '<div class="gauge"><span style="width:' + Math.min(100, 100 * f.spent_fen / Math.max(1, f.budget_fen)) + '%"></span></div>' : "";
-    $("stations").innerHTML = S.snap.stations.map(function (st) {
+      '<div class="gauge"><span style="width:' + Math.min(100, 100 * f.spent_fen / Math.max(1, f.budget_fen)) + '%"></span></div>' : "");
+    patch($("stations"), S.snap.stations.map(function (st) {
       var rows = st.items.filter(function (i) { return i.target || i.quantity; }).map(function (i) {
         var top = Math.max(i.target || 0, i.quantity, 1);
         return '<div class="gauge-row' + (i.low ? " low" : "") + '" data-sku="' + esc(i.sku) + '"><span class="gname">' +
@@ -244,35 +335,35 @@
           '%"></span>' + (i.target ? '<i class="target" style="left:' + (100 * i.target / top) + '%"></i>' : "") +
           '</div><span class="gval"><b>' + i.quantity + "</b>" + (i.target ? "/" + i.target : "") + "</span></div>";
       }).join("");
-      return '<div class="station-card" data-station-id="' + st.id + '"><h3>' + esc(I18N.lang === "en" ? st.name_en : st.name_zh) +
-        "</h3>" + (rows || '<p class="muted">' + t("board.none") + "</p>") + sparkline(st.history) + "</div>";
-    }).join("");
+      return ["s" + st.id, '<div class="station-card" data-station-id="' + st.id + '"><h3>' + esc(I18N.lang === "en" ? st.name_en : st.name_zh) +
+        "</h3>" + (rows || '<p class="muted">' + t("board.none") + "</p>") + sparkline(st.history) + "</div>"];
+    }));
   }
 
   function renderLogistics() {
     var s = S.snap;
-    $("plans").innerHTML = s.plans.length ? s.plans.map(function (p) {
+    setHtml($("plans"), s.plans.length ? s.plans.map(function (p) {
       return '<div class="row" data-plan-id="' + p.id + '">#' + p.id + " · " + esc(p.trigger) + " · " + p.lines.length +
         " lines · " + NL.yuan(p.purchase_fen) + ' ¥ <button type="button" class="mini primary" data-action="approve" data-id="' + p.id + '">' + t("act.approve") + "</button></div>";
-    }).join("") : '<p class="muted">' + t("board.none") + "</p>";
+    }).join("") : '<p class="muted">' + t("board.none") + "</p>");
     var names = {};
     s.map.places.forEach(function (p) { names[p.id] = I18N.lang === "en" ? p.name_en : p.name_zh; });
-    $("discrepancies").innerHTML = s.discrepancies.length ? s.discrepancies.map(function (d) {
+    setHtml($("discrepancies"), s.discrepancies.length ? s.discrepancies.map(function (d) {
       return '<div class="row discrepancy ' + esc(d.kind) + '" data-discrepancy-id="' + d.id + '"><b>' + esc(d.kind) + "</b> " +
         esc(names[d.station_id] || d.station_id) + " · " + esc(d.sku) + " · " + d.sent + " → " + d.received +
         ' <button type="button" class="mini" data-action="ack" data-id="' + d.id + '">' + t("act.ack") + "</button></div>";
-    }).join("") : '<p class="muted">' + t("board.none") + "</p>";
-    $("transit").innerHTML = s.in_transit.length ? s.in_transit.map(function (sh) {
+    }).join("") : '<p class="muted">' + t("board.none") + "</p>");
+    setHtml($("transit"), s.in_transit.length ? s.in_transit.map(function (sh) {
       return '<div class="row">' + esc(sh.short_code) + " → " + esc(names[sh.to_id] || sh.to_id) + " · " +
         sh.lines.map(function (l) { return esc(l.item) + "×" + l.quantity; }).join(", ") + "</div>";
-    }).join("") : '<p class="muted">' + t("board.none") + "</p>";
+    }).join("") : '<p class="muted">' + t("board.none") + "</p>");
   }
 
   function renderSms() {
-    $("sms").innerHTML = S.snap.sms.slice(0, 60).map(function (m) {
+    setHtml($("sms"), S.snap.sms.slice(0, 60).map(function (m) {
       return '<li class="' + m.direction + (m.failed ? " failed" : "") + '"><span class="time">' + NL.clock(m.time) + "</span> " +
         (m.direction === "inbound" ? "⬅ " : "➡ ") + esc(m.phone) + ": " + esc(m.body) + "</li>";
-    }).join("");
+    }).join(""));
   }
 
   // -- the feed -----------------------------------------------------------------------------
@@ -290,13 +381,22 @@
     return { label: t("ev." + kind), text: bits.join(" · "), group: GROUPS[kind.split(".")[0]] || "dispatch", kind: kind };
   }
 
+  function feedLine(ev) {
+    var x = describe(ev);
+    if (S.filter !== "all" && x.group !== S.filter) return "";
+    return '<li class="ev ' + x.group + " " + x.kind.replace(".", "-") + '" data-type="' + esc(ev.type) + '" data-time="' + esc(ev.time) + '"><span class="time">' +
+      NL.clock(ev.time) + '</span> <b>' + esc(x.label) + "</b> " + esc(x.text) + "</li>";
+  }
+
   function renderFeed() {
-    $("feed").innerHTML = S.feed.map(function (ev) {
-      var x = describe(ev);
-      if (S.filter !== "all" && x.group !== S.filter) return "";
-      return '<li class="ev ' + x.group + " " + x.kind.replace(".", "-") + '" data-type="' + esc(ev.type) + '"><span class="time">' +
-        NL.clock(ev.time) + '</span> <b>' + esc(x.label) + "</b> " + esc(x.text) + "</li>";
-    }).join("");
+    $("feed").innerHTML = S.feed.map(feedLine).join("");
+  }
+
+  // this frame's new events in front of the list, newest first, and the list kept bounded
+  function prependFeed(events) {
+    var list = $("feed");
+    list.insertAdjacentHTML("afterbegin", events.slice(-FEED_MAX).reverse().map(feedLine).join(""));
+    while (list.children.length > FEED_MAX) list.removeChild(list.lastElementChild);
   }
 
   $("filters").addEventListener("click", function (e) {

@@ -13,7 +13,7 @@
     "users.stations": "Stations", "users.state": "State", "users.disabled": "disabled", "users.locked": "locked",
     "users.mustchange": "must change password", "users.active": "active", "users.unlock": "Unlock", "users.new": "New user",
     "users.create": "Create",
-    "conn.live": "Live", "conn.connecting": "Connecting…", "conn.stale": "Stale — reconnecting…",
+    "conn.live": "Live", "conn.behind": "Live · {s} s behind", "conn.connecting": "Connecting…", "conn.stale": "Stale — reconnecting…",
     "board.incidents": "Open incidents", "board.loading": "Loading…", "board.map": "Guiyang", "board.feed": "Live feed",
     "board.stations": "Station stock", "board.plans": "Supply plans to approve", "board.discrepancies": "Receipt discrepancies",
     "board.transit": "Shipments on the road", "board.sms": "SMS traffic", "board.none": "Nothing here.",
@@ -42,7 +42,7 @@
   };
   var ZH = {
     "role.admin": "管理员", "role.dispatcher": "调度员", "role.station_manager": "站长",
-    "conn.live": "实时", "conn.connecting": "连接中…", "conn.stale": "数据可能过时 · 正在重连…",
+    "conn.live": "实时", "conn.behind": "实时 · 落后 {s} 秒", "conn.connecting": "连接中…", "conn.stale": "数据可能过时 · 正在重连…",
     "board.none": "暂无。", "board.noincidents": "没有进行中的事件。",
     "task.needed": "需要", "task.offered": "已邀请", "task.accepted": "已接受", "task.done": "已完成",
     "task.waiting": "缺人，已等待", "task.assign": "指派…", "task.assignprompt": "要指派的志愿者编号：",
