@@ -14,6 +14,7 @@ BENCHMARKS: dict[str, str] = {
     "dispatch": "bench.dispatch",
     "sms": "bench.sms",
     "board": "bench.board",
+    "board-browser": "bench.board_browser",
     "provision": "bench.provision",
     "load": "bench.load",
     "soak": "bench.soak",
