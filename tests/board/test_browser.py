@@ -221,7 +221,9 @@ def test_station_manager_confirms_a_short_delivery_on_a_phone(
     wait_live(board)
     board.wait_for_selector(".discrepancy.short", timeout=30_000)
     text = board.inner_text("#discrepancies")
-    assert "FOOD-NOODLE" in text and "120 → 110" in text
+    # in words: the kind of discrepancy and the item by name, never its code
+    assert "短收" in text and "方便面" in text and "120 → 110" in text
+    assert "FOOD-NOODLE" not in text
     shot(board, "board-discrepancy")
     # the dispatcher acknowledges it from the board
     board.click('.discrepancy.short button[data-action="ack"]')

@@ -20,10 +20,8 @@
     try { data = await res.json(); } catch (e) { data = null; }
     if (!res.ok) {
       var detail = data && data.detail !== undefined ? data.detail : res.statusText;
-      if (Array.isArray(detail)) {  // FastAPI's validation errors: say where and what
-        detail = detail.map(function (d) {
-          return (d.loc || []).filter(function (p) { return p !== "body"; }).join(".") + ": " + d.msg;
-        }).join("; ");
+      if (Array.isArray(detail)) {  // FastAPI's validation errors, in words: which field, what is wrong
+        detail = detail.map(words).join("; ");
       } else if (typeof detail !== "string") {
         detail = JSON.stringify(detail);
       }
@@ -33,6 +31,18 @@
     }
     return data;
   }
+  // "volunteer_id: Input should be a valid integer" → "志愿者应为整数" (or the English words);
+  // a field or kind of error without words of its own keeps pydantic's
+  function words(d) {
+    var path = (d.loc || []).filter(function (p) { return p !== "body" && p !== "query" && p !== "path"; });
+    var field = path.length ? String(path[path.length - 1]) : "";
+    var fieldKey = "f." + field, errKey = "err." + d.type;
+    var name = field && I18N.t(fieldKey) !== fieldKey ? I18N.t(fieldKey) : field;
+    var what = I18N.t(errKey) !== errKey ? I18N.f(errKey, d.ctx || {}) : d.msg;
+    var sep = I18N.lang === "en" ? " " : "";
+    return name ? name + sep + what : what;
+  }
+
   function esc(s) {
     return String(s === null || s === undefined ? "" : s).replace(/[&<>"']/g, function (c) {
       return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];

@@ -114,7 +114,35 @@
     return x[0] === y[0] && Number(x[1]) < Number(y[1]);
   }
 
+  // names by id for the feed's sentences: task titles and volunteers from the snapshot's
+  // incidents, places from the map (an event about something newer says "task #12")
+  function index(snap) {
+    var tasks = {}, people = {}, places = {};
+    snap.incidents.forEach(function (inc) {
+      inc.tasks.forEach(function (task) {
+        tasks[task.id] = task;
+        task.assignments.forEach(function (a) { if (a.volunteer_name) people[a.volunteer_id] = a.volunteer_name; });
+      });
+    });
+    snap.map.places.forEach(function (p) { places[p.id] = p; });
+    S.names = { tasks: tasks, people: people, places: places, items: snap.items || {} };
+  }
+  function nameOf(obj, zh, en) { return obj ? (I18N.lang === "en" && obj[en] ? obj[en] : obj[zh]) : ""; }
+  function itemName(sku) { return nameOf(S.names && S.names.items[sku], "name_zh", "name_en") || sku; }
+  function placeName(id) { return nameOf(S.names && S.names.places[id], "name_zh", "name_en") || ("#" + id); }
+  function unitName(sku) {
+    var item = S.names && S.names.items[sku], key = item ? "unit." + item.unit : "";
+    return item ? (I18N.t(key) !== key ? I18N.t(key) : item.unit) : "";
+  }
+  function levelName(level) { return I18N.t("level." + level) !== "level." + level ? I18N.t("level." + level) : level; }
+  // the fund's name is stored as "中文名 English name": each language shows its own half
+  function fundName(name) {
+    var m = /^([^A-Za-z]+?)\s+([A-Za-z].*)$/.exec(name || "");
+    return m ? (I18N.lang === "en" ? m[2] : m[1]) : name;
+  }
+
   function applySnapshot(snap) {
+    index(snap);
     S.snap = snap;
     S.snapAt = Date.now();
     S.snapDirty = true;
@@ -239,7 +267,7 @@
     if (!box.__keyed) { box.innerHTML = ""; S.drawn.incidents = null; }
     patch(box, list.map(function (inc) {
       return ["i" + inc.id, '<article class="incident level-' + esc(inc.level) + '" data-incident-id="' + inc.id + '">' +
-        '<h3><span class="badge ' + esc(inc.level) + '">' + esc(inc.level) + "</span> " + esc(inc.title) + "</h3>" +
+        '<h3><span class="badge ' + esc(inc.level) + '">' + esc(levelName(inc.level)) + "</span> " + esc(inc.title) + "</h3>" +
         '<div class="tasks"></div></article>'];
     }));
     list.forEach(function (inc) {
@@ -324,7 +352,7 @@
 
   function renderStations() {
     var f = S.snap.fund;
-    setHtml($("fund"), f ? '<div class="fund-line"><b>' + t("fund.title") + "</b> " + esc(f.name) + " · " + t("fund.spent") +
+    setHtml($("fund"), f ? '<div class="fund-line"><b>' + t("fund.title") + "</b> " + esc(fundName(f.name)) + " · " + t("fund.spent") +
       ' <b class="n-spent">' + NL.yuan(f.spent_fen) + "</b> / " + t("fund.of") + " " + NL.yuan(f.budget_fen) + " ¥</div>" +
       '<div class="gauge"><span style="width:' + Math.min(100, 100 * f.spent_fen / Math.max(1, f.budget_fen)) + '%"></span></div>' : "");
     patch($("stations"), S.snap.stations.map(function (st) {
@@ -343,19 +371,25 @@
   function renderLogistics() {
     var s = S.snap;
     setHtml($("plans"), s.plans.length ? s.plans.map(function (p) {
-      return '<div class="row" data-plan-id="' + p.id + '">#' + p.id + " · " + esc(p.trigger) + " · " + p.lines.length +
-        " lines · " + NL.yuan(p.purchase_fen) + ' ¥ <button type="button" class="mini primary" data-action="approve" data-id="' + p.id + '">' + t("act.approve") + "</button></div>";
+      var lines = p.lines.filter(function (l) { return l.allocate || l.purchase; }).map(function (l) {
+        return '<li class="plan-line">' + esc(I18N.f("plan.lines", { place: placeName(l.station_id), item: itemName(l.item),
+          n: l.allocate, unit: unitName(l.item) })) + (l.purchase ? " · " + esc(I18N.f("plan.buy", { n: l.purchase })) : "") + "</li>";
+      }).join("");
+      var why = I18N.t("trigger." + p.trigger) !== "trigger." + p.trigger ? I18N.t("trigger." + p.trigger) : p.trigger;
+      return '<div class="row plan" data-plan-id="' + p.id + '">#' + p.id + " · " + esc(why) + " · " +
+        NL.yuan(p.purchase_fen) + ' ¥ <button type="button" class="mini primary" data-action="approve" data-id="' + p.id + '">' +
+        t("act.approve") + '</button><ul class="plan-lines">' + lines + "</ul></div>";
     }).join("") : '<p class="muted">' + t("board.none") + "</p>");
     var names = {};
     s.map.places.forEach(function (p) { names[p.id] = I18N.lang === "en" ? p.name_en : p.name_zh; });
     setHtml($("discrepancies"), s.discrepancies.length ? s.discrepancies.map(function (d) {
-      return '<div class="row discrepancy ' + esc(d.kind) + '" data-discrepancy-id="' + d.id + '"><b>' + esc(d.kind) + "</b> " +
-        esc(names[d.station_id] || d.station_id) + " · " + esc(d.sku) + " · " + d.sent + " → " + d.received +
+      return '<div class="row discrepancy ' + esc(d.kind) + '" data-discrepancy-id="' + d.id + '"><b>' + esc(I18N.t("disc." + d.kind)) + "</b> " +
+        esc(names[d.station_id] || d.station_id) + " · " + esc(itemName(d.sku)) + " · " + d.sent + " → " + d.received +
         ' <button type="button" class="mini" data-action="ack" data-id="' + d.id + '">' + t("act.ack") + "</button></div>";
     }).join("") : '<p class="muted">' + t("board.none") + "</p>");
     setHtml($("transit"), s.in_transit.length ? s.in_transit.map(function (sh) {
       return '<div class="row">' + esc(sh.short_code) + " → " + esc(names[sh.to_id] || sh.to_id) + " · " +
-        sh.lines.map(function (l) { return esc(l.item) + "×" + l.quantity; }).join(", ") + "</div>";
+        sh.lines.map(function (l) { return esc(itemName(l.item)) + " ×" + l.quantity; }).join("、") + "</div>";
     }).join("") : '<p class="muted">' + t("board.none") + "</p>");
   }
 
@@ -367,18 +401,29 @@
   }
 
   // -- the feed -----------------------------------------------------------------------------
+  // one sentence per event, with names where the snapshot knows them
   function describe(ev) {
-    var d = ev.data, kind = ev.type.replace("nuanliu.", "");
-    var bits = [];
-    if (d.title) bits.push(d.title);
-    if (d.headline) bits.push(d.headline);
-    if (d.task_id) bits.push("task " + d.task_id);
-    if (d.volunteer_id) bits.push("volunteer " + d.volunteer_id);
-    if (d.body) bits.push(d.phone + ": " + d.body);
-    if (d.sku) bits.push(d.sku + (d.balance !== undefined ? " = " + d.balance : "") + (d.quantity !== undefined ? " ×" + d.quantity : ""));
-    if (d.short_code && kind.indexOf("shipment") === 0) bits.push(d.short_code);
-    if (d.discrepancies) bits.push(d.discrepancies + " ≠");
-    return { label: t("ev." + kind), text: bits.join(" · "), group: GROUPS[kind.split(".")[0]] || "dispatch", kind: kind };
+    var d = ev.data, kind = ev.type.replace("nuanliu.", ""), n = S.names || { tasks: {}, people: {} };
+    var task = d.task_id === undefined ? "" : n.tasks[d.task_id] ? taskTitle(n.tasks[d.task_id]) :
+      (d.title || I18N.f("sometask", { id: d.task_id }));
+    var who = d.volunteer_id !== undefined ? (n.people[d.volunteer_id] || I18N.f("someone", { id: d.volunteer_id })) : (d.phone || "");
+    var v = { who: who, task: task || d.title || "", what: d.headline || d.body || d.reason || d.error || "",
+              place: d.place_id !== undefined ? placeName(d.place_id) : (d.to_id !== undefined ? placeName(d.to_id) : (d.station_id !== undefined ? placeName(d.station_id) : "")),
+              item: d.sku ? itemName(d.sku) : "", n: d.balance !== undefined ? d.balance : (d.quantity !== undefined ? d.quantity : d.stations),
+              code: d.short_code || "" };
+    var key = {
+      "assignment.offered": "s.offered", "assignment.accepted": "s.accepted", "assignment.declined": "s.declined",
+      "assignment.expired": "s.expired", "assignment.completed": "s.completed", "assignment.cancelled": "s.cancelled",
+      "task.planned": "s.planned", "alert.raised": "s.alert", "incident.opened": "s.incident.opened",
+      "incident.closed": "s.incident.closed", "sms.received": "s.sms", "sms.sent": "s.sms.sent", "sms.failed": "s.sms.failed",
+      "stock.changed": "s.stock", "stock.low": "s.stock.low", "shipment.dispatched": "s.shipment.dispatched",
+      "shipment.received": "s.shipment.received", "plan.proposed": "s.plan.proposed", "plan.approved": "s.plan.approved",
+      "discrepancy.recorded": "s.discrepancy", "distribution.recorded": "s.handed"
+    }[kind];
+    if (kind === "plan.approved") v.who = d.by || "";
+    if (kind === "incident.opened" || kind === "incident.closed") v.what = d.title || d.headline || d.reason || "";
+    var text = key ? I18N.f(key, v) : kind;
+    return { label: t("ev." + kind), text: text, group: GROUPS[kind.split(".")[0]] || "dispatch", kind: kind };
   }
 
   function feedLine(ev) {
