@@ -7,12 +7,15 @@
     "nav.users": "Users", "nav.logout": "Log out", "nav.home": "Home", "nav.board": "Board", "nav.phone": "Demo phone",
     "login.title": "Log in", "login.username": "Username", "login.password": "Password", "login.submit": "Log in",
     "password.title": "Choose a new password", "password.onetime": "The one-time password must be replaced at first login.",
-    "password.current": "Current password", "password.new": "New password (10+ characters)", "password.repeat": "Repeat it",
+    "password.current": "Current password", "password.new": "New password (10+ characters; no common password, name or year)", "password.repeat": "Repeat it",
     "password.submit": "Save",
     "users.title": "Users", "users.created": "Created. One-time password (shown only now):", "users.role": "Role",
     "users.stations": "Stations", "users.state": "State", "users.disabled": "disabled", "users.locked": "locked",
     "users.mustchange": "must change password", "users.active": "active", "users.unlock": "Unlock", "users.new": "New user",
-    "users.create": "Create",
+    "users.create": "Create", "users.actions": "Actions", "users.enable": "Enable", "users.disable": "Disable",
+    "users.reset": "Reset password", "users.resetdone": "Password reset. New one-time password (shown only now, to be changed at login):",
+    "users.displayname": "Name (optional)", "users.chooserole": "Choose a role", "users.station": "Station (required for a station manager)",
+    "users.nostation": "—",
     "conn.live": "Live", "conn.connecting": "Connecting…", "conn.stale": "Stale — reconnecting…",
     "board.incidents": "Open incidents", "board.loading": "Loading…", "board.map": "Guiyang", "board.feed": "Live feed",
     "board.stations": "Station stock", "board.plans": "Supply plans to approve", "board.discrepancies": "Receipt discrepancies",
@@ -78,6 +81,12 @@
         var key = el.getAttribute("data-i18n");
         var table = I18N.lang === "en" ? EN : ZH;
         el.textContent = table[key] !== undefined ? table[key] : el.getAttribute("data-zh");
+      });
+      // server-rendered texts with words of their own (an error naming what was refused)
+      // carry their English in data-en beside the Chinese content
+      document.querySelectorAll("[data-en]:not([data-i18n])").forEach(function (el) {
+        if (!el.hasAttribute("data-zh")) el.setAttribute("data-zh", el.textContent);
+        el.textContent = I18N.lang === "en" ? el.getAttribute("data-en") : el.getAttribute("data-zh");
       });
       var button = document.getElementById("lang-toggle");
       if (button) button.textContent = I18N.lang === "en" ? "中文" : "EN";
