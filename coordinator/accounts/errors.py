@@ -21,8 +21,8 @@ class AccountsError(DomainError, ValueError):
 
     @property
     def text(self) -> dict[str, str]:
-        """Both wordings, for a page: `{"zh": …, "en": …}`."""
-        return {"zh": self.zh, "en": self.message}
+        """Both wordings, for a page: `{"zh": …, "en": …}` (the English as a sentence there)."""
+        return {"zh": self.zh, "en": self.message[:1].upper() + self.message[1:]}
 
 
 class UnknownRole(AccountsError):

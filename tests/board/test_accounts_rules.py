@@ -121,7 +121,7 @@ def test_the_form_preselects_no_role_and_refuses_none(web: Any, users: Any, engi
     assert answer.status_code == 422
     assert _error(answer.text) == (
         "请选择角色：管理员、调度员或站长",
-        "choose a role: admin, dispatcher, station_manager",
+        "Choose a role: admin, dispatcher, station_manager",
     )
     assert set(_users(engine)) == before
 
@@ -214,7 +214,7 @@ def test_changing_to_a_common_password_is_refused_in_both_languages(
     assert answer.status_code == 422
     zh, en = _error(answer.text)
     assert zh.startswith("这个密码太容易被猜到（这是最常见的一百个密码之一）")
-    assert en.startswith("this password is too easy to guess (This is a top-100 common password)")
+    assert en.startswith("This password is too easy to guess (This is a top-100 common password)")
     with Session(engine) as s:  # nothing changed: the old password still works
         dora = people.get_by_username(session=s, username="dora")
         assert dora is not None and people.verify_password(PASSWORD, dora.password_hash)
@@ -270,7 +270,7 @@ def test_an_admin_cannot_disable_themselves(web: Any, users: Any, engine: Engine
     ada_id = _users(engine)["ada"].id
     answer = web.post(f"/admin/users/{ada_id}/disable", data={"csrf_token": _form_token(web)})
     assert answer.status_code == 422
-    assert _error(answer.text) == ("管理员不能停用自己", "admins cannot disable themselves")
+    assert _error(answer.text) == ("管理员不能停用自己", "Admins cannot disable themselves")
     assert not _users(engine)["ada"].disabled and not _audit(engine, "user.disabled")
 
 
