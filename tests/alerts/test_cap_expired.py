@@ -244,3 +244,49 @@ def test_a_json_alert_that_already_ended_is_recorded_as_expired(api, tokens, eng
     assert r.status_code == 200, r.text
     assert r.json()["expired"] is True and r.json()["incident_id"] is None
     assert _count(engine, Incident) == 0
+
+
+@pytest.mark.browser
+@pytest.mark.integration
+def test_the_board_shows_the_expired_alert_in_both_languages(make_runtime, tokens, engine):
+    """Raised through the API of a served instance, the expired alert is a line of the
+    dispatcher's feed, named as expired, with its headline (Debian's Chromium)."""
+    from playwright.sync_api import sync_playwright
+
+    from bench.serving import serve
+    from consumers import CONSUMERS
+    from coordinator.accounts import people
+    from tests.board.browser import CHROMIUM, CHROMIUM_ARGS, shot
+    from tests.board.conftest import PASSWORD
+
+    with Session(engine) as s:
+        people.create_user(session=s, username="dora", password=PASSWORD, role="dispatcher")
+        s.commit()
+    served = serve(make_runtime(consumers=CONSUMERS))
+    try:
+        with httpx.Client(base_url=served.url, timeout=30) as http:
+            old = _icing("GY-OLD-B", expires=datetime.now(UTC) - timedelta(hours=3))
+            r = _post(http, tokens["dispatcher"], old)  # type: ignore[arg-type]
+            assert r.status_code == 200 and r.json()["expired"] is True
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.goto(f"{served.url}/login")
+            page.fill("#login-username", "dora")
+            page.fill("#login-password", PASSWORD)
+            page.click("form.stack button[type=submit]")
+            line = 'li[data-type="nuanliu.alert.arrived_expired"]'
+            page.wait_for_selector(line, timeout=30_000)
+            text = page.text_content(line) or ""
+            assert "预警到达时已过期（未派人）" in text and "道路结冰橙色预警" in text
+            shot(page, "alerts-expired-on-board-zh")
+            page.evaluate("() => { if (I18N.lang !== 'en') I18N.toggle(); }")
+            page.wait_for_function(
+                "s => document.querySelector(s).textContent.includes('expired on arrival')",
+                arg=line,
+            )
+            shot(page, "alerts-expired-on-board-en")
+            page.evaluate("() => I18N.toggle()")
+            browser.close()
+    finally:
+        served.stop()
