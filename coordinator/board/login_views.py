@@ -194,12 +194,14 @@ def _users_page(
     reset: dict[str, str] | None = None,
     code: int = 200,
 ) -> HTMLResponse:
+    stations = _stations(session)
     return page(
         request,
         "users.html",
         {
             "users": people.list_users(session=session),
-            "stations": _stations(session),
+            "stations": stations,
+            "station_names": {st.id: st.name_zh for st in stations},
             "roles": ROLES,
             "username_pattern": rules.USERNAME_PATTERN,
             "username_max": rules.USERNAME_MAX,

@@ -168,6 +168,12 @@ def test_a_station_manager_without_a_station_is_refused_everywhere(
     assert made.status_code == 200
     manager = _users(engine)["金阳站长"]
     assert (manager.role, manager.station_ids) == ("station_manager", [stations[0]])
+    with Session(engine) as s:  # the list names the station, not its id
+        from coordinator.logistics.models import Place
+
+        name = s.get(Place, stations[0]).name_zh  # type: ignore[union-attr]
+    row = made.text.split('data-username="金阳站长"', 1)[1].split("</tr>", 1)[0]
+    assert f'<td class="stations">{name}</td>' in row
 
 
 # -- passwords ---------------------------------------------------------------------------------
