@@ -154,6 +154,12 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/admin/users"): Row("/admin/users", ADMIN),
     ("POST", "/admin/users"): Row("/admin/users", ADMIN, form={"username": "x"}),
     ("POST", "/admin/users/{user_id}/unlock"): Row("/admin/users/999/unlock", ADMIN, form={}),
+    ("POST", "/admin/users/{user_id}/disable"): Row("/admin/users/999/disable", ADMIN, form={}),
+    ("POST", "/admin/users/{user_id}/enable"): Row("/admin/users/999/enable", ADMIN, form={}),
+    ("POST", "/admin/users/{user_id}/reset-password"): Row(
+        "/admin/users/999/reset-password", ADMIN, form={}
+    ),
+    ("GET", "/favicon.ico"): Row("/favicon.ico", ANY),
     ("GET", "/"): Row("/", ANY),
     ("GET", "/board"): Row("/board", DISPATCH),
     ("GET", "/board/snapshot"): Row("/board/snapshot", DISPATCH),

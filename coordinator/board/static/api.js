@@ -49,9 +49,27 @@
     });
   }
   function yuan(fen) { return (fen / 100).toLocaleString(undefined, { maximumFractionDigits: 0 }); }
+  // times are shown where the people are (settings.timezone), not in the browser's zone: a
+  // dispatcher's laptop set to UTC must not say 16:25 for 00:25 in Guiyang
+  function zone() {
+    var m = document.querySelector('meta[name="timezone"]');
+    return (m && m.getAttribute("content")) || undefined;
+  }
   function clock(iso) {
-    var d = new Date(iso);
-    return d.toLocaleTimeString(I18N.lang === "en" ? "en-GB" : "zh-CN", { hour12: false });
+    var d = new Date(iso), lang = I18N.lang === "en" ? "en-GB" : "zh-CN";
+    try {
+      return d.toLocaleTimeString(lang, { hour12: false, timeZone: zone() });
+    } catch (e) {  // an unknown zone name: the browser's own
+      return d.toLocaleTimeString(lang, { hour12: false });
+    }
+  }
+  function day(iso) {
+    var d = new Date(iso), lang = I18N.lang === "en" ? "en-GB" : "zh-CN";
+    try {
+      return d.toLocaleDateString(lang, { timeZone: zone() });
+    } catch (e) {
+      return d.toLocaleDateString(lang);
+    }
   }
   function duration(s) {
     s = Math.max(0, Math.floor(s));
@@ -59,5 +77,5 @@
     var two = function (n) { return (n < 10 ? "0" : "") + n; };
     return (h ? h + ":" + two(m) : m) + ":" + two(sec);
   }
-  window.NL = { api: api, esc: esc, yuan: yuan, clock: clock, duration: duration, csrf: csrf };
+  window.NL = { api: api, esc: esc, yuan: yuan, clock: clock, day: day, zone: zone, duration: duration, csrf: csrf };
 })();

@@ -7,12 +7,15 @@
     "nav.users": "Users", "nav.logout": "Log out", "nav.home": "Home", "nav.board": "Board", "nav.phone": "Demo phone",
     "login.title": "Log in", "login.username": "Username", "login.password": "Password", "login.submit": "Log in",
     "password.title": "Choose a new password", "password.onetime": "The one-time password must be replaced at first login.",
-    "password.current": "Current password", "password.new": "New password (10+ characters)", "password.repeat": "Repeat it",
+    "password.current": "Current password", "password.new": "New password (10+ characters; no common password, name or year)", "password.repeat": "Repeat it",
     "password.submit": "Save",
     "users.title": "Users", "users.created": "Created. One-time password (shown only now):", "users.role": "Role",
     "users.stations": "Stations", "users.state": "State", "users.disabled": "disabled", "users.locked": "locked",
     "users.mustchange": "must change password", "users.active": "active", "users.unlock": "Unlock", "users.new": "New user",
-    "users.create": "Create",
+    "users.create": "Create", "users.actions": "Actions", "users.enable": "Enable", "users.disable": "Disable",
+    "users.reset": "Reset password", "users.resetdone": "Password reset. New one-time password (shown only now, to be changed at login):",
+    "users.displayname": "Name (optional)", "users.chooserole": "Choose a role", "users.station": "Station (required for a station manager)",
+    "users.nostation": "—",
     "conn.live": "Live", "conn.behind": "Live · {s} s behind", "conn.connecting": "Connecting…", "conn.stale": "Stale — reconnecting…",
     "board.incidents": "Open incidents", "board.loading": "Loading…", "board.map": "Guiyang", "board.feed": "Live feed",
     "board.stations": "Station stock", "board.plans": "Supply plans to approve", "board.discrepancies": "Receipt discrepancies",
@@ -32,7 +35,7 @@
     "station.fillall": "enter the count received on every line (0 if nothing came).",
     "phone.hint": "Console SMS gateway: one phone per volunteer who got a message. Replies go to the inbound SMS API.",
     "phone.reply": "Reply", "phone.send": "Send", "phone.none": "No messages yet.",
-    "ev.alert.raised": "Alert raised", "ev.incident.opened": "Incident opened", "ev.incident.closed": "Incident closed",
+    "ev.alert.raised": "Alert raised", "ev.alert.arrived_expired": "Alert already expired on arrival (nobody sent)", "ev.incident.opened": "Incident opened", "ev.incident.closed": "Incident closed",
     "ev.task.planned": "Task planned", "ev.assignment.offered": "Offer sent", "ev.assignment.accepted": "Accepted",
     "ev.assignment.declined": "Declined", "ev.assignment.expired": "Offer expired", "ev.assignment.completed": "Completed",
     "ev.assignment.cancelled": "Cancelled", "ev.sms.sent": "SMS sent", "ev.sms.received": "SMS received",
@@ -73,7 +76,7 @@
     "station.handedout": "已记录。", "station.expect": "预计到达",
     "station.fillall": "请填写每一行的实收数量（没收到填 0）。",
     "phone.reply": "回复", "phone.send": "发送", "phone.none": "还没有短信。",
-    "ev.alert.raised": "预警发布", "ev.incident.opened": "事件开启", "ev.incident.closed": "事件结束",
+    "ev.alert.raised": "预警发布", "ev.alert.arrived_expired": "预警到达时已过期（未派人）", "ev.incident.opened": "事件开启", "ev.incident.closed": "事件结束",
     "ev.task.planned": "任务生成", "ev.assignment.offered": "发出邀请", "ev.assignment.accepted": "接受",
     "ev.assignment.declined": "谢绝", "ev.assignment.expired": "邀请过期", "ev.assignment.completed": "完成",
     "ev.assignment.cancelled": "取消", "ev.sms.sent": "短信发出", "ev.sms.received": "收到短信",
@@ -116,6 +119,12 @@
         var key = el.getAttribute("data-i18n");
         var table = I18N.lang === "en" ? EN : ZH;
         el.textContent = table[key] !== undefined ? table[key] : el.getAttribute("data-zh");
+      });
+      // server-rendered texts with words of their own (an error naming what was refused)
+      // carry their English in data-en beside the Chinese content
+      document.querySelectorAll("[data-en]:not([data-i18n])").forEach(function (el) {
+        if (!el.hasAttribute("data-zh")) el.setAttribute("data-zh", el.textContent);
+        el.textContent = I18N.lang === "en" ? el.getAttribute("data-en") : el.getAttribute("data-zh");
       });
       var button = document.getElementById("lang-toggle");
       if (button) button.textContent = I18N.lang === "en" ? "中文" : "EN";
