@@ -414,7 +414,8 @@
     var key = {
       "assignment.offered": "s.offered", "assignment.accepted": "s.accepted", "assignment.declined": "s.declined",
       "assignment.expired": "s.expired", "assignment.completed": "s.completed", "assignment.cancelled": "s.cancelled",
-      "task.planned": "s.planned", "alert.raised": "s.alert", "incident.opened": "s.incident.opened",
+      "task.planned": "s.planned", "alert.raised": "s.alert", "alert.arrived_expired": "s.alert",
+      "incident.opened": "s.incident.opened",
       "incident.closed": "s.incident.closed", "sms.received": "s.sms", "sms.sent": "s.sms.sent", "sms.failed": "s.sms.failed",
       "stock.changed": "s.stock", "stock.low": "s.stock.low", "shipment.dispatched": "s.shipment.dispatched",
       "shipment.received": "s.shipment.received", "plan.proposed": "s.plan.proposed", "plan.approved": "s.plan.approved",
