@@ -213,7 +213,7 @@ def test_station_manager_confirms_a_short_delivery_on_a_phone(
         """() => document.querySelector('#stock tr[data-sku="FOOD-NOODLE"] b')
                  .textContent === '108'"""
     )
-    assert "FOOD-NOODLE" in page.inner_text("#station-status")
+    assert "方便面" in page.inner_text("#station-status")  # by name, never its code
     phone.close()
 
     board = chromium.new_page(viewport={"width": 1600, "height": 1000})

@@ -66,7 +66,9 @@ def test_a_manager_sees_a_new_shipment_is_asked_about_a_slip_and_corrects_once(
     page.wait_for_selector("#stock tr")
 
     # dispatched while the page is open: it appears by itself
-    shipment = _ship(served, tokens["dispatcher"], station, [{"item": "FOOD-CAKE", "quantity": 33}])
+    shipment = _ship(
+        served.url, tokens["dispatcher"], station, [{"item": "FOOD-CAKE", "quantity": 33}]
+    )
     form = f'form.receipt[data-shipment-id="{shipment}"]'
     page.wait_for_selector(form, timeout=20_000)
 
