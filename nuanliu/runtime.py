@@ -80,6 +80,10 @@ class Runtime:
         """Start every part; raises with a one-line message if the database or broker is bad."""
         self._stopping = False
         settings = self.settings
+        if "notify" in self.consumers and self.sms_gateway is None:
+            # first: a provider without its template codes refuses here, in one line, before
+            # anything (the embedded broker) is started that would need stopping
+            self.sms_gateway = make_gateway(settings)
         if self.engine is None:
             self.engine = make_engine(settings)
         migrate(self.engine)

@@ -23,8 +23,8 @@ from sqlmodel import Session, col, select
 
 from coordinator.common import utcnow
 from coordinator.sms import service
-from coordinator.sms.gateways import Gateway, SendResult
 from coordinator.sms.models import SmsMessage
+from coordinator.sms.results import Gateway, SendResult
 from events.base import EventPayload
 from events.outbox import stage_many
 from events.payloads.sms import SmsFailed, SmsSent

@@ -20,7 +20,7 @@ from coordinator.common import utcnow
 from coordinator.sms.errors import InvalidMessage
 from coordinator.sms.models import MAX_BODY_CHARS, SmsMessage
 from coordinator.sms.replies import parse_reply
-from coordinator.sms.templates import render
+from coordinator.sms.templates import render, template_id, values
 from coordinator.volunteers.service import normalise_phone, volunteer_ids_by_phone
 from events.outbox import stage_many
 from events.payloads.sms import SmsReceived
@@ -151,7 +151,8 @@ def queue_template(
     **params: Any,
 ) -> SmsMessage:
     """Render `template` in `lang` and queue it (see :func:`queue_outbound`); the template's
-    name and parameters are kept for providers that send only approved templates."""
+    id (`templates.template_id`: its kind, `kind.en` in English) and its variables' values
+    are kept, since the Chinese providers send only approved templates with parameters."""
     body = render(template, lang, **params)
     return queue_outbound(
         session=session,
@@ -160,8 +161,8 @@ def queue_template(
         kind=kind or template,
         volunteer_id=volunteer_id,
         assignment_id=assignment_id,
-        template=template,
-        params=params,
+        template=template_id(template, lang),
+        params=values(template, lang, **params),
     )
 
 
@@ -256,12 +257,13 @@ HANDED_OVER = ("sending", "sent", "delivered", "undelivered", "unknown")
 
 
 def was_texted(*, session: Session, assignment_id: int, template: str) -> bool:
-    """Whether a text of `template` about the assignment was handed to the gateway."""
+    """Whether a text of `template` (in either language) about the assignment was handed to
+    the gateway."""
     return (
         session.exec(
             select(SmsMessage.id).where(
                 SmsMessage.assignment_id == assignment_id,
-                SmsMessage.template == template,
+                col(SmsMessage.template).in_((template, f"{template}.en")),
                 col(SmsMessage.status).in_(HANDED_OVER),
             )
         ).first()
