@@ -22,12 +22,12 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from coordinator.common import utcnow
-from coordinator.sms import service
+from coordinator.sms import flows, service
 from coordinator.sms.models import SmsMessage
 from coordinator.sms.results import Gateway, SendResult
 from events.base import EventPayload
 from events.outbox import stage_many
-from events.payloads.sms import SmsFailed, SmsSent
+from events.payloads.sms import SmsSent
 
 log = logging.getLogger(__name__)
 
@@ -183,11 +183,7 @@ class Sender:
                         )
                     )
                 elif status == "failed":
-                    events.append(
-                        SmsFailed(
-                            message_id=message.id, phone=row.phone, error=row.error or "failed"
-                        )
-                    )
+                    events.append(flows.failed_event(row, code=result.code))
                 # "unknown": shown in the log, no event; a person decides whether to resend
                 SMS_SENT.labels(status=status).inc()
             stage_many(session, events)

@@ -339,6 +339,20 @@ def get_by_provider_sid(*, session: Session, provider_sid: str) -> SmsMessage | 
     return session.exec(select(SmsMessage).where(SmsMessage.provider_sid == provider_sid)).first()
 
 
+def outbound_by_provider_sids(
+    *, session: Session, provider_sids: set[str]
+) -> dict[str, SmsMessage]:
+    """Provider message id → the outbound message sent under it (one indexed query)."""
+    if not provider_sids:
+        return {}
+    rows = session.exec(
+        select(SmsMessage).where(
+            col(SmsMessage.provider_sid).in_(provider_sids), SmsMessage.direction == "outbound"
+        )
+    ).all()
+    return {row.provider_sid: row for row in rows if row.provider_sid is not None}
+
+
 def inbound_seen_many(*, session: Session, provider_sids: set[str]) -> dict[str, SmsMessage]:
     """Provider message id → the inbound message already stored under it."""
     if not provider_sids:
