@@ -252,8 +252,9 @@ def record_inbound_many(*, session: Session, texts: list[Inbound]) -> list[SmsMe
     return rows
 
 
-#: statuses of a text that was handed to the gateway (it may have reached the phone)
-HANDED_OVER = ("sending", "sent", "delivered", "undelivered", "unknown")
+#: statuses of a text that was handed to the gateway and may have reached the phone (an
+#: undelivered one did not: the carrier said so)
+HANDED_OVER = ("sending", "sent", "delivered", "unknown")
 
 
 def was_texted(*, session: Session, assignment_id: int, template: str) -> bool:
