@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     #: sends per second per provider account (a token bucket in the sending process); the
     #: providers throttle beyond their limit, and a throttled text waits to be tried again
     sms_qps: float = Field(default=50.0, gt=0, alias="NUANLIU_SMS_QPS")
+    #: texts a provider's sender claims at a time: a crash leaves at most this many "unknown"
+    #: (claimed, fate not recorded; never resent), so 1 unless the rate matters more
+    sms_claim_batch: int = Field(default=1, ge=1, le=500, alias="NUANLIU_SMS_CLAIM")
     #: tries of one text a provider refused for now (throttling, a transient error) before it
     #: is marked failed; each waits longer (exponential backoff, from `sms_retry_base_s`)
     sms_send_attempts: int = Field(default=5, ge=1, le=20, alias="NUANLIU_SMS_SEND_ATTEMPTS")

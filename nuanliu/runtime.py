@@ -200,7 +200,7 @@ class Runtime:
         self._sms_sender = Sender(
             self.engine,
             gateway,
-            batch_size=100 if console else 1,
+            batch_size=100 if console else settings.sms_claim_batch,
             # a provider's account is rate-limited; the console is not
             bucket=None if console else TokenBucket(settings.sms_qps),
             attempts=settings.sms_send_attempts,

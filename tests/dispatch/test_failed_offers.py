@@ -10,6 +10,15 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from bench.standins import (
+    ALIYUN_KEY_ID,
+    ALIYUN_SECRET,
+    SIGN_NAME,
+    AliyunStandIn,
+    approved_codes,
+    approved_variables,
+    serving,
+)
 from consumers import dispatch as dispatch_consumer
 from consumers.registry import Context
 from coordinator.config import Settings
@@ -26,15 +35,6 @@ from events.outbox import OutboxEvent
 from events.payloads.assignments import AssignmentExpired
 from events.payloads.sms import SmsFailed
 from tests.dispatch.helpers import add_assignment, add_task
-from tests.sms.standins import (
-    ALIYUN_KEY_ID,
-    ALIYUN_SECRET,
-    SIGN_NAME,
-    AliyunStandIn,
-    approved_codes,
-    approved_variables,
-    serving,
-)
 
 
 @pytest.fixture

@@ -13,14 +13,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from coordinator.config import Settings, SettingsError
-from coordinator.sms.aliyun import AliyunGateway
-from coordinator.sms.gateways import make_gateway
-from coordinator.sms.models import SmsMessage
-from coordinator.sms.sender import Sender
-from coordinator.sms.service import queue_template
-from coordinator.sms.templates import TEMPLATES, render, values
-from tests.sms.standins import (
+from bench.standins import (
     ALIYUN_KEY_ID,
     ALIYUN_SECRET,
     SIGN_NAME,
@@ -30,6 +23,13 @@ from tests.sms.standins import (
     codes_toml,
     serving,
 )
+from coordinator.config import Settings, SettingsError
+from coordinator.sms.aliyun import AliyunGateway
+from coordinator.sms.gateways import make_gateway
+from coordinator.sms.models import SmsMessage
+from coordinator.sms.sender import Sender
+from coordinator.sms.service import queue_template
+from coordinator.sms.templates import TEMPLATES, render, values
 
 CODES = approved_codes("aliyun")
 

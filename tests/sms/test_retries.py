@@ -14,13 +14,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from coordinator.sms.aliyun import AliyunGateway
-from coordinator.sms.models import SmsMessage
-from coordinator.sms.ratelimit import TokenBucket
-from coordinator.sms.sender import Sender
-from coordinator.sms.service import queue_template
-from events.outbox import OutboxEvent
-from tests.sms.standins import (
+from bench.standins import (
     ALIYUN_KEY_ID,
     ALIYUN_SECRET,
     SIGN_NAME,
@@ -29,6 +23,12 @@ from tests.sms.standins import (
     approved_variables,
     serving,
 )
+from coordinator.sms.aliyun import AliyunGateway
+from coordinator.sms.models import SmsMessage
+from coordinator.sms.ratelimit import TokenBucket
+from coordinator.sms.sender import Sender
+from coordinator.sms.service import queue_template
+from events.outbox import OutboxEvent
 
 
 @pytest.fixture

@@ -12,14 +12,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from coordinator.config import Settings, SettingsError
-from coordinator.sms.gateways import make_gateway
-from coordinator.sms.models import SmsMessage
-from coordinator.sms.sender import Sender
-from coordinator.sms.service import queue_template
-from coordinator.sms.templates import TEMPLATES, values
-from coordinator.sms.tencent import TencentGateway
-from tests.sms.standins import (
+from bench.standins import (
     SIGN_NAME,
     TENCENT_APP_ID,
     TENCENT_SECRET,
@@ -30,6 +23,13 @@ from tests.sms.standins import (
     codes_toml,
     serving,
 )
+from coordinator.config import Settings, SettingsError
+from coordinator.sms.gateways import make_gateway
+from coordinator.sms.models import SmsMessage
+from coordinator.sms.sender import Sender
+from coordinator.sms.service import queue_template
+from coordinator.sms.templates import TEMPLATES, values
+from coordinator.sms.tencent import TencentGateway
 
 CODES = approved_codes("tencent")
 

@@ -1,8 +1,9 @@
-"""Local HTTP servers standing in for Aliyun's and Tencent Cloud's SMS APIs, on a real socket on
-loopback. Each checks what the official SDK sends as the provider documents it (action,
-version, the signature recomputed from the secret: ACS3-HMAC-SHA256 for Aliyun, TC3-HMAC-SHA256
-for Tencent; sign name, template code, parameters as JSON) and answers as the provider does:
-success, throttling, permanent errors, or no answer in time.
+"""Local HTTP servers standing in for Aliyun's and Tencent Cloud's SMS APIs, on a real socket
+on loopback, for the tests (tests/sms) and `nuanliu bench sms`. Each checks what the official
+SDK sends as the provider documents it (action, version, the signature recomputed from the
+secret: ACS3-HMAC-SHA256 for Aliyun, TC3-HMAC-SHA256 for Tencent; sign name, template code,
+parameters as JSON) and answers as the provider does: success, throttling, permanent errors,
+or no answer in time.
 
 `mode` picks the answer for every request; `script` (a list of modes) overrides it for the next
 requests, one each. `qps` throttles like the provider beyond that many requests a second.
@@ -95,6 +96,9 @@ class StandIn(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: StandIn
     protocol_version = "HTTP/1.1"
+    # headers and body go out in two writes: without this, Nagle's algorithm and the
+    # client's delayed ACK hold each answer back 40 ms
+    disable_nagle_algorithm = True
 
     def log_message(self, *args: Any) -> None:
         pass
