@@ -31,6 +31,8 @@ TENCENT_SECRET_ID = "AKIDstandin0123456789abcdefghijkl"
 TENCENT_SECRET = "tencent-standin-secret-0123456789"
 TENCENT_APP_ID = "1400000001"
 SIGN_NAME = "暖流"
+#: Aliyun refuses a template variable longer than this
+ALIYUN_MAX_VARIABLE = 35
 
 
 class _Bucket:
@@ -267,6 +269,8 @@ class AliyunStandIn(StandIn):
                 return "isv.TEMPLATE_MISSING_PARAMETERS"
             if not all(isinstance(v, str) for v in value.values()):
                 return "isv.TEMPLATE_PARAMS_ILLEGAL"
+            if any(len(v) > ALIYUN_MAX_VARIABLE for v in value.values()):
+                return "isv.PARAM_LENGTH_LIMIT"  # 变量长度 1-35 个字符 (notification templates)
             texts.append({"phone": number, "sign": sign, "code": code, "params": value})
         return texts
 

@@ -63,6 +63,8 @@ class AliyunGateway:
         self.codes = dict(codes)
         self.timeout_s = timeout_s
         self.endpoint = host
+        #: whose rate limit this gateway spends (the access key id, not a secret)
+        self.account = access_key_id
         self._secrets = (access_key_secret,)
         self._client = Client(
             open_api.Config(
@@ -99,11 +101,6 @@ class AliyunGateway:
             endpoint=settings.aliyun_sms_endpoint,
             timeout_s=settings.sms_timeout_s,
         )
-
-    @property
-    def account(self) -> str:
-        """Which account's rate limit this gateway spends (its access key id)."""
-        return str(self._client._credential.get_credential().access_key_id)
 
     def send(
         self,

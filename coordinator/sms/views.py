@@ -13,10 +13,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from coordinator.accounts.service import actor_name
-from coordinator.deps import Dispatcher, SessionDep, SettingsDep
+from coordinator.deps import Dispatcher, EngineDep, SessionDep, SettingsDep
 from coordinator.sms import flows, push, service
 from coordinator.sms.intake import Intake, IntakeClosed
 from coordinator.sms.models import MAX_BODY_CHARS, SmsMessage, SmsPage, SmsPublic, Status
@@ -211,7 +212,9 @@ def _client_host(request: Request | None) -> str:
     return request.client.host if request is not None and request.client else "?"
 
 
-async def _push(request: Request, settings: SettingsDep, provider: str, token: str) -> Response:
+async def _push(
+    request: Request, settings: SettingsDep, engine: Engine, provider: str, token: str
+) -> Response:
     """Read a provider's push (reports and texts, batched), apply the reports, store the
     texts through the intake like every other reply; answer as the provider wants."""
     _check_push_token(settings, provider, token)
@@ -242,7 +245,6 @@ async def _push(request: Request, settings: SettingsDep, provider: str, token: s
             continue
         texts.append(flows.Received(text, f"sms:{provider}", _request_id()))
     if reports:
-        engine = request.app.state.services.engine
 
         def apply() -> None:
             with Session(engine, expire_on_commit=False) as session:
@@ -261,12 +263,16 @@ async def _push(request: Request, settings: SettingsDep, provider: str, token: s
 
 
 @router.post("/webhooks/sms/aliyun/{token}", response_class=JSONResponse)
-async def aliyun_push(request: Request, settings: SettingsDep, token: str) -> Response:
+async def aliyun_push(
+    request: Request, settings: SettingsDep, engine: EngineDep, token: str
+) -> Response:
     """Aliyun's SmsReport and SmsUp pushes (HTTP 批量推送), JSON arrays."""
-    return await _push(request, settings, "aliyun", token)
+    return await _push(request, settings, engine, "aliyun", token)
 
 
 @router.post("/webhooks/sms/tencent/{token}", response_class=JSONResponse)
-async def tencent_push(request: Request, settings: SettingsDep, token: str) -> Response:
+async def tencent_push(
+    request: Request, settings: SettingsDep, engine: EngineDep, token: str
+) -> Response:
     """Tencent Cloud's status callbacks (a JSON array) and reply callbacks (an object)."""
-    return await _push(request, settings, "tencent", token)
+    return await _push(request, settings, engine, "tencent", token)

@@ -137,6 +137,15 @@ def test_a_template_without_a_code_or_free_text_is_never_sent(aliyun: AliyunStan
     assert aliyun.requests == []
 
 
+def test_a_variable_longer_than_aliyun_takes_is_refused(aliyun: AliyunStandIn) -> None:
+    """Aliyun takes at most 35 characters per variable: every example fits (the test above),
+    and a longer value is refused for good, never cut."""
+    result = gateway(aliyun).send(
+        "+8613812345678", "x", template_id="expired", params={"task": "长" * 36}
+    )
+    assert (result.status, result.code) == ("failed", "isv.PARAM_LENGTH_LIMIT")
+
+
 def test_wrong_params_are_refused_by_the_provider(aliyun: AliyunStandIn) -> None:
     result = gateway(aliyun).send("+8613812345678", "x", template_id="offer", params={"task": "x"})
     assert (result.status, result.code) == ("failed", "isv.TEMPLATE_MISSING_PARAMETERS")
