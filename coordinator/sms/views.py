@@ -13,11 +13,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from coordinator.accounts.service import actor_name
-from coordinator.deps import Dispatcher, EngineDep, SessionDep, SettingsDep
+from coordinator.config import Settings
+from coordinator.deps import Dispatcher, SessionDep, SettingsDep
 from coordinator.sms import flows, push, service
 from coordinator.sms.intake import Intake, IntakeClosed
 from coordinator.sms.models import MAX_BODY_CHARS, SmsMessage, SmsPage, SmsPublic, Status
@@ -196,7 +196,7 @@ async def twilio_status(request: Request, session: SessionDep, settings: Setting
 
 
 # -- Aliyun and Tencent Cloud push ---------------------------------------------------------------
-def _check_push_token(settings: SettingsDep, provider: str, token: str) -> None:
+def _check_push_token(settings: Settings, provider: str, token: str) -> None:
     """The secret path segment: neither provider signs its pushes, so the URL carries a
     token only we and the provider's console know. Unset: every push is refused."""
     expected = settings.sms_webhook_token
@@ -213,7 +213,7 @@ def _client_host(request: Request | None) -> str:
 
 
 async def _push(
-    request: Request, settings: SettingsDep, engine: Engine, provider: str, token: str
+    request: Request, settings: Settings, session: Session, provider: str, token: str
 ) -> Response:
     """Read a provider's push (reports and texts, batched), apply the reports, store the
     texts through the intake like every other reply; answer as the provider wants."""
@@ -245,18 +245,14 @@ async def _push(
             continue
         texts.append(flows.Received(text, f"sms:{provider}", _request_id()))
     if reports:
-
-        def apply() -> None:
-            with Session(engine, expire_on_commit=False) as session:
-                flows.apply_delivery_reports(
-                    session=session,
-                    reports=[
-                        flows.DeliveryReport(r.provider_sids, r.status, r.error, r.code)
-                        for r in reports
-                    ],
-                )
-
-        await run_in_threadpool(apply)  # queries on the event loop would stall the others
+        # in a worker thread: queries on the event loop would stall every other request
+        await run_in_threadpool(
+            flows.apply_delivery_reports,
+            session=session,
+            reports=[
+                flows.DeliveryReport(r.provider_sids, r.status, r.error, r.code) for r in reports
+            ],
+        )
     if texts:
         await asyncio.gather(*(_receive(request, t) for t in texts))
     return JSONResponse(push.ACCEPTED[provider])
@@ -264,15 +260,15 @@ async def _push(
 
 @router.post("/webhooks/sms/aliyun/{token}", response_class=JSONResponse)
 async def aliyun_push(
-    request: Request, settings: SettingsDep, engine: EngineDep, token: str
+    request: Request, settings: SettingsDep, session: SessionDep, token: str
 ) -> Response:
     """Aliyun's SmsReport and SmsUp pushes (HTTP 批量推送), JSON arrays."""
-    return await _push(request, settings, engine, "aliyun", token)
+    return await _push(request, settings, session, "aliyun", token)
 
 
 @router.post("/webhooks/sms/tencent/{token}", response_class=JSONResponse)
 async def tencent_push(
-    request: Request, settings: SettingsDep, engine: EngineDep, token: str
+    request: Request, settings: SettingsDep, session: SessionDep, token: str
 ) -> Response:
     """Tencent Cloud's status callbacks (a JSON array) and reply callbacks (an object)."""
-    return await _push(request, settings, engine, "tencent", token)
+    return await _push(request, settings, session, "tencent", token)
