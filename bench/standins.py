@@ -75,6 +75,8 @@ class StandIn(ThreadingHTTPServer):
         self.refusals: list[str] = []
         self.nonces: set[str] = set()
         self.lock = threading.Lock()
+        #: headers every answer carries (Aliyun's `x-acs-retry-after` on throttling)
+        self.extra_headers: dict[str, str] = {}
 
     @property
     def endpoint(self) -> str:
@@ -109,6 +111,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(length)
         status, answer = self.server.handle_post(self, body)
+        extra = self.server.extra_headers
         if status == 0:  # no answer in time: the client's read times out
             time.sleep(self.server.slow_s)
             status = 200
@@ -117,6 +120,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            for name, value in extra.items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):

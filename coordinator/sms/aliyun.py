@@ -161,7 +161,9 @@ class AliyunGateway:
             code = str(exc.code or "")
             message = scrub(f"{code}: {exc.message}", self._secrets)[:300]
             if isinstance(exc, ThrottlingException) or code in RETRY_CODES:
-                wait = float(exc.retry_after) if getattr(exc, "retry_after", None) else None
+                # the SDK's unit: milliseconds (x-acs-retry-after)
+                after = getattr(exc, "retry_after", None)
+                wait = float(after) / 1000 if after else None
                 return SendResult(None, "retry", message, code, wait)
             if (exc.status_code or 0) >= 500:
                 return SendResult(None, "retry", message, code or "HTTP 5xx")

@@ -107,6 +107,14 @@ def test_throttling_is_retry_and_nothing_went_out(aliyun: AliyunStandIn) -> None
     assert aliyun.accepted == []
 
 
+def test_throttling_with_a_wait_says_how_long(aliyun: AliyunStandIn) -> None:
+    """Aliyun may say when to come back (`x-acs-retry-after`, in milliseconds)."""
+    aliyun.mode = "throttle"
+    aliyun.extra_headers = {"x-acs-retry-after": "1500"}
+    result = gateway(aliyun).send("+8613812345678", "x", template_id="help", params={})
+    assert (result.status, result.retry_after) == ("retry", 1.5)
+
+
 def test_a_system_error_is_retry(aliyun: AliyunStandIn) -> None:
     aliyun.mode = "system_error"
     result = gateway(aliyun).send("+8613812345678", "x", template_id="help", params={})
