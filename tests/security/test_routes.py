@@ -87,6 +87,17 @@ TABLE: dict[tuple[str, str], Row] = {
         NOBODY,
         form={"MessageSid": "SM1", "MessageStatus": "delivered"},
     ),
+    # the push URLs' secret token is the credential: a guessed one is refused like no login
+    ("POST", "/webhooks/sms/aliyun/{token}"): Row(
+        "/webhooks/sms/aliyun/guessed-token-0123456789",
+        NOBODY,
+        [{"phone_number": "13800138000", "content": "1", "sequence_id": 1}],
+    ),
+    ("POST", "/webhooks/sms/tencent/{token}"): Row(
+        "/webhooks/sms/tencent/guessed-token-0123456789",
+        NOBODY,
+        {"mobile": "13800138000", "nationcode": "86", "text": "1", "time": 1764835200},
+    ),
     ("GET", "/api/items"): Row("/api/items", DISPATCH),
     ("GET", "/api/warehouses"): Row("/api/warehouses", DISPATCH),
     ("GET", "/api/warehouses/{warehouse_id}/stock"): Row("/api/warehouses/{W}/stock", DISPATCH),
