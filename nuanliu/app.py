@@ -34,6 +34,7 @@ from coordinator.dispatch import views as dispatch_views
 from coordinator.geo import outlines
 from coordinator.logistics import views as logistics_views
 from coordinator.process import Services
+from coordinator.reports import views as reports_views
 from coordinator.sms import views as sms_views
 from coordinator.sms.intake import Intake
 from coordinator.volunteers import views as volunteers_views
@@ -54,6 +55,7 @@ ROUTERS = [
     volunteers_views.router,
     sms_views.router,
     logistics_views.router,
+    reports_views.router,
     board_views.router,
 ]
 

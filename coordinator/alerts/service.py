@@ -117,3 +117,13 @@ def claim(*, session: Session, sender: str, key: str, now: datetime) -> AlertCla
         .with_for_update()
         .execution_options(populate_existing=True)
     ).one()
+
+
+def first_received_at(*, session: Session, incident_id: int) -> datetime | None:
+    """When the first alert that opened or joined the incident reached Nuanliu."""
+    return session.exec(
+        select(Alert.received_at)
+        .where(Alert.incident_id == incident_id)
+        .order_by(col(Alert.received_at))
+        .limit(1)
+    ).first()

@@ -105,6 +105,17 @@ def tasks_of(*, session: Session, incident_id: int) -> list[Task]:
     )
 
 
+def assignments_of_incident(*, session: Session, incident_id: int) -> list[Assignment]:
+    """Every assignment the incident ever had, whatever became of it, in id order."""
+    return list(
+        session.exec(
+            select(Assignment)
+            .where(Assignment.incident_id == incident_id)
+            .order_by(col(Assignment.id))
+        ).all()
+    )
+
+
 def lock_task(*, session: Session, task_id: int) -> Task | None:
     """The task row, locked for the rest of the transaction (FOR UPDATE on PostgreSQL; SQLite
     serialises writers with BEGIN IMMEDIATE), re-read from the database."""

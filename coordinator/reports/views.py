@@ -1,0 +1,75 @@
+"""The reports as downloads for dispatchers: an incident's after-action report and a travel
+rush's campaign report, each as PDF or XLSX, in Chinese unless `?lang=en`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+from sqlmodel import Session
+
+from coordinator.common import utcnow
+from coordinator.deps import Dispatcher, SessionDep, SettingsDep
+from coordinator.dispatch import errors as dispatch_errors
+from coordinator.dispatch import service as dispatch
+from coordinator.lookup import fetch_or_404
+from coordinator.reports import incident_doc, incidents, pdf, xlsx
+from coordinator.reports.document import Document
+
+router = APIRouter(prefix="/api", tags=["reports"])
+
+MEDIA_TYPES = {
+    "pdf": "application/pdf",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+Format = Literal["pdf", "xlsx"]
+Lang = Annotated[Literal["zh", "en"], Query(description="zh (the default) or en")]
+
+
+def _incident(session: Session, incident_id: int) -> dispatch.Incident | None:
+    return dispatch.get_incident(session=session, incident_id=incident_id)
+
+
+def _no_incident(incident_id: int) -> dispatch_errors.IncidentNotFound:
+    return dispatch_errors.IncidentNotFound(f"incident {incident_id} does not exist")
+
+
+IncidentRow = Annotated[
+    dispatch.Incident, fetch_or_404("incident_id", _incident, missing=_no_incident)
+]
+
+
+def _file(document: Document, fmt: Format, filename: str, settings: SettingsDep) -> Response:
+    body = (
+        pdf.render(document, font_path=settings.report_font)
+        if fmt == "pdf"
+        else xlsx.render(document)
+    )
+    return Response(
+        body,
+        media_type=MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{filename}.{fmt}"'},
+    )
+
+
+_FILES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {media_type: {} for media_type in MEDIA_TYPES.values()}}
+}
+
+
+@router.get("/incidents/{incident_id}/report.{fmt}", response_class=Response, responses=_FILES)
+def incident_report(
+    fmt: Format,
+    session: SessionDep,
+    settings: SettingsDep,
+    _actor: Dispatcher,
+    incident: IncidentRow,
+    lang: Lang = "zh",
+) -> Response:
+    """The incident's after-action report: timeline, fill per task and district, replies,
+    volunteers and hours, texts, with charts."""
+    report = incidents.build(session=session, incident=incident, now=utcnow())
+    document = incident_doc.document(
+        report, lang=lang, tz=settings.timezone, font_path=settings.report_font
+    )
+    return _file(document, fmt, f"nuanliu-incident-{incident.id}-report", settings)
