@@ -49,6 +49,13 @@ def list_incidents(
     return list(rows), int(session.exec(count).one())
 
 
+def incidents_of_kind(*, session: Session, kind: str) -> list[Incident]:
+    """Every incident of `kind`, open or closed, oldest first."""
+    return list(
+        session.exec(select(Incident).where(Incident.kind == kind).order_by(col(Incident.id))).all()
+    )
+
+
 def open_incident_of_kind(*, session: Session, kind: str) -> list[Incident]:
     return list(
         session.exec(select(Incident).where(Incident.kind == kind, Incident.status == "open")).all()

@@ -22,8 +22,8 @@ from coordinator.logistics.fund import active_fund
 from coordinator.logistics.models import (
     Discrepancy,
     Distribution,
+    Fund,
     FundCharge,
-    Item,
     Plan,
     PlanLine,
     Shipment,
@@ -34,7 +34,8 @@ from coordinator.logistics.models import (
     manager_phones,
 )
 
-# The row type this service hands to other domains: they name it from here, never from models
+# The row types this service hands to other domains: they name them from here, never from models
+from coordinator.logistics.models import Item as Item
 from coordinator.logistics.models import Place as Place
 from coordinator.logistics.schemas import (
     DiscrepancyPublic,
@@ -385,3 +386,80 @@ def set_target(
         row.target, row.reorder_point = target, reorder_point
     session.add(row)
     return row
+
+
+# -- a season's facts, for the campaign report --------------------------------------------------
+def distributions_between(
+    *, session: Session, since: datetime, until: datetime
+) -> list[Distribution]:
+    """Hand-outs recorded in [since, until), oldest first."""
+    return list(
+        session.exec(
+            select(Distribution)
+            .where(col(Distribution.at) >= since, col(Distribution.at) < until)
+            .order_by(col(Distribution.at), col(Distribution.id))
+        ).all()
+    )
+
+
+def fund_charges_between(*, session: Session, since: datetime, until: datetime) -> list[FundCharge]:
+    """Charges to any fund in [since, until), oldest first."""
+    return list(
+        session.exec(
+            select(FundCharge)
+            .where(col(FundCharge.at) >= since, col(FundCharge.at) < until)
+            .order_by(col(FundCharge.at), col(FundCharge.id))
+        ).all()
+    )
+
+
+def funds_for(*, session: Session, fund_ids: set[int], year: int) -> list[Fund]:
+    """The funds charged in a season (`fund_ids`) and those opened for its `year`."""
+    query = select(Fund).where(
+        col(Fund.id).in_(fund_ids) | (col(Fund.year) == year)
+        if fund_ids
+        else col(Fund.year) == year
+    )
+    return list(session.exec(query.order_by(col(Fund.id))).all())
+
+
+def discrepancies_between(
+    *, session: Session, since: datetime, until: datetime
+) -> list[Discrepancy]:
+    """Discrepancies found at receipt in [since, until), a correction's replacing the first."""
+    return list(
+        session.exec(
+            select(Discrepancy)
+            .where(
+                col(Discrepancy.superseded).is_(False),
+                col(Discrepancy.created_at) >= since,
+                col(Discrepancy.created_at) < until,
+            )
+            .order_by(col(Discrepancy.id))
+        ).all()
+    )
+
+
+def balances_before(*, session: Session, at: datetime) -> dict[tuple[int, int], int]:
+    """(place id, item id) → the balance after its last movement before `at`: what a place
+    held when a season began (a pair never moved before is absent)."""
+    last = (
+        select(func.max(StockMovement.id))
+        .where(col(StockMovement.at) < at)
+        .group_by(col(StockMovement.place_id), col(StockMovement.item_id))
+    )
+    return {
+        (m.place_id, m.item_id): m.balance_after
+        for m in session.exec(select(StockMovement).where(col(StockMovement.id).in_(last))).all()
+    }
+
+
+def movements_between(*, session: Session, since: datetime, until: datetime) -> list[StockMovement]:
+    """Every movement in [since, until), in the order the ledger booked them."""
+    return list(
+        session.exec(
+            select(StockMovement)
+            .where(col(StockMovement.at) >= since, col(StockMovement.at) < until)
+            .order_by(col(StockMovement.id))
+        ).all()
+    )

@@ -43,13 +43,16 @@ def steps(
     ylabel: str,
     ceiling: float | None = None,
     ceiling_label: str = "",
+    origin: bool = True,
 ) -> bytes:
-    """Cumulative curves (x, y) drawn as steps, with an optional ceiling (slots needed)."""
+    """Curves (x, y) drawn as steps, from (0, 0) when `origin` (a cumulative count), with an
+    optional ceiling (slots needed)."""
     font = FontProperties(fname=str(font_path))
     figure = Figure(figsize=SIZE)
     axes = figure.add_subplot()
     for name, (x, y) in series.items():
-        axes.step([0.0, *x], [0.0, *y], where="post", label=name)
+        start = [0.0] if origin else []
+        axes.step([*start, *x], [*start, *y], where="post", label=name)
     if ceiling is not None:
         axes.axhline(ceiling, color="grey", linestyle="--", linewidth=0.8, label=ceiling_label)
     _dress(axes, font, xlabel=xlabel, ylabel=ylabel)
@@ -77,11 +80,15 @@ def bars(
         axes.bar(xs, values, width=width, label=name, bottom=bottom if stacked else None)
         if stacked:
             bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    # a season's 40 days get every fifth label, or they overlap; a dozen names lean aside
+    step = 5 if len(categories) > 16 else 1
+    ticks = list(range(0, len(categories), step))
+    leaning = step == 1 and len(categories) > 8
     axes.set_xticks(
-        range(len(categories)),
-        list(categories),
-        rotation=45 if len(categories) > 8 else 0,
-        ha="right" if len(categories) > 8 else "center",
+        ticks,
+        [categories[i] for i in ticks],
+        rotation=45 if leaning else 0,
+        ha="right" if leaning else "center",
     )
     _dress(axes, font, xlabel=xlabel, ylabel=ylabel)
     return _png(figure)

@@ -61,8 +61,12 @@ def count(n: int | float) -> str:
 
 
 def yuan(fen: int, *, whole: bool = False) -> str:
-    """An amount of fen in yuan with thousands separators: 45,734.50 (or 45,735 when whole)."""
-    return f"{round(fen / 100):,}" if whole else f"{fen / 100:,.2f}"
+    """An amount of fen in yuan with thousands separators: 45,734.50 (or 45,735 when whole:
+    half a yuan rounds up, as a cashier would, not to the even yuan as round() does)."""
+    if whole:
+        sign = "-" if fen < 0 else ""
+        return f"{sign}{(abs(fen) + 50) // 100:,}"
+    return f"{fen / 100:,.2f}"
 
 
 def share(value: float) -> str:

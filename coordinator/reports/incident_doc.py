@@ -66,6 +66,7 @@ TEXT: dict[str, dict[str, str]] = {
         "minutes_since": "任务生成后分钟数",
         "slots_filled": "已到位人次",
         "needed_line": "所需人次",
+        "total": "合计",
         "district_chart": "各区县到位率",
         "share_axis": "到位率（%）",
         "summary": (
@@ -121,6 +122,7 @@ TEXT: dict[str, dict[str, str]] = {
         "minutes_since": "minutes since the tasks were planned",
         "slots_filled": "slots filled",
         "needed_line": "slots needed",
+        "total": "total",
         "district_chart": "Fill rate per district",
         "share_axis": "fill rate (%)",
         "summary": (
@@ -245,7 +247,7 @@ def document(report: IncidentReport, *, lang: str, tz: str, font_path: Path) -> 
             ],
             total=[
                 None,
-                "",
+                t["total"],
                 "",
                 report.needed,
                 report.filled,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from sqlmodel import Session
 
 from coordinator.common import utcnow
@@ -13,7 +13,7 @@ from coordinator.deps import Dispatcher, SessionDep, SettingsDep
 from coordinator.dispatch import errors as dispatch_errors
 from coordinator.dispatch import service as dispatch
 from coordinator.lookup import fetch_or_404
-from coordinator.reports import incident_doc, incidents, pdf, xlsx
+from coordinator.reports import incident_doc, incidents, pdf, season_doc, seasons, xlsx
 from coordinator.reports.document import Document
 
 router = APIRouter(prefix="/api", tags=["reports"])
@@ -73,3 +73,34 @@ def incident_report(
         report, lang=lang, tz=settings.timezone, font_path=settings.report_font
     )
     return _file(document, fmt, f"nuanliu-incident-{incident.id}-report", settings)
+
+
+#: the season before must be one the calendar knows too
+Year = Annotated[int, Path(ge=1952, le=2099, description="the year of the Lunar New Year")]
+
+
+@router.get("/reports/travel-rush/{year}.{fmt}", response_class=Response, responses=_FILES)
+def travel_rush_report(
+    year: Year,
+    fmt: Format,
+    session: SessionDep,
+    settings: SettingsDep,
+    _actor: Dispatcher,
+    lang: Lang = "zh",
+) -> Response:
+    """The season's campaign report: hand-outs per station and day, tickets, the fund,
+    discrepancies, stock-outs, volunteers, with last season's figures beside."""
+    now = utcnow()
+    report, previous = (
+        seasons.build(
+            session=session,
+            year=y,
+            days_before=settings.travel_rush_days_before,
+            length_days=settings.travel_rush_length_days,
+            tz=settings.timezone,
+            now=now,
+        )
+        for y in (year, year - 1)
+    )
+    document = season_doc.document(report, previous, lang=lang, font_path=settings.report_font)
+    return _file(document, fmt, f"nuanliu-travel-rush-{year}-report", settings)
