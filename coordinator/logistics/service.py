@@ -4,7 +4,7 @@ the board, so both render the same thing. No HTTP and no Kafka here."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -18,10 +18,12 @@ from coordinator.logistics.errors import (
     UnknownItem,
     WrongUnit,
 )
+from coordinator.logistics.forecasts import store_forecast
 from coordinator.logistics.fund import active_fund
 from coordinator.logistics.models import (
     Discrepancy,
     Distribution,
+    Forecast,
     Fund,
     FundCharge,
     Plan,
@@ -37,6 +39,7 @@ from coordinator.logistics.models import (
 # The row types this service hands to other domains: they name them from here, never from models
 from coordinator.logistics.models import Item as Item
 from coordinator.logistics.models import Place as Place
+from coordinator.logistics.rates import rate_for
 from coordinator.logistics.schemas import (
     DiscrepancyPublic,
     DistributionPublic,
@@ -463,3 +466,29 @@ def movements_between(*, session: Session, since: datetime, until: datetime) -> 
             .order_by(col(StockMovement.id))
         ).all()
     )
+
+
+# -- travellers: the rates hand-outs are read back with, forecasts per day -----------------------
+def traveller_rates(*, session: Session) -> dict[int, float]:
+    """Item id → items a traveller served takes, for the goods a station stocks (tickets are
+    bought to order, not taken from a shelf)."""
+    return {
+        i.id: rate_for(i)
+        for i in session.exec(select(Item)).all()
+        if i.id is not None and i.category != "ticket" and rate_for(i) > 0
+    }
+
+
+def forecasts_between(*, session: Session, first: date, last: date) -> dict[tuple[int, date], int]:
+    """(station id, day) → the travellers forecast for it, for days first..last."""
+    return {
+        (f.place_id, f.day): f.travellers
+        for f in session.exec(
+            select(Forecast).where(col(Forecast.day) >= first, col(Forecast.day) <= last)
+        ).all()
+    }
+
+
+def save_forecast(*, session: Session, rows: list[tuple[int, date, int]]) -> int:
+    """Store (station id, day, travellers) rows, replacing a day's earlier forecast."""
+    return store_forecast(session=session, rows=rows)

@@ -4,7 +4,7 @@ chart is a Figure of its own, its text set in the report font through FontProper
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -38,7 +38,7 @@ def _dress(axes, font: FontProperties, *, xlabel: str, ylabel: str) -> None:  # 
 def steps(
     *,
     font_path: Path,
-    series: dict[str, tuple[Sequence[float], Sequence[float]]],
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
     xlabel: str,
     ylabel: str,
     ceiling: float | None = None,
@@ -63,7 +63,7 @@ def bars(
     *,
     font_path: Path,
     categories: Sequence[str],
-    series: dict[str, Sequence[float]],
+    series: Mapping[str, Sequence[float]],
     xlabel: str,
     ylabel: str,
     stacked: bool = False,
@@ -98,7 +98,7 @@ def lines(
     *,
     font_path: Path,
     x: Sequence[float],
-    series: dict[str, Sequence[float]],
+    series: Mapping[str, Sequence[float]],
     xlabel: str,
     ylabel: str,
     marks: dict[float, str] | None = None,

@@ -18,6 +18,7 @@ from coordinator.reports.document import (
     local_time,
     yuan,
 )
+from coordinator.reports.forecast import Proposal
 from coordinator.reports.seasons import GROUPS, SeasonReport
 
 TEXT: dict[str, dict[str, str]] = {
@@ -82,6 +83,13 @@ TEXT: dict[str, dict[str, str]] = {
         "x_days": "距春节天数",
         "y_items": "件数",
         "lny": "春节",
+        "forecast": "下一季客流建议（按距春节天数对齐）",
+        "forecast_chart": "客流：本季实际、本季预测与下季建议",
+        "served": "本季服务旅客（估算）",
+        "said": "本季预测",
+        "proposed": "{year}年建议",
+        "this_day": "本季日期",
+        "next_day": "下季日期",
         "total": "合计",
     },
     "en": {
@@ -146,6 +154,13 @@ TEXT: dict[str, dict[str, str]] = {
         "x_days": "days from Lunar New Year",
         "y_items": "units",
         "lny": "LNY",
+        "forecast": "Next season's travellers, proposed (aligned by days from LNY)",
+        "forecast_chart": "Travellers: served and forecast this season, proposed for the next",
+        "served": "served this season (estimated)",
+        "said": "this season's forecast",
+        "proposed": "proposed for {year}",
+        "this_day": "this season",
+        "next_day": "next season",
         "total": "total",
     },
 }
@@ -209,7 +224,12 @@ MEASURES: list[tuple[str, Kind]] = [
 
 
 def document(
-    report: SeasonReport, previous: SeasonReport, *, lang: str, font_path: Path
+    report: SeasonReport,
+    previous: SeasonReport,
+    proposal: Proposal,
+    *,
+    lang: str,
+    font_path: Path,
 ) -> Document:
     t = TEXT[lang]
     zh = lang == "zh"
@@ -432,6 +452,7 @@ def document(
                 ),
             )
         )
+    _forecast(doc, proposal, t, font_path)
     lny = report.lunar_new_year
     moving = {
         s.name_zh if zh else s.name_en: report.stock_series[s.station_id]
@@ -458,6 +479,65 @@ def document(
             )
         )
     return doc
+
+
+def _forecast(doc: Document, proposal: Proposal, t: dict[str, str], font_path: Path) -> None:
+    """Next season's proposal beside this season's days: the table and its chart."""
+    proposed = t["proposed"].format(year=proposal.next_year)
+    doc.tables.append(
+        Table(
+            name="forecast",
+            title=t["forecast"],
+            columns=[
+                (t["lny_day"], "int"),
+                (t["this_day"], "text"),
+                (t["served"], "number"),
+                (t["said"], "int"),
+                (t["next_day"], "text"),
+                (proposed, "int"),
+            ],
+            rows=[
+                [
+                    d.offset,
+                    d.this_day.isoformat(),
+                    d.served,
+                    d.forecast,
+                    d.next_day.isoformat(),
+                    d.proposed,
+                ]
+                for d in proposal.days
+            ],
+            total=[
+                None,
+                t["total"],
+                sum(d.served for d in proposal.days),
+                sum(d.forecast or 0 for d in proposal.days),
+                "",
+                sum(d.proposed for d in proposal.days),
+            ],
+        )
+    )
+    if not any(d.served or d.forecast for d in proposal.days):
+        return
+    series: dict[str, list[float]] = {
+        t["served"]: [d.served for d in proposal.days],
+        proposed: [float(d.proposed) for d in proposal.days],
+    }
+    if any(d.forecast is not None for d in proposal.days):
+        series[t["said"]] = [float(d.forecast or 0) for d in proposal.days]
+    doc.charts.append(
+        Chart(
+            t["forecast_chart"],
+            charts.lines(
+                font_path=font_path,
+                x=[float(d.offset) for d in proposal.days],
+                series=series,
+                xlabel=t["x_days"],
+                ylabel=t["served"],
+                marks={0.0: t["lny"]},
+            ),
+        )
+    )
 
 
 def _days_from(at: datetime, lny: date, tz: str) -> float:

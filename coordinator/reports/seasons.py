@@ -108,6 +108,8 @@ class SeasonReport:
     per_day: dict[date, dict[str, int]]
     #: (station id, day) → goods handed out
     per_station_day: dict[tuple[int, date], int]
+    #: (station id, day, item id) → goods handed out, for reading them back into travellers
+    per_station_day_item: dict[tuple[int, date, int], int]
     #: destination → (tickets, fen)
     destinations: dict[str, tuple[int, int]]
     discrepancy_lines: list[DiscrepancyLine]
@@ -206,6 +208,7 @@ def build(
     }
     per_day: dict[date, dict[str, int]] = defaultdict(lambda: dict.fromkeys(GROUPS, 0))
     per_station_day: dict[tuple[int, date], int] = defaultdict(int)
+    per_station_day_item: dict[tuple[int, date, int], int] = defaultdict(int)
     per_item: Counter[int] = Counter()
     destinations: dict[str, tuple[int, int]] = {}
     for d in logistics.distributions_between(session=session, since=since, until=until):
@@ -226,6 +229,7 @@ def build(
                 station.ticket_fen += d.cost_fen or 0
         elif station is not None:
             per_station_day[(d.place_id, day)] += d.quantity
+            per_station_day_item[(d.place_id, day, d.item_id)] += d.quantity
     lines = [
         ItemLine(
             sku=items[i].sku,
@@ -288,6 +292,7 @@ def build(
         items=lines,
         per_day=dict(per_day),
         per_station_day=dict(per_station_day),
+        per_station_day_item=dict(per_station_day_item),
         destinations=dict(sorted(destinations.items(), key=lambda kv: (-kv[1][0], kv[0]))),
         discrepancy_lines=found,
         budget_fen=sum(f.budget_fen for f in funds),

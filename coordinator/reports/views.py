@@ -13,8 +13,9 @@ from coordinator.deps import Dispatcher, SessionDep, SettingsDep
 from coordinator.dispatch import errors as dispatch_errors
 from coordinator.dispatch import service as dispatch
 from coordinator.lookup import fetch_or_404
-from coordinator.reports import incident_doc, incidents, pdf, season_doc, seasons, xlsx
+from coordinator.reports import flows, incident_doc, incidents, pdf, season_doc, service, xlsx
 from coordinator.reports.document import Document
+from coordinator.reports.schemas import ForecastAccept, ForecastAccepted, ForecastProposalPublic
 
 router = APIRouter(prefix="/api", tags=["reports"])
 
@@ -91,16 +92,39 @@ def travel_rush_report(
     """The season's campaign report: hand-outs per station and day, tickets, the fund,
     discrepancies, stock-outs, volunteers, with last season's figures beside."""
     now = utcnow()
-    report, previous = (
-        seasons.build(
-            session=session,
-            year=y,
-            days_before=settings.travel_rush_days_before,
-            length_days=settings.travel_rush_length_days,
-            tz=settings.timezone,
-            now=now,
-        )
-        for y in (year, year - 1)
+    report = service.season(session=session, settings=settings, year=year, now=now)
+    previous = service.season(session=session, settings=settings, year=year - 1, now=now)
+    proposal = service.proposal(session=session, report=report)
+    document = season_doc.document(
+        report, previous, proposal, lang=lang, font_path=settings.report_font
     )
-    document = season_doc.document(report, previous, lang=lang, font_path=settings.report_font)
     return _file(document, fmt, f"nuanliu-travel-rush-{year}-report", settings)
+
+
+@router.get("/reports/travel-rush/{year}/forecast", response_model=ForecastProposalPublic)
+def next_season_forecast(
+    year: Year, session: SessionDep, settings: SettingsDep, _actor: Dispatcher
+) -> ForecastProposalPublic:
+    """Next season's travellers per station and day, proposed from this season's hand-outs
+    aligned by days from Lunar New Year, with what this season served and forecast beside."""
+    report = service.season(session=session, settings=settings, year=year, now=utcnow())
+    return ForecastProposalPublic.of(service.proposal(session=session, report=report))
+
+
+@router.post("/reports/travel-rush/{year}/forecast", response_model=ForecastAccepted)
+def accept_next_season_forecast(
+    year: Year,
+    body: ForecastAccept,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: Dispatcher,
+) -> ForecastAccepted:
+    """Accept the proposal as next season's forecast, with a dispatcher's edits in place."""
+    report = service.season(session=session, settings=settings, year=year, now=utcnow())
+    proposal = service.proposal(session=session, report=report)
+    edits = {(e.station_id, e.date): e.travellers for e in body.edits}
+    stored, edited = flows.accept_forecast(
+        session=session, proposal=proposal, edits=edits, actor=actor
+    )
+    session.commit()
+    return ForecastAccepted(next_year=proposal.next_year, stored=stored, edited=edited)

@@ -1,0 +1,12 @@
+"""What the reports refuse, each a `DomainError` the app's one handler answers."""
+
+from __future__ import annotations
+
+from coordinator.errors import DomainError
+
+
+class ForecastEditRefused(DomainError):
+    """An edit of next season's forecast names a station or a day outside its rush."""
+
+    status = 422
+    code = "forecast_edit_refused"
