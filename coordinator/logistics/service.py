@@ -5,8 +5,10 @@ the board, so both render the same thing. No HTTP and no Kafka here."""
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import NamedTuple
 
 from sqlalchemy import func
+from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
 from coordinator.logistics.errors import (
@@ -392,17 +394,33 @@ def set_target(
 
 
 # -- a season's facts, for the campaign report --------------------------------------------------
-def distributions_between(
-    *, session: Session, since: datetime, until: datetime
-) -> list[Distribution]:
+class HandOut(NamedTuple):
+    """A hand-out as a season's report reads it (a tuple: tens of thousands a season)."""
+
+    place_id: int
+    item_id: int
+    quantity: int
+    destination: str | None
+    cost_fen: int | None
+    at: datetime
+
+
+def distributions_between(*, session: Session, since: datetime, until: datetime) -> list[HandOut]:
     """Hand-outs recorded in [since, until), oldest first."""
-    return list(
-        session.exec(
-            select(Distribution)
-            .where(col(Distribution.at) >= since, col(Distribution.at) < until)
-            .order_by(col(Distribution.at), col(Distribution.id))
-        ).all()
-    )
+    # more columns than sqlmodel's typed select() takes: SQLAlchemy's own
+    rows = session.execute(
+        sql_select(
+            col(Distribution.place_id),
+            col(Distribution.item_id),
+            col(Distribution.quantity),
+            col(Distribution.destination),
+            col(Distribution.cost_fen),
+            col(Distribution.at),
+        )
+        .where(col(Distribution.at) >= since, col(Distribution.at) < until)
+        .order_by(col(Distribution.at), col(Distribution.id))
+    ).all()
+    return [HandOut(*row) for row in rows]
 
 
 def fund_charges_between(*, session: Session, since: datetime, until: datetime) -> list[FundCharge]:
@@ -457,15 +475,31 @@ def balances_before(*, session: Session, at: datetime) -> dict[tuple[int, int], 
     }
 
 
-def movements_between(*, session: Session, since: datetime, until: datetime) -> list[StockMovement]:
+class Move(NamedTuple):
+    """A ledger movement as a season's report walks them."""
+
+    place_id: int
+    item_id: int
+    delta: int
+    balance_after: int
+    at: datetime
+
+
+def movements_between(*, session: Session, since: datetime, until: datetime) -> list[Move]:
     """Every movement in [since, until), in the order the ledger booked them."""
-    return list(
-        session.exec(
-            select(StockMovement)
-            .where(col(StockMovement.at) >= since, col(StockMovement.at) < until)
-            .order_by(col(StockMovement.id))
-        ).all()
-    )
+    # more columns than sqlmodel's typed select() takes: SQLAlchemy's own
+    rows = session.execute(
+        sql_select(
+            col(StockMovement.place_id),
+            col(StockMovement.item_id),
+            col(StockMovement.delta),
+            col(StockMovement.balance_after),
+            col(StockMovement.at),
+        )
+        .where(col(StockMovement.at) >= since, col(StockMovement.at) < until)
+        .order_by(col(StockMovement.id))
+    ).all()
+    return [Move(*row) for row in rows]
 
 
 # -- travellers: the rates hand-outs are read back with, forecasts per day -----------------------
