@@ -39,6 +39,20 @@ class Table:
     def all_rows(self) -> list[list[Cell]]:
         return [*self.rows, *([self.total] if self.total is not None else [])]
 
+    def shown(self) -> list[list[tuple[str, bool]]]:
+        """Every row (the total last) as printed: (text, is a number) per cell; a total row's
+        empty cells stay empty."""
+        out = []
+        for r, row in enumerate(self.all_rows()):
+            total = r == len(self.rows)
+            out.append(
+                [
+                    ("" if total and v is None else show(v, kind), kind != "text")
+                    for v, kind in zip(row, self.kinds(r), strict=True)
+                ]
+            )
+        return out
+
 
 @dataclass
 class Chart:

@@ -26,7 +26,7 @@ from reportlab.platypus import (
 )
 from reportlab.platypus import Table as PdfTable
 
-from coordinator.reports.document import Document, Table, show
+from coordinator.reports.document import Document, Table
 
 #: width of the text on an A4 page with 15 mm margins
 WIDTH = A4[0] - 30 * mm
@@ -62,18 +62,10 @@ def _styles(font: str) -> dict[str, ParagraphStyle]:
 def _table(table: Table, styles: dict[str, ParagraphStyle], font: str) -> PdfTable:
     cell = styles["cell"]
     head = [Paragraph(escape(name), cell) for name, _ in table.columns]
-    body = []
-    for r, row in enumerate(table.all_rows()):
-        shown = [
-            "" if r == len(table.rows) and v is None else show(v, kind)
-            for v, kind in zip(row, table.kinds(r), strict=True)
-        ]
-        body.append(
-            [
-                Paragraph(escape(text), cell) if kind == "text" else text
-                for text, kind in zip(shown, table.kinds(r), strict=True)
-            ]
-        )
+    body = [
+        [text if number else Paragraph(escape(text), cell) for text, number in row]
+        for row in table.shown()
+    ]
     # numbers get a narrow column each, the text columns share what is left
     numeric = sum(kind != "text" for _, kind in table.columns)
     texts = len(table.columns) - numeric

@@ -1,5 +1,6 @@
-"""The reports' figures for a route: a season with the one before, next season's proposal. No
-HTTP here; other domains are read through their services."""
+"""The reports for a route: an incident's, a season's with the one before and next season's
+proposal, as the `Document` the downloads and the board's pages all show. No HTTP here; other
+domains are read through their services."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from sqlmodel import Session
 
 from coordinator.alerts import calendar
 from coordinator.config import Settings
+from coordinator.dispatch import service as dispatch
 from coordinator.logistics import service as logistics
-from coordinator.reports import forecast, seasons
+from coordinator.reports import forecast, incident_doc, incidents, season_doc, seasons
+from coordinator.reports.document import Document
 
 
 def season(
@@ -37,4 +40,29 @@ def proposal(*, session: Session, report: seasons.SeasonReport) -> forecast.Prop
             first=report.first_day,
             last=report.first_day + timedelta(days=(report.last_day - report.first_day).days),
         ),
+    )
+
+
+def incident_document(
+    *, session: Session, settings: Settings, incident: dispatch.Incident, lang: str, now: datetime
+) -> Document:
+    report = incidents.build(session=session, incident=incident, now=now)
+    return incident_doc.document(
+        report, lang=lang, tz=settings.timezone, font_path=settings.report_font
+    )
+
+
+def season_document(
+    *, session: Session, settings: Settings, year: int, lang: str, now: datetime
+) -> Document:
+    """The campaign report of `year`'s rush, last season's figures and next season's
+    proposal beside it."""
+    report = season(session=session, settings=settings, year=year, now=now)
+    previous = season(session=session, settings=settings, year=year - 1, now=now)
+    return season_doc.document(
+        report,
+        previous,
+        proposal(session=session, report=report),
+        lang=lang,
+        font_path=settings.report_font,
     )

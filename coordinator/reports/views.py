@@ -13,7 +13,7 @@ from coordinator.deps import Dispatcher, SessionDep, SettingsDep
 from coordinator.dispatch import errors as dispatch_errors
 from coordinator.dispatch import service as dispatch
 from coordinator.lookup import fetch_or_404
-from coordinator.reports import flows, incident_doc, incidents, pdf, season_doc, service, xlsx
+from coordinator.reports import flows, pdf, service, xlsx
 from coordinator.reports.document import Document
 from coordinator.reports.schemas import ForecastAccept, ForecastAccepted, ForecastProposalPublic
 
@@ -69,9 +69,8 @@ def incident_report(
 ) -> Response:
     """The incident's after-action report: timeline, fill per task and district, replies,
     volunteers and hours, texts, with charts."""
-    report = incidents.build(session=session, incident=incident, now=utcnow())
-    document = incident_doc.document(
-        report, lang=lang, tz=settings.timezone, font_path=settings.report_font
+    document = service.incident_document(
+        session=session, settings=settings, incident=incident, lang=lang, now=utcnow()
     )
     return _file(document, fmt, f"nuanliu-incident-{incident.id}-report", settings)
 
@@ -91,12 +90,8 @@ def travel_rush_report(
 ) -> Response:
     """The season's campaign report: hand-outs per station and day, tickets, the fund,
     discrepancies, stock-outs, volunteers, with last season's figures beside."""
-    now = utcnow()
-    report = service.season(session=session, settings=settings, year=year, now=now)
-    previous = service.season(session=session, settings=settings, year=year - 1, now=now)
-    proposal = service.proposal(session=session, report=report)
-    document = season_doc.document(
-        report, previous, proposal, lang=lang, font_path=settings.report_font
+    document = service.season_document(
+        session=session, settings=settings, year=year, lang=lang, now=utcnow()
     )
     return _file(document, fmt, f"nuanliu-travel-rush-{year}-report", settings)
 

@@ -136,7 +136,8 @@
     if (!list.length) { $("incidents").innerHTML = '<p class="muted">' + t("board.noincidents") + "</p>"; return; }
     $("incidents").innerHTML = list.map(function (inc) {
       return '<article class="incident level-' + esc(inc.level) + '" data-incident-id="' + inc.id + '">' +
-        '<h3><span class="badge ' + esc(inc.level) + '">' + esc(inc.level) + "</span> " + esc(inc.title) + "</h3>" +
+        '<h3><span class="badge ' + esc(inc.level) + '">' + esc(inc.level) + "</span> " + esc(inc.title) +
+        ' <a class="report-link" href="/board/incidents/' + inc.id + '/report">' + t("incident.report") + "</a></h3>" +
         inc.tasks.map(function (task) {
           var c = task.counts;
           var unfilled = c.unfilled > 0;
