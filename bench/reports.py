@@ -370,9 +370,14 @@ def run(quick: bool) -> None:
                 lambda: incidents.build(session=s, incident=incident, now=now)
             )
             table.add_row("incident figures", f"{offers:,}", f"{t:.2f} s", f"{m:.1f} MiB")
+            advice, _ = service.playbook_suggestions(session=s, incident=incident, report=figures_)
             doc, t, m = _measure(
                 lambda: incident_doc.document(
-                    figures_, lang="zh", tz=settings.timezone, font_path=settings.report_font
+                    figures_,
+                    advice,
+                    lang="zh",
+                    tz=settings.timezone,
+                    font_path=settings.report_font,
                 )
             )
             table.add_row("incident document and charts", "", f"{t:.2f} s", f"{m:.1f} MiB")

@@ -27,7 +27,10 @@ from coordinator.dispatch.models import (
 
 # The row type this service hands to other domains: they name it from here, never from models
 from coordinator.dispatch.models import Incident as Incident
-from coordinator.dispatch.playbooks import DEFAULT_PLAYBOOKS, PlaybookData
+from coordinator.dispatch.playbooks import DEFAULT_PLAYBOOKS, DEFAULT_SCALE
+
+# The playbook's shape, for domains that read or propose one: named from here
+from coordinator.dispatch.playbooks import PlaybookData as PlaybookData
 from coordinator.sms.replies import new_code
 from coordinator.volunteers import service as roster
 
@@ -72,6 +75,20 @@ def playbook_for(*, session: Session, kind: str, level: str) -> PlaybookData:
         if row is not None:
             return PlaybookData.model_validate(row.data)
     return PlaybookData.model_validate(DEFAULT_PLAYBOOKS.get(kind, DEFAULT_PLAYBOOKS["other"]))
+
+
+def playbook_level(*, session: Session, kind: str, level: str) -> str:
+    """The level of the stored row `playbook_for(kind, level)` reads: `level` when that level
+    has a row of its own, else "" (the row for every level, stored or still the default)."""
+    row = session.exec(
+        select(Playbook.id).where(Playbook.kind == kind, Playbook.level == level)
+    ).first()
+    return level if row is not None and level else ""
+
+
+def level_factor(*, data: PlaybookData, level: str) -> float:
+    """How `level` scales a rule's slots (which are for an orange alert), as planning does."""
+    return data.scale.get(level, DEFAULT_SCALE.get(level, 1.0))
 
 
 def list_playbooks(*, session: Session) -> list[dict[str, Any]]:

@@ -10,3 +10,10 @@ class ForecastEditRefused(DomainError):
 
     status = 422
     code = "forecast_edit_refused"
+
+
+class SuggestionRefused(DomainError):
+    """A playbook suggestion to accept that the incident's report does not make."""
+
+    status = 422
+    code = "suggestion_refused"

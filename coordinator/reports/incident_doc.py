@@ -17,6 +17,7 @@ from coordinator.reports.document import (
     share,
 )
 from coordinator.reports.incidents import IncidentReport
+from coordinator.reports.suggestions import Suggestion
 
 TEXT: dict[str, dict[str, str]] = {
     "zh": {
@@ -67,6 +68,15 @@ TEXT: dict[str, dict[str, str]] = {
         "slots_filled": "已到位人次",
         "needed_line": "所需人次",
         "total": "合计",
+        "advice": "预案调整建议",
+        "advice_why": "依据",
+        "advice_field": "调整项",
+        "advice_now": "现行",
+        "advice_new": "建议",
+        "field_slots": "人数",
+        "field_hours": "时长（小时）",
+        "field_start_offset_min": "推后开工（分钟）",
+        "field_team": "队伍（仅提醒）",
         "district_chart": "各区县到位率",
         "share_axis": "到位率（%）",
         "summary": (
@@ -123,6 +133,15 @@ TEXT: dict[str, dict[str, str]] = {
         "slots_filled": "slots filled",
         "needed_line": "slots needed",
         "total": "total",
+        "advice": "Playbook suggestions",
+        "advice_why": "why",
+        "advice_field": "change",
+        "advice_now": "now",
+        "advice_new": "suggested",
+        "field_slots": "slots",
+        "field_hours": "hours",
+        "field_start_offset_min": "start later by (min)",
+        "field_team": "team (advice only)",
         "district_chart": "Fill rate per district",
         "share_axis": "fill rate (%)",
         "summary": (
@@ -150,7 +169,14 @@ SMS_KINDS_ZH = {
 }
 
 
-def document(report: IncidentReport, *, lang: str, tz: str, font_path: Path) -> Document:
+def document(
+    report: IncidentReport,
+    advice: list[Suggestion],
+    *,
+    lang: str,
+    tz: str,
+    font_path: Path,
+) -> Document:
     t = TEXT[lang]
     zh = lang == "zh"
     status = t["status_closed"] if report.status == "closed" else t["status_open"]
@@ -308,6 +334,28 @@ def document(report: IncidentReport, *, lang: str, tz: str, font_path: Path) -> 
             total=[t["sms_sent"], report.sms_sent],
         )
     )
+    if advice:
+        doc.tables.append(
+            Table(
+                name="suggestions",
+                title=t["advice"],
+                columns=[
+                    (t["advice_why"], "text"),
+                    (t["advice_field"], "text"),
+                    (t["advice_now"], "number"),
+                    (t["advice_new"], "number"),
+                ],
+                rows=[
+                    [
+                        s.reason_zh if zh else s.reason_en,
+                        t.get(f"field_{s.field}", s.field),
+                        s.current,
+                        s.proposed,
+                    ]
+                    for s in advice
+                ],
+            )
+        )
     planned = dict(report.timeline).get("tasks_planned")
     if report.fill_curve and planned is not None:
         x = [max((at - planned).total_seconds(), 0.0) / 60.0 for at, _ in report.fill_curve]

@@ -28,6 +28,7 @@ from coordinator.common import aware
 from coordinator.dispatch import service as dispatch
 from coordinator.geo import service as geo
 from coordinator.sms import service as sms
+from coordinator.volunteers import service as roster
 
 #: the audit actions that mark a slot taken: an accepted offer, a dispatcher's assignment
 TAKEN = ("assignment.accepted", "assignment.assigned")
@@ -51,6 +52,12 @@ class TaskLine:
     hours_served: float = 0.0
     #: minutes from planning to the last slot taken; None while a slot is open
     minutes_to_fill: float | None = None
+    #: the playbook rule the task came from (its plan key up to the first colon)
+    rule_key: str = ""
+    #: the shift as planned, in hours, and when each completed volunteer reported done
+    #: (hours after the shift began)
+    shift_hours: float = 0.0
+    done_after_hours: list[float] = field(default_factory=list)
 
     @property
     def fill_rate(self) -> float:
@@ -107,6 +114,8 @@ class IncidentReport:
     sms_by_kind: dict[str, int]
     #: (when, slots filled so far) at each slot taken, for the fill curve
     fill_curve: list[tuple[datetime, int]] = field(default_factory=list)
+    #: team name → (volunteers who accepted, of whom no-shows)
+    teams: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def fill_rate(self) -> float:
@@ -129,6 +138,8 @@ def build(*, session: Session, incident: dispatch.Incident, now: datetime) -> In
             title_en=t.title_en or t.title,
             district_code=t.district_code or "",
             slots=t.slots,
+            rule_key=t.plan_key.split(":", 1)[0],
+            shift_hours=_hours(t.starts_at, t.ends_at),
         )
         for t in tasks
         if t.id is not None
@@ -141,6 +152,7 @@ def build(*, session: Session, incident: dispatch.Incident, now: datetime) -> In
     taken: list[tuple[datetime, int]] = []
     by_hand = 0
     volunteers: set[int] = set()
+    no_shows: set[int] = set()
     for a in assignments:
         line = lines[a.task_id]
         task = by_task[a.task_id]
@@ -162,8 +174,12 @@ def build(*, session: Session, incident: dispatch.Incident, now: datetime) -> In
         elif a.status == "completed":
             line.completed += 1
             line.hours_served += _hours(task.starts_at, task.ends_at)
+            done = aware(a.responded_at)
+            if done is not None:
+                line.done_after_hours.append(_hours(aware(task.starts_at) or done, done))
         elif a.status == "accepted" and (aware(task.ends_at) or now) < now:
             line.no_shows += 1
+            no_shows.add(a.id or 0)
     taken.sort()
     count_per_task: dict[int, int] = defaultdict(int)
     curve: list[tuple[datetime, int]] = []
@@ -198,6 +214,17 @@ def build(*, session: Session, incident: dispatch.Incident, now: datetime) -> In
         session=session, assignment_ids=[a.id for a in assignments if a.id is not None]
     )
     every = list(lines.values())
+    team_of = roster.team_names_of(
+        session=session,
+        volunteer_ids={a.volunteer_id for a in assignments if a.status in FILLED},
+    )
+    teams: dict[str, list[int]] = {}
+    for a in assignments:
+        name = team_of.get(a.volunteer_id)
+        if name is not None and a.status in FILLED:
+            counts = teams.setdefault(name, [0, 0])
+            counts[0] += 1
+            counts[1] += a.id in no_shows
     return IncidentReport(
         incident_id=incident.id,
         title=incident.title,
@@ -224,6 +251,7 @@ def build(*, session: Session, incident: dispatch.Incident, now: datetime) -> In
         sms_failed=usage.failed,
         sms_by_kind=dict(sorted(usage.by_kind.items())),
         fill_curve=curve,
+        teams={name: (n, missed) for name, (n, missed) in sorted(teams.items())},
     )
 
 

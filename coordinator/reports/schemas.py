@@ -1,13 +1,16 @@
-"""The JSON of next season's forecast: what is proposed, and a dispatcher's edits of it."""
+"""The JSON of what reports propose: next season's forecast and a dispatcher's edits of it, an
+incident's playbook suggestions and which of them a dispatcher accepts."""
 
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from coordinator.lookup import BodyId
 from coordinator.reports.forecast import Proposal
+from coordinator.reports.suggestions import Suggestion
 
 
 class ForecastDayPublic(BaseModel):
@@ -55,3 +58,29 @@ class ForecastAccepted(BaseModel):
     next_year: int
     stored: int
     edited: int
+
+
+class SuggestionPublic(BaseModel):
+    key: str
+    rule_key: str
+    field: str
+    current: float | None
+    proposed: float | None
+    applicable: bool
+    reason_zh: str
+    reason_en: str
+
+    @classmethod
+    def of(cls, s: Suggestion) -> SuggestionPublic:
+        return cls(**vars(s), applicable=s.applicable)
+
+
+class SuggestionsAccept(BaseModel):
+    keys: list[str] = Field(min_length=1, max_length=200)
+
+
+class SuggestionsAccepted(BaseModel):
+    kind: str
+    level: str | None
+    accepted: list[str]
+    playbook: dict[str, Any]

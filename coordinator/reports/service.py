@@ -12,7 +12,14 @@ from coordinator.alerts import calendar
 from coordinator.config import Settings
 from coordinator.dispatch import service as dispatch
 from coordinator.logistics import service as logistics
-from coordinator.reports import forecast, incident_doc, incidents, season_doc, seasons
+from coordinator.reports import (
+    forecast,
+    incident_doc,
+    incidents,
+    season_doc,
+    seasons,
+    suggestions,
+)
 from coordinator.reports.document import Document
 
 
@@ -43,12 +50,23 @@ def proposal(*, session: Session, report: seasons.SeasonReport) -> forecast.Prop
     )
 
 
+def playbook_suggestions(
+    *, session: Session, incident: dispatch.Incident, report: incidents.IncidentReport
+) -> tuple[list[suggestions.Suggestion], dispatch.PlaybookData]:
+    """What `report` suggests changing in the playbook the incident was planned from, and
+    that playbook as it is now."""
+    playbook = dispatch.playbook_for(session=session, kind=incident.kind, level=incident.level)
+    factor = dispatch.level_factor(data=playbook, level=incident.level)
+    return suggestions.suggest(report, playbook=playbook, factor=factor), playbook
+
+
 def incident_document(
     *, session: Session, settings: Settings, incident: dispatch.Incident, lang: str, now: datetime
 ) -> Document:
     report = incidents.build(session=session, incident=incident, now=now)
+    advice, _ = playbook_suggestions(session=session, incident=incident, report=report)
     return incident_doc.document(
-        report, lang=lang, tz=settings.timezone, font_path=settings.report_font
+        report, advice, lang=lang, tz=settings.timezone, font_path=settings.report_font
     )
 
 

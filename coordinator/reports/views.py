@@ -13,9 +13,16 @@ from coordinator.deps import Dispatcher, SessionDep, SettingsDep
 from coordinator.dispatch import errors as dispatch_errors
 from coordinator.dispatch import service as dispatch
 from coordinator.lookup import fetch_or_404
-from coordinator.reports import flows, pdf, service, xlsx
+from coordinator.reports import flows, incidents, pdf, service, xlsx
 from coordinator.reports.document import Document
-from coordinator.reports.schemas import ForecastAccept, ForecastAccepted, ForecastProposalPublic
+from coordinator.reports.schemas import (
+    ForecastAccept,
+    ForecastAccepted,
+    ForecastProposalPublic,
+    SuggestionPublic,
+    SuggestionsAccept,
+    SuggestionsAccepted,
+)
 
 router = APIRouter(prefix="/api", tags=["reports"])
 
@@ -123,3 +130,39 @@ def accept_next_season_forecast(
     )
     session.commit()
     return ForecastAccepted(next_year=proposal.next_year, stored=stored, edited=edited)
+
+
+@router.get("/incidents/{incident_id}/playbook-suggestions", response_model=list[SuggestionPublic])
+def playbook_suggestions(
+    session: SessionDep, _actor: Dispatcher, incident: IncidentRow
+) -> list[SuggestionPublic]:
+    """What the incident suggests changing in its playbook, with the figures behind each."""
+    report = incidents.build(session=session, incident=incident, now=utcnow())
+    offered, _ = service.playbook_suggestions(session=session, incident=incident, report=report)
+    return [SuggestionPublic.of(s) for s in offered]
+
+
+@router.post("/incidents/{incident_id}/playbook-suggestions", response_model=SuggestionsAccepted)
+def accept_playbook_suggestions(
+    body: SuggestionsAccept, session: SessionDep, actor: Dispatcher, incident: IncidentRow
+) -> SuggestionsAccepted:
+    """Make the named suggestions in the playbook (the same save as `PUT /api/playbooks`)."""
+    report = incidents.build(session=session, incident=incident, now=utcnow())
+    offered, playbook = service.playbook_suggestions(
+        session=session, incident=incident, report=report
+    )
+    level, saved = flows.accept_suggestions(
+        session=session,
+        incident=incident,
+        offered=offered,
+        playbook=playbook,
+        keys=body.keys,
+        actor=actor,
+    )
+    session.commit()
+    return SuggestionsAccepted(
+        kind=incident.kind,
+        level=level or None,
+        accepted=list(dict.fromkeys(body.keys)),
+        playbook=saved.model_dump(mode="json"),
+    )
