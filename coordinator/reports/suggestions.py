@@ -27,6 +27,8 @@ FILL_FLOOR = 0.8
 NO_SHOW_SHARE = 0.2
 #: below this many people accepted, a share of no-shows says little
 MIN_PEOPLE = 5
+#: a team is named when at least this many of it accepted and this share of them did not come
+TEAM_MIN_PEOPLE, TEAM_NO_SHOW_SHARE = 3, 0.3
 EARLY, LATE = 0.75, 1.1
 MIN_DONE = 3
 SLOW_FILL_MIN = 60.0
@@ -142,7 +144,7 @@ def suggest(report: IncidentReport, *, playbook: PlaybookData, factor: float) ->
                     )
                 )
     for name, (accepted, missed) in report.teams.items():
-        if accepted >= MIN_PEOPLE // 2 + 1 and missed / accepted >= 0.3:
+        if accepted >= TEAM_MIN_PEOPLE and missed / accepted >= TEAM_NO_SHOW_SHARE:
             out.append(
                 Suggestion(
                     key=f"team:{name}",

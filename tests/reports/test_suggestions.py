@@ -3,12 +3,15 @@ dispatcher accepts the ones they agree with into the playbook."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session, col, select
 
 from coordinator.accounts.models import AuditLog
 from coordinator.dispatch.models import Playbook
+from coordinator.dispatch.playbooks import DEFAULT_PLAYBOOKS, PlaybookData
+from coordinator.reports.incidents import IncidentReport, TaskLine
+from coordinator.reports.suggestions import apply, suggest
 from coordinator.volunteers.models import Volunteer
 from tests.conftest import bearer
 from tests.dispatch.helpers import add_assignment, add_task
@@ -112,3 +115,80 @@ def test_bad_acceptances_change_nothing(api, tokens, engine):
         assert s.exec(select(Playbook)).all() == []
     api.headers.update(bearer(tokens["manager_a"]))
     assert api.get(url).status_code == 403
+
+
+def _line(key: str, **figures) -> TaskLine:
+    return TaskLine(task_id=1, title="t", title_en="t", district_code="", rule_key=key, **figures)
+
+
+def _report(tasks: list[TaskLine], teams: dict[str, tuple[int, int]]) -> IncidentReport:
+    moment = datetime(2026, 1, 5, tzinfo=UTC)
+    counts = (
+        "needed",
+        "filled",
+        "offers",
+        "assigned_by_hand",
+        "declines",
+        "silences",
+        "cancelled",
+        "completed",
+        "no_shows",
+        "volunteers",
+        "sms_sent",
+        "sms_segments",
+        "sms_failed",
+    )
+    zero = dict.fromkeys(counts, 0)
+    return IncidentReport(
+        incident_id=1,
+        title="t",
+        kind="ice_storm",
+        level="red",
+        status="closed",
+        generated_at=moment,
+        timeline=[],
+        tasks=tasks,
+        districts=[],
+        hours_served=0.0,
+        sms_by_kind={},
+        teams=teams,
+        **zero,
+    )
+
+
+def test_late_work_slow_filling_and_a_team_that_did_not_come():
+    playbook = PlaybookData.model_validate(DEFAULT_PLAYBOOKS["ice_storm"])
+    slow = [
+        _line(
+            "deice",
+            slots=15,
+            filled=15,
+            shift_hours=4.0,
+            done_after_hours=[5.2, 5.0, 4.9],
+            minutes_to_fill=95.0,
+        ),
+        _line("deice", slots=15, filled=15, shift_hours=4.0, minutes_to_fill=20.0),
+    ]
+    found = {
+        s.key: s
+        for s in suggest(
+            _report(slow, {"花溪青年队": (4, 2), "云岩队": (6, 1)}), playbook=playbook, factor=1.5
+        )
+    }
+    assert found["deice:hours"].proposed == 5.0  # the median, 5.0 h (to the half hour above)
+    assert "延后" in found["deice:hours"].reason_zh
+    # half the tasks took longer than an hour; the median of the two is 57.5 min: no change
+    assert "deice:start_offset_min" not in found
+    assert "deice:slots" not in found  # every slot filled, nobody missing
+    assert set(k for k in found if k.startswith("team:")) == {"team:花溪青年队"}
+    assert not found["team:花溪青年队"].applicable
+    slower = [slow[0], _line("deice", slots=15, filled=15, shift_hours=4.0, minutes_to_fill=70.0)]
+    found = {s.key: s for s in suggest(_report(slower, {}), playbook=playbook, factor=1.5)}
+    assert found["deice:start_offset_min"].proposed == 90  # 82.5 min, to the quarter above
+    # at red (× 1.5) 15 people a task; a rule that filled 6 of 30 asks for 3 a task: 2 orange
+    poor = [_line("deice", slots=15, filled=3), _line("deice", slots=15, filled=3)]
+    (change,) = suggest(_report(poor, {}), playbook=playbook, factor=1.5)
+    assert (change.key, change.current, change.proposed) == ("deice:slots", 10, 2)
+    saved = apply(playbook, [change, found["deice:start_offset_min"]])
+    assert saved.tasks[0].slots == 2 and saved.tasks[0].start_offset_min == 90
+    assert playbook.tasks[0].slots == 10  # the playbook read is left as it was
