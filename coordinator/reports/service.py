@@ -4,7 +4,7 @@ domains are read through their services."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlmodel import Session
 
@@ -43,9 +43,7 @@ def proposal(*, session: Session, report: seasons.SeasonReport) -> forecast.Prop
         rates=logistics.traveller_rates(session=session),
         next_lunar_new_year=calendar.lunar_new_year(report.year + 1),
         stored=logistics.forecasts_between(
-            session=session,
-            first=report.first_day,
-            last=report.first_day + timedelta(days=(report.last_day - report.first_day).days),
+            session=session, first=report.first_day, last=report.last_day
         ),
     )
 
@@ -58,6 +56,13 @@ def playbook_suggestions(
     playbook = dispatch.playbook_for(session=session, kind=incident.kind, level=incident.level)
     factor = dispatch.level_factor(data=playbook, level=incident.level)
     return suggestions.suggest(report, playbook=playbook, factor=factor), playbook
+
+
+def incident_suggestions(
+    *, session: Session, incident: dispatch.Incident, now: datetime
+) -> tuple[list[suggestions.Suggestion], dispatch.PlaybookData]:
+    report = incidents.build(session=session, incident=incident, now=now)
+    return playbook_suggestions(session=session, incident=incident, report=report)
 
 
 def incident_document(

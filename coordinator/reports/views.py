@@ -1,5 +1,6 @@
-"""The reports as downloads for dispatchers: an incident's after-action report and a travel
-rush's campaign report, each as PDF or XLSX, in Chinese unless `?lang=en`."""
+"""The reports for dispatchers: an incident's after-action report and a travel rush's campaign
+report as PDF or XLSX (Chinese unless `?lang=en`); next season's proposed forecast and an
+incident's playbook suggestions, as JSON, and accepting them."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from coordinator.deps import Dispatcher, SessionDep, SettingsDep
 from coordinator.dispatch import errors as dispatch_errors
 from coordinator.dispatch import service as dispatch
 from coordinator.lookup import fetch_or_404
-from coordinator.reports import flows, incidents, pdf, service, xlsx
+from coordinator.reports import flows, pdf, service, xlsx
 from coordinator.reports.document import Document
 from coordinator.reports.schemas import (
     ForecastAccept,
@@ -137,8 +138,7 @@ def playbook_suggestions(
     session: SessionDep, _actor: Dispatcher, incident: IncidentRow
 ) -> list[SuggestionPublic]:
     """What the incident suggests changing in its playbook, with the figures behind each."""
-    report = incidents.build(session=session, incident=incident, now=utcnow())
-    offered, _ = service.playbook_suggestions(session=session, incident=incident, report=report)
+    offered, _ = service.incident_suggestions(session=session, incident=incident, now=utcnow())
     return [SuggestionPublic.of(s) for s in offered]
 
 
@@ -147,9 +147,8 @@ def accept_playbook_suggestions(
     body: SuggestionsAccept, session: SessionDep, actor: Dispatcher, incident: IncidentRow
 ) -> SuggestionsAccepted:
     """Make the named suggestions in the playbook (the same save as `PUT /api/playbooks`)."""
-    report = incidents.build(session=session, incident=incident, now=utcnow())
-    offered, playbook = service.playbook_suggestions(
-        session=session, incident=incident, report=report
+    offered, playbook = service.incident_suggestions(
+        session=session, incident=incident, now=utcnow()
     )
     level, saved = flows.accept_suggestions(
         session=session,
