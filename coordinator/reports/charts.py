@@ -12,9 +12,17 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import FuncFormatter
 
+from coordinator.reports.errors import FontMissing
+
 SIZE = (7.5, 3.0)
 DPI = 130
 _THOUSANDS = FuncFormatter(lambda v, _pos: f"{v:,.0f}")
+
+
+def _font(path: Path) -> FontProperties:
+    if not path.is_file():
+        raise FontMissing(f"the report font {path} is missing (NUANLIU_REPORT_FONT)")
+    return FontProperties(fname=str(path))
 
 
 def _png(figure: Figure) -> bytes:
@@ -47,7 +55,7 @@ def steps(
 ) -> bytes:
     """Curves (x, y) drawn as steps, from (0, 0) when `origin` (a cumulative count), with an
     optional ceiling (slots needed)."""
-    font = FontProperties(fname=str(font_path))
+    font = _font(font_path)
     figure = Figure(figsize=SIZE)
     axes = figure.add_subplot()
     for name, (x, y) in series.items():
@@ -69,7 +77,7 @@ def bars(
     stacked: bool = False,
 ) -> bytes:
     """Bars per category, one colour per series (side by side, or stacked)."""
-    font = FontProperties(fname=str(font_path))
+    font = _font(font_path)
     figure = Figure(figsize=SIZE)
     axes = figure.add_subplot()
     n = max(len(series), 1)
@@ -104,7 +112,7 @@ def lines(
     marks: dict[float, str] | None = None,
 ) -> bytes:
     """Lines over a shared x axis, with labelled vertical marks (Lunar New Year)."""
-    font = FontProperties(fname=str(font_path))
+    font = _font(font_path)
     figure = Figure(figsize=SIZE)
     axes = figure.add_subplot()
     for name, values in series.items():

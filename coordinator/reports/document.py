@@ -4,8 +4,10 @@ columns know their kind (a count, yuan, a share), and charts. `pdf` and `xlsx` r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -56,8 +58,15 @@ class Table:
 
 @dataclass
 class Chart:
+    """A chart drawn when it is first looked at: a workbook has no charts, so an XLSX never
+    pays for drawing them."""
+
     title: str
-    png: bytes
+    draw: Callable[[], bytes]
+
+    @cached_property
+    def png(self) -> bytes:
+        return self.draw()
 
 
 @dataclass

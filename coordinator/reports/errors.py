@@ -17,3 +17,11 @@ class SuggestionRefused(DomainError):
 
     status = 422
     code = "suggestion_refused"
+
+
+class FontMissing(DomainError):
+    """The report font (NUANLIU_REPORT_FONT) is not installed: a PDF without it would print
+    every Chinese character as an empty box, so none is made."""
+
+    status = 503
+    code = "report_font_missing"

@@ -363,7 +363,7 @@ def document(
         doc.charts.append(
             Chart(
                 t["curve"],
-                charts.steps(
+                lambda: charts.steps(
                     font_path=font_path,
                     series={t["slots_filled"]: (x, y)},
                     xlabel=t["minutes_since"],
@@ -377,7 +377,7 @@ def document(
         doc.charts.append(
             Chart(
                 t["district_chart"],
-                charts.bars(
+                lambda: charts.bars(
                     font_path=font_path,
                     categories=[d.name_zh if zh else d.name_en for d in report.districts],
                     series={t["fill_rate"]: [d.fill_rate * 100 for d in report.districts]},

@@ -27,20 +27,20 @@ from reportlab.platypus import (
 from reportlab.platypus import Table as PdfTable
 
 from coordinator.reports.document import Document, Table
+from coordinator.reports.errors import FontMissing
 
 #: width of the text on an A4 page with 15 mm margins
 WIDTH = A4[0] - 30 * mm
-
-
-class FontMissing(RuntimeError):
-    """The report font is not installed (Debian: fonts-wqy-microhei)."""
 
 
 @lru_cache(maxsize=4)
 def register_font(path: Path) -> str:
     """Register the CJK font once per process under a name of its own; the name."""
     if not path.is_file():
-        raise FontMissing(f"the report font {path} is missing: apt-get install fonts-wqy-microhei")
+        raise FontMissing(
+            f"the report font {path} is missing (NUANLIU_REPORT_FONT; Debian: "
+            "apt-get install fonts-wqy-microhei)"
+        )
     name = f"Report-{path.stem}"
     pdfmetrics.registerFont(TTFont(name, str(path), subfontIndex=0))
     return name

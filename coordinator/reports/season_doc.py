@@ -440,7 +440,7 @@ def document(
         doc.charts.append(
             Chart(
                 t["chart_days"],
-                charts.bars(
+                lambda: charts.bars(
                     font_path=font_path,
                     categories=[str(report.day_number(d)) for d in days],
                     series={
@@ -463,7 +463,7 @@ def document(
         doc.charts.append(
             Chart(
                 t["chart_stock"],
-                charts.steps(
+                lambda: charts.steps(
                     font_path=font_path,
                     series={
                         name: (
@@ -528,7 +528,7 @@ def _forecast(doc: Document, proposal: Proposal, t: dict[str, str], font_path: P
     doc.charts.append(
         Chart(
             t["forecast_chart"],
-            charts.lines(
+            lambda: charts.lines(
                 font_path=font_path,
                 x=[float(d.offset) for d in proposal.days],
                 series=series,

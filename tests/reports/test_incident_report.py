@@ -5,6 +5,7 @@ and compared with what the database holds."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -165,3 +166,30 @@ def test_bad_requests_are_refused(api, tokens, engine):
     assert api.get(f"{url}.pdf?lang=fr").status_code == 422
     assert api.get("/api/incidents/0/report.pdf").status_code == 422
     assert api.get(f"{url}.xlsx?lang=en").status_code == 200
+
+
+def test_without_the_font_no_pdf_of_empty_boxes_is_made(settings, engine, broker, tokens):
+    from types import SimpleNamespace
+
+    from fastapi.testclient import TestClient
+
+    from coordinator.process import Services
+    from nuanliu.app import create_app
+
+    bare = settings.model_copy(update={"report_font": Path("/nonexistent/wqy-microhei.ttc")})
+    rt = SimpleNamespace(
+        settings=bare,
+        engine=engine,
+        bootstrap=broker.bootstrap,
+        services=Services(settings=bare, engine=engine),
+    )
+    with Session(engine) as s:
+        incident_id = add_task(s).incident_id
+        s.commit()
+    with TestClient(create_app(runtime=rt)) as c:
+        c.headers.update(bearer(tokens["dispatcher"]))
+        r = c.get(f"/api/incidents/{incident_id}/report.pdf")
+        assert r.status_code == 503 and r.json()["code"] == "report_font_missing"
+        assert "fonts-wqy-microhei" in r.json()["detail"]
+        # the workbook has no glyphs to draw: it is made all the same
+        assert c.get(f"/api/incidents/{incident_id}/report.xlsx").status_code == 200
