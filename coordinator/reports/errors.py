@@ -1,4 +1,5 @@
-"""What the reports refuse, each a `DomainError` the app's one handler answers."""
+"""What the reports refuse, each a `DomainError` the app's one handler answers, and the one
+thing that stops them on a machine set up wrong (`FontMissing`)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ class SuggestionRefused(DomainError):
     code = "suggestion_refused"
 
 
-class FontMissing(DomainError):
+class FontMissing(RuntimeError):
     """The report font (NUANLIU_REPORT_FONT) is not installed: a PDF without it would print
-    every Chinese character as an empty box, so none is made."""
+    every Chinese character as an empty box, so none is made. Not a `DomainError` (the
+    request is fine, the machine is not): the app answers it 503."""
 
-    status = 503
     code = "report_font_missing"
