@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, str] = {
     "provision": "bench.provision",
     "load": "bench.load",
     "soak": "bench.soak",
+    "reports": "bench.reports",
 }
 
 

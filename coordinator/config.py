@@ -123,6 +123,12 @@ class Settings(BaseSettings):
     travel_rush_length_days: int = Field(default=40, alias="NUANLIU_RUSH_LENGTH_DAYS")
     timezone: str = Field(default="Asia/Shanghai", alias="NUANLIU_TIMEZONE")
 
+    #: the CJK font the reports' PDFs and charts are set in (Debian's fonts-wqy-microhei; a
+    #: .ttc is read at its first face)
+    report_font: Path = Field(
+        default=Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"), alias="NUANLIU_REPORT_FONT"
+    )
+
     # Logistics: approve supply plans as soon as they are made (else a dispatcher approves)
     plan_auto_approve: bool = Field(default=False, alias="NUANLIU_PLAN_AUTO_APPROVE")
 

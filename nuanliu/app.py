@@ -34,6 +34,8 @@ from coordinator.dispatch import views as dispatch_views
 from coordinator.geo import outlines
 from coordinator.logistics import views as logistics_views
 from coordinator.process import Services
+from coordinator.reports import views as reports_views
+from coordinator.reports.errors import FontMissing
 from coordinator.sms import views as sms_views
 from coordinator.sms.intake import Intake
 from coordinator.volunteers import views as volunteers_views
@@ -54,6 +56,7 @@ ROUTERS = [
     volunteers_views.router,
     sms_views.router,
     logistics_views.router,
+    reports_views.router,
     board_views.router,
 ]
 
@@ -202,6 +205,12 @@ def _busy(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _font_missing(request: Request, exc: Exception) -> JSONResponse:
+    """The reports' font is not installed: the machine needs fixing, not the request."""
+    log.error("%s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse({"detail": str(exc), "code": FontMissing.code}, status_code=503)
+
+
 def _documented_errors(app: FastAPI) -> Callable[[], dict[str, Any]]:
     """Our 4xx answers carry `detail` as a message string, an object (row-level errors) or
     FastAPI's array of validation errors; say so in /openapi.json so generated clients can
@@ -281,5 +290,6 @@ def create_app(
     app.add_exception_handler(OverflowError, _out_of_range)
     app.add_exception_handler(DataError, _out_of_range)
     app.add_exception_handler(PoolTimeout, _busy)
+    app.add_exception_handler(FontMissing, _font_missing)
     app.openapi = _documented_errors(app)  # type: ignore[method-assign]
     return app

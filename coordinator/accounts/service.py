@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
-from sqlmodel import Session, select
+from sqlalchemy import func, insert
+from sqlmodel import Session, col, select
 
 from coordinator.accounts.errors import StationsRequired, UnknownRole
 
@@ -158,3 +160,22 @@ def record_audit(
             request_id=request_id or current_request_id.get(),
         )
     )
+
+
+def first_audit_times(
+    *, session: Session, actions: Iterable[str], subjects: Iterable[str]
+) -> dict[str, datetime]:
+    """Subject → when the first of `actions` was recorded for it: the moment a fact became
+    true, which the row it changed may have overwritten since (an accepted assignment that is
+    completed later keeps only its completion time)."""
+    wanted = list(dict.fromkeys(subjects))
+    kinds = list(actions)
+    out: dict[str, datetime] = {}
+    for i in range(0, len(wanted), 900):
+        for subject, at in session.exec(
+            select(AuditLog.subject, func.min(AuditLog.at))
+            .where(col(AuditLog.action).in_(kinds), col(AuditLog.subject).in_(wanted[i : i + 900]))
+            .group_by(col(AuditLog.subject))
+        ).all():
+            out[subject] = at
+    return out

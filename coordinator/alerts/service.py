@@ -124,3 +124,13 @@ def delete_claims_before(*, session: Session, cutoff: datetime) -> int:
     """Delete the claims made before `cutoff`; returns how many went."""
     result = session.execute(delete(AlertClaim).where(col(AlertClaim.claimed_at) < cutoff))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def first_received_at(*, session: Session, incident_id: int) -> datetime | None:
+    """When the first alert that opened or joined the incident reached Nuanliu."""
+    return session.exec(
+        select(Alert.received_at)
+        .where(Alert.incident_id == incident_id)
+        .order_by(col(Alert.received_at))
+        .limit(1)
+    ).first()

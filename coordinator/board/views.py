@@ -7,13 +7,15 @@ call the JSON API of the domain that owns them, with the session's CSRF token.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import mimetypes
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import (
     FileResponse,
@@ -25,11 +27,13 @@ from fastapi.responses import (
 from sqlmodel import Session
 
 from coordinator.accounts.service import Actor
+from coordinator.alerts import calendar
 from coordinator.board import login_views
 from coordinator.board import service as board
 from coordinator.board.hub import Hub, sse_frame
 from coordinator.board.pages import STATIC, PageRoute, page
 from coordinator.board.snapshots import SnapshotCache
+from coordinator.common import utcnow
 from coordinator.db import read_only
 from coordinator.deps import (
     Dispatcher,
@@ -39,8 +43,11 @@ from coordinator.deps import (
     StationStaff,
     ensure_station,
 )
+from coordinator.dispatch import service as dispatch
 from coordinator.logistics.errors import PlaceNotFound
 from coordinator.lookup import PathId
+from coordinator.reports import service as reports
+from coordinator.reports.document import Document
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +93,18 @@ def root() -> RedirectResponse:
 
 @router.get("/board", response_class=HTMLResponse)
 def board_page(request: Request, actor: Dispatcher, settings: SettingsDep) -> HTMLResponse:
-    return page(request, "board.html", {"phone": settings.sms_gateway == "console"})
+    # the rush under way, else the last one: the report a cadre looks for
+    today = utcnow().astimezone(ZoneInfo(settings.timezone)).date()
+    year, first, _ = calendar.window_ending_on_or_after(
+        today,
+        days_before=settings.travel_rush_days_before,
+        length_days=settings.travel_rush_length_days,
+    )
+    if first > today:
+        year -= 1
+    return page(
+        request, "board.html", {"phone": settings.sms_gateway == "console", "rush_year": year}
+    )
 
 
 @router.get("/board/snapshot")
@@ -214,6 +232,51 @@ def favicon() -> Response:
         STATIC / "favicon.svg",
         media_type="image/svg+xml",
         headers={"Cache-Control": "max-age=86400"},
+    )
+
+
+@router.get("/board/incidents/{incident_id}/report", response_class=HTMLResponse)
+def incident_report_page(
+    request: Request,
+    incident_id: PathId,
+    session: ReadSession,
+    settings: SettingsDep,
+    actor: Dispatcher,
+    lang: Annotated[str, Query(pattern="^(zh|en)$")] = "zh",
+) -> HTMLResponse:
+    """The incident's after-action report on the board: the PDF's tables and charts."""
+    incident = dispatch.get_incident(session=session, incident_id=incident_id)
+    if incident is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such incident")
+    document = reports.incident_document(
+        session=session, settings=settings, incident=incident, lang=lang, now=utcnow()
+    )
+    return _report_page(request, document, f"/api/incidents/{incident_id}/report", lang)
+
+
+@router.get("/board/reports/travel-rush/{year}", response_class=HTMLResponse)
+def season_report_page(
+    request: Request,
+    year: Annotated[int, Path(ge=1952, le=2099)],
+    session: ReadSession,
+    settings: SettingsDep,
+    actor: Dispatcher,
+    lang: Annotated[str, Query(pattern="^(zh|en)$")] = "zh",
+) -> HTMLResponse:
+    """The travel rush's campaign report on the board."""
+    document = reports.season_document(
+        session=session, settings=settings, year=year, lang=lang, now=utcnow()
+    )
+    return _report_page(request, document, f"/api/reports/travel-rush/{year}", lang)
+
+
+def _report_page(request: Request, document: Document, download: str, lang: str) -> HTMLResponse:
+    # the charts are the PDF's own PNGs, inline: the board and the file show the same figures
+    charts = [(c.title, base64.b64encode(c.png).decode("ascii")) for c in document.charts]
+    return page(
+        request,
+        "report.html",
+        {"doc": document, "charts": charts, "download": download, "lang": lang},
     )
 
 

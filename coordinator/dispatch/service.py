@@ -27,7 +27,10 @@ from coordinator.dispatch.models import (
 
 # The row type this service hands to other domains: they name it from here, never from models
 from coordinator.dispatch.models import Incident as Incident
-from coordinator.dispatch.playbooks import DEFAULT_PLAYBOOKS, PlaybookData
+from coordinator.dispatch.playbooks import DEFAULT_PLAYBOOKS, DEFAULT_SCALE
+
+# The playbook's shape, for domains that read or propose one: named from here
+from coordinator.dispatch.playbooks import PlaybookData as PlaybookData
 from coordinator.sms.replies import new_code
 from coordinator.volunteers import service as roster
 
@@ -49,6 +52,13 @@ def list_incidents(
     return list(rows), int(session.exec(count).one())
 
 
+def incidents_of_kind(*, session: Session, kind: str) -> list[Incident]:
+    """Every incident of `kind`, open or closed, oldest first."""
+    return list(
+        session.exec(select(Incident).where(Incident.kind == kind).order_by(col(Incident.id))).all()
+    )
+
+
 def open_incident_of_kind(*, session: Session, kind: str) -> list[Incident]:
     return list(
         session.exec(select(Incident).where(Incident.kind == kind, Incident.status == "open")).all()
@@ -65,6 +75,20 @@ def playbook_for(*, session: Session, kind: str, level: str) -> PlaybookData:
         if row is not None:
             return PlaybookData.model_validate(row.data)
     return PlaybookData.model_validate(DEFAULT_PLAYBOOKS.get(kind, DEFAULT_PLAYBOOKS["other"]))
+
+
+def playbook_level(*, session: Session, kind: str, level: str) -> str:
+    """The level of the stored row `playbook_for(kind, level)` reads: `level` when that level
+    has a row of its own, else "" (the row for every level, stored or still the default)."""
+    row = session.exec(
+        select(Playbook.id).where(Playbook.kind == kind, Playbook.level == level)
+    ).first()
+    return level if row is not None and level else ""
+
+
+def level_factor(*, data: PlaybookData, level: str) -> float:
+    """How `level` scales a rule's slots (which are for an orange alert), as planning does."""
+    return data.scale.get(level, DEFAULT_SCALE.get(level, 1.0))
 
 
 def list_playbooks(*, session: Session) -> list[dict[str, Any]]:
@@ -101,6 +125,17 @@ def tasks_of(*, session: Session, incident_id: int) -> list[Task]:
     return list(
         session.exec(
             select(Task).where(Task.incident_id == incident_id).order_by(col(Task.id))
+        ).all()
+    )
+
+
+def assignments_of_incident(*, session: Session, incident_id: int) -> list[Assignment]:
+    """Every assignment the incident ever had, whatever became of it, in id order."""
+    return list(
+        session.exec(
+            select(Assignment)
+            .where(Assignment.incident_id == incident_id)
+            .order_by(col(Assignment.id))
         ).all()
     )
 

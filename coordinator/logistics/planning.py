@@ -28,6 +28,11 @@ from sqlmodel import Session, col, select
 from coordinator.errors import DomainError
 from coordinator.logistics import ledger
 from coordinator.logistics.models import Forecast, Item, Place
+
+# the consumption rates have a module of their own, so the service can hand them out too
+from coordinator.logistics.rates import RATES_BY_CATEGORY as RATES_BY_CATEGORY
+from coordinator.logistics.rates import RATES_BY_SKU as RATES_BY_SKU
+from coordinator.logistics.rates import rate_for as rate_for
 from coordinator.logistics.service import in_transit
 
 RUSH_DAYS = 40
@@ -42,34 +47,9 @@ LANTERN_DAY = DAYS_BEFORE_NEW_YEAR + 14
 #: tickets home.
 SEASON_TRAVELLERS = 10_000
 
-#: items per traveller served, by SKU (the seed's catalogue) and, for other items, by category
-RATES_BY_SKU: dict[str, float] = {
-    "FOOD-NOODLE": 0.25,
-    "FOOD-BISCUIT": 0.17,
-    "FOOD-CAKE": 0.10,
-    "DRINK-WATER": 0.30,
-    "MED-MOTION": 0.17,
-    "MED-COLD": 0.14,
-    "TICKET-HOME": 0.0124,
-}
-RATES_BY_CATEGORY: dict[str, float] = {
-    "food": 0.1,
-    "drink": 0.2,
-    "medicine": 0.05,
-    "ticket": 0.005,
-    "other": 0.0,
-}
-
 #: the two city-level stations the union runs itself carry the most travellers
 CITY_STATIONS = frozenset({"ST-JINYANG", "ST-LONGDONGBAO"})
 DEFAULT_TARGET_DAYS = 3.0
-
-
-def rate_for(item: Item) -> float:
-    """Items of `item` consumed per traveller served."""
-    if item.sku in RATES_BY_SKU:
-        return RATES_BY_SKU[item.sku]
-    return RATES_BY_CATEGORY.get(item.category, 0.0)
 
 
 def station_weight(place: Place) -> float:

@@ -4,9 +4,11 @@ the board, so both render the same thing. No HTTP and no Kafka here."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from typing import NamedTuple
 
 from sqlalchemy import func
+from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
 from coordinator.logistics.errors import (
@@ -18,12 +20,14 @@ from coordinator.logistics.errors import (
     UnknownItem,
     WrongUnit,
 )
+from coordinator.logistics.forecasts import store_forecast
 from coordinator.logistics.fund import active_fund
 from coordinator.logistics.models import (
     Discrepancy,
     Distribution,
+    Forecast,
+    Fund,
     FundCharge,
-    Item,
     Plan,
     PlanLine,
     Shipment,
@@ -34,8 +38,10 @@ from coordinator.logistics.models import (
     manager_phones,
 )
 
-# The row type this service hands to other domains: they name it from here, never from models
+# The row types this service hands to other domains: they name them from here, never from models
+from coordinator.logistics.models import Item as Item
 from coordinator.logistics.models import Place as Place
+from coordinator.logistics.rates import rate_for
 from coordinator.logistics.schemas import (
     DiscrepancyPublic,
     DistributionPublic,
@@ -385,3 +391,138 @@ def set_target(
         row.target, row.reorder_point = target, reorder_point
     session.add(row)
     return row
+
+
+# -- a season's facts, for the campaign report --------------------------------------------------
+class HandOut(NamedTuple):
+    """A hand-out as a season's report reads it (a tuple: tens of thousands a season)."""
+
+    place_id: int
+    item_id: int
+    quantity: int
+    destination: str | None
+    cost_fen: int | None
+    at: datetime
+
+
+def distributions_between(*, session: Session, since: datetime, until: datetime) -> list[HandOut]:
+    """Hand-outs recorded in [since, until), oldest first."""
+    # more columns than sqlmodel's typed select() takes: SQLAlchemy's own
+    rows = session.execute(
+        sql_select(
+            col(Distribution.place_id),
+            col(Distribution.item_id),
+            col(Distribution.quantity),
+            col(Distribution.destination),
+            col(Distribution.cost_fen),
+            col(Distribution.at),
+        )
+        .where(col(Distribution.at) >= since, col(Distribution.at) < until)
+        .order_by(col(Distribution.at), col(Distribution.id))
+    ).all()
+    return [HandOut(*row) for row in rows]
+
+
+def fund_charges_between(*, session: Session, since: datetime, until: datetime) -> list[FundCharge]:
+    """Charges to any fund in [since, until), oldest first."""
+    return list(
+        session.exec(
+            select(FundCharge)
+            .where(col(FundCharge.at) >= since, col(FundCharge.at) < until)
+            .order_by(col(FundCharge.at), col(FundCharge.id))
+        ).all()
+    )
+
+
+def funds_for(*, session: Session, fund_ids: set[int], year: int) -> list[Fund]:
+    """The funds charged in a season (`fund_ids`) and those opened for its `year`."""
+    query = select(Fund).where(
+        col(Fund.id).in_(fund_ids) | (col(Fund.year) == year)
+        if fund_ids
+        else col(Fund.year) == year
+    )
+    return list(session.exec(query.order_by(col(Fund.id))).all())
+
+
+def discrepancies_between(
+    *, session: Session, since: datetime, until: datetime
+) -> list[Discrepancy]:
+    """Discrepancies found at receipt in [since, until), a correction's replacing the first."""
+    return list(
+        session.exec(
+            select(Discrepancy)
+            .where(
+                col(Discrepancy.superseded).is_(False),
+                col(Discrepancy.created_at) >= since,
+                col(Discrepancy.created_at) < until,
+            )
+            .order_by(col(Discrepancy.id))
+        ).all()
+    )
+
+
+def balances_before(*, session: Session, at: datetime) -> dict[tuple[int, int], int]:
+    """(place id, item id) → the balance after its last movement before `at`: what a place
+    held when a season began (a pair never moved before is absent)."""
+    last = (
+        select(func.max(StockMovement.id))
+        .where(col(StockMovement.at) < at)
+        .group_by(col(StockMovement.place_id), col(StockMovement.item_id))
+    )
+    return {
+        (m.place_id, m.item_id): m.balance_after
+        for m in session.exec(select(StockMovement).where(col(StockMovement.id).in_(last))).all()
+    }
+
+
+class Move(NamedTuple):
+    """A ledger movement as a season's report walks them."""
+
+    place_id: int
+    item_id: int
+    delta: int
+    balance_after: int
+    at: datetime
+
+
+def movements_between(*, session: Session, since: datetime, until: datetime) -> list[Move]:
+    """Every movement in [since, until), in the order the ledger booked them."""
+    # more columns than sqlmodel's typed select() takes: SQLAlchemy's own
+    rows = session.execute(
+        sql_select(
+            col(StockMovement.place_id),
+            col(StockMovement.item_id),
+            col(StockMovement.delta),
+            col(StockMovement.balance_after),
+            col(StockMovement.at),
+        )
+        .where(col(StockMovement.at) >= since, col(StockMovement.at) < until)
+        .order_by(col(StockMovement.id))
+    ).all()
+    return [Move(*row) for row in rows]
+
+
+# -- travellers: the rates hand-outs are read back with, forecasts per day -----------------------
+def traveller_rates(*, session: Session) -> dict[int, float]:
+    """Item id → items a traveller served takes, for the goods a station stocks (tickets are
+    bought to order, not taken from a shelf)."""
+    return {
+        i.id: rate_for(i)
+        for i in session.exec(select(Item)).all()
+        if i.id is not None and i.category != "ticket" and rate_for(i) > 0
+    }
+
+
+def forecasts_between(*, session: Session, first: date, last: date) -> dict[tuple[int, date], int]:
+    """(station id, day) → the travellers forecast for it, for days first..last."""
+    return {
+        (f.place_id, f.day): f.travellers
+        for f in session.exec(
+            select(Forecast).where(col(Forecast.day) >= first, col(Forecast.day) <= last)
+        ).all()
+    }
+
+
+def save_forecast(*, session: Session, rows: list[tuple[int, date, int]]) -> int:
+    """Store (station id, day, travellers) rows, replacing a day's earlier forecast."""
+    return store_forecast(session=session, rows=rows)

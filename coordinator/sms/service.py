@@ -9,11 +9,13 @@ from __future__ import annotations
 import math
 import threading
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import event, func
+from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
 from coordinator.common import utcnow
@@ -444,3 +446,45 @@ def received(message_id: int, phone: str, body: str) -> SmsReceived:
         code=reply.code,
         rest=reply.rest,
     )
+
+
+@dataclass(frozen=True)
+class SmsUsage:
+    """What a set of assignments cost in texts: messages out and the segments billed for them
+    (a text that failed before the provider took it is billed nothing), messages in."""
+
+    outbound: int
+    segments: int
+    failed: int
+    inbound: int
+    by_kind: dict[str, int]
+
+
+def usage_for_assignments(*, session: Session, assignment_ids: Iterable[int]) -> SmsUsage:
+    """The texts about `assignment_ids` (offers, reminders, stand-downs and the replies)."""
+    ids = list(assignment_ids)
+    outbound = segments = failed = inbound = 0
+    by_kind: dict[str, int] = {}
+    for i in range(0, len(ids), 900):
+        # five columns: more than sqlmodel's typed select() takes, so SQLAlchemy's own
+        for direction, kind, status, n, segs in session.execute(
+            sql_select(
+                col(SmsMessage.direction),
+                col(SmsMessage.kind),
+                col(SmsMessage.status),
+                func.count(),
+                func.coalesce(func.sum(SmsMessage.segments), 0),
+            )
+            .where(col(SmsMessage.assignment_id).in_(ids[i : i + 900]))
+            .group_by(col(SmsMessage.direction), col(SmsMessage.kind), col(SmsMessage.status))
+        ).all():
+            if direction == "inbound":
+                inbound += int(n)
+                continue
+            outbound += int(n)
+            by_kind[kind] = by_kind.get(kind, 0) + int(n)
+            if status == "failed":
+                failed += int(n)
+            else:
+                segments += int(segs)
+    return SmsUsage(outbound, segments, failed, inbound, by_kind)

@@ -467,3 +467,18 @@ def team_ids(*, session: Session, volunteer_ids: Iterable[int]) -> set[int]:
             if t is not None
         }
     return found
+
+
+def team_names_of(*, session: Session, volunteer_ids: Iterable[int]) -> dict[int, str]:
+    """Volunteer id → the name of their team, for those in one."""
+    ids = list(set(volunteer_ids))
+    out: dict[int, str] = {}
+    for start in range(0, len(ids), 500):
+        for vid, name in session.exec(
+            select(Volunteer.id, Team.name)
+            .join(Team, col(Team.id) == col(Volunteer.team_id))
+            .where(col(Volunteer.id).in_(ids[start : start + 500]))
+        ).all():
+            if vid is not None:
+                out[vid] = name
+    return out

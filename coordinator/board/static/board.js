@@ -267,7 +267,8 @@
     if (!box.__keyed) { box.innerHTML = ""; S.drawn.incidents = null; }
     patch(box, list.map(function (inc) {
       return ["i" + inc.id, '<article class="incident level-' + esc(inc.level) + '" data-incident-id="' + inc.id + '">' +
-        '<h3><span class="badge ' + esc(inc.level) + '">' + esc(levelName(inc.level)) + "</span> " + esc(inc.title) + "</h3>" +
+        '<h3><span class="badge ' + esc(inc.level) + '">' + esc(levelName(inc.level)) + "</span> " + esc(inc.title) +
+        ' <a class="report-link" href="/board/incidents/' + inc.id + '/report">' + t("incident.report") + "</a></h3>" +
         '<div class="tasks"></div></article>'];
     }));
     list.forEach(function (inc) {

@@ -5,6 +5,7 @@
   var EN = {
     "role.admin": "admin", "role.dispatcher": "dispatcher", "role.station_manager": "station manager",
     "nav.users": "Users", "nav.logout": "Log out", "nav.home": "Home", "nav.board": "Board", "nav.phone": "Demo phone",
+    "nav.season": "Travel rush report", "incident.report": "report",
     "login.title": "Log in", "login.username": "Username", "login.password": "Password", "login.submit": "Log in",
     "password.title": "Choose a new password", "password.onetime": "The one-time password must be replaced at first login.",
     "password.current": "Current password", "password.new": "New password (10+ characters; no common password, name or year)", "password.repeat": "Repeat it",
@@ -70,6 +71,7 @@
     "role.admin": "管理员", "role.dispatcher": "调度员", "role.station_manager": "站长",
     "conn.live": "实时", "conn.behind": "实时 · 落后 {s} 秒", "conn.connecting": "连接中…", "conn.stale": "数据可能过时 · 正在重连…",
     "board.none": "暂无。", "board.noincidents": "没有进行中的事件。",
+    "nav.season": "春运总结报告", "incident.report": "总结报告",
     "task.needed": "需要", "task.offered": "已邀请", "task.accepted": "已接受", "task.done": "已完成",
     "task.waiting": "缺人，已等待", "task.assign": "指派…", "task.assignprompt": "要指派的志愿者编号：",
     "act.cancel": "取消", "act.approve": "批准", "act.ack": "确认知悉", "act.ok": "已完成。", "act.confirm": "确定吗？",
