@@ -80,9 +80,9 @@
     if (S.feed.length > FEED_MAX) S.feed.length = FEED_MAX;
   }
 
-  function scheduleRefresh() {
+  function scheduleRefresh(delay) {
     if (S.refreshTimer) return;
-    S.refreshTimer = setTimeout(refresh, 250);
+    S.refreshTimer = setTimeout(refresh, delay || 250);
   }
 
   async function refresh() {
@@ -93,17 +93,23 @@
       var snap = await NL.api("GET", "/board/snapshot");
       applySnapshot(snap);
       // the server shares a snapshot between boards for half a second: one taken before the
-      // newest event this board has seen is applied, and asked for again (by the hub's id
-      // when the stream and the snapshot come from one process, else by the clock)
-      // (a few times at most: clocks of two machines may disagree for good)
-      var stale = before(snap.last_id, S.newest) || Date.parse(snap.as_of) < S.newestTime;
-      S.reasks = stale ? S.reasks + 1 : 0;
-      if (stale && S.reasks <= 4) S.again = true;
+      // newest event this board has seen is applied, and asked for again, less often the
+      // longer it lasts. By the hub's id (the stream and the snapshot come from one process)
+      // until it is current: giving up after a few tries left a board short of a storm's
+      // last replies for good. By the clock only a few times: two machines' clocks may
+      // disagree for good.
+      var byId = before(snap.last_id, S.newest);
+      var byClock = !byId && Date.parse(snap.as_of) < S.newestTime;
+      S.reasks = byId || byClock ? S.reasks + 1 : 0;
+      if (byId || (byClock && S.reasks <= 4)) {
+        S.again = true;
+        S.againDelay = Math.min(2000, 125 * Math.pow(2, Math.min(S.reasks, 4)));
+      }
     } catch (e) {
       setLive(false);
     } finally {
       S.refreshing = false;
-      if (S.again) { S.again = false; scheduleRefresh(); }
+      if (S.again) { S.again = false; scheduleRefresh(S.againDelay); S.againDelay = 0; }
     }
   }
 
