@@ -10,11 +10,12 @@ from sqlmodel import Session
 from consumers.registry import Context, Handlers
 from coordinator.dispatch import jobs
 from coordinator.dispatch import service as svc
-from coordinator.dispatch.flows import incidents, offers, planning, replies
+from coordinator.dispatch.flows import attendance, incidents, offers, planning, replies
 from coordinator.dispatch.models import Assignment, Incident, IncidentStatus
 from coordinator.sms.replies import reply_of
 from events.payloads.alerts import AlertRaised
 from events.payloads.assignments import (
+    AssignmentAccepted,
     AssignmentCancelled,
     AssignmentDeclined,
     AssignmentExpired,
@@ -79,6 +80,16 @@ def _refill(ctx: Context, task_id: int, assignment_id: int) -> None:
         _timers(ctx, [offer])
 
 
+@handlers.on(AssignmentAccepted)
+def on_assignment_accepted(ctx: Context, event: AssignmentAccepted) -> None:
+    """Set the no-show timers of the volunteer's shift (shared by everyone in it)."""
+    task = svc.get_task(session=ctx.session, task_id=event.task_id)
+    if task is None:
+        return
+    timers, settings, start = ctx.services.timers, ctx.services.settings, task.starts_at
+    ctx.after_commit(lambda: jobs.schedule_no_show_checks(timers, settings, start))
+
+
 @handlers.on(AssignmentDeclined)
 def on_assignment_declined(ctx: Context, event: AssignmentDeclined) -> None:
     _refill(ctx, event.task_id, event.assignment_id)
@@ -120,4 +131,5 @@ def on_sms_received(ctx: Context, event: SmsReceived) -> None:
         context=ctx.prepared,
         answered_at=ctx.envelope.time,  # staged with the text as it arrived
         auto_answer_limit=ctx.services.settings.auto_answer_limit,
+        rules=attendance.Rules.of(ctx.services.settings),
     )

@@ -336,6 +336,26 @@ def logistics_view(*, session: Session) -> dict[str, Any]:
     }
 
 
+def signups_view(*, session: Session, limit: int = 50) -> dict[str, Any]:
+    """Sign-ups waiting for approval (oldest first), phones masked: the approval queue."""
+    rows, total = roster.pending(session=session, limit=limit)
+    names = {d.code: d.name_zh for d in geo.list_districts(session=session)}
+    return {
+        "count": total,
+        "items": [
+            {
+                "id": v.id,
+                "name": v.name,
+                "phone": mask_phone(v.phone),
+                "district": names.get(v.district_code or "", v.district_code),
+                "skills": v.skills,
+                "created_at": (aware(v.created_at) or v.created_at).isoformat(),
+            }
+            for v in rows
+        ],
+    }
+
+
 def snapshot(*, session: Session, last_id: str | None = None) -> dict[str, Any]:
     """Everything the board shows, as of now. `last_id` is the hub's newest event id, so
     the browser knows which pushed events the snapshot already includes."""
@@ -348,6 +368,7 @@ def snapshot(*, session: Session, last_id: str | None = None) -> dict[str, Any]:
         "sms": list(reversed(projection.sms[-SMS_LENGTH:])),
         "map": map_view(session=session),
         "stations": stations_view(session=session),
+        "signups": signups_view(session=session),
         **logistics_view(session=session),
     }
 

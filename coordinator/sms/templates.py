@@ -76,6 +76,101 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "en": "Nuanliu: you have several open offers: {codes}. "
         'Reply with the ref and 1 or 2, e.g. "{example} 1"',
     },
+    # -- joining by SMS (issue 15): `报名 姓名 区 [技能…]` and the approval's outcome
+    "signup_received": {
+        "zh": "【暖流】{person}，报名已收到，审核后短信通知您。谢谢！",
+        "en": "Nuanliu: {person}, we got your sign-up and will text you once it is reviewed. "
+        "Thank you!",
+    },
+    "signup_format": {
+        "zh": "【暖流】报名请回复：报名 姓名 区县 技能（可选），如“报名 张三 云岩区 急救”",
+        "en": "Nuanliu: to join, text: JOIN name district [skills], "
+        'e.g. "JOIN Zhang Yunyan first_aid"',
+    },
+    "signup_bad_district": {
+        "zh": "【暖流】未找到区县“{district}”，请用贵阳的区县名，如云岩区、南明区。",
+        "en": "Nuanliu: no district called {district}. Use a Guiyang district name, "
+        "e.g. Yunyan or Nanming.",
+    },
+    "signup_duplicate": {
+        "zh": "【暖流】本号码已是暖流志愿者，无需重复报名。谢谢！",
+        "en": "Nuanliu: this number is already a Nuanliu volunteer; no need to sign up again.",
+    },
+    "signup_pending": {
+        "zh": "【暖流】您的报名正在审核中，结果会短信通知您，无需重复报名。",
+        "en": "Nuanliu: your sign-up is being reviewed; we will text you the outcome. "
+        "No need to sign up again.",
+    },
+    "signup_refused_before": {
+        "zh": "【暖流】您此前的报名未通过审核，如有疑问请联系工会。",
+        "en": "Nuanliu: your earlier sign-up was not approved. Please contact the union "
+        "with any questions.",
+    },
+    "signup_approved": {
+        "zh": "【暖流】{person}，报名已通过，欢迎加入暖流志愿者！有任务会短信邀请您，TD退订",
+        "en": "Nuanliu: {person}, you are approved, welcome! We will text you when there is "
+        "work. STOP to opt out",
+    },
+    "signup_declined": {
+        "zh": "【暖流】很抱歉，您的报名未通过审核。如有疑问请联系工会。",
+        "en": "Nuanliu: sorry, your sign-up was not approved. Please contact the union "
+        "with any questions.",
+    },
+    # -- on shift: `到`, `离`, `时长` (times are local, Asia/Shanghai)
+    "checked_in": {
+        "zh": "【暖流】{time}已签到：{task}（编号{code}）。离开时回复“离”，注意安全！",
+        "en": "Nuanliu: checked in at {time}, {task} (ref {code}). Text OUT when you leave. "
+        "Stay safe!",
+    },
+    "checked_in_early": {
+        "zh": "【暖流】{time}已签到：{task}（编号{code}），时长从{start}开始计。离开时回复“离”",
+        "en": "Nuanliu: checked in at {time}, {task} (ref {code}); hours count from {start}. "
+        "Text OUT when you leave.",
+    },
+    "already_checked_in": {
+        "zh": "【暖流】您已于{time}签到：{task}（编号{code}）。离开时回复“离”",
+        "en": "Nuanliu: you checked in at {time} already, {task} (ref {code}). "
+        "Text OUT when you leave.",
+    },
+    "checked_out": {
+        "zh": "【暖流】{time}已签退：{task}，本次服务{hours}小时。辛苦了，谢谢您！",
+        "en": "Nuanliu: checked out at {time}, {task}: {hours} h served. Thank you!",
+    },
+    "not_checked_in": {
+        "zh": "【暖流】您还没有签到，无法签退。到达后请回复“到 编号”签到。",
+        "en": "Nuanliu: you have not checked in, so there is nothing to check out of. "
+        'Text "IN ref" when you arrive.',
+    },
+    "no_task_to_check_in": {
+        "zh": "【暖流】没有找到您可签到的任务。请回复“到 编号”，编号见确认短信。",
+        "en": 'Nuanliu: no task of yours to check in to. Text "IN ref" with the ref '
+        "from your confirmation.",
+    },
+    "check_in_too_early": {
+        "zh": "【暖流】{task}{start}开始，请在开始前{minutes}分钟内再签到（编号{code}）。",
+        "en": "Nuanliu: {task} starts at {start}; check in at most {minutes} min before "
+        "(ref {code}).",
+    },
+    "which_task": {
+        "zh": "【暖流】您有多个任务：{codes}。请回复“{word} 编号”，如“{word} {example}”",
+        "en": 'Nuanliu: you have several tasks: {codes}. Reply "{word} ref", '
+        'e.g. "{word} {example}"',
+    },
+    "hours": {
+        "zh": "【暖流】您{year}年已服务{hours}小时，共{count}次任务。谢谢您！",
+        "en": "Nuanliu: in {year} you served {hours} h in {count} tasks. Thank you!",
+    },
+    # -- no-shows (NUANLIU_NO_SHOW_REMIND_AFTER, NUANLIU_NO_SHOW_AFTER)
+    "no_show_warning": {
+        "zh": "【暖流】{task}已于{start}开始，您还未签到。到了请回复“到 {code}”，来不了回复2",
+        "en": 'Nuanliu: {task} started at {start} and you have not checked in. Text "IN {code}" '
+        "when there, 2 if you cannot come.",
+    },
+    "no_show_released": {
+        "zh": "【暖流】您未签到，“{task}”的岗位已转给其他志愿者。如有误请联系调度员。",
+        "en": "Nuanliu: you did not check in, so your place in {task} went to another "
+        "volunteer. Contact the dispatcher if this is wrong.",
+    },
 }
 
 

@@ -73,6 +73,13 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/api/volunteers"): Row("/api/volunteers", DISPATCH),
     ("POST", "/api/volunteers"): Row("/api/volunteers", DISPATCH, {"name": "x", "phone": "1"}),
     ("GET", "/api/volunteers/{volunteer_id}"): Row("/api/volunteers/{V}", DISPATCH),
+    ("GET", "/api/volunteers/pending"): Row("/api/volunteers/pending", DISPATCH),
+    ("POST", "/api/volunteers/{volunteer_id}/approve"): Row(
+        "/api/volunteers/999999/approve", DISPATCH, {}
+    ),
+    ("POST", "/api/volunteers/{volunteer_id}/decline"): Row(
+        "/api/volunteers/999999/decline", DISPATCH, {}
+    ),
     ("POST", "/api/volunteers/import"): Row("/api/volunteers/import", DISPATCH, "name,phone\n"),
     # the "volunteer phone": no token is no entry; a phone's reply comes through the provider
     ("POST", "/api/sms/inbound"): Row(

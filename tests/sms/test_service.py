@@ -21,6 +21,15 @@ TYPICAL = {
     "code": "A7K",
     "minutes": 10,
     "codes": ["A7K", "C3M"],
+    "person": "张三丰",
+    "district": "云岩区",
+    "time": "08:05",
+    "start": "08:00",
+    "hours": "3.5",
+    "year": 2026,
+    "count": 12,
+    "word": "到",
+    "example": "A7K",
 }
 
 
@@ -59,6 +68,9 @@ def test_every_template_renders_in_one_chinese_segment(name: str) -> None:
             "task": "De-icing",
             "place": "Qianling Rd slope",
             "window": "Jan 5 08:00-12:00",
+            "person": "Zhang Sanfeng",
+            "district": "Yunyan",
+            "word": "IN",
         },
     )
     assert segments(en) == (1, "GSM-7"), en
