@@ -299,7 +299,8 @@ class CorrectionBody(BaseModel):
 
     started_at: datetime
     ended_at: datetime
-    reason: str = PydField(min_length=3, max_length=200)
+    #: why (required: something that is not blank)
+    reason: str = PydField(min_length=1, max_length=200, pattern=r"\S")
 
 
 class ServiceRecordPublic(BaseModel):

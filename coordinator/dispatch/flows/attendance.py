@@ -78,6 +78,10 @@ class Outcome:
     served: ledger.Served | None = None
 
 
+def local_year(moment: datetime, tz: str) -> int:
+    return moment.astimezone(ZoneInfo(tz)).year
+
+
 def local_time(moment: datetime, tz: str) -> str:
     """`08:05` in the local zone (Asia/Shanghai by default), as the texts say it."""
     return moment.astimezone(ZoneInfo(tz)).strftime("%H:%M")
@@ -270,6 +274,7 @@ def correct(
             )
     before = svc.records_of(session=session, assignment_ids=[a.id or 0]).get(a.id or 0, [])
     replaced = before[-1].id if before else None
+    previous = _served(session, a, task, now, tolerance).hours(now)
     row = ServiceRecord(
         assignment_id=a.id or 0,
         task_id=a.task_id,
@@ -284,7 +289,6 @@ def correct(
     )
     session.add(row)
     session.flush()
-    previous = _served(session, a, task, now, tolerance) if before else None
     record_audit(
         session=session,
         actor=actor,
@@ -297,7 +301,7 @@ def correct(
             "reason": reason,
             "corrects_id": replaced,
             "records_before": [r.id for r in before if r.id != row.id],
-            "hours_before": previous.hours(now) if previous else 0.0,
+            "hours_before": previous,
         },
     )
     return row
