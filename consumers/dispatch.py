@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from sqlmodel import Session
 
 from consumers.registry import Context, Handlers
+from coordinator.common import aware
 from coordinator.dispatch import jobs
 from coordinator.dispatch import service as svc
-from coordinator.dispatch.flows import attendance, incidents, offers, planning, replies
+from coordinator.dispatch.flows import attendance, incidents, no_shows, offers, planning, replies
 from coordinator.dispatch.models import Assignment, Incident, IncidentStatus
 from coordinator.sms.replies import reply_of
 from events.payloads.alerts import AlertRaised
@@ -82,11 +83,14 @@ def _refill(ctx: Context, task_id: int, assignment_id: int) -> None:
 
 @handlers.on(AssignmentAccepted)
 def on_assignment_accepted(ctx: Context, event: AssignmentAccepted) -> None:
-    """Set the no-show timers of the volunteer's shift (shared by everyone in it)."""
+    """Set the no-show timers of the volunteer's shift (shared by everyone in it), counted
+    from their acceptance when they accepted after the start."""
     task = svc.get_task(session=ctx.session, task_id=event.task_id)
-    if task is None:
+    a = ctx.session.get(Assignment, event.assignment_id)
+    if task is None or a is None:
         return
-    timers, settings, start = ctx.services.timers, ctx.services.settings, task.starts_at
+    timers, settings = ctx.services.timers, ctx.services.settings
+    start = no_shows.late_anchor(aware(task.starts_at) or task.starts_at, a)
     ctx.after_commit(lambda: jobs.schedule_no_show_checks(timers, settings, start))
 
 

@@ -1,5 +1,6 @@
-"""No-shows: an accepted volunteer not checked in `remind_after` past the shift's start gets
-one SMS; one not checked in `release_after` past it loses the slot, which goes to the next
+"""No-shows: an accepted volunteer not checked in `remind_after` past the shift's start (or
+their acceptance, when that came later) gets one SMS; one not checked in `release_after` past
+it loses the slot, which goes to the next
 best volunteer (a cancel `by="no_show"`: the dispatch consumer refills it as any freed
 slot, `offers.refill_slot`), and the no-show is written to the hours ledger.
 
@@ -20,8 +21,8 @@ from coordinator.dispatch import service as svc
 from coordinator.dispatch.flows.attendance import local_time
 from coordinator.dispatch.flows.overrides import cancel_assignment
 from coordinator.dispatch.flows.transitions import SYSTEM, reload
+from coordinator.dispatch.models import Assignment, RecordKind, ServiceRecord
 from coordinator.dispatch.models import AssignmentStatus as S
-from coordinator.dispatch.models import RecordKind, ServiceRecord
 from coordinator.dispatch.texts import task_params
 from coordinator.sms import service as sms
 from coordinator.volunteers import service as roster
@@ -51,7 +52,10 @@ def sweep(
     for a, task in due:
         start = aware(task.starts_at)
         assert start is not None and a.id is not None
-        if now >= start + release_after:
+        anchor = late_anchor(start, a)
+        if now < anchor + remind_after:
+            continue
+        if now >= anchor + release_after:
             released += release(session=session, assignment_id=a.id, now=now)
         elif not sms.was_queued(session=session, assignment_id=a.id, template=WARNING):
             volunteer = roster.get_volunteer(session=session, volunteer_id=a.volunteer_id)
@@ -70,6 +74,14 @@ def sweep(
             )
             warned += 1
     return Swept(warned, released)
+
+
+def late_anchor(start: datetime, a: Assignment) -> datetime:
+    """Where a volunteer's lateness counts from: the shift's start, or their acceptance when
+    they took the slot after the start (a shift planned at 10:00 that began at 06:00 must not
+    lose at 10:05 the volunteer who accepted at 10:01)."""
+    accepted = aware(a.responded_at)
+    return max(start, accepted) if accepted is not None else start
 
 
 def release(*, session: Session, assignment_id: int, now: datetime) -> int:
