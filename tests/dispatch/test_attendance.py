@@ -14,9 +14,15 @@ from coordinator.dispatch.flows import attendance
 from coordinator.dispatch.models import Assignment, ServiceRecord, Task
 from coordinator.sms.models import SmsMessage
 from coordinator.volunteers.models import Volunteer
+from nuanliu.check import check
 from tests.dispatch.helpers import add_assignment, add_task, handle_text
 
-RULES = attendance.Rules.defaults()  # an hour early at most, 30 min tolerance, Asia/Shanghai
+RULES = attendance.Rules.defaults()
+LEDGER_RULES = {
+    "hours_exceed_window",
+    "hours_overlap",
+    "ledger_out_of_order",
+}  # an hour early at most, 30 min tolerance, Asia/Shanghai
 #: 08:00 in Guiyang
 T0 = datetime(2026, 12, 4, 0, 0, tzinfo=UTC)
 
@@ -205,6 +211,10 @@ def test_two_tasks(engine: Any, demo: None) -> None:
         assert _text(s, v, "离", T0 + timedelta(hours=1)) == "which_task"
         assert _text(s, v, "离 K4F", T0 + timedelta(hours=1)) == "checked_out"
         assert _text(s, v, "离", T0 + timedelta(hours=2)) == "checked_out"  # C3D, the one left
+        # two tasks at once by a dispatcher's doing: `nuanliu check` says the hours overlap
+        s.flush()
+        found = check(session=s, now=T0 + timedelta(hours=3))
+        assert [b.rule for b in found if b.rule in LEDGER_RULES] == ["hours_overlap"]
         s.rollback()
 
 
@@ -254,6 +264,9 @@ def test_a_late_check_out_is_capped_at_the_tolerance(engine: Any, demo: None) ->
         served = _served(s, a, T0 + timedelta(hours=8))
         assert served.hours() == 2.5 and "capped" in served.flags
         assert "2.5小时" in _last(s, v.phone)[1]
+        s.flush()  # the ledger the flows wrote breaks none of the checker's rules
+        found = check(session=s, now=T0 + timedelta(hours=8))
+        assert [b for b in found if b.rule in LEDGER_RULES] == []
         s.rollback()
 
 
