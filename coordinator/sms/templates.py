@@ -62,9 +62,9 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "STOP to opt out.",
     },
     "unknown_number": {
-        "zh": "【暖流】本号码未登记为志愿者，如需报名请联系工会。",
-        "en": "Nuanliu: this number is not registered as a volunteer. "
-        "Please contact the union to join.",
+        "zh": "【暖流】本号码未登记为志愿者。报名请回复：报名 姓名 区县，如“报名 张三 云岩区”",
+        "en": "Nuanliu: this number is not registered as a volunteer. To join, text: "
+        'JOIN name district, e.g. "JOIN Zhang Yunyan"',
     },
     "offer_closed": {
         "zh": "【暖流】“{task}”的邀请已结束（已过期或已满员），本次无需前往，谢谢！",

@@ -118,6 +118,14 @@ def test_bad_signups_store_nothing_and_say_how(
         s.rollback()
 
 
+def test_strangers_are_told_how_to_sign_up(engine: Any, demo: None) -> None:
+    with Session(engine) as s:
+        assert handle_text(s, STRANGER, "你好") == "unknown_number"
+        [(kind, body)] = _answers(s, STRANGER)
+        assert kind == "unknown_number" and "报名 姓名 区县" in body
+        s.rollback()
+
+
 def test_a_landline_cannot_sign_up(engine: Any, demo: None) -> None:
     landline = "+8685112345678"
     with Session(engine) as s:
