@@ -516,3 +516,31 @@ def station_code_of(task: Task) -> str | None:
     most three parts); None for other tasks. The caller checks a station has that code."""
     parts = task.plan_key.split(":")
     return parts[1] if len(parts) >= 4 and parts[1] else None
+
+
+def station_shifts(
+    *, session: Session, station_code: str, start: datetime, end: datetime
+) -> list[tuple[Assignment, Task, ServiceRecord | None, ServiceRecord | None]]:
+    """The accepted and completed assignments of the shifts at a station (by its code, see
+    :func:`station_code_of`) whose window overlaps [start, end), soonest first, each with its
+    check-in and check-out (or None): the station page's roster."""
+    rows = session.exec(
+        select(Assignment, Task)
+        .join(Task, col(Task.id) == Assignment.task_id)
+        .where(
+            col(Task.plan_key).like(f"%:{station_code}:%"),
+            col(Assignment.status).in_(FILLED),
+            col(Task.starts_at) < end,
+            col(Task.ends_at) > start,
+        )
+        .order_by(col(Task.starts_at), col(Assignment.id))
+    ).all()
+    pairs = [(a, t) for a, t in rows if station_code_of(t) == station_code]
+    records = records_of(session=session, assignment_ids=[a.id or 0 for a, _ in pairs])
+    out = []
+    for a, task in pairs:
+        mine = records.get(a.id or 0, [])
+        arrived = next((r for r in mine if r.kind == RecordKind.CHECK_IN), None)
+        left = next((r for r in mine if r.kind == RecordKind.CHECK_OUT), None)
+        out.append((a, task, arrived, left))
+    return out

@@ -1,10 +1,12 @@
-"""The approval queue on the board (issue 15, item 1) in headless Chromium against the whole
-system: people text `报名` through the inbound SMS API, the dispatch consumer queues them, the
-board lists them (phones masked) and a dispatcher approves one and declines the other."""
+"""Issue 15 in headless Chromium against the whole system: the approval queue on the board
+(people text `报名` through the inbound SMS API, the dispatch consumer queues them, the board
+lists them with phones masked, a dispatcher approves one and declines the other) and the
+station page's check-in and check-out."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -86,3 +88,63 @@ def test_dispatcher_approves_and_declines_signups_from_the_board(
     assert (_volunteer(engine, SECOND) or second).status == "declined"
     assert _kinds(engine, FIRST) == ["signup_received", "signup_approved"]
     assert _kinds(engine, SECOND) == ["signup_received", "signup_declined"]
+
+
+def test_station_manager_checks_a_volunteer_in_and_out_on_the_station_page(
+    served: Served, engine: Engine, stations: list[int]
+) -> None:
+    """Issue 15, item 2: a volunteer without a phone at hand, checked in and out by the
+    station manager from the phone-sized station page."""
+    from playwright.sync_api import sync_playwright
+
+    from coordinator.common import utcnow
+    from coordinator.dispatch.models import Assignment, ServiceRecord
+    from coordinator.logistics.models import Place
+    from tests.dispatch.helpers import add_assignment, add_task
+
+    with Session(engine) as s:
+        station = s.get(Place, stations[0])
+        v = s.exec(select(Volunteer).where(Volunteer.status == "active")).first()
+        assert station is not None and v is not None
+        task = add_task(
+            s,
+            now=utcnow(),
+            starts_in=-timedelta(minutes=20),
+            plan_key=f"station:{station.code}:2026-12-04:08:00",
+            kind="station_shift",
+            title="返乡服务站值守",
+        )
+        aid = add_assignment(s, task, v.id, status="accepted", code="K4F").id
+        name, station_id = v.name, station.id
+        s.commit()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        phone = browser.new_context(
+            viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True
+        )
+        page = phone.new_page()
+        log_in(page, served.url, "mia")
+        page.wait_for_url(f"**/stations/{station_id}")
+        row = f'.attendee[data-assignment-id="{aid}"]'
+        page.wait_for_selector(row, timeout=30_000)
+        assert name in page.inner_text(row) and "未签到" in page.inner_text(row)
+        page.click(f'{row} button[data-check="check-in"]')
+        page.wait_for_selector(f'{row} button[data-check="check-out"]', timeout=30_000)
+        assert "已签到" in page.inner_text(row)
+        shot(page, "station-check-in", full_page=False)
+        page.click(f'{row} button[data-check="check-out"]')
+        page.wait_for_function(
+            f"document.querySelector('{row}').textContent.includes('已签退')", timeout=30_000
+        )
+        browser.close()
+    with Session(engine) as s:
+        kinds = [
+            (r.kind, r.actor)
+            for r in s.exec(
+                select(ServiceRecord)
+                .where(ServiceRecord.assignment_id == aid)
+                .order_by(col(ServiceRecord.id))
+            )
+        ]
+        assert kinds == [("check_in", "station_manager:mia"), ("check_out", "station_manager:mia")]
+        assert s.get(Assignment, aid).status == "completed"  # type: ignore[union-attr]
