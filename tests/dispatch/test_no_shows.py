@@ -124,6 +124,22 @@ def test_lateness_counts_from_an_acceptance_after_the_start(
         s.rollback()
 
 
+def test_a_no_show_counts_in_the_fairness_as_the_shift_served(
+    engine: Any, settings: Any, demo: None
+) -> None:
+    from coordinator.dispatch import candidates
+
+    aid, vid, _ = _late(engine, timedelta(minutes=50))
+    with Session(engine) as s:
+        assert candidates.served_hours(session=s, now=utcnow(), volunteer_ids=[vid]) == {vid: 4.0}
+    assert _sweep(engine, settings) == 1  # cancelled: no longer "accepted", yet it still counts
+    with Session(engine) as s:
+        assert s.get(Assignment, aid).status == "cancelled"  # type: ignore[union-attr]
+        assert candidates.served_hours(session=s, now=utcnow(), volunteer_ids=[vid]) == {vid: 4.0}
+        everyone = candidates.served_hours(session=s, now=utcnow())
+        assert everyone[vid] == 4.0
+
+
 def test_a_volunteer_who_checked_in_keeps_the_slot(engine: Any, settings: Any, demo: None) -> None:
     aid, _, phone = _late(engine, timedelta(minutes=40))
     with Session(engine) as s:
