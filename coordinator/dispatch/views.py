@@ -209,6 +209,7 @@ def check_in(
         source="api",
         early=settings.check_in_early,
         at=body.at if body else None,
+        note=body.note if body else "",
     )
     _refuse(outcome)
     session.commit()
@@ -233,6 +234,7 @@ def check_out(
         source="api",
         tolerance=settings.hours_tolerance,
         at=body.at if body else None,
+        note=body.note if body else "",
     )
     _refuse(outcome)
     session.commit()

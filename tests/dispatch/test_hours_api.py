@@ -61,7 +61,9 @@ def test_dispatcher_checks_in_and_out_by_hand(
     aid, vid, start = _shift(engine, starts_in=-timedelta(hours=1))
     d = bearer(tokens["dispatcher"])
     arrived = (start + timedelta(minutes=10)).isoformat()
-    r = api.post(f"/api/assignments/{aid}/check-in", headers=d, json={"at": arrived})
+    r = api.post(
+        f"/api/assignments/{aid}/check-in", headers=d, json={"at": arrived, "note": "没带手机"}
+    )
     assert r.status_code == 200, r.text
     assert r.json()["result"] == "checked_in"
     again = api.post(f"/api/assignments/{aid}/check-in", headers=d)
@@ -78,9 +80,9 @@ def test_dispatcher_checks_in_and_out_by_hand(
     with Session(engine) as s:
         assert s.get(Assignment, aid).status == "completed"  # type: ignore[union-attr]
         rows = s.exec(select(ServiceRecord).where(ServiceRecord.assignment_id == aid)).all()
-        assert [(r.kind, r.source, r.actor) for r in rows] == [
-            ("check_in", "api", "dispatcher:test-dispatcher"),
-            ("check_out", "api", "dispatcher:test-dispatcher"),
+        assert [(r.kind, r.source, r.actor, r.reason) for r in rows] == [
+            ("check_in", "api", "dispatcher:test-dispatcher", "没带手机"),
+            ("check_out", "api", "dispatcher:test-dispatcher", ""),
         ]
     hours = api.get(f"/api/volunteers/{vid}/hours", headers=d)
     assert hours.status_code == 200, hours.text

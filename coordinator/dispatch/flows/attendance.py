@@ -155,6 +155,7 @@ def check_in(
     early: timedelta,
     now: datetime | None = None,
     at: datetime | None = None,
+    note: str = "",
 ) -> Outcome:
     """Check the volunteer of an accepted assignment in (at `at`, by hand, or now). Allowed
     from `early` before the window opens until it ends; twice is ALREADY_IN."""
@@ -170,7 +171,9 @@ def check_in(
         return Outcome(Attendance.NOT_OPEN, a, task)
     if moment < start - early:
         return Outcome(Attendance.TOO_EARLY, a, task)
-    row = _write(session, a, RecordKind.CHECK_IN, at=moment, actor=actor, source=source)
+    row = _write(
+        session, a, RecordKind.CHECK_IN, at=moment, actor=actor, source=source, reason=note
+    )
     if row is None:
         raced = svc.record_of_kind(
             session=session, assignment_id=a.id or 0, kind=RecordKind.CHECK_IN
@@ -189,6 +192,7 @@ def check_out(
     tolerance: timedelta,
     now: datetime | None = None,
     at: datetime | None = None,
+    note: str = "",
 ) -> Outcome:
     """Check the volunteer out (at `at`, by hand, or now) and complete the assignment if it
     is still accepted. Needs a check-in; twice is ALREADY_OUT."""
@@ -213,7 +217,9 @@ def check_out(
     assert arrived_at is not None
     if moment < arrived_at:
         raise errors.InvalidAttendance("a check-out cannot be before the check-in")
-    row = _write(session, a, RecordKind.CHECK_OUT, at=moment, actor=actor, source=source)
+    row = _write(
+        session, a, RecordKind.CHECK_OUT, at=moment, actor=actor, source=source, reason=note
+    )
     if row is None:
         return Outcome(
             Attendance.ALREADY_OUT, a, task, None, _served(session, a, task, now, tolerance)
