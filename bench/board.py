@@ -23,6 +23,7 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
+from bench import board_browser
 from bench.serving import serve
 from events.embedded import free_port
 
@@ -270,7 +271,8 @@ def _serve_and_measure(
 
 def run(quick: bool = False) -> None:
     """Print the commit → browser latency for 1 client (baseline) and for 50 clients, and for
-    50 clients with the consumer's fetch wait lowered (see the note printed below)."""
+    50 clients with the consumer's fetch wait lowered (see the note printed below); then the
+    board in Chromium at rest and in a storm (`bench.board_browser`)."""
     clients, events = (10, 100) if quick else (50, 1000)
     ctx = mp.get_context("spawn")
     console.print("starting the server (embedded broker, relay, board consumer)…")
@@ -318,3 +320,4 @@ def run(quick: bool = False) -> None:
         f" {measured['p99']:.0f} ms. The writer runs in the server process, as the API does,"
         " so it shares the server's CPU."
     )
+    board_browser.run(quick=quick)

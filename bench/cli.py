@@ -4,6 +4,7 @@ is declared in `nuanliu.cli`, which imports this module only when it runs."""
 from __future__ import annotations
 
 import importlib
+import os
 
 import typer
 
@@ -14,6 +15,7 @@ BENCHMARKS: dict[str, str] = {
     "dispatch": "bench.dispatch",
     "sms": "bench.sms",
     "board": "bench.board",
+    "board-browser": "bench.board_browser",
     "provision": "bench.provision",
     "load": "bench.load",
     "soak": "bench.soak",
@@ -25,4 +27,11 @@ def run(name: str, *, quick: bool) -> None:
     if name not in BENCHMARKS:
         raise typer.BadParameter(f"unknown benchmark {name!r}; choose: {', '.join(BENCHMARKS)}")
     module = importlib.import_module(BENCHMARKS[name])
+    before = os.getloadavg()
     module.run(quick=quick)
+    # every bench's figures scale with what else the machine does: say how busy it was
+    after = os.getloadavg()
+    typer.echo(
+        f"load average (1 / 5 / 15 min) before: {' / '.join(f'{x:.2f}' for x in before)}, "
+        f"after: {' / '.join(f'{x:.2f}' for x in after)}, on {os.cpu_count()} CPUs"
+    )

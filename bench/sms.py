@@ -6,6 +6,10 @@
 - import: a 3,446-row roster CSV (the seed's volunteer count), validated and inserted, next
   to parsing its phone numbers alone (the floor: `phonenumbers` dominates).
 - parser: replies per second over a realistic mix, next to plain NFKC normalisation.
+- providers: N offers through the Aliyun and the Tencent gateway (their official SDKs) to a
+  loopback stand-in limited to 500 QPS, one text per claim as `nuanliu run` sends: time to the
+  last send, tries again, the provider's refusals and texts sent twice (none may be), with the
+  account's token bucket at the provider's rate next to a sender without one.
 Printed, never asserted. Uses a temporary SQLite file unless BENCH_DATABASE_URL is set.
 """
 
@@ -185,4 +189,106 @@ def run(quick: bool = False) -> None:
             f"{parsed / norm:.1f}x",
         )
         console.print(table)
+        _providers(engine, n, console)
         engine.dispose()
+
+
+PROVIDER_QPS = 500
+
+
+def _gateways(aliyun: Any, tencent: Any) -> list[tuple[str, Any, Any]]:
+    from bench import standins
+    from coordinator.sms.aliyun import AliyunGateway
+    from coordinator.sms.tencent import TencentGateway
+
+    return [
+        (
+            "aliyun",
+            aliyun,
+            AliyunGateway(
+                access_key_id=standins.ALIYUN_KEY_ID,
+                access_key_secret=standins.ALIYUN_SECRET,
+                sign_name=standins.SIGN_NAME,
+                codes=standins.approved_codes("aliyun"),
+                endpoint=aliyun.endpoint,
+            ),
+        ),
+        (
+            "tencent",
+            tencent,
+            TencentGateway(
+                secret_id=standins.TENCENT_SECRET_ID,
+                secret_key=standins.TENCENT_SECRET,
+                app_id=standins.TENCENT_APP_ID,
+                sign_name=standins.SIGN_NAME,
+                codes=standins.approved_codes("tencent"),
+                endpoint=tencent.endpoint,
+            ),
+        ),
+    ]
+
+
+def _providers(engine: Any, n: int, console: Console) -> None:
+    from collections import Counter
+
+    from sqlalchemy import func, select
+
+    from bench import standins
+    from coordinator.sms.ratelimit import TokenBucket
+
+    table = Table(
+        title=f"Offers through each provider's SDK, stand-in limited to {PROVIDER_QPS} QPS"
+    )
+    for column in ("gateway", "claims of", "bucket", "n", "last send (s)", "per second"):
+        table.add_column(column, justify="left" if column == "gateway" else "right")
+    for column in ("retries", "throttled", "sent", "sent twice"):
+        table.add_column(column, justify="right")
+    small = min(n, 500)  # one text per claim is the database's pace: a sample is enough
+    runs = [(50, True, n), (50, False, n), (1, True, small)]
+    with (
+        standins.serving(standins.AliyunStandIn(standins.approved_variables("aliyun"))) as a,
+        standins.serving(standins.TencentStandIn(standins.approved_variables("tencent"))) as t,
+    ):
+        for name, server, gateway in _gateways(a, t):
+            throttled = "Throttling.User" if name == "aliyun" else "RequestLimitExceeded"
+            for claim, limited, count in runs:
+                _reset(engine)
+                server.accepted.clear()
+                server.refusals.clear()
+                server.qps = PROVIDER_QPS
+                time.sleep(1.0)  # the provider's own bucket starts full
+                _queue(engine, count)
+                bucket = TokenBucket(PROVIDER_QPS, burst=PROVIDER_QPS / 10) if limited else None
+                sender = Sender(
+                    engine,
+                    gateway,
+                    batch_size=claim,
+                    bucket=bucket,
+                    attempts=8,
+                    retry_base_s=0.05,
+                )
+                start = time.perf_counter()
+                while sender.run_once():
+                    pass
+                took = time.perf_counter() - start
+                per_phone = Counter(text["phone"] for text in server.accepted)
+                with Session(engine) as s:
+                    sent = s.execute(
+                        select(func.count())
+                        .select_from(SmsMessage)
+                        .where(SmsMessage.status == "sent")  # type: ignore[arg-type]
+                    ).scalar_one()
+                table.add_row(
+                    name,
+                    str(claim),
+                    f"{PROVIDER_QPS}/s" if limited else "none",
+                    str(count),
+                    f"{took:.2f}",
+                    f"{count / took:,.0f}",
+                    str(sender.retries),
+                    str(server.refusals.count(throttled)),
+                    f"{sent}/{count}",
+                    str(sum(1 for c in per_phone.values() if c > 1)),
+                )
+    _reset(engine)
+    console.print(table)

@@ -11,7 +11,15 @@ from consumers.registry import Context, Handlers
 from coordinator.common import aware
 from coordinator.dispatch import jobs
 from coordinator.dispatch import service as svc
-from coordinator.dispatch.flows import attendance, incidents, no_shows, offers, planning, replies
+from coordinator.dispatch.flows import (
+    attendance,
+    incidents,
+    no_shows,
+    offers,
+    planning,
+    replies,
+    responses,
+)
 from coordinator.dispatch.models import Assignment, Incident, IncidentStatus
 from coordinator.sms.replies import reply_of
 from events.payloads.alerts import AlertRaised
@@ -22,7 +30,7 @@ from events.payloads.assignments import (
     AssignmentExpired,
 )
 from events.payloads.incidents import IncidentClosed, TravelRushDayBegan
-from events.payloads.sms import SmsReceived
+from events.payloads.sms import SmsFailed, SmsReceived
 
 handlers = Handlers("dispatch")
 
@@ -107,6 +115,20 @@ def on_assignment_expired(ctx: Context, event: AssignmentExpired) -> None:
 @handlers.on(AssignmentCancelled)
 def on_assignment_cancelled(ctx: Context, event: AssignmentCancelled) -> None:
     _refill(ctx, event.task_id, event.assignment_id)
+
+
+def _an_offer(event: SmsFailed) -> bool:
+    return event.kind == "offer" and event.assignment_id is not None
+
+
+@handlers.on(SmsFailed, when=_an_offer)
+def on_offer_text_failed(ctx: Context, event: SmsFailed) -> None:
+    """An offer that could not reach its volunteer goes to the next best one now, not when
+    its deadline passes (the expiry stages `AssignmentExpired`, whose handler refills)."""
+    assert event.assignment_id is not None
+    responses.offer_not_delivered(
+        session=ctx.session, assignment_id=event.assignment_id, error=event.error
+    )
 
 
 @handlers.on(IncidentClosed)

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import col, select
 
 from consumers.registry import Context, Handlers
-from coordinator.common import utcnow
+from coordinator.common import local_date, utcnow
 from coordinator.config import Settings
 from coordinator.logistics import flows
 from coordinator.logistics.errors import LogisticsError
@@ -79,7 +79,10 @@ def on_stock_low(ctx: Context, event: StockLow) -> None:
     savepoint = ctx.session.begin_nested()
     try:
         shipment = flows.resupply_station(
-            session=ctx.session, station_id=event.place_id, actor="provision"
+            session=ctx.session,
+            station_id=event.place_id,
+            actor="provision",
+            today=local_date(ctx.services.settings.timezone),
         )
     except LogisticsError as exc:  # not a station, no warehouse: nothing to resupply from
         savepoint.rollback()

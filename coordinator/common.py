@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import phonenumbers
 from sqlalchemy import JSON, Column, DateTime
@@ -16,6 +17,14 @@ from sqlalchemy.types import TypeDecorator
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def local_date(timezone: str, moment: datetime | None = None) -> date:
+    """The calendar date at `moment` (now by default) where the people are, `timezone` being
+    `settings.timezone`: at 00:25 on 3 December in Guiyang it is still 2 December in UTC, and a
+    plan made then is dated the 3rd. Never `date.today()` (the server's zone) or
+    `utcnow().date()`."""
+    return (moment or utcnow()).astimezone(ZoneInfo(timezone)).date()
 
 
 class UtcDateTime(TypeDecorator[datetime]):

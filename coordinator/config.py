@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     session_secret: SecretStr | None = Field(default=None, alias="NUANLIU_SESSION_SECRET")
 
     # SMS
-    sms_gateway: Literal["console", "twilio"] = Field(
+    sms_gateway: Literal["console", "twilio", "aliyun", "tencent"] = Field(
         default="console", alias="NUANLIU_SMS_GATEWAY"
     )
     #: the console gateway appends every message here as a JSON line with the full number
@@ -60,6 +60,39 @@ class Settings(BaseSettings):
     twilio_auth_token: SecretStr | None = Field(default=None, alias="TWILIO_AUTH_TOKEN")
     twilio_from: str | None = Field(default=None, alias="TWILIO_FROM")
     twilio_api_base: str = Field(default="https://api.twilio.com", alias="TWILIO_API_BASE")
+    # Chinese providers: every text is an approved template (codes in NUANLIU_SMS_TEMPLATES)
+    #: TOML: message kind → provider → approved template code (`nuanliu sms templates --toml`)
+    sms_templates: Path | None = Field(default=None, alias="NUANLIU_SMS_TEMPLATES")
+    aliyun_access_key_id: str | None = Field(default=None, alias="ALIYUN_ACCESS_KEY_ID")
+    aliyun_access_key_secret: SecretStr | None = Field(
+        default=None, alias="ALIYUN_ACCESS_KEY_SECRET"
+    )
+    aliyun_sms_sign_name: str | None = Field(default=None, alias="ALIYUN_SMS_SIGN_NAME")
+    #: host[:port]; HTTPS, except a loopback host (a test server), which is plain HTTP
+    aliyun_sms_endpoint: str = Field(default="dysmsapi.aliyuncs.com", alias="ALIYUN_SMS_ENDPOINT")
+    tencentcloud_secret_id: str | None = Field(default=None, alias="TENCENTCLOUD_SECRET_ID")
+    tencentcloud_secret_key: SecretStr | None = Field(default=None, alias="TENCENTCLOUD_SECRET_KEY")
+    tencent_sms_app_id: str | None = Field(default=None, alias="TENCENT_SMS_APP_ID")
+    tencent_sms_sign_name: str | None = Field(default=None, alias="TENCENT_SMS_SIGN_NAME")
+    tencent_sms_endpoint: str = Field(
+        default="sms.tencentcloudapi.com", alias="TENCENT_SMS_ENDPOINT"
+    )
+    tencent_sms_region: str = Field(default="ap-guangzhou", alias="TENCENT_SMS_REGION")
+    #: sends per second per provider account (a token bucket in the sending process); the
+    #: providers throttle beyond their limit, and a throttled text waits to be tried again
+    sms_qps: float = Field(default=50.0, gt=0, alias="NUANLIU_SMS_QPS")
+    #: texts a provider's sender claims at a time: a crash leaves at most this many "unknown"
+    #: (claimed, fate not recorded; never resent), so 1 unless the rate matters more
+    sms_claim_batch: int = Field(default=1, ge=1, le=500, alias="NUANLIU_SMS_CLAIM")
+    #: tries of one text a provider refused for now (throttling, a transient error) before it
+    #: is marked failed; each waits longer (exponential backoff, from `sms_retry_base_s`)
+    sms_send_attempts: int = Field(default=5, ge=1, le=20, alias="NUANLIU_SMS_SEND_ATTEMPTS")
+    sms_retry_base_s: float = Field(default=0.5, ge=0, alias="NUANLIU_SMS_RETRY_BASE")
+    #: seconds to wait for a provider's answer; after that the text's fate is unknown
+    sms_timeout_s: float = Field(default=10.0, gt=0, alias="NUANLIU_SMS_TIMEOUT")
+    #: the secret path segment of the providers' push URLs
+    #: (`/webhooks/sms/aliyun/{token}`, `/webhooks/sms/tencent/{token}`); unset: they are off
+    sms_webhook_token: SecretStr | None = Field(default=None, alias="NUANLIU_SMS_WEBHOOK_TOKEN")
     #: automatic answers (help text, unknown number, opted out) per number per hour; beyond
     #: it texts are still stored and acted on but not answered, so an auto-responder on the
     #: other end cannot ping-pong with ours
@@ -145,7 +178,20 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.replace(",", " ").split() if part.strip()]
         return value
 
-    @field_validator("console_sms_file", mode="before")
+    @field_validator("aliyun_sms_endpoint", "tencent_sms_endpoint")
+    @classmethod
+    def _check_endpoint(cls, value: str) -> str:
+        endpoint_url(value)  # raises SettingsError with the reason
+        return value
+
+    @field_validator("sms_webhook_token")
+    @classmethod
+    def _check_webhook_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise SettingsError("NUANLIU_SMS_WEBHOOK_TOKEN must be at least 16 characters")
+        return value
+
+    @field_validator("console_sms_file", "sms_templates", mode="before")
     @classmethod
     def _unset_when_empty(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -165,6 +211,34 @@ class Settings(BaseSettings):
     @property
     def embedded_broker(self) -> bool:
         return not self.kafka_bootstrap_servers
+
+
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+def endpoint_url(endpoint: str) -> str:
+    """The base URL of a provider endpoint given as `host[:port]`: HTTPS, except for a
+    loopback host (a test server standing in for the provider), which is plain HTTP. An
+    explicit `https://` is accepted; `http://` only for a loopback host. Raises SettingsError."""
+    value = endpoint.strip().rstrip("/")
+    scheme = None
+    if "://" in value:
+        scheme, _, value = value.partition("://")
+        scheme = scheme.lower()
+        if scheme not in ("http", "https"):
+            raise SettingsError(f"SMS endpoint {endpoint!r}: only host[:port] or https://host")
+    if not value or "/" in value or "?" in value or "@" in value:
+        raise SettingsError(f"SMS endpoint {endpoint!r} must be host[:port]")
+    host, _, port = value.rpartition(":") if value.count(":") == 1 else (value, "", "")
+    if value.startswith("["):  # [::1]:8080
+        host, _, port = value[1:].partition("]")
+        port = port.lstrip(":")
+    if port and not port.isdigit():
+        raise SettingsError(f"SMS endpoint {endpoint!r}: the port must be a number")
+    loopback = host.lower() in _LOOPBACK
+    if scheme == "http" and not loopback:
+        raise SettingsError(f"SMS endpoint {endpoint!r}: plain HTTP only to a loopback test server")
+    return f"{scheme or ('http' if loopback else 'https')}://{value}"
 
 
 @lru_cache

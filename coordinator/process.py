@@ -16,7 +16,7 @@ from coordinator.board.hub import Hub
 from coordinator.board.snapshots import SnapshotCache
 from coordinator.config import Settings
 from coordinator.scheduling import JobContext, NoTimers, Timers
-from coordinator.sms.gateways import Gateway
+from coordinator.sms.results import Gateway
 
 
 @dataclass(frozen=True)

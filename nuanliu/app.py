@@ -184,10 +184,17 @@ def _out_of_range(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "a number in the request is out of range"}, status_code=422)
 
 
+def _shown(path: str) -> str:
+    """A path fit for the log: the providers' push URLs end in a secret token."""
+    if path.startswith(("/webhooks/sms/aliyun/", "/webhooks/sms/tencent/")):
+        return path.rsplit("/", 1)[0] + "/***"
+    return path
+
+
 def _busy(request: Request, exc: Exception) -> JSONResponse:
     """No database connection free within the pool timeout: more load than the database
     takes. 503 with Retry-After, so callers (Twilio among them) try again shortly."""
-    log.warning("no database connection free for %s %s", request.method, request.url.path)
+    log.warning("no database connection free for %s %s", request.method, _shown(request.url.path))
     return JSONResponse(
         {"detail": "busy: no database connection free; try again"},
         status_code=503,

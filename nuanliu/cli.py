@@ -36,6 +36,7 @@ from coordinator.db import make_engine
 from coordinator.demo import is_loaded, load_demo
 from coordinator.dispatch import simulate as dispatch_simulate
 from coordinator.logistics import simulate as logistics_simulate
+from coordinator.sms import templates as sms_texts
 from events.bus import BrokerUnreachable
 from nuanliu import check as invariants
 from nuanliu.app import create_app
@@ -361,6 +362,40 @@ def check_command(
         typer.echo(f"{len(found)} breach(es)")
         raise typer.Exit(1)
     typer.echo("clean: no breaches")
+
+
+sms_app = typer.Typer(no_args_is_help=True, help="SMS templates for the providers")
+app.add_typer(sms_app, name="sms")
+
+
+@sms_app.command("templates")
+def sms_templates(
+    toml: Annotated[
+        bool,
+        typer.Option("--toml", help="print a complete NUANLIU_SMS_TEMPLATES file instead"),
+    ] = False,
+) -> None:
+    """Every message kind Nuanliu sends, with its variables and length in characters and SMS
+    parts (the signature 【暖流】 counts), ready to submit for approval."""
+    if toml:
+        typer.echo(sms_texts.toml_skeleton())
+        return
+    from rich.table import Table
+
+    table = Table(title="SMS templates (length: characters/parts, signature included)")
+    for column in ("kind", "variables", "Chinese text", "fixed", "example", "en fixed", "en ex."):
+        table.add_column(column, overflow="fold")
+    for row in sms_texts.listing():
+        table.add_row(
+            row["kind"],
+            ", ".join(row["variables"]),
+            row["zh_text"],
+            "{}/{}".format(*row["zh_fixed"]),
+            "{}/{}".format(*row["zh_example"]),
+            "{}/{}".format(*row["en_fixed"]),
+            "{}/{}".format(*row["en_example"]),
+        )
+    console.print(table)
 
 
 simulate_app = typer.Typer(

@@ -30,6 +30,7 @@ from coordinator.db import make_engine
 from coordinator.process import Services
 from coordinator.scheduling import NoTimers, Timers
 from coordinator.sms.gateways import Gateway, make_gateway
+from coordinator.sms.ratelimit import TokenBucket
 from coordinator.sms.sender import Sender
 from coordinator.sms.service import unsent_count
 from events.bus import ensure_topics, wait_for_broker
@@ -80,6 +81,10 @@ class Runtime:
         """Start every part; raises with a one-line message if the database or broker is bad."""
         self._stopping = False
         settings = self.settings
+        if "notify" in self.consumers and self.sms_gateway is None:
+            # first: a provider without its template codes refuses here, in one line, before
+            # anything (the embedded broker) is started that would need stopping
+            self.sms_gateway = make_gateway(settings)
         if self.engine is None:
             self.engine = make_engine(settings)
         migrate(self.engine)
@@ -190,8 +195,17 @@ class Runtime:
         # message in flight "unknown" (not a batch never attempted), and its provider id is
         # stored milliseconds after the provider answers, ahead of its delivery reports. The
         # console batches for speed.
-        batch = 100 if getattr(gateway, "name", "") == "console" else 1
-        self._sms_sender = Sender(self.engine, gateway, batch_size=batch).start()
+        console = getattr(gateway, "name", "") == "console"
+        settings = self.settings
+        self._sms_sender = Sender(
+            self.engine,
+            gateway,
+            batch_size=100 if console else settings.sms_claim_batch,
+            # a provider's account is rate-limited; the console is not
+            bucket=None if console else TokenBucket(settings.sms_qps),
+            attempts=settings.sms_send_attempts,
+            retry_base_s=settings.sms_retry_base_s,
+        ).start()
 
     def runner_config(self) -> RunnerConfig:
         assert self.bootstrap

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -16,7 +17,14 @@ from pwdlib import PasswordHash
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from coordinator.accounts.errors import StationsRequired, UnknownRole, UsernameTaken, WeakPassword
+from coordinator.accounts import rules
+from coordinator.accounts.errors import (
+    StationsRequired,
+    UnknownRole,
+    UserDisabled,
+    UsernameTaken,
+    WeakPassword,
+)
 from coordinator.accounts.models import ROLES, LoginAttempt, User, UserSession
 from coordinator.accounts.service import Actor
 from coordinator.common import aware, utcnow
@@ -32,7 +40,7 @@ LOCK_DURATION = timedelta(minutes=15)
 MAX_ATTEMPTS_PER_ADDRESS = 30
 ADDRESS_WINDOW = timedelta(minutes=5)
 SESSION_LIFETIME = timedelta(hours=12)
-MIN_PASSWORD_LENGTH = 10
+MIN_PASSWORD_LENGTH = rules.MIN_PASSWORD_LENGTH
 
 
 class LoginRefused(Exception):
@@ -70,12 +78,9 @@ def verify_password(password: str, password_hash: str) -> bool:
         return False
 
 
-def check_password_rules(password: str, username: str = "") -> None:
-    """Raise WeakPassword (a ValueError) with a reason a person can act on."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise WeakPassword(f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
-    if username and password.lower() == username.lower():
-        raise WeakPassword("the password must differ from the username")
+def check_password_rules(password: str, username: str = "", display_name: str = "") -> None:
+    """Raise WeakPassword (a ValueError) with a reason a person can act on (`rules`)."""
+    rules.check_password(password, username=username, names=[display_name])
 
 
 def _hash_cookie(value: str) -> str:
@@ -87,7 +92,8 @@ def get_user(*, session: Session, user_id: int) -> User | None:
 
 
 def get_by_username(*, session: Session, username: str) -> User | None:
-    return session.exec(select(User).where(User.username == username.strip())).first()
+    name = unicodedata.normalize("NFC", username.strip())
+    return session.exec(select(User).where(User.username == name)).first()
 
 
 def list_users(*, session: Session) -> list[User]:
@@ -108,17 +114,28 @@ def create_user(
     display_name: str = "",
     must_change_password: bool = False,
 ) -> User:
-    """Add a user (flushes, does not commit). Raises an AccountsError (a ValueError) for a bad
-    role, a taken name or a weak password."""
+    """Add a user (flushes, does not commit). Raises an AccountsError (a ValueError) for a
+    username outside `rules`, no or a bad role, a station manager without a station, a taken
+    name or a weak password."""
+    username = rules.check_username(username)
+    if not role:
+        raise UnknownRole(
+            f"choose a role: {', '.join(ROLES)}", zh="请选择角色：管理员、调度员或站长"
+        )
     if role not in ROLES:
-        raise UnknownRole(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+        raise UnknownRole(
+            f"unknown role {role!r}; expected one of {', '.join(ROLES)}",
+            zh=f"没有 {role!r} 这个角色：请选择管理员、调度员或站长",
+        )
     if role == "station_manager" and not station_ids:
-        raise StationsRequired("a station_manager needs at least one station")
+        raise StationsRequired(
+            "a station_manager needs at least one station", zh="站长必须选择一个站点"
+        )
     if get_by_username(session=session, username=username) is not None:
-        raise UsernameTaken(f"the username {username!r} is taken")
-    check_password_rules(password, username)
+        raise UsernameTaken(f"the username {username!r} is taken", zh=f"用户名 {username} 已被使用")
+    check_password_rules(password, username, display_name)
     user = User(
-        username=username.strip(),
+        username=username,
         password_hash=hash_password(password),
         role=role,
         station_ids=sorted(station_ids or []) if role == "station_manager" else [],
@@ -131,8 +148,8 @@ def create_user(
 
 
 def set_password(*, session: Session, user: User, password: str, must_change: bool = False) -> None:
-    """Replace the password and end every other session of the user."""
-    check_password_rules(password, user.username)
+    """Replace the password and end every session of the user."""
+    check_password_rules(password, user.username, user.display_name)
     user.password_hash = hash_password(password)
     user.must_change_password = must_change
     session.add(user)
@@ -144,6 +161,29 @@ def unlock(*, session: Session, user: User) -> None:
     user.last_failed_at = None
     user.locked_until = None
     session.add(user)
+
+
+def set_disabled(*, session: Session, user: User, disabled: bool) -> None:
+    """Disable (every session ends at once) or enable a user."""
+    user.disabled = disabled
+    session.add(user)
+    if disabled:
+        revoke_sessions(session=session, user_id=user.id or 0)
+
+
+def reset_password(*, session: Session, user: User) -> str:
+    """Give the user a new one-time password (returned, to be shown once): it must be
+    replaced at the next login, every session ends, and a lock is lifted, since the person
+    locked out is usually the one who asked. Raises UserDisabled for a disabled user."""
+    if user.disabled:
+        raise UserDisabled(
+            "the user is disabled: enable them before resetting the password",
+            zh="该用户已停用：请先启用，再重置密码",
+        )
+    password = new_one_time_password()
+    set_password(session=session, user=user, password=password, must_change=True)
+    unlock(session=session, user=user)
+    return password
 
 
 def actor_for_user(user: User) -> Actor:
@@ -278,9 +318,17 @@ def revoke_sessions(*, session: Session, user_id: int) -> None:
 
 
 def new_one_time_password() -> str:
-    """A password to print once: 16 characters from an alphabet without look-alikes."""
+    """A password to print once: 16 characters from an alphabet without look-alikes (about 92
+    bits), drawn again in the rare case the password rules would refuse it (a run like "abcd"
+    lowers zxcvbn's estimate), so a one-time password is never one its owner could not set."""
     alphabet = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-    return "".join(secrets.choice(alphabet) for _ in range(16))
+    while True:
+        password = "".join(secrets.choice(alphabet) for _ in range(16))
+        try:
+            rules.check_password(password)
+        except WeakPassword:
+            continue
+        return password
 
 
 def ensure_first_admin(*, session: Session) -> str | None:

@@ -105,9 +105,7 @@ def patch_user(body: UserUpdate, session: SessionDep, actor: Admin, user: UserRo
     if body.display_name is not None:
         user.display_name = body.display_name
     if body.disabled is not None:
-        user.disabled = body.disabled
-        if body.disabled:
-            people.revoke_sessions(session=session, user_id=user.id or 0)
+        people.set_disabled(session=session, user=user, disabled=body.disabled)
     if body.password is not None:
         people.set_password(session=session, user=user, password=body.password, must_change=True)
     if body.unlock:

@@ -19,13 +19,13 @@ from coordinator.alerts.errors import (
     UnknownReference,
 )
 from coordinator.alerts.models import Alert
-from coordinator.common import aware
+from coordinator.common import aware, utcnow
 from coordinator.dispatch import service as dispatch_service
 from coordinator.dispatch.flows import incidents
 from coordinator.geo.outlines import Outlines
 from coordinator.geo.service import list_districts
 from events.outbox import stage
-from events.payloads.alerts import AlertRaised
+from events.payloads.alerts import AlertArrivedExpired, AlertRaised
 
 #: how long an Idempotency-Key answers with the alert it first raised
 KEY_HOLD = timedelta(hours=24)
@@ -57,19 +57,25 @@ class Raised:
     incident_id: int | None
     #: False when this exact alert (same identity) was already stored
     created: bool
+    #: its end had passed when it arrived: recorded, no incident, nobody sent out
+    expired: bool = False
 
 
-def raise_alert(*, session: Session, data: AlertInput, actor: Actor | str) -> Raised:
+def raise_alert(
+    *, session: Session, data: AlertInput, actor: Actor | str, now: datetime | None = None
+) -> Raised:
     """Store the alert and act on it: a new alert opens an incident (IncidentOpened +
     AlertRaised); an Update changes the incident it references (AlertRaised again, so dispatch
-    plans what is new); a Cancel closes it (IncidentClosed). The same alert twice changes
+    plans what is new); a Cancel closes it (IncidentClosed). An Alert or Update whose end had
+    passed by `now` (when it arrived) is only recorded (AlertArrivedExpired): acting on it
+    would send volunteers out for weather that is over. The same alert twice changes
     nothing. Raises AlertRejected."""
     sent = service.utc(data.sent)
     seen = service.find_by_identity(
         session=session, sender=data.sender, identifier=data.identifier, sent=sent
     )
     if seen is not None:
-        return Raised(seen, seen.incident_id, created=False)
+        return Raised(seen, seen.incident_id, created=False, expired=_arrived_expired(seen))
     referenced = (
         service.find_referenced(session=session, references=data.references)
         if data.msg_type in ("Update", "Cancel") and data.references
@@ -95,6 +101,9 @@ def raise_alert(*, session: Session, data: AlertInput, actor: Actor | str) -> Ra
         return Raised(alert, incident.id, created=True)
     if not data.districts and (incident is None or incident.status != "open"):
         raise OutsideDistricts("its area is outside our districts")
+    received = now or utcnow()
+    if data.ends_at is not None and service.utc(data.ends_at) <= received:
+        return _record_expired(session, data, sent, actor, received)
     if incident is not None and incident.status == "open":
         incidents.update_incident(  # an Update: dispatch owns the incident
             session=session,
@@ -136,6 +145,41 @@ def raise_alert(*, session: Session, data: AlertInput, actor: Actor | str) -> Ra
     )
     _audit(session, actor, action, alert, incident.id)
     return Raised(alert, incident.id, created=True)
+
+
+def _arrived_expired(alert: Alert) -> bool:
+    """An alert stored without an incident because it had ended when it arrived."""
+    ends_at, received = aware(alert.ends_at), aware(alert.received_at)
+    return (
+        alert.incident_id is None
+        and alert.msg_type != "Cancel"
+        and ends_at is not None
+        and received is not None
+        and ends_at <= received
+    )
+
+
+def _record_expired(
+    session: Session, data: AlertInput, sent: datetime, actor: Actor | str, received: datetime
+) -> Raised:
+    assert data.ends_at is not None
+    alert = _store(session, data, sent, None, received_at=received)
+    assert alert.id is not None
+    stage(
+        session,
+        AlertArrivedExpired(
+            alert_id=alert.id,
+            kind=alert.kind,  # type: ignore[arg-type]
+            level=alert.level,  # type: ignore[arg-type]
+            districts=list(alert.districts),
+            headline=alert.headline,
+            ends_at=data.ends_at,
+            received_at=received,
+            source=data.source,
+        ),
+    )
+    _audit(session, actor, "alert.arrived_expired", alert, None)
+    return Raised(alert, None, created=True, expired=True)
 
 
 def check_period(*, starts_at: datetime | None, ends_at: datetime | None) -> None:
@@ -184,7 +228,7 @@ def raise_once(
         seen = session.get(Alert, claim.alert_id)
         if seen is not None:
             return Raised(seen, seen.incident_id, created=False)
-    raised = raise_alert(session=session, data=data, actor=actor)
+    raised = raise_alert(session=session, data=data, actor=actor, now=now)
     claim.alert_id = raised.alert.id
     claim.fingerprint = fingerprint
     claim.claimed_at = now
@@ -200,7 +244,14 @@ def prune_claims(*, session: Session, now: datetime, window: timedelta) -> int:
     return service.delete_claims_before(session=session, cutoff=now - max(KEY_HOLD, window))
 
 
-def _store(session: Session, data: AlertInput, sent: datetime, incident_id: int | None) -> Alert:
+def _store(
+    session: Session,
+    data: AlertInput,
+    sent: datetime,
+    incident_id: int | None,
+    *,
+    received_at: datetime | None = None,
+) -> Alert:
     alert = Alert(
         sender=data.sender[:255],
         identifier=data.identifier[:255],
@@ -216,6 +267,7 @@ def _store(session: Session, data: AlertInput, sent: datetime, incident_id: int 
         ends_at=data.ends_at,
         incident_id=incident_id,
         raw=data.raw,
+        received_at=received_at or utcnow(),
     )
     session.add(alert)
     session.flush()
@@ -276,6 +328,7 @@ def ingest_cap(
     actor: Actor | str,
     outlines: Outlines,
     source: str = "cap",
+    now: datetime | None = None,
 ) -> CapIngest:
     """Raise every CAP alert in `data` that concerns our districts (their areas matched
     against `outlines`), in the caller's transaction. Alerts outside them are skipped with the
@@ -296,6 +349,7 @@ def ingest_cap(
                     session=session,
                     data=cap_input(message=message, districts=districts, source=source),
                     actor=actor,
+                    now=now,
                 )
             )
         except AlertRejected as exc:

@@ -88,6 +88,9 @@ def run_travel_rush(*, engine: Engine, settings: Settings, today: date | None = 
                 ends_at=ends_at,
             ),
             actor=CALENDAR_SENDER,
+            # the job acts for `today` (a restart catching up, a test replaying a season):
+            # the rush has not ended on a day inside its window
+            now=datetime.combine(today, time(0, 0), tzinfo=zone),
         )
         if raised.created:
             return "opened"  # dispatch plans today's shifts from the AlertRaised event
@@ -138,7 +141,8 @@ def poll(
     outlines: Outlines,
     client: httpx.Client | None = None,
 ) -> int:
-    """One round of feed polling; returns how many new alerts were raised. A feed that fails
+    """One round of feed polling; returns how many new alerts were raised (one that had
+    expired when it was fetched is recorded, not raised). A feed that fails
     (network, size, XML) is logged and skipped; the others still count."""
     own = client is None
     http = client or httpx.Client(timeout=10.0, follow_redirects=True)
@@ -155,7 +159,12 @@ def poll(
                         outlines=outlines,
                         source="feed",
                     )
-                raised += sum(1 for r in result.raised if r.created)
+                raised += sum(1 for r in result.raised if r.created and not r.expired)
+                for r in result.raised:
+                    if r.created and r.expired:
+                        log.info(
+                            "CAP feed %s: alert %s had expired; recorded only", url, r.alert.id
+                        )
                 for reason in result.skipped:
                     log.info("CAP feed %s: skipped %s", url, reason)
             except (httpx.HTTPError, ValueError) as exc:

@@ -98,4 +98,9 @@ class AlertCreate(BaseModel):
 
 class AlertAccepted(BaseModel):
     alert_id: int
-    incident_id: int
+    #: null when the alert had expired on arrival (nothing is opened for it)
+    incident_id: int | None
+    #: the alert's end had passed when it arrived: recorded, nobody sent out
+    expired: bool = False
+    #: why nothing was opened, for an expired alert
+    detail: str | None = None

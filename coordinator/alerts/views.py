@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
 from fastapi.responses import JSONResponse
@@ -34,9 +34,19 @@ def _commit(
     )
     session.commit()
     assert raised.alert.id is not None
-    body = {"alert_id": raised.alert.id, "incident_id": raised.incident_id}
-    code = status.HTTP_202_ACCEPTED if raised.created else status.HTTP_200_OK
+    body: dict[str, Any] = {"alert_id": raised.alert.id, "incident_id": raised.incident_id}
+    if raised.expired:
+        body |= {"expired": True, "detail": expired_detail(raised)}
+    code = status.HTTP_202_ACCEPTED if raised.created and not raised.expired else status.HTTP_200_OK
     return JSONResponse(body, status_code=code)
+
+
+def expired_detail(raised: flows.Raised) -> str:
+    ends = raised.alert.ends_at
+    return (
+        f"the alert had expired when it arrived (it ended {ends.isoformat() if ends else '?'}): "
+        "recorded, no incident opened, nobody sent out"
+    )
 
 
 #: visible ASCII, as the Idempotency-Key draft (a structured-field string) allows
@@ -121,7 +131,11 @@ async def cap_body(request: Request, settings: SettingsDep) -> bytes:
     status_code=status.HTTP_202_ACCEPTED,
     response_model=AlertAccepted,
     responses={
-        200: {"description": "this alert (same sender, identifier, sent) was already taken"},
+        200: {
+            "description": "this alert (same sender, identifier, sent) was already taken, or"
+            " it had expired when it arrived: recorded, but no incident opened and nobody"
+            " sent out (`expired` true, `incident_id` null, `detail` says why)"
+        },
         413: {"description": "body larger than NUANLIU_MAX_BODY_BYTES"},
         422: {"description": "not CAP, unsafe or broken XML, or outside our districts"},
     },
@@ -138,7 +152,11 @@ def post_cap(
     than opened as incidents without tasks: nobody could act on them, a national feed would
     bury the board under them, and the reason in the answer tells the sender what happened.
     When a wrapper holds several alerts, `alert_id`/`incident_id` are the first's and
-    `alerts` lists every one taken, `skipped` the rest with reasons."""
+    `alerts` lists every one taken, `skipped` the rest with reasons.
+
+    An alert whose `<expires>` has already passed is recorded and shown as expired (on the
+    board's feed) but opens no incident and sends nobody out: the answer is 200 with
+    `expired: true`, `incident_id: null` and a `detail` that says so."""
     try:
         result = flows.ingest_cap(session=session, data=data, actor=actor, outlines=outlines)
         if not result.raised:
@@ -152,14 +170,23 @@ def post_cap(
         if not result.raised or any(r.created for r in result.raised):
             raise
     first = result.raised[0]
-    body = {
+    body: dict[str, Any] = {
         "alert_id": first.alert.id,
         "incident_id": first.incident_id,
+        "expired": first.expired,
         "alerts": [
-            {"alert_id": r.alert.id, "incident_id": r.incident_id, "new": r.created}
+            {
+                "alert_id": r.alert.id,
+                "incident_id": r.incident_id,
+                "new": r.created,
+                "expired": r.expired,
+            }
             for r in result.raised
         ],
         "skipped": result.skipped,
     }
-    new = any(r.created for r in result.raised)
-    return JSONResponse(body, status_code=status.HTTP_202_ACCEPTED if new else status.HTTP_200_OK)
+    if all(r.expired for r in result.raised):
+        body["detail"] = expired_detail(first)
+    acted = any(r.created and not r.expired for r in result.raised)
+    code = status.HTTP_202_ACCEPTED if acted else status.HTTP_200_OK
+    return JSONResponse(body, status_code=code)

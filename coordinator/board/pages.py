@@ -59,9 +59,11 @@ class PageRoute(APIRoute):
 def page(
     request: Request, name: str, context: dict[str, Any], status_code: int = 200
 ) -> HTMLResponse:
-    """Render a template with what every page needs (the user and the CSRF token)."""
+    """Render a template with what every page needs (the user, the CSRF token, and the time
+    zone the people are in, so a page shows times there whatever the browser's zone)."""
     base = {
         "user": getattr(request.state, "user", None),
         "csrf_token": getattr(request.state, "csrf_token", ""),
+        "timezone": request.app.state.services.settings.timezone,
     }
     return templates.TemplateResponse(request, name, base | context, status_code=status_code)

@@ -367,6 +367,11 @@ def snapshot(*, session: Session, last_id: str | None = None) -> dict[str, Any]:
         "feed": list(reversed(events)),
         "sms": list(reversed(projection.sms[-SMS_LENGTH:])),
         "map": map_view(session=session),
+        # every item by SKU, so the page names items instead of showing their codes
+        "items": {
+            i.sku: {"name_zh": i.name_zh, "name_en": i.name_en, "unit": i.unit}
+            for i in logistics.list_items(session=session)
+        },
         "stations": stations_view(session=session),
         "signups": signups_view(session=session),
         **logistics_view(session=session),

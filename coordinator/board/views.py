@@ -206,6 +206,17 @@ def _station_data(session: Session, station_id: int) -> dict[str, Any]:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such station") from None
 
 
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    """The icon browsers ask for on their own, even for pages that link none (the API docs,
+    a JSON answer): the SVG of the pages, so nobody's console fills with 404s."""
+    return FileResponse(
+        STATIC / "favicon.svg",
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "max-age=86400"},
+    )
+
+
 @router.get("/board/static/{path:path}")
 def static(path: str) -> Response:
     """Vendored and own CSS and JavaScript, from the package (no CDN, no build step)."""

@@ -5,7 +5,9 @@ playbook asks for 400 volunteers, the seed's "400+ workers"), then plays the vol
 it reads the offers from `GET /api/sms` and answers through `POST /api/sms/inbound`. Most accept
 within minutes, some decline, some never answer (their offers expire on the server after
 NUANLIU_OFFER_TIMEOUT and are offered again). `--speed` divides the phones' delays; the
-server's clock is its own. Prints a timeline and the final fill rate.
+server's clock is its own. Only the offers of its own incident are answered and counted (a
+real incident running beside it is left alone), and its incident is closed at the end, so the
+instance is left as it was. Prints a timeline and the final fill rate.
 """
 
 from __future__ import annotations
@@ -65,6 +67,10 @@ class Outcome:
     replies: Counter[str]
     offers_seen: int
     timeline: list[tuple[float, str]]
+    #: offers of other incidents seen in the SMS log (left unanswered)
+    others_ignored: int = 0
+    #: whether the run closed its incident at the end
+    closed: bool = False
 
     @property
     def fill_rate(self) -> float:
@@ -112,6 +118,8 @@ class Simulation:
         self.timeline: list[tuple[float, str]] = []
         self.replies: Counter[str] = Counter()
         self._seen: set[int] = set()
+        self._ours: set[int] = set()
+        self.others_ignored = 0
         self._queue: list[_Due] = []
         self._started = time.monotonic()
 
@@ -138,8 +146,19 @@ class Simulation:
     def incident(self, incident_id: int) -> dict[str, Any]:
         return self._check(self.http.get(f"/api/incidents/{incident_id}"), "reading the incident")  # type: ignore[no-any-return]
 
-    def new_offers(self) -> list[dict[str, Any]]:
-        """Offer texts not seen yet (the log is newest first: page until a known one)."""
+    def new_offers(self, incident_id: int) -> list[dict[str, Any]]:
+        """Offer texts of `incident_id` not seen yet (the log is newest first: page until a
+        known one). The incident is read after the log, so every assignment an offer in it
+        names is already listed: an offer of another incident is never taken for ours."""
+        found = self._new_offer_texts()
+        if not found:
+            return []
+        self._ours |= {a["id"] for a in self.incident(incident_id)["assignments"]}
+        mine = [m for m in found if m.get("assignment_id") in self._ours]
+        self.others_ignored += len(found) - len(mine)
+        return mine
+
+    def _new_offer_texts(self) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         offset = 0
         while True:
@@ -173,6 +192,21 @@ class Simulation:
 
     def run(self) -> Outcome:
         incident_id = self.post_alert()
+        try:
+            outcome = self._play(incident_id)
+        finally:  # a run that fails half-way leaves no incident of its own open either
+            closed = self.close(incident_id)
+        outcome.closed = closed
+        if closed:
+            self._log(f"incident {incident_id} closed")
+        return outcome
+
+    def close(self, incident_id: int) -> bool:
+        """Close the run's incident (True when this call closed it); the dispatch consumer
+        then stands its volunteers down, so no phone of the run keeps an open offer."""
+        return self.http.post(f"/api/incidents/{incident_id}/close").status_code == 200
+
+    def _play(self, incident_id: int) -> Outcome:
         detail = self._wait_for_tasks(incident_id)
         needed = sum(t["needed"] for t in detail["tasks"])
         self._log(f"{len(detail['tasks'])} tasks planned, {needed} volunteers needed")
@@ -191,7 +225,7 @@ class Simulation:
             task = bar.add_task("fill", total=needed or 1, offers=0, replies=0)
             while True:
                 now = time.monotonic()
-                fresh = self.new_offers()
+                fresh = self.new_offers(incident_id)
                 if fresh:
                     if not offers:
                         self._log(f"first {len(fresh)} offers sent by SMS")
@@ -238,6 +272,7 @@ class Simulation:
             replies=self.replies,
             offers_seen=offers,
             timeline=self.timeline,
+            others_ignored=self.others_ignored,
         )
 
     def _wait_for_tasks(self, incident_id: int, timeout: float = 60.0) -> dict[str, Any]:
@@ -271,6 +306,8 @@ def print_outcome(outcome: Outcome, console: Console) -> None:
     summary.add_row("accepted", str(outcome.accepted))
     summary.add_row("still offered", str(outcome.offered))
     summary.add_row("fill rate", f"{outcome.fill_rate:.1%}")
+    summary.add_row("other incidents' offers left alone", str(outcome.others_ignored))
+    summary.add_row("incident closed at the end", "yes" if outcome.closed else "NO")
     console.print(summary)
 
 

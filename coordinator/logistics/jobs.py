@@ -59,7 +59,7 @@ def run_stock_check(
             if station_id is None:
                 continue
             if flows.resupply_station(
-                session=session, station_id=station_id, actor="system:stock-check"
+                session=session, station_id=station_id, actor="system:stock-check", today=today
             ):
                 resupplied += 1
     log.info("stock check: %d write-offs, %d resupplies", written_off, resupplied)

@@ -18,9 +18,10 @@ import random
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from datetime import time as dtime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import numpy as np
@@ -28,8 +29,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from coordinator.common import local_date
+from coordinator.config import Settings
 from coordinator.logistics import planning
 from coordinator.logistics.models import Place
+
+#: where the rush happens, unless the caller says otherwise (the setting's own default)
+DEFAULT_TIMEZONE: str = Settings.model_fields["timezone"].default
 
 #: hours a station is open in a day, for turning a shortfall into stock-out hours
 OPEN_HOURS = 16.0
@@ -78,8 +84,13 @@ class StationTally:
 @dataclass
 class Outcome:
     stations: dict[int, StationTally] = field(default_factory=dict)
+    #: the run's own travel-rush incident (closed at the end) and its supply plan
+    incident_id: int | None = None
     plan_id: int | None = None
+    closed: bool = False
+    #: the fund as it stands after the run, and what the run itself spent of it
     fund: dict[str, Any] = field(default_factory=dict)
+    fund_spent_fen: int = 0
     #: category (food_drink, medicine, tickets) → [asked for, handed out]
     by_category: dict[str, list[int]] = field(default_factory=dict)
     days: int = 0
@@ -101,8 +112,12 @@ class Simulation:
         seed: int = 2026,
         days: int = planning.RUSH_DAYS,
         console: Console | None = None,
+        timezone: str = DEFAULT_TIMEZONE,
     ) -> None:
         self.http = http
+        self.timezone = timezone
+        #: shipments this run confirmed: its discrepancies are theirs, not another run's
+        self.received: set[int] = set()
         self.speed = speed
         self.rng = random.Random(seed)
         self.np_rng = np.random.default_rng(seed)
@@ -118,14 +133,21 @@ class Simulation:
         return response.json()
 
     # -- the scenario ------------------------------------------------------------------------
-    def open_rush(self) -> int | None:
+    def rush_start(self) -> date:
+        """The first day of the coming (or current) rush, by the date where it happens."""
+        today = local_date(self.timezone)
+        start = planning.rush_start(today.year)
+        if start < today:
+            start = planning.rush_start(today.year + 1)
+        return start
+
+    def open_rush(self, start: date) -> tuple[int, int | None]:
+        """Raise the rush's alert; returns its incident and the supply plan made for it (None
+        when none appeared within a minute)."""
         stations = self._json("GET", "/api/stations")
         districts = sorted({s["district_code"] for s in stations if s["district_code"]})
-        start = planning.rush_start(date.today().year)
-        if start < date.today():
-            start = planning.rush_start(date.today().year + 1)
-        known = {p["id"] for p in self._json("GET", "/api/plans")}
-        self._json(
+        opens = datetime.combine(start, dtime(0, 0), tzinfo=ZoneInfo(self.timezone))
+        raised = self._json(
             "POST",
             "/api/alerts",
             json={
@@ -133,24 +155,25 @@ class Simulation:
                 "level": "yellow",
                 "districts": districts,
                 "headline": "春运开始: 平安返乡服务站开放 (simulation)",
-                "starts_at": datetime.combine(start, dtime(0, 0), tzinfo=UTC).isoformat(),
+                "starts_at": opens.isoformat(),
             },
         )
+        incident_id = int(raised["incident_id"])
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            fresh = [p for p in self._json("GET", "/api/plans") if p["id"] not in known]
-            if fresh:
-                plan = fresh[0]
+            ours = [p for p in self._json("GET", "/api/plans") if p["incident_id"] == incident_id]
+            if ours:
+                plan = ours[0]
                 if plan["status"] == "proposed":
                     self._json("POST", f"/api/plans/{plan['id']}/approve")
                 self.console.print(
                     f"plan {plan['id']}: worst station cover {plan['worst_coverage_days']:.2f} "
                     f"days (proportional split: {plan['baseline_worst_coverage_days']:.2f})"
                 )
-                return int(plan["id"])
+                return incident_id, int(plan["id"])
             time.sleep(0.2)
         self.console.print("[yellow]no supply plan appeared; playing on with what is stocked")
-        return None
+        return incident_id, None
 
     def receive(self, station_id: int, tally: StationTally) -> None:
         for shipment in self._json(
@@ -171,6 +194,7 @@ class Simulation:
                 continue
             if response.status_code >= 400:
                 raise SimulationError(f"receipt of {shipment['short_code']}: {response.text}")
+            self.received.add(int(shipment["id"]))
             tally.receipts += 1
 
     def hand_out(
@@ -245,8 +269,33 @@ class Simulation:
         ]
         expected = expected_daily(weights, rates)
         outcome = Outcome(stations={s["id"]: StationTally(name=s["name_zh"]) for s in stations})
-        outcome.plan_id = self.open_rush()
-        first = planning.rush_start(date.today().year)
+        spent_before = int(self._json("GET", "/api/fund")["spent_fen"])
+        first = self.rush_start()
+        outcome.incident_id, outcome.plan_id = self.open_rush(first)
+        try:
+            self._play(outcome, stations, expected, rates, first)
+        finally:  # a run that fails half-way leaves no rush of its own open either
+            outcome.closed = self.close(outcome.incident_id)
+        found = self._json("GET", "/api/discrepancies")
+        counts: dict[int, int] = defaultdict(int)
+        for d in found:
+            if d["shipment_id"] in self.received:
+                counts[d["station_id"]] += 1
+        for station_id, tally in outcome.stations.items():
+            tally.discrepancies = counts.get(station_id, 0)
+        outcome.fund = self._json("GET", "/api/fund")
+        outcome.fund_spent_fen = int(outcome.fund["spent_fen"]) - spent_before
+        outcome.seconds = time.monotonic() - started
+        return outcome
+
+    def _play(
+        self,
+        outcome: Outcome,
+        stations: list[dict[str, Any]],
+        expected: np.ndarray[Any, Any],
+        rates: dict[str, Any],
+        first: date,
+    ) -> None:
         for day_index in range(self.days):
             day_started = time.monotonic()
             day = first.fromordinal(first.toordinal() + day_index)
@@ -266,15 +315,13 @@ class Simulation:
             pause = 86_400.0 / self.speed - (time.monotonic() - day_started)
             if pause > 0:
                 time.sleep(pause)
-        found = self._json("GET", "/api/discrepancies")
-        counts: dict[int, int] = defaultdict(int)
-        for d in found:
-            counts[d["station_id"]] += 1
-        for station_id, tally in outcome.stations.items():
-            tally.discrepancies = counts.get(station_id, 0)
-        outcome.fund = self._json("GET", "/api/fund")
-        outcome.seconds = time.monotonic() - started
-        return outcome
+
+    def close(self, incident_id: int | None) -> bool:
+        """Close the run's incident (True when this call closed it)."""
+        if incident_id is None:
+            return False
+        response = self.http.post(f"/api/incidents/{incident_id}/close", json={})
+        return response.status_code == 200
 
 
 def print_outcome(outcome: Outcome, console: Console) -> None:
@@ -322,8 +369,13 @@ def print_outcome(outcome: Outcome, console: Console) -> None:
     if outcome.fund:
         f = outcome.fund
         console.print(
-            f"Fund: {f['spent_fen'] / 100:,.2f} of {f['budget_fen'] / 100:,.2f} yuan spent "
-            f"(tickets and purchases), {f['remaining_fen'] / 100:,.2f} left."
+            f"Fund: this run spent {outcome.fund_spent_fen / 100:,.2f} yuan (tickets and "
+            f"purchases); the fund has {f['remaining_fen'] / 100:,.2f} of "
+            f"{f['budget_fen'] / 100:,.2f} left."
+        )
+    if outcome.incident_id is not None:
+        console.print(
+            f"Incident {outcome.incident_id}: " + ("closed." if outcome.closed else "NOT closed.")
         )
 
 

@@ -10,7 +10,8 @@ the station's registered manager phones may confirm its shipments.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlmodel import Session
 
@@ -19,6 +20,7 @@ from coordinator.logistics.flows import LineCount
 from coordinator.logistics.models import Item, Shipment
 from coordinator.sms import service as sms
 from coordinator.sms.replies import Reply
+from coordinator.sms.templates import render
 
 ALL_WORDS = {"全", "全部", "全收", "齐", "ALL", "OK"}
 _COUNT_RE = re.compile(r"([^\d\s,;:.、，；：。]+?)\s*(\d+)")
@@ -28,11 +30,17 @@ _SEPARATORS = re.compile(r"[\s,;:.、，；：。]+")
 @dataclass(frozen=True)
 class Outcome:
     """What happened to a receipt text: `booked`, `question`, `refused` or `ignored`, and the
-    answer texted back (None for ignored)."""
+    answer texted back: a template of `sms.templates` and its values (None for ignored)."""
 
     status: str
-    answer: str | None
+    template: str | None
     shipment_id: int | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def answer(self) -> str | None:
+        """The answer as the phone shows it."""
+        return render(self.template, "zh", **self.params) if self.template else None
 
 
 def _lines_text(session: Session, shipment: Shipment, *, received: bool) -> str:
@@ -75,29 +83,29 @@ def handle_receipt_sms(*, session: Session, phone: str, reply: Reply) -> Outcome
     code = reply.code if reply.code.startswith("S") else f"S{reply.code}"
     station = service.station_for_phone(session=session, phone=phone)
     if station is None:
-        return _answer(
-            session, phone, Outcome("refused", "暖流: 本号码未登记为服务站负责人, 不能确认收货。")
-        )
+        return _answer(session, phone, Outcome("refused", "receipt_not_manager"))
     shipment = service.shipment_by_code(session=session, short_code=code)
     if shipment is None:
         return _answer(
             session,
             phone,
-            Outcome("question", f"暖流: 找不到货单{code}, 请核对单号后重发, 如 收 S12 全。"),
+            Outcome("question", "receipt_unknown_shipment", params={"code": code}),
         )
     if shipment.to_id != station.id:
-        return _answer(
-            session, phone, Outcome("refused", f"暖流: 货单{code}不是发往{station.name_zh}的。")
-        )
-    if shipment.status != "in_transit":
         return _answer(
             session,
             phone,
             Outcome(
                 "refused",
-                f"暖流: 货单{code}已确认收货, 未重复登记。如需更正请在服务站页面操作。",
-                shipment.id,
+                "receipt_wrong_station",
+                params={"code": code, "station": station.name_zh},
             ),
+        )
+    if shipment.status != "in_transit":
+        return _answer(
+            session,
+            phone,
+            Outcome("refused", "receipt_already", shipment.id, {"code": code}),
         )
     sent = _lines_text(session, shipment, received=False)
     lines = service.shipment_lines(session=session, shipment_id=shipment.id or 0)
@@ -137,33 +145,36 @@ def handle_receipt_sms(*, session: Session, phone: str, reply: Reply) -> Outcome
         for line in lines
         if (line.received or 0) < line.quantity
     ]
-    note = f", 少{' '.join(short)}已报调度" if short else ""
-    return _answer(
-        session,
-        phone,
-        Outcome(
+    if short:
+        answer = Outcome(
             "booked",
-            f"暖流: 已登记{code}收货 {booked}{note}。一小时内可在页面更正一次。",
+            "receipt_booked_short",
             shipment.id,
-        ),
-    )
+            {"code": code, "booked": booked, "short": " ".join(short)},
+        )
+    else:
+        answer = Outcome("booked", "receipt_booked", shipment.id, {"code": code, "booked": booked})
+    return _answer(session, phone, answer)
 
 
 def _ask(session: Session, phone: str, shipment: Shipment, why: str, sent: str) -> Outcome:
-    code = shipment.short_code
+    code = shipment.short_code or f"S{shipment.id}"
     return _answer(
         session,
         phone,
         Outcome(
-            "question",
-            f"暖流: {code}未登记: {why}。发货为 {sent}。"
-            f"请回复 收 {code} 全 或逐项如 收 {code} {sent}",
-            shipment.id,
+            "question", "receipt_question", shipment.id, {"code": code, "why": why, "sent": sent}
         ),
     )
 
 
 def _answer(session: Session, phone: str, outcome: Outcome) -> Outcome:
-    if outcome.answer:
-        sms.queue_outbound(session=session, phone=phone, body=outcome.answer, kind="receipt")
+    if outcome.template:
+        sms.queue_template(
+            session=session,
+            phone=phone,
+            template=outcome.template,
+            kind="receipt",
+            **outcome.params,
+        )
     return outcome

@@ -11,7 +11,8 @@ from coordinator.accounts.service import record_audit_many
 from coordinator.common import utcnow
 from coordinator.sms import service
 from coordinator.sms.models import SmsMessage
-from events.outbox import stage
+from events.base import EventPayload
+from events.outbox import stage_many
 from events.payloads.sms import SmsFailed
 
 #: no volunteer sends ten replies in ten minutes; an auto-responder does
@@ -96,20 +97,61 @@ def apply_delivery_report(
     *, session: Session, provider_sid: str, status: str, error: str | None = None
 ) -> SmsMessage | None:
     """A provider's status callback: move the message on (never back); a failure after it
-    was handed over stages `SmsFailed`, which the board shows (nothing re-offers on it: an
-    offer nobody answers expires on its timer and goes to the next volunteer). Commits.
-    Returns the message, or None when no outbound message has that provider id."""
-    message = service.get_by_provider_sid(session=session, provider_sid=provider_sid)
-    if message is None or message.direction != "outbound":
-        return None
-    if service.apply_status(session=session, message=message, status=status, error=error):
-        if status in ("failed", "undelivered"):
+    was handed over stages `SmsFailed`, which the board shows and dispatch acts on (a failed
+    offer goes to the next volunteer). Commits. Returns the message, or None when no outbound
+    message has that provider id."""
+    report = DeliveryReport((provider_sid,), status, error)
+    found = apply_delivery_reports(session=session, reports=[report])
+    return found[0]
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """A report about the outbound message that has any of `provider_sids` (a text sent in
+    a batch is known by the batch's id and its number)."""
+
+    provider_sids: tuple[str, ...]
+    status: str
+    error: str | None = None
+    #: the provider's code for a failure (carriers' codes have colons: "MK:0001")
+    code: str | None = None
+
+
+def apply_delivery_reports(
+    *, session: Session, reports: list[DeliveryReport]
+) -> list[SmsMessage | None]:
+    """Apply many reports in one transaction (a provider pushes them in batches) with one
+    query for their messages; commits. A report applied again changes nothing (statuses only
+    move forward), so a provider's retried push is harmless. Returns, per report, its
+    message or None when none has its id."""
+    messages = service.outbound_by_provider_sids(
+        session=session, provider_sids={sid for r in reports for sid in r.provider_sids}
+    )
+    found: list[SmsMessage | None] = []
+    events: list[EventPayload] = []
+    for report in reports:
+        message = next((messages[s] for s in report.provider_sids if s in messages), None)
+        found.append(message)
+        if message is None:
+            continue
+        if service.apply_status(
+            session=session, message=message, status=report.status, error=report.error
+        ) and report.status in ("failed", "undelivered"):
             assert message.id is not None
-            stage(
-                session,
-                SmsFailed(
-                    message_id=message.id, phone=message.phone, error=message.error or status
-                ),
-            )
-        session.commit()
-    return message
+            events.append(failed_event(message, code=report.code))
+    stage_many(session, events)
+    session.commit()
+    return found
+
+
+def failed_event(message: SmsMessage, *, code: str | None = None) -> SmsFailed:
+    """The `SmsFailed` of an outbound message, with what dispatch needs to act on it."""
+    assert message.id is not None
+    return SmsFailed(
+        message_id=message.id,
+        phone=message.phone,
+        error=message.error or message.status,
+        code=code,
+        kind=message.kind,
+        assignment_id=message.assignment_id,
+    )

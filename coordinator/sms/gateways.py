@@ -1,9 +1,6 @@
-"""Where outbound messages go: the console (default; nothing leaves the machine) or a
-Twilio-compatible HTTP API.
-
-A gateway's `send` never raises for a provider's refusal: it answers a `SendResult` whose
-status is "sent" (handed over), "queued" (the provider accepted it for later) or "failed"
-with the provider's message. Only a delivery report may later say "delivered".
+"""Where outbound messages go: the console (default; nothing leaves the machine), a
+Twilio-compatible HTTP API, or a Chinese provider that sends only approved templates
+(`aliyun.py`, `tencent.py`). What a gateway answers is a `results.SendResult`.
 """
 
 from __future__ import annotations
@@ -12,41 +9,20 @@ import json
 import logging
 import os
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
 from coordinator.common import mask_phone, utcnow
-from coordinator.config import Settings
+from coordinator.config import Settings, SettingsError
+from coordinator.sms import templates
+from coordinator.sms.aliyun import AliyunGateway
+from coordinator.sms.results import Gateway as Gateway
+from coordinator.sms.results import SendResult as SendResult
+from coordinator.sms.tencent import TencentGateway
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class SendResult:
-    """What the provider said: its message id, "sent"/"queued"/"failed", and why if failed."""
-
-    provider_sid: str | None
-    status: str
-    error: str | None = None
-
-
-class Gateway(Protocol):
-    name: str
-
-    def send(
-        self,
-        to: str,
-        body: str,
-        *,
-        template_id: str | None = None,
-        params: dict[str, Any] | None = None,
-    ) -> SendResult:
-        """Hand one message to the provider. `template_id`/`params` are for providers that
-        send only pre-approved templates; `body` is the rendered text and the fallback."""
-        ...
 
 
 class ConsoleGateway:
@@ -197,7 +173,23 @@ def _json(response: httpx.Response) -> Any:
 
 
 def make_gateway(settings: Settings) -> Gateway:
-    """The gateway `NUANLIU_SMS_GATEWAY` names."""
+    """The gateway `NUANLIU_SMS_GATEWAY` names. A Chinese provider needs an approved code
+    for every template (`NUANLIU_SMS_TEMPLATES`): without one it raises SettingsError in one
+    line, so the process does not start rather than lose those texts."""
     if settings.sms_gateway == "twilio":
         return TwilioGateway.from_settings(settings)
+    if settings.sms_gateway in ("aliyun", "tencent"):
+        provider = settings.sms_gateway
+        if settings.sms_templates is None:
+            raise SettingsError(
+                f"NUANLIU_SMS_GATEWAY={provider} needs NUANLIU_SMS_TEMPLATES, the approved "
+                "template codes (`nuanliu sms templates --toml` prints a file to fill in)"
+            )
+        try:
+            codes = templates.codes_for(templates.load_codes(settings.sms_templates), provider)
+        except templates.TemplateCodesError as exc:
+            raise SettingsError(str(exc)) from None
+        if provider == "aliyun":
+            return AliyunGateway.from_settings(settings, codes)
+        return TencentGateway.from_settings(settings, codes)
     return ConsoleGateway(settings.console_sms_file)

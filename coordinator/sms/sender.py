@@ -2,7 +2,10 @@
 
 A message is claimed (status "sending", committed) BEFORE the gateway is called, so no crash
 can ever send it twice: a row left in "sending" by a crash becomes "unknown" after
-`stale_after_s` and is shown to the dispatcher, never resent automatically. The result is
+`stale_after_s` and is shown to the dispatcher, never resent automatically. A provider that
+refuses a text for now (throttled, a transient error: nothing went out) has it tried again
+within the claim, after a backoff and at the account's rate (`ratelimit.TokenBucket`); an
+answer that says it may have gone (a timeout) is never tried again. The result is
 written with its `SmsSent`/`SmsFailed` event in one transaction. On PostgreSQL rows are claimed
 with `FOR UPDATE SKIP LOCKED`, so several notify workers share the queue without overlap; on
 SQLite the claim runs under `BEGIN IMMEDIATE` (see `db.py`), which serialises it.
@@ -23,16 +26,20 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from coordinator.common import utcnow
-from coordinator.sms import service
-from coordinator.sms.gateways import Gateway, SendResult
+from coordinator.sms import flows, service
 from coordinator.sms.models import SmsMessage
+from coordinator.sms.ratelimit import TokenBucket
+from coordinator.sms.results import Gateway, SendResult
 from events.base import EventPayload
 from events.outbox import stage_many
-from events.payloads.sms import SmsFailed, SmsSent
+from events.payloads.sms import SmsSent
 
 log = logging.getLogger(__name__)
 
 SMS_SENT = MetricCounter("nuanliu_sms_outbound_total", "Outbound SMS by final status", ["status"])
+SMS_RETRIES = MetricCounter(
+    "nuanliu_sms_retries_total", "Tries again after a provider refused a text for now", ["gateway"]
+)
 
 
 @dataclass(frozen=True)
@@ -55,20 +62,35 @@ class Sender:
         batch_size: int = 100,
         idle_s: float = 0.5,
         stale_after_s: float | None = None,
+        bucket: TokenBucket | None = None,
+        attempts: int = 1,
+        retry_base_s: float = 0.5,
+        max_wait_s: float = 30.0,
     ) -> None:
         self.engine = engine
         self.gateway = gateway
         self.batch_size = batch_size
         self.idle_s = idle_s
-        # A live sender may hold a claimed batch for batch × the gateway's timeout; only rows
-        # older than twice that (and at least two minutes) can have lost their sender.
-        per_message = float(getattr(gateway, "timeout_s", 1.0))
+        #: the provider account's rate (None: as fast as the gateway goes)
+        self.bucket = bucket
+        #: tries of a text the provider refused for now ("retry": nothing went out)
+        self.attempts = max(1, attempts)
+        self.retry_base_s = retry_base_s
+        self.max_wait_s = max_wait_s
+        # A live sender may hold a claimed batch for batch × (every try's timeout and the
+        # waits between them); only rows older than twice that (and at least two minutes)
+        # can have lost their sender.
+        per_message = float(getattr(gateway, "timeout_s", 1.0)) * self.attempts + sum(
+            self.backoff(n, None) for n in range(1, self.attempts)
+        )
         self.stale_after_s = (
             stale_after_s if stale_after_s is not None else max(120.0, 2 * batch_size * per_message)
         )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.handled = 0
+        #: tries after the first, for the metrics and the benchmark
+        self.retries = 0
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> Sender:
@@ -130,8 +152,29 @@ class Sender:
         claimed = self.claim()
         if not claimed:
             return 0
-        results: list[tuple[_Claimed, SendResult]] = []
-        for message in claimed:
+        results = [(message, self._deliver(message)) for message in claimed]
+        self._record(results)
+        self.handled += len(results)
+        return len(results)
+
+    def backoff(self, tries: int, retry_after: float | None) -> float:
+        """How long to wait after `tries` refused tries: what the provider asked for, else
+        exponential from `retry_base_s`, at most `max_wait_s`."""
+        if retry_after is not None and retry_after > 0:
+            return min(self.max_wait_s, retry_after)
+        return min(self.max_wait_s, self.retry_base_s * 2 ** (tries - 1))
+
+    def _deliver(self, message: _Claimed) -> SendResult:
+        """One claimed text through the gateway, at the account's rate. A "retry" answer
+        (throttled, a transient error: nothing went out) is tried again after a backoff while
+        the claim is held, so no other sender can pick the text up meanwhile; an answer that
+        says it may have gone ("unknown") is never tried again. Out of tries it is failed
+        with the provider's code; stopping meanwhile hands it back to the queue."""
+        tries = 0
+        while True:
+            if self.bucket is not None and not self.bucket.acquire(self._stop):
+                return SendResult(None, "retry", "sender stopped before sending")
+            tries += 1
             try:
                 result = self.gateway.send(
                     message.phone,
@@ -141,11 +184,24 @@ class Sender:
                 )
             except Exception as exc:  # a gateway bug: we cannot know whether it went out
                 log.exception("gateway raised for SMS %s", message.id)
-                result = SendResult(None, "unknown", f"gateway error: {exc}"[:500])
-            results.append((message, result))
-        self._record(results)
-        self.handled += len(results)
-        return len(results)
+                return SendResult(None, "unknown", f"gateway error: {exc}"[:500])
+            if result.status != "retry":
+                return result
+            if tries >= self.attempts:
+                why = f"gave up after {tries} tries: {result.error or result.code}"
+                return SendResult(None, "failed", why[:500], result.code)
+            wait = self.backoff(tries, result.retry_after)
+            log.info(
+                "SMS %s: %s refused it for now (%s); again in %.2fs",
+                message.id,
+                self.gateway.name,
+                result.code,
+                wait,
+            )
+            self.retries += 1
+            SMS_RETRIES.labels(gateway=self.gateway.name).inc()
+            if self._stop.wait(wait):
+                return result  # stopping: back to the queue, nothing went out
 
     def _record(self, results: list[tuple[_Claimed, SendResult]]) -> None:
         with Session(self.engine, expire_on_commit=False, autoflush=False) as session:
@@ -166,6 +222,10 @@ class Sender:
                 row = rows.get(message.id)
                 if row is None:
                     continue
+                if result.status == "retry":
+                    # refused for now and never handed over: queued again, as if untouched
+                    row.status, row.gateway, row.updated_at = "queued", None, now
+                    continue
                 status = result.status if result.status in ("sent", "failed") else "unknown"
                 row.status = status
                 row.provider_sid = result.provider_sid
@@ -185,11 +245,7 @@ class Sender:
                         )
                     )
                 elif status == "failed":
-                    events.append(
-                        SmsFailed(
-                            message_id=message.id, phone=row.phone, error=row.error or "failed"
-                        )
-                    )
+                    events.append(flows.failed_event(row, code=result.code))
                 # "unknown": shown in the log, no event; a person decides whether to resend
                 counted[status] += 1
             stage_many(session, events)

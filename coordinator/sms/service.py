@@ -20,7 +20,7 @@ from coordinator.common import utcnow
 from coordinator.sms.errors import InvalidMessage
 from coordinator.sms.models import MAX_BODY_CHARS, SmsMessage
 from coordinator.sms.replies import parse_reply
-from coordinator.sms.templates import render
+from coordinator.sms.templates import render, template_id, values
 from coordinator.volunteers.service import normalise_phone, volunteer_ids_by_phone
 from events.outbox import stage_many
 from events.payloads.sms import SmsReceived
@@ -151,7 +151,8 @@ def queue_template(
     **params: Any,
 ) -> SmsMessage:
     """Render `template` in `lang` and queue it (see :func:`queue_outbound`); the template's
-    name and parameters are kept for providers that send only approved templates."""
+    id (`templates.template_id`: its kind, `kind.en` in English) and its variables' values
+    are kept, since the Chinese providers send only approved templates with parameters."""
     body = render(template, lang, **params)
     return queue_outbound(
         session=session,
@@ -160,8 +161,8 @@ def queue_template(
         kind=kind or template,
         volunteer_id=volunteer_id,
         assignment_id=assignment_id,
-        template=template,
-        params=params,
+        template=template_id(template, lang),
+        params=values(template, lang, **params),
     )
 
 
@@ -251,17 +252,19 @@ def record_inbound_many(*, session: Session, texts: list[Inbound]) -> list[SmsMe
     return rows
 
 
-#: statuses of a text that was handed to the gateway (it may have reached the phone)
-HANDED_OVER = ("sending", "sent", "delivered", "undelivered", "unknown")
+#: statuses of a text that was handed to the gateway and may have reached the phone (an
+#: undelivered one did not: the carrier said so)
+HANDED_OVER = ("sending", "sent", "delivered", "unknown")
 
 
 def was_texted(*, session: Session, assignment_id: int, template: str) -> bool:
-    """Whether a text of `template` about the assignment was handed to the gateway."""
+    """Whether a text of `template` (in either language) about the assignment was handed to
+    the gateway."""
     return (
         session.exec(
             select(SmsMessage.id).where(
                 SmsMessage.assignment_id == assignment_id,
-                SmsMessage.template == template,
+                col(SmsMessage.template).in_((template, f"{template}.en")),
                 col(SmsMessage.status).in_(HANDED_OVER),
             )
         ).first()
@@ -361,6 +364,20 @@ def auto_answers_since(*, session: Session, phone: str, since: datetime) -> int:
 
 def get_by_provider_sid(*, session: Session, provider_sid: str) -> SmsMessage | None:
     return session.exec(select(SmsMessage).where(SmsMessage.provider_sid == provider_sid)).first()
+
+
+def outbound_by_provider_sids(
+    *, session: Session, provider_sids: set[str]
+) -> dict[str, SmsMessage]:
+    """Provider message id → the outbound message sent under it (one indexed query)."""
+    if not provider_sids:
+        return {}
+    rows = session.exec(
+        select(SmsMessage).where(
+            col(SmsMessage.provider_sid).in_(provider_sids), SmsMessage.direction == "outbound"
+        )
+    ).all()
+    return {row.provider_sid: row for row in rows if row.provider_sid is not None}
 
 
 def inbound_seen_many(*, session: Session, provider_sids: set[str]) -> dict[str, SmsMessage]:

@@ -1,18 +1,24 @@
-"""SMS routes: the Twilio webhooks, replies entered by hand (or the demo phone), the log."""
+"""SMS routes: the Twilio webhooks, the Aliyun and Tencent Cloud pushes, replies entered by
+hand (or the demo phone), the log."""
 
 from __future__ import annotations
 
+import asyncio
+import hmac
 import logging
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlmodel import Session
 
 from coordinator.accounts.service import actor_name
+from coordinator.config import Settings
 from coordinator.deps import Dispatcher, SessionDep, SettingsDep
-from coordinator.sms import flows, service
+from coordinator.sms import flows, push, service
 from coordinator.sms.intake import Intake, IntakeClosed
 from coordinator.sms.models import MAX_BODY_CHARS, SmsMessage, SmsPage, SmsPublic, Status
 from coordinator.sms.signature import valid_twilio_signature
@@ -187,3 +193,82 @@ async def twilio_status(request: Request, session: SessionDep, settings: Setting
             error=error,
         )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# -- Aliyun and Tencent Cloud push ---------------------------------------------------------------
+def _check_push_token(settings: Settings, provider: str, token: str) -> None:
+    """The secret path segment: neither provider signs its pushes, so the URL carries a
+    token only we and the provider's console know. Unset: every push is refused."""
+    expected = settings.sms_webhook_token
+    if expected is None:
+        log.warning("%s push refused: NUANLIU_SMS_WEBHOOK_TOKEN is not set", provider)
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "forbidden")
+    if not hmac.compare_digest(expected.get_secret_value().encode(), token.encode()):
+        log.warning("%s push with a wrong token", provider)
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "forbidden")
+
+
+def _client_host(request: Request | None) -> str:
+    return request.client.host if request is not None and request.client else "?"
+
+
+async def _push(
+    request: Request, settings: Settings, session: Session, provider: str, token: str
+) -> Response:
+    """Read a provider's push (reports and texts, batched), apply the reports, store the
+    texts through the intake like every other reply; answer as the provider wants."""
+    _check_push_token(settings, provider, token)
+    raw = await request.body()
+    try:
+        data = push.decode(raw)
+        reports, uplinks = (push.aliyun if provider == "aliyun" else push.tencent)(data)
+    except push.PushRefused as exc:
+        log.warning(
+            "%s push refused (%s) from %s: %d bytes",
+            provider,
+            exc,
+            _client_host(request),
+            len(raw),
+        )
+        return JSONResponse(push.refused(provider, str(exc)), status_code=422)
+    texts: list[flows.Received] = []
+    for uplink in uplinks:
+        try:
+            text = service.inbound(
+                phone=uplink.phone,
+                body=uplink.body,
+                provider_sid=uplink.provider_sid,
+                gateway=provider,
+            )
+        except ValueError as exc:  # a number or text we cannot store: the rest still count
+            log.warning("%s push: a text not stored: %s", provider, type(exc).__name__)
+            continue
+        texts.append(flows.Received(text, f"sms:{provider}", _request_id()))
+    if reports:
+        # in a worker thread: queries on the event loop would stall every other request
+        await run_in_threadpool(
+            flows.apply_delivery_reports,
+            session=session,
+            reports=[
+                flows.DeliveryReport(r.provider_sids, r.status, r.error, r.code) for r in reports
+            ],
+        )
+    if texts:
+        await asyncio.gather(*(_receive(request, t) for t in texts))
+    return JSONResponse(push.ACCEPTED[provider])
+
+
+@router.post("/webhooks/sms/aliyun/{token}", response_class=JSONResponse)
+async def aliyun_push(
+    request: Request, settings: SettingsDep, session: SessionDep, token: str
+) -> Response:
+    """Aliyun's SmsReport and SmsUp pushes (HTTP 批量推送), JSON arrays."""
+    return await _push(request, settings, session, "aliyun", token)
+
+
+@router.post("/webhooks/sms/tencent/{token}", response_class=JSONResponse)
+async def tencent_push(
+    request: Request, settings: SettingsDep, session: SessionDep, token: str
+) -> Response:
+    """Tencent Cloud's status callbacks (a JSON array) and reply callbacks (an object)."""
+    return await _push(request, settings, session, "tencent", token)

@@ -27,3 +27,23 @@ class AlertRaised(EventPayload):
     starts_at: datetime | None = None
     ends_at: datetime | None = None
     source: str = "api"
+
+
+class AlertArrivedExpired(EventPayload):
+    """An alert whose end (CAP `expires`) had already passed when it arrived: recorded and
+    shown, but it opens no incident and sends nobody out (a feed replaying its backlog, a
+    message stuck in a relay)."""
+
+    TYPE = "nuanliu.alert.arrived_expired"
+    TOPIC = Topic.ALERTS
+    KEY_FIELD = "alert_id"
+
+    alert_id: int
+    kind: AlertKind
+    level: WarningLevel
+    #: GB/T 2260 six-digit division codes
+    districts: list[str]
+    headline: str
+    ends_at: datetime
+    received_at: datetime
+    source: str = "cap"

@@ -40,10 +40,18 @@ class SmsReceived(EventPayload):
 
 
 class SmsFailed(EventPayload):
+    """A text the provider refused for good or could not deliver. Version 2 says what it
+    was about (`assignment_id`, `kind`: a failed offer goes to the next volunteer) and the
+    provider's own `code` (also inside `error`, which the board shows)."""
+
     TYPE = "nuanliu.sms.failed"
     TOPIC = Topic.SMS
     KEY_FIELD = "phone"
+    SCHEMA_VERSION = 2
 
     message_id: int
     phone: str
     error: str
+    code: str | None = None
+    kind: str | None = None
+    assignment_id: int | None = None

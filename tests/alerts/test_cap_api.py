@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -138,10 +138,16 @@ def test_alerts_outside_guiyang_are_refused_and_store_nothing(api, tokens, engin
     assert _count(engine, Alert) == 0 and _count(engine, Incident) == 0
 
 
+def _live(xml: str) -> str:
+    """The real message's `<expires>` (2024) moved to tomorrow: what arrives on time."""
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    return xml.replace("2024-07-13T03:31:38+08:00", tomorrow)
+
+
 @pytest.mark.skipif(not REAL.is_dir(), reason="the shared real-world CAP files are absent")
 def test_real_cpeas_message_moved_to_yunyan_opens_an_incident(api, tokens, engine):
     xml = (REAL / "cn_cma_baoding_lightning_yellow_2024-07-12.xml").read_text("utf-8")
-    r = _post(api, tokens, xml.replace("130602000000", "520103000000"))
+    r = _post(api, tokens, _live(xml.replace("130602000000", "520103000000")))
     assert r.status_code == 202, r.text
     with Session(engine) as s:
         incident = s.get(Incident, r.json()["incident_id"])
@@ -156,7 +162,7 @@ def test_real_cpeas_message_moved_to_yunyan_opens_an_incident(api, tokens, engin
 @pytest.mark.skipif(not REAL.is_dir(), reason="the shared real-world CAP files are absent")
 def test_real_cpeas_message_in_gb2312_is_taken_like_its_utf8_form(api, tokens, engine):
     xml = (REAL / "cn_cma_baoding_lightning_yellow_2024-07-12.xml").read_text("utf-8")
-    xml = xml.replace("130602000000", "520103000000")
+    xml = _live(xml.replace("130602000000", "520103000000"))
     r = _post(api, tokens, xml.replace('encoding="UTF-8"', 'encoding="GB2312"').encode("gb2312"))
     assert r.status_code == 202, r.text
     again = _post(api, tokens, xml.encode("utf-8"))  # the same alert, in UTF-8

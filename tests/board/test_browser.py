@@ -213,7 +213,7 @@ def test_station_manager_confirms_a_short_delivery_on_a_phone(
         """() => document.querySelector('#stock tr[data-sku="FOOD-NOODLE"] b')
                  .textContent === '108'"""
     )
-    assert "FOOD-NOODLE" in page.inner_text("#station-status")
+    assert "方便面" in page.inner_text("#station-status")  # by name, never its code
     phone.close()
 
     board = chromium.new_page(viewport={"width": 1600, "height": 1000})
@@ -221,7 +221,9 @@ def test_station_manager_confirms_a_short_delivery_on_a_phone(
     wait_live(board)
     board.wait_for_selector(".discrepancy.short", timeout=30_000)
     text = board.inner_text("#discrepancies")
-    assert "FOOD-NOODLE" in text and "120 → 110" in text
+    # in words: the kind of discrepancy and the item by name, never its code
+    assert "短收" in text and "方便面" in text and "120 → 110" in text
+    assert "FOOD-NOODLE" not in text
     shot(board, "board-discrepancy")
     # the dispatcher acknowledges it from the board
     board.click('.discrepancy.short button[data-action="ack"]')

@@ -132,7 +132,7 @@ def test_early_check_in_counts_from_the_start(engine: Any, demo: None) -> None:
         a = _accepted(s, v, starts=T0)
         assert _text(s, v, "到 K4F", T0 - timedelta(minutes=40)) == "checked_in"
         kind, text = _last(s, v.phone)
-        assert kind == "checked_in_early" and "07:20已签到" in text and "08:00开始计" in text
+        assert kind == "checked_in_early" and "07:20已签到" in text and "08:00起计" in text
         assert _text(s, v, "离", T0 + timedelta(hours=2)) == "checked_out"
         served = _served(s, a, T0 + timedelta(hours=2))
         assert served.hours() == 2.0 and "early" in served.flags

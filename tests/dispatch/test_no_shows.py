@@ -85,7 +85,7 @@ def test_one_reminder_then_the_slot_goes(engine: Any, settings: Any, demo: None)
     assert warning == "no_show_warning"
     with Session(engine) as s:
         body = s.exec(select(SmsMessage.body).where(SmsMessage.kind == "no_show_warning")).one()
-        assert "到 K4F" in body and "还未签到" in body
+        assert "到 K4F" in body and "未签到" in body
         got = no_shows.sweep(
             session=s,
             remind_after=settings.no_show_remind_after,

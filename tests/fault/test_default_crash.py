@@ -157,7 +157,7 @@ class Phones:
             rows = s.exec(
                 select(SmsMessage.assignment_id, SmsMessage.phone, SmsMessage.body).where(
                     SmsMessage.direction == "outbound",
-                    SmsMessage.template == "offer",
+                    SmsMessage.kind == "offer",  # in either language
                     col(SmsMessage.status).in_(HANDED_OVER),
                 )
             ).all()
@@ -269,7 +269,7 @@ def test_the_default_struck_twenty_times_loses_nothing_and_sends_nothing_twice(t
             )
             assignments = {a.id: a for a in s.exec(select(Assignment)).all()}
             sent = s.exec(
-                select(SmsMessage.id, SmsMessage.assignment_id, SmsMessage.template).where(
+                select(SmsMessage.id, SmsMessage.assignment_id, SmsMessage.kind).where(
                     SmsMessage.direction == "outbound",
                     col(SmsMessage.status).in_(HANDED_OVER),
                 )

@@ -111,6 +111,17 @@ TABLE: dict[tuple[str, str], Row] = {
         NOBODY,
         form={"MessageSid": "SM1", "MessageStatus": "delivered"},
     ),
+    # the push URLs' secret token is the credential: a guessed one is refused like no login
+    ("POST", "/webhooks/sms/aliyun/{token}"): Row(
+        "/webhooks/sms/aliyun/guessed-token-0123456789",
+        NOBODY,
+        [{"phone_number": "13800138000", "content": "1", "sequence_id": 1}],
+    ),
+    ("POST", "/webhooks/sms/tencent/{token}"): Row(
+        "/webhooks/sms/tencent/guessed-token-0123456789",
+        NOBODY,
+        {"mobile": "13800138000", "nationcode": "86", "text": "1", "time": 1764835200},
+    ),
     ("GET", "/api/items"): Row("/api/items", DISPATCH),
     ("GET", "/api/warehouses"): Row("/api/warehouses", DISPATCH),
     ("GET", "/api/warehouses/{warehouse_id}/stock"): Row("/api/warehouses/{W}/stock", DISPATCH),
@@ -178,6 +189,12 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/admin/users"): Row("/admin/users", ADMIN),
     ("POST", "/admin/users"): Row("/admin/users", ADMIN, form={"username": "x"}),
     ("POST", "/admin/users/{user_id}/unlock"): Row("/admin/users/999/unlock", ADMIN, form={}),
+    ("POST", "/admin/users/{user_id}/disable"): Row("/admin/users/999/disable", ADMIN, form={}),
+    ("POST", "/admin/users/{user_id}/enable"): Row("/admin/users/999/enable", ADMIN, form={}),
+    ("POST", "/admin/users/{user_id}/reset-password"): Row(
+        "/admin/users/999/reset-password", ADMIN, form={}
+    ),
+    ("GET", "/favicon.ico"): Row("/favicon.ico", ANY),
     ("GET", "/"): Row("/", ANY),
     ("GET", "/board"): Row("/board", DISPATCH),
     ("GET", "/board/snapshot"): Row("/board/snapshot", DISPATCH),

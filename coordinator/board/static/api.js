@@ -20,10 +20,8 @@
     try { data = await res.json(); } catch (e) { data = null; }
     if (!res.ok) {
       var detail = data && data.detail !== undefined ? data.detail : res.statusText;
-      if (Array.isArray(detail)) {  // FastAPI's validation errors: say where and what
-        detail = detail.map(function (d) {
-          return (d.loc || []).filter(function (p) { return p !== "body"; }).join(".") + ": " + d.msg;
-        }).join("; ");
+      if (Array.isArray(detail)) {  // FastAPI's validation errors, in words: which field, what is wrong
+        detail = detail.map(words).join("; ");
       } else if (typeof detail !== "string") {
         detail = JSON.stringify(detail);
       }
@@ -33,15 +31,45 @@
     }
     return data;
   }
+  // "volunteer_id: Input should be a valid integer" → "志愿者应为整数" (or the English words);
+  // a field or kind of error without words of its own keeps pydantic's
+  function words(d) {
+    var path = (d.loc || []).filter(function (p) { return p !== "body" && p !== "query" && p !== "path"; });
+    var field = path.length ? String(path[path.length - 1]) : "";
+    var fieldKey = "f." + field, errKey = "err." + d.type;
+    var name = field && I18N.t(fieldKey) !== fieldKey ? I18N.t(fieldKey) : field;
+    var what = I18N.t(errKey) !== errKey ? I18N.f(errKey, d.ctx || {}) : d.msg;
+    var sep = I18N.lang === "en" ? " " : "";
+    return name ? name + sep + what : what;
+  }
+
   function esc(s) {
     return String(s === null || s === undefined ? "" : s).replace(/[&<>"']/g, function (c) {
       return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
     });
   }
   function yuan(fen) { return (fen / 100).toLocaleString(undefined, { maximumFractionDigits: 0 }); }
+  // times are shown where the people are (settings.timezone), not in the browser's zone: a
+  // dispatcher's laptop set to UTC must not say 16:25 for 00:25 in Guiyang
+  function zone() {
+    var m = document.querySelector('meta[name="timezone"]');
+    return (m && m.getAttribute("content")) || undefined;
+  }
   function clock(iso) {
-    var d = new Date(iso);
-    return d.toLocaleTimeString(I18N.lang === "en" ? "en-GB" : "zh-CN", { hour12: false });
+    var d = new Date(iso), lang = I18N.lang === "en" ? "en-GB" : "zh-CN";
+    try {
+      return d.toLocaleTimeString(lang, { hour12: false, timeZone: zone() });
+    } catch (e) {  // an unknown zone name: the browser's own
+      return d.toLocaleTimeString(lang, { hour12: false });
+    }
+  }
+  function day(iso) {
+    var d = new Date(iso), lang = I18N.lang === "en" ? "en-GB" : "zh-CN";
+    try {
+      return d.toLocaleDateString(lang, { timeZone: zone() });
+    } catch (e) {
+      return d.toLocaleDateString(lang);
+    }
   }
   function duration(s) {
     s = Math.max(0, Math.floor(s));
@@ -49,5 +77,5 @@
     var two = function (n) { return (n < 10 ? "0" : "") + n; };
     return (h ? h + ":" + two(m) : m) + ":" + two(sec);
   }
-  window.NL = { api: api, esc: esc, yuan: yuan, clock: clock, duration: duration, csrf: csrf };
+  window.NL = { api: api, esc: esc, yuan: yuan, clock: clock, day: day, zone: zone, duration: duration, csrf: csrf };
 })();

@@ -1,11 +1,17 @@
 /* The dispatcher's board. Numbers always come from a snapshot (pushed on connect, fetched again
    shortly after events arrive); events only feed the live list and trigger that refresh. When
-   the stream is down the board says so and greys the numbers instead of showing them as live. */
+   the stream is down the board says so and greys the numbers instead of showing them as live.
+
+   In a storm (hundreds of offers and replies a second) the page must not block: events are
+   queued and drawn at most once per animation frame, new feed lines are prepended (the list is
+   bounded), and a snapshot is applied as differences: each section, incident, task and station
+   card is redrawn only when its own markup changed (`patch`). Re-rendering everything per event
+   blocked the main thread for 44-47 s at 400 offers and replies. */
 (function () {
   "use strict";
   var S = { snap: null, snapAt: 0, seen: new Set(), feed: [], filter: "all", es: null,
             live: false, lastMessage: 0, refreshTimer: null, refreshing: false, again: false,
-            newest: null, newestTime: 0, reasks: 0 };
+            newest: null, newestTime: 0, reasks: 0, pending: [], frame: 0, drawn: {} };
   var $ = function (id) { return document.getElementById(id); };
   var t = function (k) { return I18N.t(k); };
   var esc = NL.esc;
@@ -34,7 +40,10 @@
       var snap = JSON.parse(e.data);
       S.feed = [];
       S.seen = new Set();
-      snap.feed.forEach(function (ev) { remember(ev); });
+      S.pending = [];
+      // the snapshot's feed is newest first; remembering puts each in front, so go oldest first
+      snap.feed.slice().reverse().forEach(function (ev) { remember(ev); });
+      S.feedAll = true;
       applySnapshot(snap);
       setLive(true);
     });
@@ -46,7 +55,8 @@
       S.newestTime = Math.max(S.newestTime, Date.parse(ev.time) || 0);
       if (S.seen.has(ev.id)) return; // a redelivered event or one the snapshot already had
       remember(ev);
-      renderFeed();
+      S.pending.push(ev);
+      draw();
       scheduleRefresh();
     });
     es.addEventListener("ping", function () { S.lastMessage = Date.now(); });
@@ -61,6 +71,7 @@
   setInterval(function () {
     if (S.live && Date.now() - S.lastMessage > 40000) { setLive(false); connect(); }
     tickWaiting();
+    showLag();
   }, 1000);
 
   function remember(ev) {
@@ -103,16 +114,110 @@
     return x[0] === y[0] && Number(x[1]) < Number(y[1]);
   }
 
+  // names by id for the feed's sentences: task titles and volunteers from the snapshot's
+  // incidents, places from the map (an event about something newer says "task #12")
+  function index(snap) {
+    var tasks = {}, people = {}, places = {};
+    snap.incidents.forEach(function (inc) {
+      inc.tasks.forEach(function (task) {
+        tasks[task.id] = task;
+        task.assignments.forEach(function (a) { if (a.volunteer_name) people[a.volunteer_id] = a.volunteer_name; });
+      });
+    });
+    snap.map.places.forEach(function (p) { places[p.id] = p; });
+    S.names = { tasks: tasks, people: people, places: places, items: snap.items || {} };
+  }
+  function nameOf(obj, zh, en) { return obj ? (I18N.lang === "en" && obj[en] ? obj[en] : obj[zh]) : ""; }
+  function itemName(sku) { return nameOf(S.names && S.names.items[sku], "name_zh", "name_en") || sku; }
+  function placeName(id) { return nameOf(S.names && S.names.places[id], "name_zh", "name_en") || ("#" + id); }
+  function unitName(sku) {
+    var item = S.names && S.names.items[sku], key = item ? "unit." + item.unit : "";
+    return item ? (I18N.t(key) !== key ? I18N.t(key) : item.unit) : "";
+  }
+  function levelName(level) { return I18N.t("level." + level) !== "level." + level ? I18N.t("level." + level) : level; }
+  // the fund's name is stored as "中文名 English name": each language shows its own half
+  function fundName(name) {
+    var m = /^([^A-Za-z]+?)\s+([A-Za-z].*)$/.exec(name || "");
+    return m ? (I18N.lang === "en" ? m[2] : m[1]) : name;
+  }
+
   function applySnapshot(snap) {
+    index(snap);
     S.snap = snap;
     S.snapAt = Date.now();
-    $("as-of").textContent = NL.clock(snap.as_of);
-    renderAll();
+    S.snapDirty = true;
+    draw();
+  }
+
+  // everything that changed since the last frame, drawn in the next one
+  function draw() {
+    if (!S.frame) S.frame = requestAnimationFrame(frame);
+  }
+
+  function frame() {
+    S.frame = 0;
+    if (S.snapDirty && S.snap) {
+      S.snapDirty = false;
+      $("as-of").textContent = NL.clock(S.snap.as_of);
+      renderIncidents(); renderMap(); renderStations(); renderLogistics(); renderSignups(); renderSms();
+      tickWaiting();
+    }
+    if (S.feedAll) { S.feedAll = false; S.pending = []; renderFeed(); }
+    else if (S.pending.length) { prependFeed(S.pending); S.pending = []; }
+    showLag();
   }
 
   function renderAll() {
     if (!S.snap) return;
-    renderIncidents(); renderMap(); renderStations(); renderLogistics(); renderSignups(); renderSms(); renderFeed();
+    S.drawn = {};  // the language changed: every section's markup does
+    S.snapDirty = true; S.feedAll = true;
+    draw();
+  }
+
+  // Replace `el`'s markup only when it changed since it was last drawn.
+  function setHtml(el, html) {
+    if (S.drawn[el.id] === html) return;
+    S.drawn[el.id] = html;
+    el.innerHTML = html;
+  }
+
+  // Make `container`'s children the `entries` ([key, html], in order), reusing the element of
+  // every key whose markup is the same as last time and moving nothing that is already in place.
+  function patch(container, entries) {
+    var old = container.__keyed || new Map(), next = new Map();
+    var ref = container.firstChild;  // what stands where the next entry belongs
+    entries.forEach(function (entry) {
+      var key = entry[0], html = entry[1], had = old.get(key), el;
+      if (had && had.html === html) {
+        el = had.el;
+      } else {
+        if (had && had.el.parentNode === container) {
+          if (had.el === ref) ref = ref.nextSibling;
+          container.removeChild(had.el);
+        }
+        var box = document.createElement("div");
+        box.innerHTML = html;
+        el = box.firstElementChild;
+      }
+      next.set(key, { html: html, el: el });
+      if (el === ref) ref = ref.nextSibling;
+      else container.insertBefore(el, ref);
+    });
+    // what is left after the last entry is no longer in the snapshot
+    while (ref) { var gone = ref; ref = ref.nextSibling; container.removeChild(gone); }
+    container.__keyed = next;
+  }
+
+  // "Live" only while the numbers on screen are those of the newest event received: behind by
+  // more than two seconds (a snapshot still coming in a storm), the badge says by how much
+  function showLag() {
+    if (!S.live || !S.snap) return;
+    var behind = (S.newestTime - Date.parse(S.snap.as_of)) / 1000;
+    var el = $("conn");
+    var lagging = behind > 2;
+    el.classList.toggle("behind", lagging);
+    el.setAttribute("data-state", lagging ? "behind" : "live");
+    $("conn-text").textContent = lagging ? t("conn.behind").replace("{s}", Math.round(behind)) : t("conn.live");
   }
 
   // -- incidents and tasks ------------------------------------------------------------------
@@ -131,45 +236,59 @@
     return place ? title + " · " + place : title;
   }
 
+  function taskHtml(task) {
+    var c = task.counts;
+    var unfilled = c.unfilled > 0;
+    var people = task.assignments.filter(function (a) { return a.state === "offered" || a.state === "accepted"; });
+    return '<div class="task' + (unfilled ? " unfilled" : "") + '" data-task-id="' + task.id + '">' +
+      '<div class="task-head"><span class="task-title">' + esc(taskTitle(task)) + "</span>" +
+      '<span class="counts">' + t("task.needed") + ' <b class="n-needed">' + c.needed + "</b> · " +
+      t("task.offered") + ' <b class="n-offered">' + c.offered + "</b> · " +
+      t("task.accepted") + ' <b class="n-accepted">' + c.accepted + "</b> · " +
+      t("task.done") + ' <b class="n-done">' + c.done + "</b></span></div>" + bar(c) +
+      // the start, not the seconds so far: a task's markup stays the same from one snapshot
+      // to the next unless its numbers change (the clock is ticked in place)
+      (unfilled ? '<div class="waiting" data-since="' + esc(task.planned_at) + '">' + t("task.waiting") +
+        ' <span class="clock"></span></div>' : "") +
+      '<div class="people">' + people.map(function (a) {
+        return '<span class="person ' + a.state + '">' + esc(a.volunteer_name || ("#" + a.volunteer_id)) +
+          ' <button type="button" class="mini" data-action="cancel" data-id="' + a.id + '">' + t("act.cancel") + "</button></span>";
+      }).join("") +
+      ' <button type="button" class="mini" data-action="assign" data-id="' + task.id + '">' + t("task.assign") + "</button></div></div>";
+  }
+
   function renderIncidents() {
-    var list = S.snap.incidents;
-    if (!list.length) { $("incidents").innerHTML = '<p class="muted">' + t("board.noincidents") + "</p>"; return; }
-    $("incidents").innerHTML = list.map(function (inc) {
-      return '<article class="incident level-' + esc(inc.level) + '" data-incident-id="' + inc.id + '">' +
-        '<h3><span class="badge ' + esc(inc.level) + '">' + esc(inc.level) + "</span> " + esc(inc.title) + "</h3>" +
-        inc.tasks.map(function (task) {
-          var c = task.counts;
-          var unfilled = c.unfilled > 0;
-          var people = task.assignments.filter(function (a) { return a.state === "offered" || a.state === "accepted"; });
-          return '<div class="task' + (unfilled ? " unfilled" : "") + '" data-task-id="' + task.id + '">' +
-            '<div class="task-head"><span class="task-title">' + esc(taskTitle(task)) + "</span>" +
-            '<span class="counts">' + t("task.needed") + ' <b class="n-needed">' + c.needed + "</b> · " +
-            t("task.offered") + ' <b class="n-offered">' + c.offered + "</b> · " +
-            t("task.accepted") + ' <b class="n-accepted">' + c.accepted + "</b> · " +
-            t("task.done") + ' <b class="n-done">' + c.done + "</b></span></div>" + bar(c) +
-            (unfilled ? '<div class="waiting" data-waiting="' + task.waiting_s + '">' + t("task.waiting") +
-              ' <span class="clock">' + NL.duration(task.waiting_s) + "</span></div>" : "") +
-            '<div class="people">' + people.map(function (a) {
-              return '<span class="person ' + a.state + '">' + esc(a.volunteer_name || ("#" + a.volunteer_id)) +
-                ' <button type="button" class="mini" data-action="cancel" data-id="' + a.id + '">' + t("act.cancel") + "</button></span>";
-            }).join("") +
-            ' <button type="button" class="mini" data-action="assign" data-id="' + task.id + '">' + t("task.assign") + "</button></div></div>";
-        }).join("") + "</article>";
-    }).join("");
+    var list = S.snap.incidents, box = $("incidents");
+    if (!list.length) {
+      box.__keyed = null;
+      setHtml(box, '<p class="muted">' + t("board.noincidents") + "</p>");
+      return;
+    }
+    if (!box.__keyed) { box.innerHTML = ""; S.drawn.incidents = null; }
+    patch(box, list.map(function (inc) {
+      return ["i" + inc.id, '<article class="incident level-' + esc(inc.level) + '" data-incident-id="' + inc.id + '">' +
+        '<h3><span class="badge ' + esc(inc.level) + '">' + esc(levelName(inc.level)) + "</span> " + esc(inc.title) + "</h3>" +
+        '<div class="tasks"></div></article>'];
+    }));
+    list.forEach(function (inc) {
+      var tasks = box.__keyed.get("i" + inc.id).el.querySelector(".tasks");
+      patch(tasks, inc.tasks.map(function (task) { return ["t" + task.id, taskHtml(task)]; }));
+    });
   }
 
   function tickWaiting() {
     if (!S.snap) return;
-    var extra = (Date.now() - S.snapAt) / 1000;
-    document.querySelectorAll(".waiting[data-waiting]").forEach(function (el) {
-      el.querySelector(".clock").textContent = NL.duration(+el.getAttribute("data-waiting") + extra);
+    var serverNow = Date.parse(S.snap.as_of) + (Date.now() - S.snapAt);
+    document.querySelectorAll(".waiting[data-since]").forEach(function (el) {
+      var since = Date.parse(el.getAttribute("data-since"));
+      el.querySelector(".clock").textContent = NL.duration(Math.max(0, Math.floor((serverNow - since) / 1000)));
     });
   }
 
   // -- the map: district centres, stations and tasks, projected from lon/lat ----------------
   function renderMap() {
     var m = S.snap.map, svg = $("map");
-    if (!m.districts.length) { svg.innerHTML = ""; return; }
+    if (!m.districts.length) { setHtml(svg, ""); return; }
     // frame the tasks when there are any (that is where the work is), else the whole city;
     // districts and stations outside the frame are clipped, not moved
     var taskPts = [];
@@ -215,7 +334,7 @@
         out.push('<circle class="task ' + state + '" data-task-id="' + task.id + '" cx="' + x + '" cy="' + y + '" r="7"><title>' + esc(taskTitle(task)) + "</title></circle>");
       });
     });
-    svg.innerHTML = out.join("");
+    setHtml(svg, out.join(""));
   }
 
   // -- stations: gauges against targets, stock over time, the fund -------------------------
@@ -233,10 +352,10 @@
 
   function renderStations() {
     var f = S.snap.fund;
-    $("fund").innerHTML = f ? '<div class="fund-line"><b>' + t("fund.title") + "</b> " + esc(f.name) + " · " + t("fund.spent") +
+    setHtml($("fund"), f ? '<div class="fund-line"><b>' + t("fund.title") + "</b> " + esc(fundName(f.name)) + " · " + t("fund.spent") +
       ' <b class="n-spent">' + NL.yuan(f.spent_fen) + "</b> / " + t("fund.of") + " " + NL.yuan(f.budget_fen) + " ¥</div>" +
-      '<div class="gauge"><span style="width:' + Math.min(100, 100 * f.spent_fen / Math.max(1, f.budget_fen)) + '%"></span></div>' : "";
-    $("stations").innerHTML = S.snap.stations.map(function (st) {
+      '<div class="gauge"><span style="width:' + Math.min(100, 100 * f.spent_fen / Math.max(1, f.budget_fen)) + '%"></span></div>' : "");
+    patch($("stations"), S.snap.stations.map(function (st) {
       var rows = st.items.filter(function (i) { return i.target || i.quantity; }).map(function (i) {
         var top = Math.max(i.target || 0, i.quantity, 1);
         return '<div class="gauge-row' + (i.low ? " low" : "") + '" data-sku="' + esc(i.sku) + '"><span class="gname">' +
@@ -244,71 +363,98 @@
           '%"></span>' + (i.target ? '<i class="target" style="left:' + (100 * i.target / top) + '%"></i>' : "") +
           '</div><span class="gval"><b>' + i.quantity + "</b>" + (i.target ? "/" + i.target : "") + "</span></div>";
       }).join("");
-      return '<div class="station-card" data-station-id="' + st.id + '"><h3>' + esc(I18N.lang === "en" ? st.name_en : st.name_zh) +
-        "</h3>" + (rows || '<p class="muted">' + t("board.none") + "</p>") + sparkline(st.history) + "</div>";
-    }).join("");
+      return ["s" + st.id, '<div class="station-card" data-station-id="' + st.id + '"><h3>' + esc(I18N.lang === "en" ? st.name_en : st.name_zh) +
+        "</h3>" + (rows || '<p class="muted">' + t("board.none") + "</p>") + sparkline(st.history) + "</div>"];
+    }));
   }
 
   function renderLogistics() {
     var s = S.snap;
-    $("plans").innerHTML = s.plans.length ? s.plans.map(function (p) {
-      return '<div class="row" data-plan-id="' + p.id + '">#' + p.id + " · " + esc(p.trigger) + " · " + p.lines.length +
-        " lines · " + NL.yuan(p.purchase_fen) + ' ¥ <button type="button" class="mini primary" data-action="approve" data-id="' + p.id + '">' + t("act.approve") + "</button></div>";
-    }).join("") : '<p class="muted">' + t("board.none") + "</p>";
+    setHtml($("plans"), s.plans.length ? s.plans.map(function (p) {
+      var lines = p.lines.filter(function (l) { return l.allocate || l.purchase; }).map(function (l) {
+        return '<li class="plan-line">' + esc(I18N.f("plan.lines", { place: placeName(l.station_id), item: itemName(l.item),
+          n: l.allocate, unit: unitName(l.item) })) + (l.purchase ? " · " + esc(I18N.f("plan.buy", { n: l.purchase })) : "") + "</li>";
+      }).join("");
+      var why = I18N.t("trigger." + p.trigger) !== "trigger." + p.trigger ? I18N.t("trigger." + p.trigger) : p.trigger;
+      return '<div class="row plan" data-plan-id="' + p.id + '">#' + p.id + " · " + esc(why) + " · " +
+        NL.yuan(p.purchase_fen) + ' ¥ <button type="button" class="mini primary" data-action="approve" data-id="' + p.id + '">' +
+        t("act.approve") + '</button><ul class="plan-lines">' + lines + "</ul></div>";
+    }).join("") : '<p class="muted">' + t("board.none") + "</p>");
     var names = {};
     s.map.places.forEach(function (p) { names[p.id] = I18N.lang === "en" ? p.name_en : p.name_zh; });
-    $("discrepancies").innerHTML = s.discrepancies.length ? s.discrepancies.map(function (d) {
-      return '<div class="row discrepancy ' + esc(d.kind) + '" data-discrepancy-id="' + d.id + '"><b>' + esc(d.kind) + "</b> " +
-        esc(names[d.station_id] || d.station_id) + " · " + esc(d.sku) + " · " + d.sent + " → " + d.received +
+    setHtml($("discrepancies"), s.discrepancies.length ? s.discrepancies.map(function (d) {
+      return '<div class="row discrepancy ' + esc(d.kind) + '" data-discrepancy-id="' + d.id + '"><b>' + esc(I18N.t("disc." + d.kind)) + "</b> " +
+        esc(names[d.station_id] || d.station_id) + " · " + esc(itemName(d.sku)) + " · " + d.sent + " → " + d.received +
         ' <button type="button" class="mini" data-action="ack" data-id="' + d.id + '">' + t("act.ack") + "</button></div>";
-    }).join("") : '<p class="muted">' + t("board.none") + "</p>";
-    $("transit").innerHTML = s.in_transit.length ? s.in_transit.map(function (sh) {
+    }).join("") : '<p class="muted">' + t("board.none") + "</p>");
+    setHtml($("transit"), s.in_transit.length ? s.in_transit.map(function (sh) {
       return '<div class="row">' + esc(sh.short_code) + " → " + esc(names[sh.to_id] || sh.to_id) + " · " +
-        sh.lines.map(function (l) { return esc(l.item) + "×" + l.quantity; }).join(", ") + "</div>";
-    }).join("") : '<p class="muted">' + t("board.none") + "</p>";
+        sh.lines.map(function (l) { return esc(itemName(l.item)) + " ×" + l.quantity; }).join("、") + "</div>";
+    }).join("") : '<p class="muted">' + t("board.none") + "</p>");
   }
 
-  // -- the approval queue: sign-ups by SMS waiting for a dispatcher ----------------------------
+  // -- the approval queue: sign-ups by SMS waiting for a dispatcher (issue 15) ----------------
   function renderSignups() {
     var q = S.snap.signups || { items: [], count: 0 };
-    $("signup-count").textContent = q.count ? "(" + q.count + ")" : "";
-    $("signups").innerHTML = q.items.length ? q.items.map(function (v) {
+    setHtml($("signup-count"), q.count ? "(" + q.count + ")" : "");
+    setHtml($("signups"), q.items.length ? q.items.map(function (v) {
       return '<div class="row signup" data-volunteer-id="' + v.id + '"><b>' + esc(v.name) + "</b> · " + esc(v.district || "") +
         " · " + esc(v.phone) + (v.skills.length ? " · " + v.skills.map(esc).join("、") : "") +
         ' <button type="button" class="mini primary" data-action="approve-volunteer" data-id="' + v.id + '">' + t("act.approve") + "</button>" +
         ' <button type="button" class="mini" data-action="decline-volunteer" data-id="' + v.id + '">' + t("act.decline") + "</button></div>";
-    }).join("") : '<p class="muted">' + t("board.none") + "</p>";
+    }).join("") : '<p class="muted">' + t("board.none") + "</p>");
   }
 
   function renderSms() {
-    $("sms").innerHTML = S.snap.sms.slice(0, 60).map(function (m) {
+    setHtml($("sms"), S.snap.sms.slice(0, 60).map(function (m) {
       return '<li class="' + m.direction + (m.failed ? " failed" : "") + '"><span class="time">' + NL.clock(m.time) + "</span> " +
         (m.direction === "inbound" ? "⬅ " : "➡ ") + esc(m.phone) + ": " + esc(m.body) + "</li>";
-    }).join("");
+    }).join(""));
   }
 
   // -- the feed -----------------------------------------------------------------------------
+  // one sentence per event, with names where the snapshot knows them
   function describe(ev) {
-    var d = ev.data, kind = ev.type.replace("nuanliu.", "");
-    var bits = [];
-    if (d.title) bits.push(d.title);
-    if (d.headline) bits.push(d.headline);
-    if (d.task_id) bits.push("task " + d.task_id);
-    if (d.volunteer_id) bits.push("volunteer " + d.volunteer_id);
-    if (d.body) bits.push(d.phone + ": " + d.body);
-    if (d.sku) bits.push(d.sku + (d.balance !== undefined ? " = " + d.balance : "") + (d.quantity !== undefined ? " ×" + d.quantity : ""));
-    if (d.short_code && kind.indexOf("shipment") === 0) bits.push(d.short_code);
-    if (d.discrepancies) bits.push(d.discrepancies + " ≠");
-    return { label: t("ev." + kind), text: bits.join(" · "), group: GROUPS[kind.split(".")[0]] || "dispatch", kind: kind };
+    var d = ev.data, kind = ev.type.replace("nuanliu.", ""), n = S.names || { tasks: {}, people: {} };
+    var task = d.task_id === undefined ? "" : n.tasks[d.task_id] ? taskTitle(n.tasks[d.task_id]) :
+      (d.title || I18N.f("sometask", { id: d.task_id }));
+    var who = d.volunteer_id !== undefined ? (n.people[d.volunteer_id] || I18N.f("someone", { id: d.volunteer_id })) : (d.phone || "");
+    var v = { who: who, task: task || d.title || "", what: d.headline || d.body || d.reason || d.error || "",
+              place: d.place_id !== undefined ? placeName(d.place_id) : (d.to_id !== undefined ? placeName(d.to_id) : (d.station_id !== undefined ? placeName(d.station_id) : "")),
+              item: d.sku ? itemName(d.sku) : "", n: d.balance !== undefined ? d.balance : (d.quantity !== undefined ? d.quantity : d.stations),
+              code: d.short_code || "" };
+    var key = {
+      "assignment.offered": "s.offered", "assignment.accepted": "s.accepted", "assignment.declined": "s.declined",
+      "assignment.expired": "s.expired", "assignment.completed": "s.completed", "assignment.cancelled": "s.cancelled",
+      "task.planned": "s.planned", "alert.raised": "s.alert", "alert.arrived_expired": "s.alert",
+      "incident.opened": "s.incident.opened",
+      "incident.closed": "s.incident.closed", "sms.received": "s.sms", "sms.sent": "s.sms.sent", "sms.failed": "s.sms.failed",
+      "stock.changed": "s.stock", "stock.low": "s.stock.low", "shipment.dispatched": "s.shipment.dispatched",
+      "shipment.received": "s.shipment.received", "plan.proposed": "s.plan.proposed", "plan.approved": "s.plan.approved",
+      "discrepancy.recorded": "s.discrepancy", "distribution.recorded": "s.handed"
+    }[kind];
+    if (kind === "plan.approved") v.who = d.by || "";
+    if (kind === "incident.opened" || kind === "incident.closed") v.what = d.title || d.headline || d.reason || "";
+    var text = key ? I18N.f(key, v) : kind;
+    return { label: t("ev." + kind), text: text, group: GROUPS[kind.split(".")[0]] || "dispatch", kind: kind };
+  }
+
+  function feedLine(ev) {
+    var x = describe(ev);
+    if (S.filter !== "all" && x.group !== S.filter) return "";
+    return '<li class="ev ' + x.group + " " + x.kind.replace(".", "-") + '" data-type="' + esc(ev.type) + '" data-time="' + esc(ev.time) + '"><span class="time">' +
+      NL.clock(ev.time) + '</span> <b>' + esc(x.label) + "</b> " + esc(x.text) + "</li>";
   }
 
   function renderFeed() {
-    $("feed").innerHTML = S.feed.map(function (ev) {
-      var x = describe(ev);
-      if (S.filter !== "all" && x.group !== S.filter) return "";
-      return '<li class="ev ' + x.group + " " + x.kind.replace(".", "-") + '" data-type="' + esc(ev.type) + '"><span class="time">' +
-        NL.clock(ev.time) + '</span> <b>' + esc(x.label) + "</b> " + esc(x.text) + "</li>";
-    }).join("");
+    $("feed").innerHTML = S.feed.map(feedLine).join("");
+  }
+
+  // this frame's new events in front of the list, newest first, and the list kept bounded
+  function prependFeed(events) {
+    var list = $("feed");
+    list.insertAdjacentHTML("afterbegin", events.slice(-FEED_MAX).reverse().map(feedLine).join(""));
+    while (list.children.length > FEED_MAX) list.removeChild(list.lastElementChild);
   }
 
   $("filters").addEventListener("click", function (e) {

@@ -7,13 +7,16 @@
     "nav.users": "Users", "nav.logout": "Log out", "nav.home": "Home", "nav.board": "Board", "nav.phone": "Demo phone",
     "login.title": "Log in", "login.username": "Username", "login.password": "Password", "login.submit": "Log in",
     "password.title": "Choose a new password", "password.onetime": "The one-time password must be replaced at first login.",
-    "password.current": "Current password", "password.new": "New password (10+ characters)", "password.repeat": "Repeat it",
+    "password.current": "Current password", "password.new": "New password (10+ characters; no common password, name or year)", "password.repeat": "Repeat it",
     "password.submit": "Save",
     "users.title": "Users", "users.created": "Created. One-time password (shown only now):", "users.role": "Role",
     "users.stations": "Stations", "users.state": "State", "users.disabled": "disabled", "users.locked": "locked",
     "users.mustchange": "must change password", "users.active": "active", "users.unlock": "Unlock", "users.new": "New user",
-    "users.create": "Create",
-    "conn.live": "Live", "conn.connecting": "Connecting…", "conn.stale": "Stale — reconnecting…",
+    "users.create": "Create", "users.actions": "Actions", "users.enable": "Enable", "users.disable": "Disable",
+    "users.reset": "Reset password", "users.resetdone": "Password reset. New one-time password (shown only now, to be changed at login):",
+    "users.displayname": "Name (optional)", "users.chooserole": "Choose a role", "users.station": "Station (required for a station manager)",
+    "users.nostation": "—",
+    "conn.live": "Live", "conn.behind": "Live · {s} s behind", "conn.connecting": "Connecting…", "conn.stale": "Stale — reconnecting…",
     "board.incidents": "Open incidents", "board.loading": "Loading…", "board.map": "Guiyang", "board.feed": "Live feed",
     "board.stations": "Station stock", "board.plans": "Supply plans to approve", "board.discrepancies": "Receipt discrepancies",
     "board.transit": "Shipments on the road", "board.signups": "Sign-ups to approve", "board.sms": "SMS traffic", "board.none": "Nothing here.",
@@ -31,20 +34,43 @@
     "station.handedout": "Recorded.", "station.volunteers": "Volunteers on shift today",
     "station.checkin": "Check in", "station.checkout": "Check out", "station.in": "in since", "station.out": "left at",
     "station.notin": "not checked in", "station.expect": "Next expected",
+    "station.sure": "Are you sure? This is far from what was sent or what the station holds:", "station.other": "Another amount",
+    "station.handout": "Hand out", "station.wholenumber": "the amount must be a whole number of at least 1",
+    "station.correct": "Correct", "station.corrected": "corrected", "station.savecorrection": "Save the correction",
+    "station.correctiondone": "Correction saved.",
     "station.fillall": "enter the count received on every line (0 if nothing came).",
     "phone.hint": "Console SMS gateway: one phone per volunteer who got a message. Replies go to the inbound SMS API.",
     "phone.reply": "Reply", "phone.send": "Send", "phone.none": "No messages yet.",
-    "ev.alert.raised": "Alert raised", "ev.incident.opened": "Incident opened", "ev.incident.closed": "Incident closed",
+    "ev.alert.raised": "Alert raised", "ev.alert.arrived_expired": "Alert already expired on arrival (nobody sent)", "ev.incident.opened": "Incident opened", "ev.incident.closed": "Incident closed",
     "ev.task.planned": "Task planned", "ev.assignment.offered": "Offer sent", "ev.assignment.accepted": "Accepted",
     "ev.assignment.declined": "Declined", "ev.assignment.expired": "Offer expired", "ev.assignment.completed": "Completed",
     "ev.assignment.cancelled": "Cancelled", "ev.sms.sent": "SMS sent", "ev.sms.received": "SMS received",
     "ev.sms.failed": "SMS failed", "ev.shipment.dispatched": "Shipment dispatched", "ev.shipment.received": "Shipment received",
     "ev.stock.changed": "Stock changed", "ev.stock.low": "Stock low", "ev.plan.proposed": "Plan proposed",
-    "ev.plan.approved": "Plan approved", "ev.discrepancy.recorded": "Discrepancy", "ev.distribution.recorded": "Handed out"
+    "ev.plan.approved": "Plan approved", "ev.discrepancy.recorded": "Discrepancy", "ev.distribution.recorded": "Handed out",
+    "level.blue": "Blue warning", "level.yellow": "Yellow warning", "level.orange": "Orange warning", "level.red": "Red warning",
+    "disc.short": "short", "disc.over": "over", "disc.damaged": "damaged",
+    "s.offered": "Offer sent to {who}: {task}", "s.accepted": "{who} accepted {task}", "s.declined": "{who} declined {task}",
+    "s.expired": "{who}'s offer expired: {task}", "s.completed": "{who} completed {task}", "s.cancelled": "{who}'s assignment cancelled: {task}",
+    "s.planned": "Task planned: {task}", "s.alert": "Alert: {what}", "s.incident.opened": "Incident opened: {what}",
+    "s.incident.closed": "Incident closed: {what}", "s.sms": "{who}: {what}", "s.sms.sent": "SMS to {who}: {what}",
+    "s.sms.failed": "SMS to {who} failed: {what}", "s.stock": "{place} · {item}: {n} left", "s.stock.low": "{place} · {item} low: {n} left",
+    "s.shipment.dispatched": "Shipment {code} on its way to {place}", "s.shipment.received": "Shipment {code} received at {place}",
+    "s.plan.proposed": "Supply plan proposed for {n} stations", "s.plan.approved": "Supply plan approved by {who}",
+    "s.discrepancy": "Discrepancy at {place}", "s.handed": "{place} handed out {item} ×{n}",
+    "someone": "volunteer #{id}", "sometask": "task #{id}", "plan.lines": "{place} {item} {n} {unit}", "plan.buy": "buy {n}",
+    "unit.piece": "pcs", "unit.bottle": "bottles", "unit.box": "boxes", "unit.pack": "packs", "unit.ticket": "tickets",
+    "err.int_parsing": "must be a whole number", "err.missing": "is required", "err.string_too_long": "is too long",
+    "err.string_too_short": "is too short", "err.greater_than_equal": "must be at least {ge}", "err.greater_than": "must be more than {gt}",
+    "err.less_than_equal": "must be at most {le}", "err.literal_error": "is not one of the choices", "err.extra_forbidden": "is not a field here",
+    "err.float_parsing": "must be a number", "err.json_invalid": "the request is not valid JSON", "err.value_error": "is not valid",
+    "f.volunteer_id": "Volunteer", "f.quantity": "Quantity", "f.reason": "Reason", "f.districts": "Districts", "f.headline": "Headline",
+    "trigger.manual": "by hand", "trigger.travel_rush": "travel rush", "trigger.ice_storm": "storm", "trigger.low_stock": "low stock",
+    "f.kind": "Kind", "f.level": "Level", "f.phone": "Phone", "f.name": "Name", "f.item": "Item", "f.lines": "Lines"
   };
   var ZH = {
     "role.admin": "管理员", "role.dispatcher": "调度员", "role.station_manager": "站长",
-    "conn.live": "实时", "conn.connecting": "连接中…", "conn.stale": "数据可能过时 · 正在重连…",
+    "conn.live": "实时", "conn.behind": "实时 · 落后 {s} 秒", "conn.connecting": "连接中…", "conn.stale": "数据可能过时 · 正在重连…",
     "board.none": "暂无。", "board.noincidents": "没有进行中的事件。",
     "task.needed": "需要", "task.offered": "已邀请", "task.accepted": "已接受", "task.done": "已完成",
     "task.waiting": "缺人，已等待", "task.assign": "指派…", "task.assignprompt": "要指派的志愿者编号：",
@@ -56,15 +82,38 @@
     "station.handedout": "已记录。", "station.volunteers": "今日志愿者签到",
     "station.checkin": "签到", "station.checkout": "签退", "station.in": "已签到", "station.out": "已签退",
     "station.notin": "未签到", "station.expect": "预计到达",
+    "station.sure": "确定吗？这与发出的数量或站点的目标相差很大：", "station.other": "其他数量",
+    "station.handout": "发放", "station.wholenumber": "数量应为不小于 1 的整数",
+    "station.correct": "更正", "station.corrected": "已更正", "station.savecorrection": "保存更正",
+    "station.correctiondone": "更正已保存。",
     "station.fillall": "请填写每一行的实收数量（没收到填 0）。",
     "phone.reply": "回复", "phone.send": "发送", "phone.none": "还没有短信。",
-    "ev.alert.raised": "预警发布", "ev.incident.opened": "事件开启", "ev.incident.closed": "事件结束",
+    "ev.alert.raised": "预警发布", "ev.alert.arrived_expired": "预警到达时已过期（未派人）", "ev.incident.opened": "事件开启", "ev.incident.closed": "事件结束",
     "ev.task.planned": "任务生成", "ev.assignment.offered": "发出邀请", "ev.assignment.accepted": "接受",
     "ev.assignment.declined": "谢绝", "ev.assignment.expired": "邀请过期", "ev.assignment.completed": "完成",
     "ev.assignment.cancelled": "取消", "ev.sms.sent": "短信发出", "ev.sms.received": "收到短信",
     "ev.sms.failed": "短信失败", "ev.shipment.dispatched": "物资发运", "ev.shipment.received": "物资签收",
     "ev.stock.changed": "库存变动", "ev.stock.low": "库存偏低", "ev.plan.proposed": "补给计划", "ev.plan.approved": "计划批准",
-    "ev.discrepancy.recorded": "收货差异", "ev.distribution.recorded": "物资发放"
+    "ev.discrepancy.recorded": "收货差异", "ev.distribution.recorded": "物资发放",
+    "level.blue": "蓝色预警", "level.yellow": "黄色预警", "level.orange": "橙色预警", "level.red": "红色预警",
+    "disc.short": "短收", "disc.over": "多收", "disc.damaged": "破损",
+    "s.offered": "向 {who} 发出邀请：{task}", "s.accepted": "{who} 接受了 {task}", "s.declined": "{who} 谢绝了 {task}",
+    "s.expired": "{who} 的邀请已过期：{task}", "s.completed": "{who} 完成了 {task}", "s.cancelled": "{who} 的任务已取消：{task}",
+    "s.planned": "生成任务：{task}", "s.alert": "预警：{what}", "s.incident.opened": "事件开启：{what}",
+    "s.incident.closed": "事件结束：{what}", "s.sms": "{who}：{what}", "s.sms.sent": "发给 {who}：{what}",
+    "s.sms.failed": "发给 {who} 的短信失败：{what}", "s.stock": "{place} {item} 余 {n}", "s.stock.low": "{place} {item} 库存偏低：余 {n}",
+    "s.shipment.dispatched": "物资 {code} 发往 {place}", "s.shipment.received": "{place} 签收物资 {code}",
+    "s.plan.proposed": "补给计划：{n} 个服务站", "s.plan.approved": "{who} 批准了补给计划",
+    "s.discrepancy": "{place} 收货有差异", "s.handed": "{place} 发放 {item} {n}",
+    "someone": "志愿者 #{id}", "sometask": "任务 #{id}", "plan.lines": "{place} {item} {n} {unit}", "plan.buy": "采购 {n}",
+    "unit.piece": "件", "unit.bottle": "瓶", "unit.box": "盒", "unit.pack": "包", "unit.ticket": "张",
+    "err.int_parsing": "应为整数", "err.missing": "不能为空", "err.string_too_long": "太长", "err.string_too_short": "太短",
+    "err.greater_than_equal": "不能小于 {ge}", "err.greater_than": "应大于 {gt}", "err.less_than_equal": "不能大于 {le}",
+    "err.literal_error": "不在可选范围内", "err.extra_forbidden": "不是这里的字段", "err.float_parsing": "应为数字",
+    "err.json_invalid": "请求不是有效的 JSON", "err.value_error": "无效",
+    "f.volunteer_id": "志愿者", "f.quantity": "数量", "f.reason": "原因", "f.districts": "区县", "f.headline": "标题",
+    "trigger.manual": "手动", "trigger.travel_rush": "春运", "trigger.ice_storm": "灾害", "trigger.low_stock": "库存不足",
+    "f.kind": "类型", "f.level": "级别", "f.phone": "手机号", "f.name": "姓名", "f.item": "物资", "f.lines": "明细"
   };
   var I18N = {
     lang: (function () { try { return localStorage.getItem("nuanliu.lang") || "zh"; } catch (e) { return "zh"; } })(),
@@ -83,6 +132,12 @@
         var table = I18N.lang === "en" ? EN : ZH;
         el.textContent = table[key] !== undefined ? table[key] : el.getAttribute("data-zh");
       });
+      // server-rendered texts with words of their own (an error naming what was refused)
+      // carry their English in data-en beside the Chinese content
+      document.querySelectorAll("[data-en]:not([data-i18n])").forEach(function (el) {
+        if (!el.hasAttribute("data-zh")) el.setAttribute("data-zh", el.textContent);
+        el.textContent = I18N.lang === "en" ? el.getAttribute("data-en") : el.getAttribute("data-zh");
+      });
       var button = document.getElementById("lang-toggle");
       if (button) button.textContent = I18N.lang === "en" ? "中文" : "EN";
     },
@@ -92,6 +147,12 @@
       I18N.apply();
       document.dispatchEvent(new CustomEvent("nuanliu:lang"));
     }
+  };
+  // I18N.f("s.accepted", {who: "张三", task: "路面除冰"}): a sentence with its blanks filled
+  I18N.f = function (key, values) {
+    return I18N.t(key).replace(/\{(\w+)\}/g, function (m, name) {
+      return values && values[name] !== undefined && values[name] !== null ? values[name] : m;
+    });
   };
   window.I18N = I18N;
 })();

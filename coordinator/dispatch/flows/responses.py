@@ -24,6 +24,31 @@ def expire(*, session: Session, assignment: Assignment, now: datetime) -> None:
     move(session, assignment, S.EXPIRED, actor=SYSTEM, closed_reason="no answer in time")
 
 
+def offer_not_delivered(
+    *, session: Session, assignment_id: int, error: str, now: datetime | None = None
+) -> bool:
+    """The text of an offer never reached the volunteer (the provider refused it for good, or
+    reported it undelivered): the offer expires now instead of at its deadline, so its slot
+    goes to the next best volunteer at once (`AssignmentExpired` → refill). Returns whether
+    it did; an offer answered, expired or withdrawn meanwhile is left as it is."""
+    if session.get(Assignment, assignment_id) is None:
+        return False
+    a = reload(session, assignment_id)
+    svc.lock_task(session=session, task_id=a.task_id)
+    a = reload(session, assignment_id)
+    if a.status != S.OFFERED:
+        return False
+    move(
+        session,
+        a,
+        S.EXPIRED,
+        actor=SYSTEM,
+        closed_reason=f"offer text not delivered: {error}"[:200],
+        detail={"reason": "sms_failed", "error": error[:200]},
+    )
+    return True
+
+
 class Result(StrEnum):
     """What a response did."""
 

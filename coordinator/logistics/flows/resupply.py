@@ -8,7 +8,6 @@ from datetime import date
 from sqlmodel import Session, select
 
 from coordinator.accounts.service import Actor
-from coordinator.common import utcnow
 from coordinator.logistics import fund, ledger, planning, service
 from coordinator.logistics.flows.common import actor_label
 from coordinator.logistics.flows.shipments import dispatch_shipment
@@ -53,8 +52,8 @@ def resupply_station(
     *,
     session: Session,
     station_id: int,
+    today: date,
     actor: Actor | str = "provision",
-    today: date | None = None,
     buy: bool = True,
 ) -> Shipment | None:
     """Top up every item below its reorder point at `station_id` to its target, from the
@@ -82,7 +81,7 @@ def resupply_station(
                 reserve = planning.ticket_reserve_fen(
                     session=session,
                     station_ids=[i for i in everyone if i is not None],
-                    as_of=today or utcnow().date(),
+                    as_of=today,
                 )
                 budget = max(fund.fund_remaining(session=session) - reserve, 0)
             units = min(need - available, budget // item.unit_cost_fen)

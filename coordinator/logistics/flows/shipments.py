@@ -28,13 +28,16 @@ def _dispatch_sms(
     if not phones:
         return
     counts = " ".join(f"{item.short_name}{qty}" for item, qty in lines)
-    body = (
-        f"暖流发货{shipment.short_code}至{to.name_zh}: {counts}。"
-        f"收货后回复 收 {shipment.short_code} 全 或逐项如 收 {shipment.short_code} {counts}"
-    )
     for phone in phones:
         try:
-            sms.queue_outbound(session=session, phone=phone, body=body, kind="shipment")
+            sms.queue_template(
+                session=session,
+                phone=phone,
+                template="shipment",
+                code=shipment.short_code,
+                station=to.name_zh,
+                counts=counts,
+            )
         except ValueError as exc:  # a bad number must not stop the shipment
             masked = mask_phone(phone)  # the reason repeats the number as it was written
             reason = str(exc).replace(phone, masked)

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Query, Request, status
 from pydantic import Field
 
 from coordinator.accounts.service import record_audit
-from coordinator.deps import Dispatcher, SessionDep
+from coordinator.common import local_date
+from coordinator.deps import Dispatcher, SessionDep, SettingsDep
 from coordinator.logistics import errors, flows, forecasts, planning, service
 from coordinator.logistics.schemas import (
     ForecastDay,
@@ -41,8 +42,11 @@ def plan(session: SessionDep, actor: Dispatcher, found: PlanRow) -> PlanPublic:
 
 
 @router.post("/plans", status_code=status.HTTP_201_CREATED, response_model=PlanPublic)
-def create_plan(body: PlanIn, session: SessionDep, actor: Dispatcher) -> PlanPublic:
-    """A plan on demand (the provision consumer makes them for alerts)."""
+def create_plan(
+    body: PlanIn, session: SessionDep, actor: Dispatcher, settings: SettingsDep
+) -> PlanPublic:
+    """A plan on demand (the provision consumer makes them for alerts), dated `as_of` or
+    today where the people are (`settings.timezone`)."""
 
     def act() -> int:
         ids = (
@@ -51,7 +55,7 @@ def create_plan(body: PlanIn, session: SessionDep, actor: Dispatcher) -> PlanPub
             else [p.id or 0 for p in service.places_of_kind(session=session, kind="station")]
         )
         try:
-            as_of = date.fromisoformat(body.as_of) if body.as_of else date.today()
+            as_of = date.fromisoformat(body.as_of) if body.as_of else local_date(settings.timezone)
         except ValueError as exc:
             raise errors.InvalidDate(f"not a date: {body.as_of}") from exc
         made = flows.propose_plan(
@@ -124,6 +128,7 @@ async def upload_forecast(
 def forecast(
     session: SessionDep,
     actor: Dispatcher,
+    settings: SettingsDep,
     station_id: QueryId,
     start: str | None = Query(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$"),
     days: Annotated[int, Query(ge=1, le=60)] = 40,
@@ -131,7 +136,7 @@ def forecast(
     """Expected travellers per day at a station (uploaded rows, else the default curve)."""
     place = service.get_place(session=session, place_id=station_id, kind="station")
     try:
-        first = date.fromisoformat(start) if start else date.today()
+        first = date.fromisoformat(start) if start else local_date(settings.timezone)
     except ValueError as exc:
         raise errors.InvalidDate(f"not a date: {start}") from exc
     if not start:
