@@ -8,13 +8,23 @@ from collections.abc import Sequence
 from sqlmodel import Session
 
 from consumers.registry import Context, Handlers
+from coordinator.common import aware
 from coordinator.dispatch import jobs
 from coordinator.dispatch import service as svc
-from coordinator.dispatch.flows import incidents, offers, planning, replies, responses
+from coordinator.dispatch.flows import (
+    attendance,
+    incidents,
+    no_shows,
+    offers,
+    planning,
+    replies,
+    responses,
+)
 from coordinator.dispatch.models import Assignment, Incident, IncidentStatus
 from coordinator.sms.replies import reply_of
 from events.payloads.alerts import AlertRaised
 from events.payloads.assignments import (
+    AssignmentAccepted,
     AssignmentCancelled,
     AssignmentDeclined,
     AssignmentExpired,
@@ -79,6 +89,19 @@ def _refill(ctx: Context, task_id: int, assignment_id: int) -> None:
         _timers(ctx, [offer])
 
 
+@handlers.on(AssignmentAccepted)
+def on_assignment_accepted(ctx: Context, event: AssignmentAccepted) -> None:
+    """Set the no-show timers of the volunteer's shift (shared by everyone in it), counted
+    from their acceptance when they accepted after the start."""
+    task = svc.get_task(session=ctx.session, task_id=event.task_id)
+    a = ctx.session.get(Assignment, event.assignment_id)
+    if task is None or a is None:
+        return
+    timers, settings = ctx.services.timers, ctx.services.settings
+    start = no_shows.late_anchor(aware(task.starts_at) or task.starts_at, a)
+    ctx.after_commit(lambda: jobs.schedule_no_show_checks(timers, settings, start))
+
+
 @handlers.on(AssignmentDeclined)
 def on_assignment_declined(ctx: Context, event: AssignmentDeclined) -> None:
     _refill(ctx, event.task_id, event.assignment_id)
@@ -134,4 +157,5 @@ def on_sms_received(ctx: Context, event: SmsReceived) -> None:
         context=ctx.prepared,
         answered_at=ctx.envelope.time,  # staged with the text as it arrived
         auto_answer_limit=ctx.services.settings.auto_answer_limit,
+        rules=attendance.Rules.of(ctx.services.settings),
     )

@@ -141,9 +141,13 @@ def on_assignment_expired(ctx: Context, event: AssignmentExpired) -> None:
 def on_assignment_cancelled(ctx: Context, event: AssignmentCancelled) -> None:
     if event.by == "volunteer":
         return  # they opted out: the opted-out confirmation is their last message
-    _send(ctx, event.assignment_id, "cancelled")
+    _send(ctx, event.assignment_id, "no_show_released" if event.by == "no_show" else "cancelled")
 
 
 @handlers.on(AssignmentCompleted)
 def on_assignment_completed(ctx: Context, event: AssignmentCompleted) -> None:
+    if sms.was_queued(
+        session=ctx.session, assignment_id=event.assignment_id, template="checked_out"
+    ):
+        return  # completed by a check-out, whose answer said it all (the time, the hours)
     _send(ctx, event.assignment_id, "completed")

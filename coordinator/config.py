@@ -101,6 +101,20 @@ class Settings(BaseSettings):
     # Dispatch
     offer_timeout: timedelta = Field(default=timedelta(minutes=10), alias="NUANLIU_OFFER_TIMEOUT")
     reminder_before: timedelta = Field(default=timedelta(hours=1), alias="NUANLIU_REMINDER_BEFORE")
+    #: how long before its window opens a volunteer may check in (hours count from the
+    #: window's start all the same)
+    check_in_early: timedelta = Field(default=timedelta(hours=1), alias="NUANLIU_CHECK_IN_EARLY")
+    #: how far past the window's end a check-out still counts; hours never exceed the window
+    #: plus this (`nuanliu check` says so)
+    hours_tolerance: timedelta = Field(
+        default=timedelta(minutes=30), ge=timedelta(0), alias="NUANLIU_HOURS_TOLERANCE"
+    )
+    #: an accepted volunteer not checked in this long after the start gets one SMS ...
+    no_show_remind_after: timedelta = Field(
+        default=timedelta(minutes=30), alias="NUANLIU_NO_SHOW_REMIND_AFTER"
+    )
+    #: ... and this long after it their slot is offered to the next best volunteer
+    no_show_after: timedelta = Field(default=timedelta(minutes=45), alias="NUANLIU_NO_SHOW_AFTER")
     cap_feeds: Annotated[list[str], NoDecode] = Field(
         default_factory=list, alias="NUANLIU_CAP_FEEDS"
     )

@@ -26,6 +26,7 @@ from sqlmodel import Session, col, select
 from consumers import consumer_tables
 from consumers.models import DeadLetter, ProcessedEvent
 from consumers.redrive import scan
+from coordinator.config import Settings
 from coordinator.dispatch import invariants as dispatch
 from coordinator.dispatch.models import Assignment
 from coordinator.invariants import Breach, Rule
@@ -38,6 +39,8 @@ from events.payloads.sms import SmsReceived
 #: how long an outbox row may wait before "never published" is a breach, and how long the
 #: notify consumer may take to text an offer before "no SMS" is one
 DEFAULT_GRACE = timedelta(minutes=5)
+#: the hours ledger's tolerance when the caller has no settings: the setting's own default
+DEFAULT_HOURS_TOLERANCE: timedelta = Settings.model_fields["hours_tolerance"].default
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -276,13 +279,21 @@ _TIMED = {
 
 
 def check(
-    *, session: Session, now: datetime | None = None, grace: timedelta = DEFAULT_GRACE
+    *,
+    session: Session,
+    now: datetime | None = None,
+    grace: timedelta = DEFAULT_GRACE,
+    hours_tolerance: timedelta = DEFAULT_HOURS_TOLERANCE,
 ) -> list[Breach]:
-    """Every breach of the database's invariants (empty when clean). Reads only."""
+    """Every breach of the database's invariants (empty when clean). Reads only.
+    `hours_tolerance` is how far past a task's window hours may run
+    (`Settings.hours_tolerance`)."""
     now = now or datetime.now(UTC)
     out: list[Breach] = []
     for rule in RULES:
         kwargs: dict[str, Any] = {"now": now, "grace": grace} if rule in _TIMED else {}
+        if rule in dispatch.LEDGER:
+            kwargs = {"now": now, "tolerance": hours_tolerance}
         out.extend(rule(session=session, **kwargs))
     return out
 

@@ -350,7 +350,11 @@ def check_command(
         engine = make_engine(settings)
         try:
             with Session(engine) as session:
-                found = invariants.check(session=session, grace=timedelta(minutes=grace_minutes))
+                found = invariants.check(
+                    session=session,
+                    grace=timedelta(minutes=grace_minutes),
+                    hours_tolerance=settings.hours_tolerance,
+                )
         finally:
             engine.dispose()
     if found:

@@ -13,7 +13,7 @@ import threading
 import weakref
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select as sa_select
@@ -336,6 +336,26 @@ def logistics_view(*, session: Session) -> dict[str, Any]:
     }
 
 
+def signups_view(*, session: Session, limit: int = 50) -> dict[str, Any]:
+    """Sign-ups waiting for approval (oldest first), phones masked: the approval queue."""
+    rows, total = roster.pending(session=session, limit=limit)
+    names = {d.code: d.name_zh for d in geo.list_districts(session=session)}
+    return {
+        "count": total,
+        "items": [
+            {
+                "id": v.id,
+                "name": v.name,
+                "phone": mask_phone(v.phone),
+                "district": names.get(v.district_code or "", v.district_code),
+                "skills": v.skills,
+                "created_at": (aware(v.created_at) or v.created_at).isoformat(),
+            }
+            for v in rows
+        ],
+    }
+
+
 def snapshot(*, session: Session, last_id: str | None = None) -> dict[str, Any]:
     """Everything the board shows, as of now. `last_id` is the hub's newest event id, so
     the browser knows which pushed events the snapshot already includes."""
@@ -353,12 +373,43 @@ def snapshot(*, session: Session, last_id: str | None = None) -> dict[str, Any]:
             for i in logistics.list_items(session=session)
         },
         "stations": stations_view(session=session),
+        "signups": signups_view(session=session),
         **logistics_view(session=session),
     }
 
 
+def station_volunteers(*, session: Session, station_code: str) -> list[dict[str, Any]]:
+    """The volunteers of the station's shifts from twelve hours ago to a day ahead, with
+    whether they have checked in and out (the manager checks in those without a phone)."""
+    now = utcnow()
+    shifts = dispatch.station_shifts(
+        session=session,
+        station_code=station_code,
+        start=now - timedelta(hours=12),
+        end=now + timedelta(hours=24),
+    )
+    names = roster.names_by_id(session=session, volunteer_ids={a.volunteer_id for a, *_ in shifts})
+    return [
+        {
+            "assignment_id": a.id,
+            "name": names.get(a.volunteer_id, ""),
+            "task": task.title,
+            "task_en": task.title_en,
+            "starts_at": (aware(task.starts_at) or task.starts_at).isoformat(),
+            "ends_at": (aware(task.ends_at) or task.ends_at).isoformat(),
+            "status": a.status,
+            "checked_in_at": (aware(arrived.at) or arrived.at).isoformat()
+            if arrived and arrived.at
+            else None,
+            "checked_out_at": (aware(left.at) or left.at).isoformat() if left and left.at else None,
+        }
+        for a, task, arrived, left in shifts
+    ]
+
+
 def station_page(*, session: Session, station_id: int) -> dict[str, Any]:
-    """One station's page: stock, shipments to confirm, what is expected next, hand-outs."""
+    """One station's page: stock, shipments to confirm, what is expected next, hand-outs,
+    the volunteers on its shifts."""
     stock = logistics.station_stock(session=session, station_id=station_id)
     shipments = logistics.list_shipments(session=session, station_id=station_id, limit=30)
     handed_out = logistics.list_distributions(session=session, station_id=station_id, limit=10)
@@ -368,6 +419,7 @@ def station_page(*, session: Session, station_id: int) -> dict[str, Any]:
         "incoming": [s.model_dump(mode="json") for s in shipments if s.status == "in_transit"],
         "received": [s.model_dump(mode="json") for s in shipments if s.status != "in_transit"][:10],
         "distributions": [d.model_dump(mode="json") for d in handed_out],
+        "volunteers": station_volunteers(session=session, station_code=stock.place.code),
     }
 
 

@@ -13,7 +13,14 @@ from sqlmodel import Session, col, select
 
 from coordinator.common import aware
 from coordinator.dispatch import matching
-from coordinator.dispatch.models import FILLED, HOLDING, Assignment, Task
+from coordinator.dispatch.models import (
+    FILLED,
+    HOLDING,
+    Assignment,
+    RecordKind,
+    ServiceRecord,
+    Task,
+)
 from coordinator.volunteers import service as roster
 
 
@@ -71,16 +78,25 @@ def served_hours(
 ) -> dict[int, float]:
     """Volunteer id → hours of the tasks they accepted or completed here that end within
     SERVED_WINDOW before `now` or later: what Nuanliu adds to the roster's `recent_hours`, so
-    the volunteers who took this morning's shift are not the first asked for the next one."""
+    the volunteers who took this morning's shift are not the first asked for the next one.
+    A no-show (issue 15) counts as the shift's hours too: they had their turn, and the
+    fairness must not put them first in line for the next one."""
     query = (
         select(Assignment.volunteer_id, Task.starts_at, Task.ends_at)
         .join(Task, col(Task.id) == Assignment.task_id)
         .where(col(Assignment.status).in_(FILLED), col(Task.ends_at) > now - SERVED_WINDOW)
     )
+    missed = (
+        select(ServiceRecord.volunteer_id, Task.starts_at, Task.ends_at)
+        .join(Task, col(Task.id) == ServiceRecord.task_id)
+        .where(ServiceRecord.kind == RecordKind.NO_SHOW, col(Task.ends_at) > now - SERVED_WINDOW)
+    )
     if volunteer_ids is not None:
-        query = query.where(col(Assignment.volunteer_id).in_(list(volunteer_ids)))
+        wanted = list(volunteer_ids)
+        query = query.where(col(Assignment.volunteer_id).in_(wanted))
+        missed = missed.where(col(ServiceRecord.volunteer_id).in_(wanted))
     out: dict[int, float] = defaultdict(float)
-    for vid, s, e in session.exec(query).all():
+    for vid, s, e in [*session.exec(query).all(), *session.exec(missed).all()]:
         out[vid] += max(0.0, ((aware(e) or e) - (aware(s) or s)).total_seconds() / 3600)
     return dict(out)
 

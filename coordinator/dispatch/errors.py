@@ -83,3 +83,19 @@ class TaskFull(DispatchError):
 class UnknownLevel(DispatchError):
     status = 422
     code = "unknown_level"
+
+
+# -- the hours ledger (issue 15) ---------------------------------------------------------------
+class InvalidAttendance(DispatchError):
+    """A check-in, check-out or correction whose times cannot be true (in the future, before
+    the check-in, longer than the window allows)."""
+
+    status = 422
+    code = "invalid_attendance"
+
+
+class AttendanceRefused(DispatchError):
+    """A check-in or check-out the assignment's state does not allow; the message says why
+    (not accepted, already checked in, not checked in, too early, the task is over)."""
+
+    code = "attendance_refused"

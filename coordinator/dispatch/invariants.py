@@ -1,7 +1,10 @@
 """Dispatch's invariants, which `nuanliu check` runs (`RULES`; those in `TIMED` take `now`
 and `grace`) and the repair sweep reads: a slot held once, one task per volunteer per shift,
 an open incident has tasks, a slot has a live assignment or is flagged, an accepted offer's
-event was staged. Read only; each returns `Breach`es with a message a dispatcher can act on."""
+event was staged; the hours ledger's (in `LEDGER`, which take `now` and the hours
+`tolerance`): hours within the window plus the tolerance, never two at once for one
+volunteer, a check-out only after its check-in. Read only; each returns `Breach`es with a
+message a dispatcher can act on."""
 
 from __future__ import annotations
 
@@ -15,7 +18,17 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from coordinator.common import aware
-from coordinator.dispatch.models import FILLED, HOLDING, LIVE, Assignment, Incident, Task
+from coordinator.dispatch import hours as ledger
+from coordinator.dispatch.models import (
+    FILLED,
+    HOLDING,
+    LIVE,
+    Assignment,
+    Incident,
+    RecordKind,
+    ServiceRecord,
+    Task,
+)
 from coordinator.invariants import Breach, Rule
 from events.outbox import OutboxEvent
 from events.payloads.alerts import AlertRaised
@@ -278,12 +291,110 @@ def acceptances_not_counted(session: Session) -> list[Breach]:
     ]
 
 
+# -- the hours ledger (issue 15) ---------------------------------------------------------------
+def _served_all(
+    session: Session, now: datetime, tolerance: timedelta
+) -> list[tuple[Assignment, Task, list[ServiceRecord], ledger.Served]]:
+    """Every assignment with ledger rows, with its task, rows and time served."""
+    by_assignment: dict[int, list[ServiceRecord]] = defaultdict(list)
+    for r in session.exec(select(ServiceRecord).order_by(col(ServiceRecord.id))).all():
+        by_assignment[r.assignment_id].append(r)
+    if not by_assignment:
+        return []
+    out = []
+    ids = list(by_assignment)
+    for start in range(0, len(ids), 500):
+        for a, task in session.exec(
+            select(Assignment, Task)
+            .join(Task, col(Task.id) == Assignment.task_id)
+            .where(col(Assignment.id).in_(ids[start : start + 500]))
+        ).all():
+            rows = by_assignment[a.id or 0]
+            served = ledger.served(
+                assignment_id=a.id or 0,
+                window_start=task.starts_at,
+                window_end=task.ends_at,
+                records=rows,
+                now=now,
+                tolerance=tolerance,
+            )
+            out.append((a, task, rows, served))
+    return out
+
+
+def hours_beyond_window(session: Session, *, now: datetime, tolerance: timedelta) -> list[Breach]:
+    """Hours served outside the task's window widened by the tolerance, or more of them than
+    the window plus the tolerance: the ledger claims time nobody could have served."""
+    out: list[Breach] = []
+    for a, task, _, served in _served_all(session, now, tolerance):
+        if served.started_at is None:
+            continue
+        ws, we = served.window_start, served.window_end
+        end = served.ended_at or now
+        hours = served.hours(now)
+        limit = ((we - ws) + tolerance).total_seconds() / 3600
+        if served.started_at < ws - tolerance or end > we + tolerance or hours > limit + 0.01:
+            out.append(
+                Breach(
+                    "hours_exceed_window",
+                    f"assignment {a.id}",
+                    f"{hours} h served {served.started_at.isoformat()} to {end.isoformat()}, "
+                    f"but task {task.id} ran {ws.isoformat()} to {we.isoformat()} "
+                    f"(+{int(tolerance.total_seconds() // 60)} min allowed)",
+                )
+            )
+    return out
+
+
+def hours_overlap(session: Session, *, now: datetime, tolerance: timedelta) -> list[Breach]:
+    """One volunteer served on two assignments at the same time."""
+    by_volunteer: dict[int, list[tuple[int, datetime, datetime]]] = defaultdict(list)
+    for a, _, _, served in _served_all(session, now, tolerance):
+        if served.started_at is not None:
+            by_volunteer[a.volunteer_id].append(
+                (a.id or 0, served.started_at, served.ended_at or now)
+            )
+    return [
+        Breach(
+            "hours_overlap",
+            f"volunteer {vid}",
+            f"hours on assignment {x} and assignment {y} overlap",
+        )
+        for vid, intervals in by_volunteer.items()
+        for x, y in ledger.overlapping(intervals)
+    ]
+
+
+def ledger_out_of_order(session: Session, *, now: datetime, tolerance: timedelta) -> list[Breach]:
+    """A check-out without a check-in, or before it."""
+    out: list[Breach] = []
+    for a, _, rows, served in _served_all(session, now, tolerance):
+        if not any(r.kind == RecordKind.CHECK_OUT for r in rows):
+            continue
+        if served.checked_in_at is None:
+            out.append(Breach("ledger_out_of_order", f"assignment {a.id}", "checked out, never in"))
+        elif served.checked_out_at is not None and served.checked_out_at < served.checked_in_at:
+            out.append(
+                Breach(
+                    "ledger_out_of_order",
+                    f"assignment {a.id}",
+                    f"checked out at {served.checked_out_at.isoformat()}, before the check-in",
+                )
+            )
+    return out
+
+
 RULES: tuple[Rule, ...] = (
     slots_filled_twice,
     two_tasks_in_one_shift,
     incidents_without_tasks,
     slots_without_live_assignment,
     acceptances_not_counted,
+    hours_beyond_window,
+    hours_overlap,
+    ledger_out_of_order,
 )
 #: the rules that take `now` and `grace` (what is lost only once it is old enough)
 TIMED = frozenset({incidents_without_tasks, slots_without_live_assignment})
+#: the ledger's rules, which take `now` and the hours `tolerance` (`Settings.hours_tolerance`)
+LEDGER = frozenset({hours_beyond_window, hours_overlap, ledger_out_of_order})

@@ -140,6 +140,66 @@ class Assignment(SQLModel, table=True):
     closed_reason: str = Field(default="", max_length=200)
 
 
+class RecordKind(StrEnum):
+    """The kinds of row in the hours ledger (`ServiceRecord`)."""
+
+    CHECK_IN = "check_in"
+    CHECK_OUT = "check_out"
+    #: a dispatcher's correction: the served interval as it really was, with a reason
+    CORRECTION = "correction"
+    #: not checked in `no_show_after` past the start; the slot went to someone else
+    NO_SHOW = "no_show"
+
+
+def _kind_is(kind: RecordKind) -> Any:
+    return text(f"kind = '{kind.value}'")
+
+
+class ServiceRecord(SQLModel, table=True):
+    """The hours ledger (issue 15): append-only, one row per check-in, check-out, correction
+    or no-show. Nothing updates or deletes a row; hours are derived from the rows
+    (`dispatch.hours`). An assignment has at most one check-in and one check-out (partial
+    unique indexes: two texts at once store one); a correction is a new row naming the
+    interval served, and the newest correction wins, the originals staying as they were."""
+
+    __tablename__ = "service_records"
+    __table_args__ = (
+        Index(
+            "uq_service_record_check_in",
+            "assignment_id",
+            unique=True,
+            sqlite_where=_kind_is(RecordKind.CHECK_IN),
+            postgresql_where=_kind_is(RecordKind.CHECK_IN),
+        ),
+        Index(
+            "uq_service_record_check_out",
+            "assignment_id",
+            unique=True,
+            sqlite_where=_kind_is(RecordKind.CHECK_OUT),
+            postgresql_where=_kind_is(RecordKind.CHECK_OUT),
+        ),
+        Index("ix_service_record_volunteer", "volunteer_id", "recorded_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    assignment_id: int = Field(foreign_key="assignments.id", index=True)
+    task_id: int = Field(foreign_key="tasks.id")
+    volunteer_id: int = Field(foreign_key="volunteers.id")
+    kind: str = Field(max_length=10)
+    #: the moment a check-in, check-out or no-show happened, as the clock said
+    at: datetime | None = Field(default=None, sa_column=tz_column())
+    #: a correction's interval served (both set), in place of what the clock said
+    started_at: datetime | None = Field(default=None, sa_column=tz_column())
+    ended_at: datetime | None = Field(default=None, sa_column=tz_column())
+    #: sms | board | api | system
+    source: str = Field(max_length=8)
+    actor: str = Field(max_length=64)
+    reason: str = Field(default="", max_length=200)
+    #: the record a correction corrects (the check-in or check-out it replaces), if any
+    corrects_id: int | None = Field(default=None, foreign_key="service_records.id")
+    recorded_at: datetime = Field(default_factory=utcnow, sa_column=tz_column())
+
+
 class Playbook(SQLModel, table=True):
     """What an alert of a kind (and optionally a level) makes: data, not code. `level` ""
     is the rule for every level without its own row. See `dispatch.playbooks` for the shape."""
@@ -224,3 +284,73 @@ class AssignVolunteer(BaseModel):
 
 class CancelAssignment(BaseModel):
     reason: str = PydField(default="", max_length=200)
+
+
+class CheckBody(BaseModel):
+    """A check-in or check-out by hand: now, unless the person says when (`at`, at most a
+    day back: a volunteer without a phone told the station manager when they came)."""
+
+    at: datetime | None = None
+    note: str = PydField(default="", max_length=200)
+
+
+class CorrectionBody(BaseModel):
+    """A dispatcher's correction of an assignment's hours: the interval actually served."""
+
+    started_at: datetime
+    ended_at: datetime
+    #: why (required: something that is not blank)
+    reason: str = PydField(min_length=1, max_length=200, pattern=r"\S")
+
+
+class ServiceRecordPublic(BaseModel):
+    id: int
+    assignment_id: int
+    task_id: int
+    kind: str
+    at: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    source: str
+    actor: str
+    reason: str
+    corrects_id: int | None
+    recorded_at: datetime
+
+
+class ServedPublic(BaseModel):
+    """One assignment's hours as the ledger gives them."""
+
+    assignment_id: int
+    task_id: int
+    task: str
+    status: str
+    window_start: datetime
+    window_end: datetime
+    checked_in_at: datetime | None
+    checked_out_at: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    hours: float
+    #: early (counted from the window's start), auto_closed (no check-out: closed at the
+    #: window's end), capped (left later than the tolerance), corrected, on_shift,
+    #: no_check_in, no_show
+    flags: list[str]
+
+
+class HoursPublic(BaseModel):
+    volunteer_id: int
+    year: int
+    hours: float
+    tasks: int
+    assignments: list[ServedPublic]
+    records: list[ServiceRecordPublic]
+
+
+class AttendancePublic(BaseModel):
+    """What a check-in or check-out did."""
+
+    result: str
+    assignment_id: int
+    at: datetime | None
+    hours: float | None = None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case, func, tuple_
@@ -21,6 +21,8 @@ from coordinator.dispatch.models import (
     IncidentDetail,
     IncidentSummary,
     Playbook,
+    RecordKind,
+    ServiceRecord,
     Task,
     TaskPublic,
 )
@@ -138,6 +140,10 @@ def assignments_of_incident(*, session: Session, incident_id: int) -> list[Assig
             .order_by(col(Assignment.id))
         ).all()
     )
+
+
+def get_task(*, session: Session, task_id: int) -> Task | None:
+    return session.get(Task, task_id)
 
 
 def lock_task(*, session: Session, task_id: int) -> Task | None:
@@ -437,3 +443,139 @@ def holding(session: Session, task_id: int) -> list[Assignment]:
             )
         ).all()
     )
+
+
+# -- the hours ledger (issue 15) ---------------------------------------------------------------
+def records_of(
+    *, session: Session, assignment_ids: Iterable[int]
+) -> dict[int, list[ServiceRecord]]:
+    """Assignment id → its ledger rows in the order written."""
+    wanted = list(set(assignment_ids))
+    out: dict[int, list[ServiceRecord]] = defaultdict(list)
+    for start in range(0, len(wanted), 500):
+        for r in session.exec(
+            select(ServiceRecord)
+            .where(col(ServiceRecord.assignment_id).in_(wanted[start : start + 500]))
+            .order_by(col(ServiceRecord.id))
+        ).all():
+            out[r.assignment_id].append(r)
+    return dict(out)
+
+
+def record_of_kind(
+    *, session: Session, assignment_id: int, kind: RecordKind
+) -> ServiceRecord | None:
+    """The assignment's check-in or check-out (there is at most one of each)."""
+    return session.exec(
+        select(ServiceRecord).where(
+            ServiceRecord.assignment_id == assignment_id, ServiceRecord.kind == kind
+        )
+    ).first()
+
+
+def checked_in_ids(*, session: Session, assignment_ids: Iterable[int]) -> set[int]:
+    """Those of `assignment_ids` with a check-in."""
+    wanted = list(set(assignment_ids))
+    found: set[int] = set()
+    for start in range(0, len(wanted), 500):
+        found |= set(
+            session.exec(
+                select(ServiceRecord.assignment_id).where(
+                    col(ServiceRecord.assignment_id).in_(wanted[start : start + 500]),
+                    ServiceRecord.kind == RecordKind.CHECK_IN,
+                )
+            ).all()
+        )
+    return found
+
+
+def served_assignments(
+    *, session: Session, volunteer_id: int, start: datetime, end: datetime
+) -> list[tuple[Assignment, Task]]:
+    """The volunteer's assignments with a ledger row whose task's window overlaps
+    [start, end), oldest first."""
+    with_records = select(ServiceRecord.assignment_id).where(
+        ServiceRecord.volunteer_id == volunteer_id
+    )
+    rows = session.exec(
+        select(Assignment, Task)
+        .join(Task, col(Task.id) == Assignment.task_id)
+        .where(
+            Assignment.volunteer_id == volunteer_id,
+            col(Assignment.id).in_(with_records),
+            col(Task.starts_at) < end,
+            col(Task.ends_at) > start - timedelta(days=1),
+        )
+        .order_by(col(Task.starts_at), col(Assignment.id))
+    ).all()
+    return [(a, t) for a, t in rows]
+
+
+def accepted_with_tasks(*, session: Session, volunteer_id: int) -> list[tuple[Assignment, Task]]:
+    """The volunteer's accepted assignments and their tasks, soonest first."""
+    rows = session.exec(
+        select(Assignment, Task)
+        .join(Task, col(Task.id) == Assignment.task_id)
+        .where(Assignment.volunteer_id == volunteer_id, Assignment.status == "accepted")
+        .order_by(col(Task.starts_at), col(Assignment.id))
+        .execution_options(populate_existing=True)
+    ).all()
+    return [(a, t) for a, t in rows]
+
+
+def not_checked_in(
+    *, session: Session, started_before: datetime, now: datetime, limit: int = 2000
+) -> list[tuple[Assignment, Task]]:
+    """Accepted assignments without a check-in whose task started before `started_before`
+    and has not ended by `now`: the no-show sweep's work, in task order (as the solver
+    locks tasks)."""
+    checked = select(ServiceRecord.assignment_id).where(ServiceRecord.kind == RecordKind.CHECK_IN)
+    rows = session.exec(
+        select(Assignment, Task)
+        .join(Task, col(Task.id) == Assignment.task_id)
+        .where(
+            Assignment.status == "accepted",
+            col(Task.starts_at) <= started_before,
+            col(Task.ends_at) > now,
+            col(Assignment.id).not_in(checked),
+        )
+        .order_by(col(Task.id), col(Assignment.id))
+        .limit(limit)
+    ).all()
+    return [(a, t) for a, t in rows]
+
+
+def station_code_of(task: Task) -> str | None:
+    """The code of the station a station shift is at, from its plan key
+    (`<rule>:<station code>:<day>:<HH:MM>`, see `playbooks.plan`; other tasks' keys have at
+    most three parts); None for other tasks. The caller checks a station has that code."""
+    parts = task.plan_key.split(":")
+    return parts[1] if len(parts) >= 4 and parts[1] else None
+
+
+def station_shifts(
+    *, session: Session, station_code: str, start: datetime, end: datetime
+) -> list[tuple[Assignment, Task, ServiceRecord | None, ServiceRecord | None]]:
+    """The accepted and completed assignments of the shifts at a station (by its code, see
+    :func:`station_code_of`) whose window overlaps [start, end), soonest first, each with its
+    check-in and check-out (or None): the station page's roster."""
+    rows = session.exec(
+        select(Assignment, Task)
+        .join(Task, col(Task.id) == Assignment.task_id)
+        .where(
+            col(Task.plan_key).like(f"%:{station_code}:%"),
+            col(Assignment.status).in_(FILLED),
+            col(Task.starts_at) < end,
+            col(Task.ends_at) > start,
+        )
+        .order_by(col(Task.starts_at), col(Assignment.id))
+    ).all()
+    pairs = [(a, t) for a, t in rows if station_code_of(t) == station_code]
+    records = records_of(session=session, assignment_ids=[a.id or 0 for a, _ in pairs])
+    out = []
+    for a, task in pairs:
+        mine = records.get(a.id or 0, [])
+        arrived = next((r for r in mine if r.kind == RecordKind.CHECK_IN), None)
+        left = next((r for r in mine if r.kind == RecordKind.CHECK_OUT), None)
+        out.append((a, task, arrived, left))
+    return out

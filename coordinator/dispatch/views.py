@@ -1,29 +1,39 @@
 """Incidents, tasks, assignments and playbooks for dispatchers; overrides of the automatic
-decisions (cancel an assignment, assign a named volunteer)."""
+decisions (cancel an assignment, assign a named volunteer); check-in and check-out by hand,
+the hours ledger and its corrections."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, HTTPException, Query, status
 from sqlmodel import Session
 
-from coordinator.accounts.service import record_audit
+from coordinator.accounts.service import Actor, record_audit
 from coordinator.alerts.service import KINDS, LEVELS
-from coordinator.deps import Dispatcher, SessionDep
+from coordinator.common import utcnow
+from coordinator.deps import Dispatcher, SessionDep, SettingsDep, StationStaff
 from coordinator.dispatch import errors, service
-from coordinator.dispatch.flows import incidents, overrides
+from coordinator.dispatch.flows import attendance, incidents, overrides
 from coordinator.dispatch.models import (
     Assignment,
     AssignmentPublic,
     AssignVolunteer,
+    AttendancePublic,
     CancelAssignment,
+    CheckBody,
+    CorrectionBody,
+    HoursPublic,
     Incident,
     IncidentDetail,
     IncidentList,
+    ServedPublic,
+    ServiceRecordPublic,
 )
 from coordinator.dispatch.playbooks import PlaybookData
+from coordinator.logistics import service as logistics
 from coordinator.lookup import PathId, fetch_or_404
+from coordinator.volunteers import service as roster
 
 router = APIRouter(prefix="/api", tags=["dispatch"])
 
@@ -148,3 +158,162 @@ def put_playbook(
     )
     session.commit()
     return {"kind": row.kind, "level": row.level or None, "data": row.data}
+
+
+# -- check-in, check-out and the hours ledger (issue 15) ---------------------------------------
+def _may_check(session: Session, actor: Actor, assignment_id: int) -> None:
+    """Dispatchers check anyone in or out; a station manager only the volunteers of a shift
+    at their own station (404 for an assignment that does not exist, 403 for another's)."""
+    a = session.get(Assignment, assignment_id)
+    if a is None:
+        raise errors.AssignmentNotFound(f"assignment {assignment_id} does not exist")
+    if actor.role in ("admin", "dispatcher"):
+        return
+    task = service.get_task(session=session, task_id=a.task_id)
+    code = service.station_code_of(task) if task else None
+    stations = {p.code: p.id for p in logistics.places_of_kind(session=session, kind="station")}
+    station_id = stations.get(code or "")
+    if station_id is None or not actor.may_manage(station_id):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "not a shift at your station")
+
+
+def _refuse(outcome: attendance.Outcome) -> None:
+    """A check-in or check-out that did not happen, as a 409 saying why."""
+    why = {
+        attendance.Attendance.ALREADY_IN: "already checked in",
+        attendance.Attendance.ALREADY_OUT: "already checked out",
+        attendance.Attendance.NOT_CHECKED_IN: "not checked in",
+        attendance.Attendance.TOO_EARLY: "too early: the window has not opened yet",
+        attendance.Attendance.NOT_OPEN: f"the assignment is {outcome.assignment.status}"
+        " or its task is over",
+    }.get(outcome.result)
+    if why is not None:
+        raise errors.AttendanceRefused(f"assignment {outcome.assignment.id}: {why}")
+
+
+@router.post("/assignments/{assignment_id}/check-in", response_model=AttendancePublic)
+def check_in(
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: StationStaff,
+    assignment_id: PathId,
+    body: CheckBody | None = None,
+) -> AttendancePublic:
+    """Check a volunteer in by hand (one without a phone at hand), now or at `at` (at most a
+    day back). 409 when already checked in, too early, or the assignment is not accepted."""
+    _may_check(session, actor, assignment_id)
+    outcome = attendance.check_in(
+        session=session,
+        assignment_id=assignment_id,
+        actor=actor,
+        source="api",
+        early=settings.check_in_early,
+        at=body.at if body else None,
+        note=body.note if body else "",
+    )
+    _refuse(outcome)
+    session.commit()
+    return AttendancePublic(result=outcome.result, assignment_id=assignment_id, at=outcome.at)
+
+
+@router.post("/assignments/{assignment_id}/check-out", response_model=AttendancePublic)
+def check_out(
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: StationStaff,
+    assignment_id: PathId,
+    body: CheckBody | None = None,
+) -> AttendancePublic:
+    """Check a volunteer out by hand, now or at `at`; completes the assignment. 409 when
+    not checked in or checked out already; 422 for a time before the check-in."""
+    _may_check(session, actor, assignment_id)
+    outcome = attendance.check_out(
+        session=session,
+        assignment_id=assignment_id,
+        actor=actor,
+        source="api",
+        tolerance=settings.hours_tolerance,
+        at=body.at if body else None,
+        note=body.note if body else "",
+    )
+    _refuse(outcome)
+    session.commit()
+    hours = outcome.served.hours() if outcome.served else None
+    return AttendancePublic(
+        result=outcome.result, assignment_id=assignment_id, at=outcome.at, hours=hours
+    )
+
+
+@router.post(
+    "/assignments/{assignment_id}/corrections",
+    response_model=ServiceRecordPublic,
+    status_code=status.HTTP_201_CREATED,
+)
+def correct_hours(
+    body: CorrectionBody,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: Dispatcher,
+    assignment_id: PathId,
+) -> ServiceRecordPublic:
+    """Correct an assignment's hours: a new ledger row with the interval served and a
+    reason (the rows before it stay; the audit log says who and why)."""
+    row = attendance.correct(
+        session=session,
+        assignment_id=assignment_id,
+        started_at=body.started_at,
+        ended_at=body.ended_at,
+        reason=body.reason,
+        actor=actor,
+        tolerance=settings.hours_tolerance,
+    )
+    session.commit()
+    return ServiceRecordPublic.model_validate(row, from_attributes=True)
+
+
+@router.get("/volunteers/{volunteer_id}/hours", response_model=HoursPublic)
+def volunteer_hours(
+    session: SessionDep,
+    settings: SettingsDep,
+    _actor: Dispatcher,
+    volunteer_id: PathId,
+    year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+) -> HoursPublic:
+    """A volunteer's service records in a year (local time; this year by default) and the
+    hours they add up to, per assignment and in total."""
+    if roster.get_volunteer(session=session, volunteer_id=volunteer_id) is None:
+        raise errors.UnknownVolunteer(f"volunteer {volunteer_id} does not exist")
+    now = utcnow()
+    rules = attendance.Rules.of(settings)
+    got = attendance.year_hours(
+        session=session,
+        volunteer_id=volunteer_id,
+        year=year or attendance.local_year(now, rules.tz),
+        tz=rules.tz,
+        tolerance=rules.tolerance,
+        now=now,
+    )
+    return HoursPublic(
+        volunteer_id=volunteer_id,
+        year=got.year,
+        hours=got.total(now),
+        tasks=got.tasks,
+        assignments=[
+            ServedPublic(
+                assignment_id=a.id or 0,
+                task_id=task.id or 0,
+                task=task.title,
+                status=a.status,
+                window_start=served.window_start,
+                window_end=served.window_end,
+                checked_in_at=served.checked_in_at,
+                checked_out_at=served.checked_out_at,
+                started_at=served.started_at,
+                ended_at=served.ended_at,
+                hours=served.hours(now),
+                flags=list(served.flags),
+            )
+            for a, task, served in got.served
+        ],
+        records=[ServiceRecordPublic.model_validate(r, from_attributes=True) for r in got.records],
+    )

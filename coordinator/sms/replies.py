@@ -19,6 +19,12 @@ or `收到` alone (which acknowledges the text, it does not accept the task) sta
 
 Station managers confirm receipts with `收 S123 全` or `RCV S123 ...`: intent "receipt", the
 reference in `code` and the rest of the message (normalised) in `rest` for logistics to read.
+
+A person joins with `报名 姓名 区 [技能…]` (or `JOIN name district …`; issue 15):
+intent "signup", the words after the keyword in `rest` (NFKC, case kept, any
+punctuation a separator: `报名：张三，云岩区、急救`), split by :func:`signup_fields`.
+Volunteers on shift text `到 [编号]` (check in), `离 [编号]` (check out) and `时长`
+(their hours this year), read like the reply words (English: `IN`, `OUT`, `HOURS`).
 """
 
 from __future__ import annotations
@@ -32,7 +38,18 @@ from typing import Literal, cast, get_args
 
 from events.payloads.sms import SmsReceived
 
-Intent = Literal["accept", "decline", "done", "stop", "receipt", "unknown"]
+Intent = Literal[
+    "accept",
+    "decline",
+    "done",
+    "stop",
+    "receipt",
+    "signup",
+    "check_in",
+    "check_out",
+    "hours",
+    "unknown",
+]
 INTENTS: frozenset[str] = frozenset(get_args(Intent))
 
 ACCEPT = {"1", "Y", "YES", "OK", "是", "好", "好的", "接受", "可以", "同意"}
@@ -66,12 +83,19 @@ DECLINE_PHRASES = {
     "没时间",
 }
 STOP = {"退订", "STOP", "TD", "UNSUBSCRIBE", "END", "QUIT", "CANCEL", "T", "STOPALL"}
+#: on shift: arrived, left, and "how many hours have I served this year"
+CHECK_IN = {"到", "已到", "签到", "到达", "IN", "CHECKIN", "ARRIVED"}
+CHECK_OUT = {"离", "离开", "签退", "OUT", "CHECKOUT", "LEFT"}
+HOURS = {"时长", "查时长", "服务时长", "HOURS"}
 
 WORDS: dict[str, Intent] = {
     **dict.fromkeys(ACCEPT, "accept"),
     **dict.fromkeys(DECLINE, "decline"),
     **dict.fromkeys(DONE, "done"),
     **dict.fromkeys(STOP, "stop"),
+    **dict.fromkeys(CHECK_IN, "check_in"),
+    **dict.fromkeys(CHECK_OUT, "check_out"),
+    **dict.fromkeys(HOURS, "hours"),
 }
 PHRASES: dict[str, Intent] = {
     **dict.fromkeys(ACCEPT_PHRASES, "accept"),
@@ -93,6 +117,12 @@ _RECEIPT_RE = re.compile(
 )
 _CJK_TOKEN_RE = re.compile(rf"^[{_CJK}]+$")
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"), None)
+#: the sign-up keyword (报名, JOIN) opens the text; the name, district and skills follow.
+#: `报名张三 …` may run into the name; `JOIN` must be a word of its own (`JOINED` is not it)
+_SIGNUP_RE = re.compile(r"^[\W_]*(?:报名|JOIN(?![A-Z0-9]))(?P<rest>.*)$", re.S | re.I)
+#: what separates a sign-up's fields: spaces and any punctuation (、，：；…) but the `_` and
+#: `-` of skill names (`first_aid`, `first-aid`)
+_FIELD_SEP_RE = re.compile(r"[^\w-]+")
 
 
 @dataclass(frozen=True)
@@ -141,6 +171,10 @@ def parse_reply(text: str) -> Reply:
 def interpret(text: str) -> Reply:
     """The parser itself, without `parse_reply`'s safety net: a bug here raises (the tests
     feed it arbitrary text so that a bug fails them instead of hiding as "unknown")."""
+    signup = _SIGNUP_RE.match(unicodedata.normalize("NFKC", text).translate(_INVISIBLE))
+    if signup:
+        rest = " ".join(_FIELD_SEP_RE.split(signup.group("rest"))).strip()
+        return Reply("signup", None, text, rest)
     clean = normalise(text)
     stripped = re.sub(r"^[\W_]+|[\W_]+$", "", clean)
     receipt = _RECEIPT_RE.match(stripped)
@@ -191,6 +225,26 @@ def _phrase(tokens: list[str], text: str) -> Reply | None:
 
 def _one(codes: set[str]) -> str | None:
     return next(iter(codes)) if len(codes) == 1 else None
+
+
+@dataclass(frozen=True)
+class SignupFields:
+    """What a sign-up text says: a name, a district (name or code, resolved by the roster)
+    and any skills (as written; the roster maps `急救` to `first_aid`)."""
+
+    name: str
+    district: str
+    skills: tuple[str, ...]
+
+
+def signup_fields(rest: str) -> SignupFields | None:
+    """The fields of a sign-up's `rest`, or None when it lacks the name or the district
+    (the sender then gets the form to use). `报名张三云岩区` without separators is None too:
+    where the name ends cannot be told."""
+    words = rest.split()
+    if len(words) < 2:
+        return None
+    return SignupFields(words[0], words[1], tuple(words[2:]))
 
 
 def reply_of(event: SmsReceived) -> Reply:

@@ -274,6 +274,21 @@ def was_texted(*, session: Session, assignment_id: int, template: str) -> bool:
     )
 
 
+def was_queued(*, session: Session, assignment_id: int, template: str) -> bool:
+    """Whether a text of `template` about the assignment was queued, sent or not (a text to
+    be sent once must not be queued again while the first waits for the gateway)."""
+    return (
+        session.exec(
+            select(SmsMessage.id).where(
+                SmsMessage.assignment_id == assignment_id,
+                SmsMessage.template == template,
+                SmsMessage.direction == "outbound",
+            )
+        ).first()
+        is not None
+    )
+
+
 def unsent_count(*, session: Session) -> int:
     """Outgoing texts queued and not yet handed to the gateway."""
     return int(
@@ -302,7 +317,18 @@ def inbound_counts_since(*, session: Session, phones: set[str], since: datetime)
 #: the kinds of text we send on our own when a text could not be acted on; an auto-responder
 #: answering them would answer forever, so they are limited per number (see
 #: :func:`auto_answers_since`). Answers to real actions (accepted, declined…) are not.
-AUTO_ANSWER_KINDS = ("help", "unknown_number", "opted_out")
+AUTO_ANSWER_KINDS = (
+    "help",
+    "unknown_number",
+    "opted_out",
+    # a sign-up that changed nothing (issue 15): a flood of `报名` from one number is
+    # answered at most `auto_answer_limit` times an hour, then only stored
+    "signup_format",
+    "signup_bad_district",
+    "signup_duplicate",
+    "signup_pending",
+    "signup_refused_before",
+)
 #: the window `Settings.auto_answer_limit` counts in
 AUTO_ANSWER_WINDOW = timedelta(hours=1)
 

@@ -83,6 +83,9 @@ _EXAMPLE_EN = {
     "面38 水60 饼20 感10": "MIAN38 SHUI60 BING20 GAN10",
     "面2": "MIAN2",
     "“水”报了两次": "SHUI given twice",
+    "张三丰": "Zhang Sanfeng",
+    "火星区": "Mars",
+    "到": "IN",
 }
 
 _ALL: tuple[Template, ...] = (
@@ -167,9 +170,10 @@ _ALL: tuple[Template, ...] = (
     ),
     _t(
         "unknown_number",
-        "本号码未登记为志愿者，如需报名请联系工会。",
-        "this number is not registered as a volunteer. Please contact the union to join.",
-        purpose="the answer to a number not on the roster",
+        "本号码未登记为志愿者。报名请回复：报名 姓名 区县，如“报名 张三 云岩区”",
+        "this number is not registered as a volunteer. To join, text: JOIN name district, "
+        'e.g. "JOIN Zhang Yunyan"',
+        purpose="the answer to a number not on the roster (it says how to sign up)",
     ),
     _t(
         "offer_closed",
@@ -257,6 +261,157 @@ _ALL: tuple[Template, ...] = (
         code="S1024",
         why="“水”报了两次",
         sent="面40 水60 饼20 感10",
+    ),
+    # Volunteers from sign-up to hours (issue 15): `报名 姓名 区 [技能…]` and its outcome
+    _t(
+        "signup_received",
+        "{person}，报名已收到，审核后短信通知您。谢谢！",
+        "{person}, we got your sign-up and will text you once it is reviewed. Thank you!",
+        purpose="a sign-up by SMS waiting for approval",
+        person="张三丰",
+    ),
+    _t(
+        "signup_format",
+        "报名请回复：报名 姓名 区县 技能（可选），如“报名 张三 云岩区 急救”",
+        'to join, text: JOIN name district [skills], e.g. "JOIN Zhang Yunyan first_aid"',
+        purpose="a sign-up text without a name and a district",
+    ),
+    _t(
+        "signup_bad_district",
+        "未找到区县“{district}”，请用贵阳的区县名，如云岩区、南明区。",
+        "no district called {district}. Use a Guiyang district name, e.g. Yunyan or Nanming.",
+        purpose="a sign-up naming a district we do not know",
+        district="火星区",
+    ),
+    _t(
+        "signup_duplicate",
+        "本号码已是暖流志愿者，无需重复报名。谢谢！",
+        "this number is already a Nuanliu volunteer; no need to sign up again.",
+        purpose="a sign-up from a number on the roster",
+    ),
+    _t(
+        "signup_pending",
+        "您的报名正在审核中，结果会短信通知您，无需重复报名。",
+        "your sign-up is being reviewed; we will text you the outcome. No need to sign up again.",
+        purpose="a text from a number whose sign-up waits for approval",
+    ),
+    _t(
+        "signup_refused_before",
+        "您此前的报名未通过审核，如有疑问请联系工会。",
+        "your earlier sign-up was not approved. Please contact the union with any questions.",
+        purpose="a text from a number whose sign-up was declined",
+    ),
+    _t(
+        "signup_approved",
+        "{person}，报名已通过，欢迎加入暖流志愿者！有任务会短信邀请您，TD退订",
+        "{person}, you are approved, welcome! We will text you when there is work. STOP to opt out",
+        purpose="a sign-up approved by a dispatcher",
+        person="张三丰",
+    ),
+    _t(
+        "signup_declined",
+        "很抱歉，您的报名未通过审核。如有疑问请联系工会。",
+        "sorry, your sign-up was not approved. Please contact the union with any questions.",
+        purpose="a sign-up declined by a dispatcher",
+    ),
+    # on shift: `到`, `离`, `时长` (times are local, Asia/Shanghai)
+    _t(
+        "checked_in",
+        "{time}已签到：{task}（编号{code}）。离开时回复“离”，注意安全！",
+        "checked in at {time}, {task} (ref {code}). Text OUT when you leave. Stay safe!",
+        purpose="the answer to a check-in",
+        time="08:05",
+        task=_TASK["task"],
+        code="K4F",
+    ),
+    _t(
+        "checked_in_early",
+        "{time}已签到：{task}（{code}），时长从{start}起计。离开回复“离”",
+        "checked in at {time}, {task} (ref {code}); hours count from {start}. "
+        "Text OUT when you leave.",
+        purpose="the answer to a check-in before the window opens",
+        time="06:40",
+        task=_TASK["task"],
+        code="K4F",
+        start="07:00",
+    ),
+    _t(
+        "already_checked_in",
+        "您已于{time}签到：{task}（编号{code}）。离开时回复“离”",
+        "you checked in at {time} already, {task} (ref {code}). Text OUT when you leave.",
+        purpose="a second check-in",
+        time="08:05",
+        task=_TASK["task"],
+        code="K4F",
+    ),
+    _t(
+        "checked_out",
+        "{time}已签退：{task}，本次服务{hours}小时。辛苦了，谢谢您！",
+        "checked out at {time}, {task}: {hours} h served. Thank you!",
+        purpose="the answer to a check-out (it replaces the completed text)",
+        time="11:40",
+        task=_TASK["task"],
+        hours="3.5",
+    ),
+    _t(
+        "not_checked_in",
+        "您还没有签到，无法签退。到达后请回复“到 编号”签到。",
+        'you have not checked in, so there is nothing to check out of. Text "IN ref" when '
+        "you arrive.",
+        purpose="a check-out without a check-in",
+    ),
+    _t(
+        "no_task_to_check_in",
+        "没有找到您可签到的任务。请回复“到 编号”，编号见确认短信。",
+        'no task of yours to check in to. Text "IN ref" with the ref from your confirmation.',
+        purpose="a check-in naming no accepted task open now",
+    ),
+    _t(
+        "check_in_too_early",
+        "{task}{start}开始，请在开始前{minutes}分钟内再签到（编号{code}）。",
+        "{task} starts at {start}; check in at most {minutes} min before (ref {code}).",
+        purpose="a check-in long before the window opens",
+        task=_TASK["task"],
+        start="07:00",
+        minutes="60",
+        code="K4F",
+    ),
+    _t(
+        "which_task",
+        "您有多个任务：{codes}。请回复“{word} 编号”，如“{word} {example}”",
+        'you have several tasks: {codes}. Reply "{word} ref", e.g. "{word} {example}"',
+        purpose="a check-in or check-out that does not say which of several tasks",
+        codes="K4F、C3M、A7K",
+        word="到",
+        example="K4F",
+    ),
+    _t(
+        "hours",
+        "您{year}年已服务{hours}小时，共{count}次任务。谢谢您！",
+        "in {year} you served {hours} h in {count} tasks. Thank you!",
+        purpose="the answer to 时长: the volunteer's hours this year",
+        year="2026",
+        hours="12.5",
+        count="4",
+    ),
+    # no-shows (NUANLIU_NO_SHOW_REMIND_AFTER, NUANLIU_NO_SHOW_AFTER)
+    _t(
+        "no_show_warning",
+        "{task}已于{start}开始，您未签到。到了回复“到 {code}”，来不了回复2",
+        'the {task} started at {start} and you have not checked in. Text "IN {code}" when '
+        "there, 2 if you cannot come.",
+        purpose="the one reminder to a volunteer not checked in after the start",
+        task=_TASK["task"],
+        start="07:00",
+        code="K4F",
+    ),
+    _t(
+        "no_show_released",
+        "您未签到，“{task}”的岗位已转给他人。如有误请联系调度员。",
+        "you did not check in, so your place in {task} went to another volunteer. "
+        "Contact the dispatcher if this is wrong.",
+        purpose="a no-show's slot given to another volunteer",
+        task=_TASK["task"],
     ),
 )
 

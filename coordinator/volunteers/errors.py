@@ -73,3 +73,11 @@ class ImportFileError(VolunteersError):
     """The file as a whole cannot be imported; the message says why."""
 
     code = "invalid_roster_file"
+
+
+class NotPending(VolunteersError):
+    """An approve or decline of a volunteer who is not waiting for one (decided already, or
+    never signed up)."""
+
+    status = 409
+    code = "volunteer_not_pending"

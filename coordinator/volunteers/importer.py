@@ -282,7 +282,7 @@ def import_volunteers(
             time.sleep(0)
             next_yield = time.monotonic() + YIELD_S
         try:
-            values = volunteer_values(_to_create(row.cells), resolver)
+            values = volunteer_values(_to_create(row.cells), resolver) | {"source": "import"}
         except InvalidVolunteer as exc:
             errors.append(RowError(row=row.number, column=exc.column, message=exc.message))
             continue

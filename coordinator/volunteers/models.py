@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from pydantic import BaseModel
+from pydantic import Field as PydField
 from sqlmodel import Field, SQLModel
 
 from coordinator.common import json_column, tz_column, utcnow
@@ -30,11 +32,24 @@ class VolunteerBase(SQLModel):
     team_id: int | None = Field(default=None, foreign_key="teams.id")
 
 
+class VolunteerStatus(StrEnum):
+    """Where a person is on the roster. A sign-up by SMS waits `pending` (and inactive, so
+    the matching never asks them) until a dispatcher approves or declines it; imported and
+    dispatcher-made volunteers are `active` from the start."""
+
+    ACTIVE = "active"
+    PENDING = "pending"
+    DECLINED = "declined"
+
+
 class Volunteer(VolunteerBase, table=True):
     __tablename__ = "volunteers"
 
     id: int | None = Field(default=None, primary_key=True)
     active: bool = True
+    status: str = Field(default=VolunteerStatus.ACTIVE, max_length=10, index=True)
+    #: how they came: import, api (a dispatcher), sms (a sign-up)
+    source: str = Field(default="api", max_length=8)
     opted_out: bool = False
     #: hours served in the last 30 days, the matching's fairness input
     recent_hours: float = 0.0
@@ -58,6 +73,7 @@ class VolunteerCreate(BaseModel):
 class VolunteerPublic(VolunteerBase):
     id: int
     active: bool
+    status: str = VolunteerStatus.ACTIVE
     opted_out: bool
     recent_hours: float
 
@@ -67,6 +83,31 @@ class VolunteerPage(BaseModel):
     count: int
     offset: int
     limit: int
+
+
+class PendingVolunteer(BaseModel):
+    """A sign-up waiting for a dispatcher: the phone masked unless an admin asks."""
+
+    id: int
+    name: str
+    phone: str
+    district_code: str | None
+    district: str | None
+    skills: list[str]
+    language: str
+    source: str
+    created_at: datetime
+
+
+class PendingPage(BaseModel):
+    items: list[PendingVolunteer]
+    count: int
+
+
+class SignupDecision(BaseModel):
+    """A dispatcher's approve or decline; `reason` is kept in the audit log, never texted."""
+
+    reason: str = PydField(default="", max_length=200)
 
 
 class RowError(BaseModel):

@@ -29,6 +29,9 @@ from coordinator.volunteers.models import Team, VolunteerCreate
 # The row type this service hands to other domains: they name it from here, never from models
 from coordinator.volunteers.models import Volunteer as Volunteer
 
+# The vocabulary of a volunteer's `status`, for the domains that read it (the reply handler)
+from coordinator.volunteers.models import VolunteerStatus as VolunteerStatus
+
 MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
 
 #: Skill names people write in a spreadsheet → the names playbooks use
@@ -321,6 +324,27 @@ def get_volunteer(*, session: Session, volunteer_id: int) -> Volunteer | None:
     return session.get(Volunteer, volunteer_id)
 
 
+def pending(*, session: Session, limit: int = 200) -> tuple[list[Volunteer], int]:
+    """Sign-ups waiting for a dispatcher, oldest first, and how many there are."""
+    waiting = Volunteer.status == VolunteerStatus.PENDING
+    rows = session.exec(
+        select(Volunteer).where(waiting).order_by(col(Volunteer.id)).limit(limit)
+    ).all()
+    total = session.exec(select(func.count()).select_from(Volunteer).where(waiting)).one()
+    return list(rows), int(total)
+
+
+def lock_volunteer(*, session: Session, volunteer_id: int) -> Volunteer | None:
+    """The volunteer, its row locked for the caller's transaction (PostgreSQL; SQLite
+    serialises writers anyway), read afresh."""
+    return session.exec(
+        select(Volunteer)
+        .where(Volunteer.id == volunteer_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+
+
 def create_volunteer(*, session: Session, data: VolunteerCreate) -> Volunteer:
     """Add a volunteer in the caller's transaction; raises InvalidVolunteer (a number already
     on the roster too)."""
@@ -400,7 +424,13 @@ ROSTER_COLUMNS: tuple[Any, ...] = (
 
 
 def _askable() -> tuple[Any, ...]:
-    return (Volunteer.active == True, Volunteer.opted_out == False)  # noqa: E712
+    # a sign-up waiting for approval is inactive too; the status says so a second time, so
+    # that no path that sets `active` by mistake can send a stranger an offer
+    return (
+        Volunteer.active == True,  # noqa: E712
+        Volunteer.opted_out == False,  # noqa: E712
+        Volunteer.status == VolunteerStatus.ACTIVE,
+    )
 
 
 def available(

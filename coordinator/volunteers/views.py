@@ -11,12 +11,17 @@ from sqlmodel import Session
 from starlette.datastructures import UploadFile
 
 from coordinator.accounts.service import Actor, record_audit
+from coordinator.common import mask_phone
 from coordinator.deps import Dispatcher, SessionDep
+from coordinator.geo import service as geo
 from coordinator.lookup import fetch_or_404
-from coordinator.volunteers import importer, service
+from coordinator.volunteers import flows, importer, service
 from coordinator.volunteers.errors import ImportFileError, RosterConflict, VolunteerNotFound
 from coordinator.volunteers.models import (
     ImportResult,
+    PendingPage,
+    PendingVolunteer,
+    SignupDecision,
     Volunteer,
     VolunteerCreate,
     VolunteerPage,
@@ -92,6 +97,69 @@ def post_volunteer(
     )
     _commit(session)
     return _public(volunteer)
+
+
+@router.get("/volunteers/pending", response_model=PendingPage)
+def get_pending(
+    session: SessionDep,
+    actor: Dispatcher,
+    limit: Annotated[int, Query(ge=1, le=500)] = 200,
+) -> PendingPage:
+    """Sign-ups waiting for approval, oldest first; phone numbers masked except for admins."""
+    rows, total = service.pending(session=session, limit=limit)
+    names = {d.code: d.name_zh for d in geo.list_districts(session=session)}
+    items = [
+        PendingVolunteer(
+            id=v.id or 0,
+            name=v.name,
+            phone=v.phone if actor.role == "admin" else mask_phone(v.phone),
+            district_code=v.district_code,
+            district=names.get(v.district_code or ""),
+            skills=v.skills,
+            language=v.language,
+            source=v.source,
+            created_at=v.created_at,
+        )
+        for v in rows
+    ]
+    return PendingPage(items=items, count=total)
+
+
+@router.post("/volunteers/{volunteer_id}/approve", response_model=VolunteerPublic)
+def approve_volunteer(
+    session: SessionDep,
+    actor: Dispatcher,
+    volunteer: VolunteerRow,
+    body: SignupDecision | None = None,
+) -> VolunteerPublic:
+    """Approve a sign-up: the volunteer may be asked for work from now and is told by SMS.
+    409 when they are not waiting (approved or declined already)."""
+    done = flows.approve(
+        session=session,
+        volunteer_id=volunteer.id or 0,
+        actor=actor,
+        reason=body.reason if body else "",
+    )
+    _commit(session)
+    return _public(done)
+
+
+@router.post("/volunteers/{volunteer_id}/decline", response_model=VolunteerPublic)
+def decline_volunteer(
+    session: SessionDep,
+    actor: Dispatcher,
+    volunteer: VolunteerRow,
+    body: SignupDecision | None = None,
+) -> VolunteerPublic:
+    """Decline a sign-up; the person is told by SMS (the reason stays in the audit log)."""
+    done = flows.decline(
+        session=session,
+        volunteer_id=volunteer.id or 0,
+        actor=actor,
+        reason=body.reason if body else "",
+    )
+    _commit(session)
+    return _public(done)
 
 
 @router.get("/volunteers/{volunteer_id}", response_model=VolunteerPublic)

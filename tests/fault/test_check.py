@@ -474,6 +474,97 @@ def plant_movements_without_balance(s: Session, w: dict[str, Any]) -> None:
         )
 
 
+def _record(
+    s: Session,
+    w: dict[str, Any],
+    kind: str,
+    *,
+    assignment: int | None = None,
+    task: int | None = None,
+    at: Any = None,
+    started: Any = None,
+    ended: Any = None,
+) -> None:
+    """A row of the hours ledger, written around the flows (for the world's volunteer 0)."""
+    s.execute(
+        text(
+            "INSERT INTO service_records (assignment_id, task_id, volunteer_id, kind, at,"
+            " started_at, ended_at, source, actor, reason, recorded_at) VALUES (:a, :t, :v, :k,"
+            " :at, :s, :e, 'api', 'planted', '', :n)"
+        ),
+        {
+            "a": assignment or w["assignment"],
+            "t": task or w["tasks"][0],
+            "v": w["volunteers"][0],
+            "k": kind,
+            "at": at,
+            "s": started,
+            "e": ended,
+            "n": utcnow(),
+        },
+    )
+
+
+def _window(s: Session, task_id: int) -> tuple[Any, Any]:
+    task = s.get(Task, task_id)
+    assert task is not None
+    from coordinator.common import aware
+
+    return aware(task.starts_at), aware(task.ends_at)
+
+
+def plant_hours_beyond_window(s: Session, w: dict[str, Any]) -> None:
+    """A correction claiming 45 minutes past the end (30 are allowed)."""
+    start, end = _window(s, w["tasks"][0])
+    _record(s, w, "correction", started=start, ended=end + timedelta(minutes=45))
+
+
+def plant_hours_overlap(s: Session, w: dict[str, Any]) -> None:
+    """Two back-to-back tasks of one volunteer whose corrected hours overlap by half an hour
+    (each within its own window and tolerance)."""
+    start, end = _window(s, w["tasks"][0])
+    later = Task(
+        incident_id=w["incident"],
+        plan_key="k-later",
+        kind="de_icing",
+        title="later",
+        lat=26.58,
+        lon=106.71,
+        slots=1,
+        starts_at=end,
+        ends_at=end + timedelta(hours=4),
+        unfillable=True,
+        unfillable_since=utcnow(),
+    )
+    s.add(later)
+    s.flush()
+    other = _insert_assignment(s, w, volunteer=0, slot=0, status="cancelled")
+    s.execute(
+        text("UPDATE assignments SET task_id = :t WHERE id = :a"), {"t": later.id, "a": other}
+    )
+    _record(s, w, "correction", started=start, ended=end + timedelta(minutes=20))
+    _record(
+        s,
+        w,
+        "correction",
+        assignment=other,
+        task=later.id,
+        started=end - timedelta(minutes=10),
+        ended=end + timedelta(hours=4),
+    )
+
+
+def plant_check_out_without_check_in(s: Session, w: dict[str, Any]) -> None:
+    start, _ = _window(s, w["tasks"][0])
+    _record(s, w, "check_out", at=start + timedelta(hours=1))
+
+
+def plant_check_out_before_check_in(s: Session, w: dict[str, Any]) -> None:
+    start, _ = _window(s, w["tasks"][0])
+    _record(s, w, "check_in", at=start + timedelta(hours=1))
+    _record(s, w, "check_out", at=start + timedelta(minutes=30))
+
+
 PLANTS: list[tuple[Callable[[Session, dict[str, Any]], None], str, str]] = [
     (plant_overfilled, "slot_overfilled", "accepted/completed assignments for 1 slot(s)"),
     (plant_slot_held_twice, "slot_held_twice", "hold the same slot"),
@@ -493,6 +584,10 @@ PLANTS: list[tuple[Callable[[Session, dict[str, Any]], None], str, str]] = [
     (plant_slot_without_live_assignment, "slot_without_live_assignment", "not flagged"),
     (plant_reply_never_applied, "reply_never_applied", "never applied by dispatch"),
     (plant_receipt_never_applied, "reply_never_applied", "never applied by inventory"),
+    (plant_hours_beyond_window, "hours_exceed_window", "(+30 min allowed)"),
+    (plant_hours_overlap, "hours_overlap", "overlap"),
+    (plant_check_out_without_check_in, "ledger_out_of_order", "checked out, never in"),
+    (plant_check_out_before_check_in, "ledger_out_of_order", "before the check-in"),
 ]
 
 
@@ -517,6 +612,15 @@ def test_each_planted_breach_is_reported(engine, world, plant, rule, words):
     breach = next(b for b in found if b.rule == rule)
     assert isinstance(breach, Breach) and words in breach.message
     assert str(breach).startswith(f"[{rule}] ")
+
+
+def test_the_hours_tolerance_is_the_callers(engine, world):
+    with Session(engine) as s:
+        plant_hours_beyond_window(s, world)
+        s.flush()
+        assert [b.rule for b in check(session=s)] == ["hours_exceed_window"]
+        assert check(session=s, hours_tolerance=timedelta(hours=1)) == []
+        s.rollback()
 
 
 def test_a_young_offer_and_a_fresh_outbox_row_are_not_breaches(engine, world):

@@ -65,6 +65,23 @@ TABLE: dict[tuple[str, str], Row] = {
     ("POST", "/api/assignments/{assignment_id}/cancel"): Row(
         "/api/assignments/{X}/cancel", DISPATCH, {"reason": "security test"}
     ),
+    # {X} is not a station shift: a station manager may check in only at their own station
+    ("POST", "/api/assignments/{assignment_id}/check-in"): Row(
+        "/api/assignments/{X}/check-in", DISPATCH, {}
+    ),
+    ("POST", "/api/assignments/{assignment_id}/check-out"): Row(
+        "/api/assignments/{X}/check-out", DISPATCH, {}
+    ),
+    ("POST", "/api/assignments/{assignment_id}/corrections"): Row(
+        "/api/assignments/{X}/corrections",
+        DISPATCH,
+        {
+            "started_at": "2026-01-01T08:00:00+08:00",
+            "ended_at": "2026-01-01T09:00:00+08:00",
+            "reason": "security test",
+        },
+    ),
+    ("GET", "/api/volunteers/{volunteer_id}/hours"): Row("/api/volunteers/{V}/hours", DISPATCH),
     ("POST", "/api/tasks/{task_id}/assign"): Row(
         "/api/tasks/{T}/assign", DISPATCH, {"volunteer_id": 999999}
     ),
@@ -73,6 +90,13 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/api/volunteers"): Row("/api/volunteers", DISPATCH),
     ("POST", "/api/volunteers"): Row("/api/volunteers", DISPATCH, {"name": "x", "phone": "1"}),
     ("GET", "/api/volunteers/{volunteer_id}"): Row("/api/volunteers/{V}", DISPATCH),
+    ("GET", "/api/volunteers/pending"): Row("/api/volunteers/pending", DISPATCH),
+    ("POST", "/api/volunteers/{volunteer_id}/approve"): Row(
+        "/api/volunteers/999999/approve", DISPATCH, {}
+    ),
+    ("POST", "/api/volunteers/{volunteer_id}/decline"): Row(
+        "/api/volunteers/999999/decline", DISPATCH, {}
+    ),
     ("POST", "/api/volunteers/import"): Row("/api/volunteers/import", DISPATCH, "name,phone\n"),
     # the "volunteer phone": no token is no entry; a phone's reply comes through the provider
     ("POST", "/api/sms/inbound"): Row(

@@ -165,7 +165,7 @@
     if (S.snapDirty && S.snap) {
       S.snapDirty = false;
       $("as-of").textContent = NL.clock(S.snap.as_of);
-      renderIncidents(); renderMap(); renderStations(); renderLogistics(); renderSms();
+      renderIncidents(); renderMap(); renderStations(); renderLogistics(); renderSignups(); renderSms();
       tickWaiting();
     }
     if (S.feedAll) { S.feedAll = false; S.pending = []; renderFeed(); }
@@ -400,6 +400,18 @@
     }).join("") : '<p class="muted">' + t("board.none") + "</p>");
   }
 
+  // -- the approval queue: sign-ups by SMS waiting for a dispatcher (issue 15) ----------------
+  function renderSignups() {
+    var q = S.snap.signups || { items: [], count: 0 };
+    setHtml($("signup-count"), q.count ? "(" + q.count + ")" : "");
+    setHtml($("signups"), q.items.length ? q.items.map(function (v) {
+      return '<div class="row signup" data-volunteer-id="' + v.id + '"><b>' + esc(v.name) + "</b> · " + esc(v.district || "") +
+        " · " + esc(v.phone) + (v.skills.length ? " · " + v.skills.map(esc).join("、") : "") +
+        ' <button type="button" class="mini primary" data-action="approve-volunteer" data-id="' + v.id + '">' + t("act.approve") + "</button>" +
+        ' <button type="button" class="mini" data-action="decline-volunteer" data-id="' + v.id + '">' + t("act.decline") + "</button></div>";
+    }).join("") : '<p class="muted">' + t("board.none") + "</p>");
+  }
+
   function renderSms() {
     setHtml($("sms"), S.snap.sms.slice(0, 60).map(function (m) {
       return '<li class="' + m.direction + (m.failed ? " failed" : "") + '"><span class="time">' + NL.clock(m.time) + "</span> " +
@@ -484,6 +496,11 @@
         await NL.api("POST", "/api/tasks/" + id + "/assign", { volunteer_id: parseInt(vid, 10) });
       } else if (action === "approve") {
         await NL.api("POST", "/api/plans/" + id + "/approve", {});
+      } else if (action === "approve-volunteer") {
+        await NL.api("POST", "/api/volunteers/" + id + "/approve", {});
+      } else if (action === "decline-volunteer") {
+        if (!confirm(t("act.confirm"))) return;
+        await NL.api("POST", "/api/volunteers/" + id + "/decline", {});
       } else if (action === "ack") {
         await NL.api("POST", "/api/discrepancies/" + id + "/acknowledge", {});
       }

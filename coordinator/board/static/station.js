@@ -106,7 +106,28 @@
     }).join("") + '<button type="submit" class="primary">' + t("station.savecorrection") + "</button></form>";
   }
 
-  function render() { renderIncoming(); renderHandout(); renderStock(); }
+  // the volunteers of this station's shifts: check in and out those without a phone at hand
+  function renderVolunteers() {
+    var rows = data.volunteers || [];
+    if (!rows.length) { $("volunteers").innerHTML = '<p class="muted">' + t("board.none") + "</p>"; return; }
+    $("volunteers").innerHTML = rows.map(function (v) {
+      var state, button = "";
+      if (v.checked_out_at) {
+        state = t("station.out") + " " + NL.clock(v.checked_out_at);
+      } else if (v.checked_in_at) {
+        state = t("station.in") + " " + NL.clock(v.checked_in_at);
+        button = '<button type="button" class="mini" data-check="check-out" data-assignment="' + v.assignment_id + '">' + t("station.checkout") + "</button>";
+      } else {
+        state = v.status === "accepted" ? t("station.notin") : "";
+        if (v.status === "accepted") button = '<button type="button" class="mini primary" data-check="check-in" data-assignment="' + v.assignment_id + '">' + t("station.checkin") + "</button>";
+      }
+      return '<div class="row attendee" data-assignment-id="' + v.assignment_id + '"><b>' + esc(v.name) + "</b> · " +
+        esc(I18N.lang === "en" ? (v.task_en || v.task) : v.task) + " " + NL.clock(v.starts_at) +
+        ' · <span class="state">' + esc(state) + "</span> " + button + "</div>";
+    }).join("");
+  }
+
+  function render() { renderIncoming(); renderVolunteers(); renderHandout(); renderStock(); }
 
   function targetOf(sku) {
     var item = data.items.filter(function (i) { return i.sku === sku; })[0];
@@ -166,6 +187,20 @@
   });
 
   document.addEventListener("click", async function (e) {
+    var k = e.target.closest("button[data-check]");
+    if (k) {
+      busy = true;
+      try {
+        await NL.api("POST", "/api/assignments/" + k.getAttribute("data-assignment") + "/" + k.getAttribute("data-check"), {});
+        status(t("station.handedout"));
+        await load();
+      } catch (err) {
+        status(t("station.failed") + " " + err.message, true);
+      } finally {
+        busy = false;
+      }
+      return;
+    }
     var c = e.target.closest("button[data-correct]");
     if (c) { correcting = +c.getAttribute("data-correct"); renderStock(); return; }
     var p = e.target.closest("button[data-pick]");

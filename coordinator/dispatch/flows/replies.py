@@ -1,29 +1,36 @@
 """A volunteer's text, already read by the parser (`sms.replies`), acted on: accept, decline,
-done, stop, or an answer that explains; read for a whole batch of texts at once."""
+done, stop, sign up, check in, check out, hours, or an answer that explains; read for a
+whole batch of texts at once."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
 from coordinator.accounts.service import record_audit
-from coordinator.common import mask_phone, utcnow
+from coordinator.common import aware, mask_phone, utcnow
 from coordinator.dispatch import service as svc
+from coordinator.dispatch.flows import attendance
+from coordinator.dispatch.flows.attendance import Attendance, local_time
 from coordinator.dispatch.flows.overrides import cancel_assignment
 from coordinator.dispatch.flows.responses import Result, accept, complete, decline, in_time
 from coordinator.dispatch.models import FILLED, LIVE, Assignment, Task
 from coordinator.dispatch.models import AssignmentStatus as S
 from coordinator.logistics import service as logistics
 from coordinator.sms import service as sms
-from coordinator.sms.replies import Reply
+from coordinator.sms.replies import Reply, signup_fields
+from coordinator.volunteers import flows as signups
 from coordinator.volunteers import service as roster
-from coordinator.volunteers.service import InvalidPhone, Volunteer
+from coordinator.volunteers.flows import SignupResult
+from coordinator.volunteers.service import InvalidPhone, Volunteer, VolunteerStatus
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +52,19 @@ class ReplyResult(StrEnum):
     DECLINED = Result.DECLINED.value
     COMPLETED = Result.COMPLETED.value
     ALREADY = Result.ALREADY.value
+    #: a sign-up landed in the approval queue
+    SIGNED_UP = "signed_up"
+    #: a sign-up that changed nothing (already known, wrong form, unknown district)
+    SIGNUP_REFUSED = "signup_refused"
+    #: a text from someone whose sign-up still waits (or was declined)
+    NOT_APPROVED = "not_approved"
+    CHECKED_IN = "checked_in"
+    CHECKED_OUT = "checked_out"
+    #: a check-in or check-out that was not one (twice, too early, not checked in, …)
+    ATTENDANCE_REFUSED = "attendance_refused"
+    #: several tasks, and the text did not say which
+    WHICH_TASK = "which_task"
+    HOURS = "hours"
 
 
 #: which open assignments each intent acts on
@@ -111,6 +131,7 @@ def handle_reply(
     now: datetime | None = None,
     context: ReplyContext | None = None,
     answered_at: datetime | None = None,
+    rules: attendance.Rules | None = None,
 ) -> ReplyResult:
     """Act on a volunteer's text (`reply`, as the parser read it when it arrived) and queue
     any direct answer; returns what happened. `context` (from :func:`reply_context`, for many
@@ -122,7 +143,8 @@ def handle_reply(
     Automatic answers (help, unknown_number, opted_out) are queued at most
     `auto_answer_limit` times per number per hour (`Settings.auto_answer_limit`); beyond that
     the text is still acted on (an opt-out still opts out) and the outcome is the same, but
-    nothing is queued."""
+    nothing is queued. `rules` are the check-in and hours settings (`Settings`' defaults when
+    not given)."""
     now = now or utcnow()
     answered = answered_at or now
     limit = auto_answer_limit
@@ -146,6 +168,8 @@ def handle_reply(
     if volunteer is None:
         if phone in context.managers:
             return R.IGNORED
+        if reply.intent == "signup":
+            return _sign_up(session, phone, reply, may_answer)
         try:
             if may_answer(phone):
                 sms.queue_template(
@@ -167,9 +191,9 @@ def handle_reply(
             **params,
         )
 
-    def say_auto(template: str) -> None:
+    def say_auto(template: str, **params: Any) -> None:
         if may_answer(volunteer.phone):
-            say(template)
+            say(template, **params)
 
     if reply.intent == "stop":
         if volunteer.opted_out:
@@ -177,8 +201,16 @@ def handle_reply(
         opt_out(session=session, volunteer=volunteer)
         say_auto("opted_out")
         return R.OPTED_OUT
+    if reply.intent == "signup":
+        say_auto(_KNOWN_ANSWER[signups.known(volunteer).result])
+        return R.SIGNUP_REFUSED
     if volunteer.opted_out:
         return R.IGNORED  # they asked for no more messages
+    if volunteer.status != VolunteerStatus.ACTIVE:
+        say_auto(_KNOWN_ANSWER[signups.known(volunteer).result])
+        return R.NOT_APPROVED
+    if reply.intent in ("check_in", "check_out", "hours"):
+        return _on_shift(session, volunteer, reply, say, rules or attendance.Rules.defaults(), now)
     if reply.intent == "unknown":
         say_auto("help")
         return R.HELP
@@ -219,7 +251,203 @@ def handle_reply(
         return R(outcome.result.value)
     if reply.intent == "decline":
         return R(decline(session=session, assignment_id=target.id, now=now).result.value)
+    if svc.checked_in_ids(session=session, assignment_ids=[target.id]):
+        # `完成` from someone checked in is their check-out
+        return _check_out(
+            session, volunteer, target, say, rules or attendance.Rules.defaults(), now
+        )
     return R(complete(session=session, assignment_id=target.id, now=now).result.value)
+
+
+#: the answer to a sign-up from a number Nuanliu knows
+_KNOWN_ANSWER: dict[SignupResult, str] = {
+    SignupResult.PENDING: "signup_pending",
+    SignupResult.ON_ROSTER: "signup_duplicate",
+    SignupResult.REFUSED_BEFORE: "signup_refused_before",
+}
+
+
+def _sign_up(session: Session, phone: str, reply: Reply, may_answer: Any) -> ReplyResult:
+    """A stranger's `报名`: into the approval queue, or told what is wrong with the text."""
+    lang = "en" if reply.text.strip().upper().startswith("JOIN") else "zh"
+
+    def answer(template: str, **params: Any) -> None:
+        with suppress(InvalidPhone):  # not a number we could answer
+            sms.queue_template(session=session, phone=phone, template=template, lang=lang, **params)
+
+    fields = signup_fields(reply.rest)
+    if fields is None:
+        if may_answer(phone):
+            answer("signup_format")
+        return ReplyResult.SIGNUP_REFUSED
+    outcome = signups.sign_up(
+        session=session,
+        phone=phone,
+        name=fields.name,
+        district=fields.district,
+        skills=list(fields.skills),
+        language=lang,
+    )
+    if outcome.result == SignupResult.RECEIVED:
+        assert outcome.volunteer is not None
+        sms.queue_template(
+            session=session,
+            phone=outcome.volunteer.phone,
+            template="signup_received",
+            lang=lang,
+            volunteer_id=outcome.volunteer.id,
+            person=outcome.volunteer.name,
+        )
+        return ReplyResult.SIGNED_UP
+    if outcome.result == SignupResult.INVALID and outcome.column == "phone":
+        return ReplyResult.IGNORED  # a landline's SMS service: we cannot text it back
+    if may_answer(phone):
+        if outcome.result == SignupResult.BAD_DISTRICT:
+            answer("signup_bad_district", district=fields.district[:12])
+        elif outcome.result == SignupResult.INVALID:
+            answer("signup_format")
+        else:
+            answer(_KNOWN_ANSWER[outcome.result])
+    return ReplyResult.SIGNUP_REFUSED
+
+
+def _on_shift(
+    session: Session,
+    volunteer: Volunteer,
+    reply: Reply,
+    say: Any,
+    rules: attendance.Rules,
+    now: datetime,
+) -> ReplyResult:
+    """`到`, `离` and `时长` from an active volunteer."""
+    R = ReplyResult
+    vid = volunteer.id or 0
+    if reply.intent == "hours":
+        year = now.astimezone(ZoneInfo(rules.tz)).year
+        got = attendance.year_hours(
+            session=session,
+            volunteer_id=vid,
+            year=year,
+            tz=rules.tz,
+            tolerance=rules.tolerance,
+            now=now,
+        )
+        say("hours", year=year, hours=_hours_text(got.total(now)), count=got.tasks)
+        return R.HOURS
+    word = (
+        ("IN" if reply.intent == "check_in" else "OUT")
+        if volunteer.language == "en"
+        else ("到" if reply.intent == "check_in" else "离")
+    )
+    accepted = attendance.choose(
+        svc.accepted_with_tasks(session=session, volunteer_id=vid), reply.code
+    )
+    if reply.intent == "check_out":
+        inside = svc.checked_in_ids(
+            session=session, assignment_ids=[a.id or 0 for a, _ in accepted]
+        )
+        chosen = [(a, t) for a, t in accepted if a.id in inside]
+        if not chosen:
+            say("not_checked_in")
+            return R.ATTENDANCE_REFUSED
+        if len(chosen) > 1:
+            codes = [a.short_code for a, _ in chosen]
+            say("which_task", codes=codes, word=word, example=codes[0])
+            return R.WHICH_TASK
+        return _check_out(session, volunteer, chosen[0][0], say, rules, now)
+    # a check-in: of the tasks named, the one open for check-in now if only one is
+    chosen = accepted
+    if len(chosen) > 1:
+        open_now = [
+            (a, t)
+            for a, t in chosen
+            if (aware(t.starts_at) or now) - rules.early <= now < (aware(t.ends_at) or now)
+        ]
+        chosen = open_now or chosen
+    if not chosen:
+        say("no_task_to_check_in")
+        return R.ATTENDANCE_REFUSED
+    if len(chosen) > 1:
+        codes = [a.short_code for a, _ in chosen]
+        say("which_task", codes=codes, word=word, example=codes[0])
+        return R.WHICH_TASK
+    a, task = chosen[0]
+    outcome = attendance.check_in(
+        session=session,
+        assignment_id=a.id or 0,
+        actor=f"volunteer:{vid}",
+        source="sms",
+        early=rules.early,
+        now=now,
+    )
+    title = _task_title(session, a, volunteer.language)
+    start = aware(task.starts_at)
+    assert start is not None
+    if outcome.result in (
+        Attendance.CHECKED_IN,
+        Attendance.CHECKED_IN_EARLY,
+        Attendance.ALREADY_IN,
+    ):
+        template = {
+            Attendance.CHECKED_IN: "checked_in",
+            Attendance.CHECKED_IN_EARLY: "checked_in_early",
+            Attendance.ALREADY_IN: "already_checked_in",
+        }[outcome.result]
+        params: dict[str, Any] = {"task": title, "code": a.short_code}
+        params["time"] = local_time(outcome.at or now, rules.tz)
+        if template == "checked_in_early":
+            params["start"] = local_time(start, rules.tz)
+        say(template, a, **params)
+        return R.CHECKED_IN if outcome.result != Attendance.ALREADY_IN else R.ATTENDANCE_REFUSED
+    if outcome.result == Attendance.TOO_EARLY:
+        minutes = int(rules.early.total_seconds() // 60)
+        say(
+            "check_in_too_early",
+            a,
+            task=title,
+            start=local_time(start, rules.tz),
+            minutes=minutes,
+            code=a.short_code,
+        )
+        return R.ATTENDANCE_REFUSED
+    say("no_task_to_check_in")
+    return R.ATTENDANCE_REFUSED
+
+
+def _check_out(
+    session: Session,
+    volunteer: Volunteer,
+    a: Assignment,
+    say: Any,
+    rules: attendance.Rules,
+    now: datetime,
+) -> ReplyResult:
+    outcome = attendance.check_out(
+        session=session,
+        assignment_id=a.id or 0,
+        actor=f"volunteer:{volunteer.id}",
+        source="sms",
+        tolerance=rules.tolerance,
+        now=now,
+    )
+    if outcome.result == Attendance.CHECKED_OUT:
+        served = outcome.served
+        say(
+            "checked_out",
+            a,
+            task=_task_title(session, a, volunteer.language),
+            time=local_time(outcome.at or now, rules.tz),
+            hours=_hours_text(served.hours(now) if served else 0.0),
+        )
+        return ReplyResult.CHECKED_OUT
+    if outcome.result == Attendance.NOT_CHECKED_IN:
+        say("not_checked_in")
+    return ReplyResult.ATTENDANCE_REFUSED
+
+
+def _hours_text(hours: float) -> str:
+    """`3.5`, `4`, `0.25`: hours as a person writes them."""
+    return f"{hours:.2f}".rstrip("0").rstrip(".")
 
 
 def opt_out(*, session: Session, volunteer: Volunteer) -> int:
