@@ -1,6 +1,10 @@
 """Dispatch logic on the database: incidents, playbooks, tasks, counts, assignments and
 short codes (who can be asked is `candidates`). No HTTP, no Kafka; the use cases in `flows/`
-combine these with events."""
+combine these with events.
+
+Nearly 600 lines on purpose: it is the one surface the flows, the consumers and the other
+domains call for dispatch's rows (the contracts forbid them its models), in sections marked
+below; a caller finds every read here rather than in a module per table."""
 
 from __future__ import annotations
 

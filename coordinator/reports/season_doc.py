@@ -1,5 +1,8 @@
 """A travel rush's campaign report as a `Document`, in Chinese (the default) or English, with
-the same figures of the season before beside this one's."""
+the same figures of the season before beside this one's.
+
+About 550 lines, most of them the labels in two languages and the tables' declarations; the
+figures themselves are computed in `seasons.py`."""
 
 from __future__ import annotations
 

@@ -10,6 +10,9 @@ Chinese texts travel as UCS-2, 70 characters in one SMS, 67 per part when split;
 how many parts it may take with real data (`max_segments`, checked by the tests with the demo's
 longest names). Every text that asks for an answer says how to answer.
 
+Some 600 lines, nearly all of them the kinds' texts in two languages: kept in one module so
+that a translator, or whoever submits the templates for approval, reads every text together.
+
 Providers write variables differently: Aliyun by name (`${task}`), Tencent by position
 (`{1}`, `{2}`, … in the order of `variables`); `provider_text` gives the text to submit for
 approval. The approved codes come from the TOML file `NUANLIU_SMS_TEMPLATES` names
