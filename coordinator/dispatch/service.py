@@ -17,6 +17,7 @@ from sqlalchemy import case, func, tuple_
 from sqlmodel import Session, col, select
 
 from coordinator.common import aware, utcnow
+from coordinator.dispatch import hours
 from coordinator.dispatch.models import (
     FILLED,
     HOLDING,
@@ -450,6 +451,31 @@ def holding(session: Session, task_id: int) -> list[Assignment]:
 
 
 # -- the hours ledger (issue 15) ---------------------------------------------------------------
+def served_on(
+    *,
+    session: Session,
+    pairs: Sequence[tuple[Assignment, Task]],
+    now: datetime,
+    tolerance: timedelta,
+) -> dict[int, hours.Served]:
+    """Assignment id → its time served as the hours ledger gives it, for those of `pairs`
+    (assignment, its task) that have ledger rows; the rules are `dispatch.hours`'."""
+    records = records_of(session=session, assignment_ids=[a.id for a, _ in pairs if a.id])
+    out: dict[int, hours.Served] = {}
+    for a, task in pairs:
+        rows = records.get(a.id or 0)
+        if a.id is not None and rows:
+            out[a.id] = hours.served(
+                assignment_id=a.id,
+                window_start=aware(task.starts_at) or task.starts_at,
+                window_end=aware(task.ends_at) or task.ends_at,
+                records=rows,
+                now=now,
+                tolerance=tolerance,
+            )
+    return out
+
+
 def records_of(
     *, session: Session, assignment_ids: Iterable[int]
 ) -> dict[int, list[ServiceRecord]]:

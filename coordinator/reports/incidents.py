@@ -4,12 +4,15 @@ every assignment it ever had (dispatch), the audit log's record of when each slo
 is stored; the PDF and the XLSX draw the same `IncidentReport`.
 
 Definitions a reader of the report can check against the database:
-- filled: assignments now accepted or completed; fill rate = filled / slots needed;
+- filled: assignments now accepted or completed, or taken and then stood down when the
+  incident closed (the audit log says they were taken); fill rate = filled / slots needed;
 - offers: assignments made by the matching or a refill (a dispatcher's assignment is not an
   offer); declines, silences (expired without an answer) and cancellations by their status;
-- no-show: accepted, the shift is over, never reported done (there are no check-ins yet, so
-  "done" is the volunteer's 完成 or a dispatcher's);
-- hours served: completed assignments × their task's shift length;
+- no-show: the hours ledger's no-show (not checked in 45 minutes past the start, the slot
+  given to someone else), or accepted with the shift over and neither a check-in nor 完成;
+- hours served: the time actually served as the hours ledger gives it (check-in to
+  check-out within the window plus the tolerance, corrections applied: `dispatch.hours`);
+  an assignment completed without any check-in counts its task's planned shift;
 - time to fill: from the task being planned to the moment its last slot was taken.
 """
 
@@ -18,13 +21,14 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
 from coordinator.accounts import service as audit
 from coordinator.alerts import service as alerts
 from coordinator.common import aware
+from coordinator.config import Settings
 from coordinator.dispatch import service as dispatch
 from coordinator.geo import service as geo
 from coordinator.sms import service as sms
@@ -33,6 +37,8 @@ from coordinator.volunteers import service as roster
 #: the audit actions that mark a slot taken: an accepted offer, a dispatcher's assignment
 TAKEN = ("assignment.accepted", "assignment.assigned")
 FILLED = ("accepted", "completed")
+#: why `dispatch.flows.incidents.stand_down` cancels the open assignments of a closed incident
+STOOD_DOWN = "incident closed"
 
 
 @dataclass
@@ -122,15 +128,33 @@ class IncidentReport:
         return self.filled / self.needed if self.needed else 0.0
 
 
+#: the settings' default, for callers without settings (the season report passes its own)
+HOURS_TOLERANCE: timedelta = Settings.model_fields["hours_tolerance"].default
+
+
 def _hours(starts: datetime, ends: datetime) -> float:
     return max((ends - starts).total_seconds(), 0.0) / 3600.0
 
 
-def build(*, session: Session, incident: dispatch.Incident, now: datetime) -> IncidentReport:
-    """The report of `incident` as the database has it at `now`."""
+def build(
+    *,
+    session: Session,
+    incident: dispatch.Incident,
+    now: datetime,
+    tolerance: timedelta = HOURS_TOLERANCE,
+) -> IncidentReport:
+    """The report of `incident` as the database has it at `now`; `tolerance` is how far past
+    a window's end a check-out still counts (the setting `NUANLIU_HOURS_TOLERANCE`)."""
     assert incident.id is not None
     tasks = dispatch.tasks_of(session=session, incident_id=incident.id)
     assignments = dispatch.assignments_of_incident(session=session, incident_id=incident.id)
+    tasks_by_id = {t.id: t for t in tasks}
+    ledger = dispatch.served_on(
+        session=session,
+        pairs=[(a, tasks_by_id[a.task_id]) for a in assignments],
+        now=now,
+        tolerance=tolerance,
+    )
     lines = {
         t.id: TaskLine(
             task_id=t.id,
@@ -145,10 +169,26 @@ def build(*, session: Session, incident: dispatch.Incident, now: datetime) -> In
         if t.id is not None
     }
     by_task = {t.id: t for t in tasks}
-    filled_ids = [a.id for a in assignments if a.status in FILLED and a.id is not None]
+    # closing an incident stands its volunteers down (their assignments cancelled): those
+    # who had taken a slot still filled it, which is what an after-action report is about
+    maybe = [
+        a.id
+        for a in assignments
+        if a.id is not None and (a.status in FILLED or a.closed_reason == STOOD_DOWN)
+    ]
     taken_at = audit.first_audit_times(
-        session=session, actions=TAKEN, subjects=[f"assignment:{i}" for i in filled_ids]
+        session=session, actions=TAKEN, subjects=[f"assignment:{i}" for i in maybe]
     )
+    filled_ids = {
+        a.id
+        for a in assignments
+        if a.status in FILLED
+        or (
+            a.status == "cancelled"
+            and a.closed_reason == STOOD_DOWN
+            and f"assignment:{a.id}" in taken_at
+        )
+    }
     taken: list[tuple[datetime, int]] = []
     by_hand = 0
     volunteers: set[int] = set()
@@ -160,7 +200,7 @@ def build(*, session: Session, incident: dispatch.Incident, now: datetime) -> In
             by_hand += 1
         else:
             line.offers += 1
-        if a.status in FILLED:
+        if a.id in filled_ids:
             line.filled += 1
             volunteers.add(a.volunteer_id)
             at = aware(taken_at.get(f"assignment:{a.id}")) or aware(a.responded_at)
@@ -169,15 +209,27 @@ def build(*, session: Session, incident: dispatch.Incident, now: datetime) -> In
             line.declines += 1
         elif a.status == "expired":
             line.silences += 1
-        elif a.status == "cancelled":
+        elif a.status == "cancelled" and a.id not in filled_ids:
             line.cancelled += 1
-        elif a.status == "completed":
-            line.completed += 1
+        served = ledger.get(a.id or 0)
+        if served is not None and "no_show" in served.flags:
+            line.no_shows += 1
+            no_shows.add(a.id or 0)
+        elif served is not None and served.started_at is not None:
+            line.hours_served += served.hours(now)
+        elif a.status == "completed":  # 完成 without a check-in: the shift as planned
             line.hours_served += _hours(task.starts_at, task.ends_at)
+        if a.status == "completed":
+            line.completed += 1
             done = aware(a.responded_at)
             if done is not None:
                 line.done_after_hours.append(_hours(aware(task.starts_at) or done, done))
-        elif a.status == "accepted" and (aware(task.ends_at) or now) < now:
+        elif (
+            a.status == "accepted"
+            and served is None
+            and (aware(task.ends_at) or now) < now
+            and a.id not in no_shows
+        ):
             line.no_shows += 1
             no_shows.add(a.id or 0)
     taken.sort()
@@ -216,12 +268,12 @@ def build(*, session: Session, incident: dispatch.Incident, now: datetime) -> In
     every = list(lines.values())
     team_of = roster.team_names_of(
         session=session,
-        volunteer_ids={a.volunteer_id for a in assignments if a.status in FILLED},
+        volunteer_ids={a.volunteer_id for a in assignments if a.id in filled_ids},
     )
     teams: dict[str, list[int]] = {}
     for a in assignments:
         name = team_of.get(a.volunteer_id)
-        if name is not None and a.status in FILLED:
+        if name is not None and a.id in filled_ids:
             counts = teams.setdefault(name, [0, 0])
             counts[0] += 1
             counts[1] += a.id in no_shows

@@ -68,7 +68,9 @@ def incident_suggestions(
 def incident_document(
     *, session: Session, settings: Settings, incident: dispatch.Incident, lang: str, now: datetime
 ) -> Document:
-    report = incidents.build(session=session, incident=incident, now=now)
+    report = incidents.build(
+        session=session, incident=incident, now=now, tolerance=settings.hours_tolerance
+    )
     advice, _ = playbook_suggestions(session=session, incident=incident, report=report)
     return incident_doc.document(
         report, advice, lang=lang, tz=settings.timezone, font_path=settings.report_font

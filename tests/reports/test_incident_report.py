@@ -12,6 +12,7 @@ from rich.console import Console
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from coordinator.accounts.models import AuditLog
 from coordinator.dispatch.models import Assignment, Task
 from coordinator.dispatch.simulate import Behaviour, Simulation
 from coordinator.sms.models import SmsMessage
@@ -66,7 +67,23 @@ def test_report_after_the_simulated_ice_storm_agrees_with_the_database(client, t
             )
         ).all()
         assert check(session=s) == []  # the facts the report reads are sound
-    filled = sum(a.status in ("accepted", "completed") for a in rows)
+        # the run closes its incident, which stands its volunteers down: a slot taken and
+        # then stood down was filled all the same (the audit log says it was taken)
+        taken = set(
+            s.exec(
+                select(AuditLog.subject).where(
+                    col(AuditLog.action).in_(("assignment.accepted", "assignment.assigned"))
+                )
+            ).all()
+        )
+    held = [
+        a
+        for a in rows
+        if a.status in ("accepted", "completed")
+        or (a.status == "cancelled" and f"assignment:{a.id}" in taken)
+    ]
+    assert outcome.closed and any(a.status == "cancelled" for a in held)
+    filled = len(held)
     declined = sum(a.status == "declined" for a in rows)
     assert slots == 8 and filled == 8 and declined >= 1
 
@@ -79,7 +96,7 @@ def test_report_after_the_simulated_ice_storm_agrees_with_the_database(client, t
     assert "事件总结报告" in text and "到位率" in text and "云岩区" in text
     assert "路面除冰" in text
     assert any("WenQuanYi" in f or "wqy" in f.lower() for f in pdf_fonts(response.content))
-    people = len({a.volunteer_id for a in rows if a.status in ("accepted", "completed")})
+    people = len({a.volunteer_id for a in held})
     summary = f"共需志愿者{slots}人次，已到位{filled}人次（到位率100.0%），{people}名志愿者参与"
     assert summary in flat
     assert f"婉拒{declined}次" in flat
@@ -110,7 +127,7 @@ def test_report_after_the_simulated_ice_storm_agrees_with_the_database(client, t
     assert sum(r[1] for r in body[:-1]) == len(texts)
     header, body = table(wb["timeline"])
     assert [r[0] for r in body][:5] == ["收到预警", "任务生成", "首条邀请", "半数到位", "全部到位"]
-    assert all(r[1] != "尚未" for r in body[:5]) and body[5][1] == "尚未"  # not closed yet
+    assert all(r[1] != "尚未" for r in body[:6])  # closed too: the run closes its incident
 
 
 def test_an_incident_with_no_offers_reports_zeros_and_no_curve(api, tokens, engine):
@@ -193,3 +210,39 @@ def test_without_the_font_no_pdf_of_empty_boxes_is_made(settings, engine, broker
         assert "fonts-wqy-microhei" in r.json()["detail"]
         # the workbook has no glyphs to draw: it is made all the same
         assert c.get(f"/api/incidents/{incident_id}/report.xlsx").status_code == 200
+
+
+def test_hours_are_the_ledgers_time_actually_served(api, tokens, engine):
+    """A volunteer checked in 30 minutes late and out an hour later served 1 hour, not the
+    3-hour shift; one completed by 完成 without a check-in counts the shift as planned; the
+    ledger's no-show counts as a no-show, once. The report agrees with the hours API."""
+    d = bearer(tokens["dispatcher"])
+    with Session(engine) as s:
+        shift = add_task(s, slots=3, starts_in=timedelta(hours=-2), lasts=timedelta(hours=3))
+        people = [v.id for v in s.exec(select(Volunteer).order_by(col(Volunteer.id)).limit(3))]
+        served = add_assignment(s, shift, people[0], slot=0, code="A1", status="accepted")
+        add_assignment(s, shift, people[1], slot=1, code="A2", status="completed")
+        s.commit()
+        incident_id, start, served_id = shift.incident_id, shift.starts_at, served.id
+    arrived = (start + timedelta(minutes=30)).isoformat()
+    left = (start + timedelta(minutes=90)).isoformat()
+    assert (
+        api.post(
+            f"/api/assignments/{served_id}/check-in", headers=d, json={"at": arrived}
+        ).status_code
+        == 200
+    )
+    assert (
+        api.post(
+            f"/api/assignments/{served_id}/check-out", headers=d, json={"at": left}
+        ).status_code
+        == 200
+    )
+    ledger = api.get(f"/api/volunteers/{people[0]}/hours", headers=d).json()["hours"]
+    assert ledger == pytest.approx(1.0)
+
+    wb = sheets(api.get(f"/api/incidents/{incident_id}/report.xlsx?lang=en", headers=d).content)
+    _, body = table(wb["figures"])
+    figures = {r[0]: r[1] for r in body}
+    assert figures["hours served"] == pytest.approx(ledger + 3.0)  # 1 h + the planned 3 h
+    assert figures["completed"] == 2
