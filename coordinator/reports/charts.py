@@ -6,26 +6,37 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
-from matplotlib.ticker import FuncFormatter
+from typing import TYPE_CHECKING
 
 from coordinator.reports.errors import FontMissing
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from matplotlib.font_manager import FontProperties
+
 SIZE = (7.5, 3.0)
 DPI = 130
-_THOUSANDS = FuncFormatter(lambda v, _pos: f"{v:,.0f}")
 
 
 def _font(path: Path) -> FontProperties:
     if not path.is_file():
         raise FontMissing(f"the report font {path} is missing (NUANLIU_REPORT_FONT)")
+    # matplotlib is imported when a chart is drawn, not with the app: it takes half a second
+    # that every process (the API, each worker, each CLI command) paid at start
+    from matplotlib.font_manager import FontProperties
+
     return FontProperties(fname=str(path))
 
 
+def _figure() -> Figure:
+    from matplotlib.figure import Figure  # see `_font`
+
+    return Figure(figsize=SIZE)
+
+
 def _png(figure: Figure) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # see `_font`
+
     FigureCanvasAgg(figure)
     out = io.BytesIO()
     figure.savefig(out, format="png", dpi=DPI, bbox_inches="tight")
@@ -35,7 +46,9 @@ def _png(figure: Figure) -> bytes:
 def _dress(axes, font: FontProperties, *, xlabel: str, ylabel: str) -> None:  # type: ignore[no-untyped-def]
     axes.set_xlabel(xlabel, fontproperties=font)
     axes.set_ylabel(ylabel, fontproperties=font)
-    axes.yaxis.set_major_formatter(_THOUSANDS)
+    from matplotlib.ticker import FuncFormatter  # see `_font`
+
+    axes.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}"))
     for label in [*axes.get_xticklabels(), *axes.get_yticklabels()]:
         label.set_fontproperties(font)
     axes.grid(axis="y", alpha=0.3)
@@ -56,7 +69,7 @@ def steps(
     """Curves (x, y) drawn as steps, from (0, 0) when `origin` (a cumulative count), with an
     optional ceiling (slots needed)."""
     font = _font(font_path)
-    figure = Figure(figsize=SIZE)
+    figure = _figure()
     axes = figure.add_subplot()
     for name, (x, y) in series.items():
         start = [0.0] if origin else []
@@ -78,7 +91,7 @@ def bars(
 ) -> bytes:
     """Bars per category, one colour per series (side by side, or stacked)."""
     font = _font(font_path)
-    figure = Figure(figsize=SIZE)
+    figure = _figure()
     axes = figure.add_subplot()
     n = max(len(series), 1)
     width = 0.8 if stacked else 0.8 / n
@@ -113,7 +126,7 @@ def lines(
 ) -> bytes:
     """Lines over a shared x axis, with labelled vertical marks (Lunar New Year)."""
     font = _font(font_path)
-    figure = Figure(figsize=SIZE)
+    figure = _figure()
     axes = figure.add_subplot()
     for name, values in series.items():
         axes.plot(list(x), list(values), label=name, linewidth=1.4)

@@ -17,10 +17,8 @@ import httpx
 from coordinator.common import mask_phone, utcnow
 from coordinator.config import Settings, SettingsError
 from coordinator.sms import templates
-from coordinator.sms.aliyun import AliyunGateway
 from coordinator.sms.results import Gateway as Gateway
 from coordinator.sms.results import SendResult as SendResult
-from coordinator.sms.tencent import TencentGateway
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +187,13 @@ def make_gateway(settings: Settings) -> Gateway:
             codes = templates.codes_for(templates.load_codes(settings.sms_templates), provider)
         except templates.TemplateCodesError as exc:
             raise SettingsError(str(exc)) from None
+        # imported only for the provider chosen: the two SDKs take half a second to import,
+        # which every process (the API, each worker, each CLI command) paid on the console
         if provider == "aliyun":
+            from coordinator.sms.aliyun import AliyunGateway
+
             return AliyunGateway.from_settings(settings, codes)
+        from coordinator.sms.tencent import TencentGateway
+
         return TencentGateway.from_settings(settings, codes)
     return ConsoleGateway(settings.console_sms_file)
