@@ -275,13 +275,14 @@ def was_texted(*, session: Session, assignment_id: int, template: str) -> bool:
 
 
 def was_queued(*, session: Session, assignment_id: int, template: str) -> bool:
-    """Whether a text of `template` about the assignment was queued, sent or not (a text to
-    be sent once must not be queued again while the first waits for the gateway)."""
+    """Whether a text of `template` (in either language) about the assignment was queued,
+    sent or not (a text to be sent once must not be queued again while the first waits for
+    the gateway)."""
     return (
         session.exec(
             select(SmsMessage.id).where(
                 SmsMessage.assignment_id == assignment_id,
-                SmsMessage.template == template,
+                col(SmsMessage.template).in_((template, f"{template}.en")),
                 SmsMessage.direction == "outbound",
             )
         ).first()

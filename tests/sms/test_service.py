@@ -95,6 +95,28 @@ def test_queue_template_keeps_template_and_params(session: Session) -> None:
     assert row.kind == "which_offer" and "A7K, C3M" in row.body
 
 
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_text_sent_once_is_known_as_queued_in_either_language(
+    session: Session, lang: str
+) -> None:
+    """The no-show reminder goes once: an English volunteer's (template `….en`) counts too,
+    or every sweep would text them again."""
+    assert not service.was_queued(session=session, assignment_id=7, template="no_show_warning")
+    service.queue_template(
+        session=session,
+        phone="+8613800138000",
+        template="no_show_warning",
+        lang=lang,
+        assignment_id=7,
+        task="路面除冰",
+        start="07:00",
+        code="A7K",
+    )
+    session.flush()
+    assert service.was_queued(session=session, assignment_id=7, template="no_show_warning")
+    assert not service.was_queued(session=session, assignment_id=8, template="no_show_warning")
+
+
 @pytest.mark.parametrize(
     ("phone", "body", "error"),
     [
