@@ -50,7 +50,10 @@ def _db_totals(engine: Any, year: int) -> dict[str, int]:
                 )
             ).one()
         )
-        assert check(session=s) == []
+        # the `api` app runs no relay, so its events (and the demo template's, staged when the
+        # session began) stay in the outbox by design: every other rule must hold
+        breaches = [b for b in check(session=s) if b.rule != "outbox_unpublished"]
+        assert breaches == []
     return out
 
 

@@ -62,6 +62,24 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/api/incidents"): Row("/api/incidents", DISPATCH),
     ("GET", "/api/incidents/{incident_id}"): Row("/api/incidents/{I}", DISPATCH),
     ("POST", "/api/incidents/{incident_id}/close"): Row("/api/incidents/999/close", DISPATCH, {}),
+    ("GET", "/api/incidents/{incident_id}/report.{fmt}"): Row(
+        "/api/incidents/{I}/report.xlsx", DISPATCH
+    ),
+    ("GET", "/api/incidents/{incident_id}/playbook-suggestions"): Row(
+        "/api/incidents/{I}/playbook-suggestions", DISPATCH
+    ),
+    ("POST", "/api/incidents/{incident_id}/playbook-suggestions"): Row(
+        "/api/incidents/{I}/playbook-suggestions", DISPATCH, {"accept": []}
+    ),
+    ("GET", "/api/reports/travel-rush/{year}.{fmt}"): Row(
+        "/api/reports/travel-rush/2026.xlsx", DISPATCH
+    ),
+    ("GET", "/api/reports/travel-rush/{year}/forecast"): Row(
+        "/api/reports/travel-rush/2026/forecast", DISPATCH
+    ),
+    ("POST", "/api/reports/travel-rush/{year}/forecast"): Row(
+        "/api/reports/travel-rush/2026/forecast", DISPATCH, {"days": "not a list"}
+    ),
     ("POST", "/api/assignments/{assignment_id}/cancel"): Row(
         "/api/assignments/{X}/cancel", DISPATCH, {"reason": "security test"}
     ),
@@ -200,6 +218,9 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/board/snapshot"): Row("/board/snapshot", DISPATCH),
     ("GET", "/board/stream"): Row("/board/stream", DISPATCH, stream=True),
     ("GET", "/board/phone"): Row("/board/phone", DISPATCH),
+    # the reports (issue 16): figures of every incident and season, for dispatchers
+    ("GET", "/board/incidents/{incident_id}/report"): Row("/board/incidents/{I}/report", DISPATCH),
+    ("GET", "/board/reports/travel-rush/{year}"): Row("/board/reports/travel-rush/2026", DISPATCH),
     ("GET", "/board/phone/inboxes"): Row("/board/phone/inboxes", DISPATCH),
     ("GET", "/stations/{station_id}"): Row("/stations/{A}", STATION_A),
     ("GET", "/stations/{station_id}/data"): Row("/stations/{A}/data", STATION_A),
