@@ -8,13 +8,11 @@ from collections.abc import Sequence
 from sqlmodel import Session
 
 from consumers.registry import Context, Handlers
-from coordinator.common import aware
 from coordinator.dispatch import jobs
 from coordinator.dispatch import service as svc
 from coordinator.dispatch.flows import (
     attendance,
     incidents,
-    no_shows,
     offers,
     planning,
     replies,
@@ -24,7 +22,6 @@ from coordinator.dispatch.models import Assignment, Incident, IncidentStatus
 from coordinator.sms.replies import reply_of
 from events.payloads.alerts import AlertRaised
 from events.payloads.assignments import (
-    AssignmentAccepted,
     AssignmentCancelled,
     AssignmentDeclined,
     AssignmentExpired,
@@ -35,10 +32,23 @@ from events.payloads.sms import SmsFailed, SmsReceived
 handlers = Handlers("dispatch")
 
 
-def _timers(ctx: Context, made: Sequence[offers.Offer]) -> None:
-    if made:
-        timers = ctx.services.timers
-        ctx.after_commit(lambda: jobs.schedule_expiries(timers, made))
+def set_offer_timers(ctx: Context, made: Sequence[offers.Offer]) -> None:
+    """After the commit: the offers' expiry timers, and the no-show checks of their shifts
+    (one pair per start time, shared by the shift's volunteers). Set here, once per batch of
+    offers, rather than for every acceptance: a handler per AssignmentAccepted took the
+    dispatch worker from 0.4 to 1.6 ms of CPU per SMS reply. A slot assigned by hand, or
+    taken after its shift began, is caught by the recurring sweep within a minute."""
+    if not made:
+        return
+    timers, settings = ctx.services.timers, ctx.services.settings
+    starts = svc.task_starts(session=ctx.session, task_ids={o.task_id for o in made})
+
+    def after() -> None:
+        jobs.schedule_expiries(timers, made)
+        for start in starts:
+            jobs.schedule_no_show_checks(timers, settings, start)
+
+    ctx.after_commit(after)
 
 
 def _open_incident(ctx: Context, incident_id: int) -> Incident | None:
@@ -59,7 +69,7 @@ def on_alert_raised(ctx: Context, event: AlertRaised) -> None:
         starts_at=event.starts_at,
         settings=ctx.services.settings,
     )
-    _timers(ctx, made)
+    set_offer_timers(ctx, made)
 
 
 @handlers.on(TravelRushDayBegan)
@@ -75,7 +85,7 @@ def on_travel_rush_day_began(ctx: Context, event: TravelRushDayBegan) -> None:
         starts_at=event.starts_at,
         settings=ctx.services.settings,
     )
-    _timers(ctx, made)
+    set_offer_timers(ctx, made)
 
 
 def _refill(ctx: Context, task_id: int, assignment_id: int) -> None:
@@ -86,20 +96,7 @@ def _refill(ctx: Context, task_id: int, assignment_id: int) -> None:
         session=ctx.session, task_id=task_id, slot=a.slot, settings=ctx.services.settings
     )
     if offer is not None:
-        _timers(ctx, [offer])
-
-
-@handlers.on(AssignmentAccepted)
-def on_assignment_accepted(ctx: Context, event: AssignmentAccepted) -> None:
-    """Set the no-show timers of the volunteer's shift (shared by everyone in it), counted
-    from their acceptance when they accepted after the start."""
-    task = svc.get_task(session=ctx.session, task_id=event.task_id)
-    a = ctx.session.get(Assignment, event.assignment_id)
-    if task is None or a is None:
-        return
-    timers, settings = ctx.services.timers, ctx.services.settings
-    start = no_shows.late_anchor(aware(task.starts_at) or task.starts_at, a)
-    ctx.after_commit(lambda: jobs.schedule_no_show_checks(timers, settings, start))
+        set_offer_timers(ctx, [offer])
 
 
 @handlers.on(AssignmentDeclined)

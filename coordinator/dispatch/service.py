@@ -331,6 +331,18 @@ def fresh_code(taken: set[str]) -> str:
     raise RuntimeError("could not find a free short code")  # pragma: no cover
 
 
+def task_starts(*, session: Session, task_ids: Iterable[int]) -> set[datetime]:
+    """The distinct start times of the tasks `task_ids` (aware, UTC)."""
+    wanted = list(set(task_ids))
+    out: set[datetime] = set()
+    for start in range(0, len(wanted), 500):
+        for at in session.exec(
+            select(Task.starts_at).where(col(Task.id).in_(wanted[start : start + 500])).distinct()
+        ).all():
+            out.add(aware(at) or at)
+    return out
+
+
 def assignments_with_tasks(
     *, session: Session, assignment_ids: Iterable[int]
 ) -> dict[int, tuple[Assignment, Task]]:

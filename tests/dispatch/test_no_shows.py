@@ -230,35 +230,52 @@ def test_accepting_sets_stored_timers_that_survive_a_restart(
         second.shutdown(wait=False)
 
 
-def test_the_accepted_handler_sets_the_timers(engine: Any, settings: Any, demo: None) -> None:
+def test_offers_made_set_the_no_show_checks_of_their_shifts(
+    engine: Any, settings: Any, demo: None
+) -> None:
+    """Offers just made (a plan, a refill) set their expiry timers and the two no-show checks
+    of their shift's start, after the commit: once per batch, not once per acceptance."""
     from consumers import dispatch as dispatch_consumer
     from consumers.registry import Context
+    from coordinator.dispatch.flows.offers import Offer
     from coordinator.process import Services
     from events.envelope import Envelope
     from events.payloads.assignments import AssignmentAccepted
 
     class Timers:
         def __init__(self) -> None:
-            self.keys: list[str] = []
+            self.keys: list[tuple[str, str]] = []
 
         def once(self, job_id: str, at: Any, *, key: str) -> None:
-            assert job_id == jobs.NO_SHOWS
-            self.keys.append(key)
+            self.keys.append((job_id, key))
 
     aid, vid, _ = _late(engine, -timedelta(hours=2))  # starts in two hours
     timers = Timers()
     with Session(engine) as s:
         a = s.get(Assignment, aid)
         assert a is not None
+        made = [
+            Offer(
+                id=aid,
+                task_id=a.task_id,
+                volunteer_id=vid,
+                slot=a.slot,
+                short_code=a.short_code,
+                expires_at=utcnow() + timedelta(minutes=10),
+            )
+        ] * 3  # three offers of one shift: one pair of checks
         event = AssignmentAccepted(
             assignment_id=aid, task_id=a.task_id, incident_id=a.incident_id, volunteer_id=vid
         )
         services = Services(settings=settings, engine=engine, timers=timers)
         ctx = Context(session=s, envelope=Envelope.wrap(event), services=services)
-        dispatch_consumer.on_assignment_accepted(ctx, event)
+        dispatch_consumer.set_offer_timers(ctx, made)
+        assert timers.keys == []  # nothing before the commit
         for fn in ctx._after_commit:  # type: ignore[attr-defined]
             fn()
-    assert sorted(k.split("-")[2] for k in timers.keys) == ["release", "remind"]
+    checks = sorted(key.split("-")[2] for job, key in timers.keys if job == jobs.NO_SHOWS)
+    assert checks == ["release", "remind"]
+    assert [job for job, _ in timers.keys].count(jobs.EXPIRE_OFFERS) == 1
 
 
 def _race(engine: Any, aid: int, phone: str) -> dict[str, Any]:

@@ -473,5 +473,12 @@ def test_a_travel_rush_day_is_planned_offered_and_timed_by_the_dispatch_consumer
         for action in ctx._after_commit:  # what the runner does after its commit
             action()
         deadlines = {aware(a.expires_at) for a in offered}
-        assert len(timers.set) == len(deadlines) >= 1
+        expiries = [k for k in timers.set if k.startswith("offer-expiry-")]
+        assert len(expiries) == len(deadlines) >= 1
+        # and the no-show checks of the day's shifts, a pair per start time
+        starts = {
+            aware(t.starts_at) for t in s.exec(select(Task)).all() if t.incident_id == rush.id
+        }
+        no_shows = [k for k in timers.set if k.startswith("no-show-")]
+        assert len(no_shows) <= 2 * len(starts) and no_shows
         s.rollback()
