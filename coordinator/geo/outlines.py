@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import shapely
-from shapely.geometry import MultiPolygon, Polygon, shape
+from shapely.geometry import MultiPolygon, Polygon, mapping, shape
 from shapely.geometry.base import BaseGeometry
+from shapely.ops import polylabel
 
 from coordinator.geo.shapes import Frame, area_km2
 
@@ -106,6 +107,31 @@ class Outlines:
                 )
             )
         return sorted(out, key=lambda o: -o.km2)
+
+    def drawing(self, *, digits: int = 4) -> dict[str, Any]:
+        """The outlines as a GeoJSON FeatureCollection for a map on screen: properties `code`,
+        `name` and `cp` (where a label goes: the pole of inaccessibility of the largest part,
+        ECharts' own `cp` property; a district's bounding-box centre can lie outside it), and
+        coordinates rounded to `digits` decimals (4: about 10 m, finer than the outlines' own
+        100 m; a quarter smaller than the stored file). Not simplified further: neighbours
+        simplified one by one would no longer share their borders."""
+        features = []
+        for outline in sorted(self._by_code.values(), key=lambda o: o.code):
+            largest = max(shapely.get_parts(outline.shape), key=lambda p: p.area)
+            label = polylabel(largest, tolerance=1e-3)
+            geometry = shapely.transform(outline.shape, lambda xy: xy.round(digits))
+            features.append(
+                {
+                    "type": "Feature",
+                    "properties": {
+                        "code": outline.code,
+                        "name": outline.name,
+                        "cp": [round(label.x, digits), round(label.y, digits)],
+                    },
+                    "geometry": mapping(geometry),
+                }
+            )
+        return {"type": "FeatureCollection", "features": features}
 
     def containing(self, lon: float, lat: float) -> list[str]:
         """Codes whose outline holds the point (two along a shared border)."""
