@@ -28,7 +28,7 @@
   var MAP = "guiyang";
   var K = Math.cos(26.6 * Math.PI / 180);  // a degree of longitude is shorter here than of latitude
   var M = { chart: null, el: null, geo: null, loading: false, snap: null, sent: {}, frame: null,
-            center: null, printing: false };
+            center: null, printing: false, rem: 16, tips: {}, placedKey: null, offsets: [] };
   var t = function (k) { return I18N.t(k); };
   var esc = NL.esc;
 
@@ -42,7 +42,12 @@
   }
   function palette() { return PALETTES[M.printing ? "print" : "screen"]; }
   // the page's type grows on a wall screen (board.css): the map's words grow with it
-  function px(rem) { return Math.round(rem * parseFloat(getComputedStyle(document.documentElement).fontSize)); }
+  // (read on load and resize only: getComputedStyle in a storm's frame forces a style recalc)
+  function px(rem) { return Math.round(rem * M.rem); }
+  function readRem() {
+    M.rem = parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
+    M.family = getComputedStyle(document.body).fontFamily;
+  }
   // a phone's column is too narrow for the four warning levels in a row
   function narrow() { return M.chart.getWidth() < 340; }
 
@@ -96,8 +101,11 @@
     return [d.lon + km * Math.cos(angle) / (111 * K), d.lat + km * Math.sin(angle) / 111];
   }
 
+  // The series' data hold names and places only; the tooltips' words (a task's counts change
+  // with every reply) are looked up when shown, so that a storm's replies change a task's
+  // series only when the task becomes partly filled or filled.
   function seriesData(snap) {
-    var districts = {}, labels = [];
+    var districts = {}, labels = [], tips = M.tips = {};
     snap.map.districts.forEach(function (d) { districts[d.code] = d; });
     var alerted = levels(snap);
     var cps = {};
@@ -105,8 +113,9 @@
     var regions = M.geo.features.map(function (f) {
       var code = f.properties.code, d = districts[code], a = alerted[code];
       var name = d ? nameOf(d) : f.properties.name;
-      return { name: code, value: a ? a.rank + 1 : null,
-               tip: "<b>" + esc(name) + "</b>" + (a ? "<br>" + esc(t("level." + a.level)) + " · " + a.titles.map(esc).join("<br>") : "") };
+      tips["districts|" + code] = "<b>" + esc(name) + "</b>" +
+        (a ? "<br>" + esc(t("level." + a.level)) + " · " + a.titles.map(esc).join("<br>") : "");
+      return { name: code, value: a ? a.rank + 1 : null };
     });
     Object.keys(cps).sort().forEach(function (code) {
       var d = districts[code];
@@ -115,8 +124,9 @@
     var places = { station: [], warehouse: [] };
     snap.map.places.forEach(function (p) {
       var kind = p.kind === "warehouse" ? "warehouse" : "station";
-      places[kind].push({ name: String(p.id), value: [p.lon, p.lat],
-                          tip: "<b>" + esc(nameOf(p)) + "</b><br>" + esc(t(kind === "warehouse" ? "map.warehouse" : "map.stations")) });
+      var series = kind === "warehouse" ? "warehouse" : "stations";
+      tips[series + "|" + p.id] = "<b>" + esc(nameOf(p)) + "</b><br>" + esc(t("map." + series));
+      places[kind].push({ name: String(p.id), value: [p.lon, p.lat] });
     });
     var tasks = { filled: [], partial: [], empty: [] };
     snap.incidents.forEach(function (inc) {
@@ -124,9 +134,9 @@
         var at = taskPoint(task, districts);
         if (!at) return;
         var c = task.counts, state = c.unfilled === 0 ? "filled" : (c.accepted + c.done > 0 ? "partial" : "empty");
-        tasks[state].push({ name: String(task.id), value: at,
-                            tip: "<b>" + esc(taskTitle(task)) + "</b><br>" + t("task.needed") + " " + c.needed + " · " +
-                              t("task.accepted") + " " + c.accepted + " · " + t("task.done") + " " + c.done });
+        tips["tasks-" + state + "|" + task.id] = "<b>" + esc(taskTitle(task)) + "</b><br>" + t("task.needed") + " " +
+          c.needed + " · " + t("task.accepted") + " " + c.accepted + " · " + t("task.done") + " " + c.done;
+        tasks[state].push({ name: String(task.id), value: at });
       });
     });
     return { districts: regions, labels: labels, stations: places.station, warehouse: places.warehouse,
@@ -134,7 +144,7 @@
   }
 
   // -- the chart's option -------------------------------------------------------------------
-  function tip(p) { return p.data && p.data.tip ? p.data.tip : ""; }
+  function tip(p) { return M.tips[(p.componentType === "geo" ? "districts" : p.seriesId) + "|" + p.name] || ""; }
 
   function symbolSeries(id, name, symbol, size, color, z) {
     var P = palette();
@@ -144,21 +154,20 @@
   }
 
   function frameOption() {
-    var P = palette(), reduced = window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
-    // the tasks nobody has taken yet pulse: that is where a dispatcher looks first (not on
-    // paper, nor for a reader who asked for less motion: then only under the pointer). One
-    // series type in every case: a series that changed type under setOption's merge threw
-    // inside ECharts now and then
-    var tasksEmpty = symbolSeries("tasks-empty", t("map.task.empty"), "circle", 12, P.empty, 6);
+    var P = palette();
+    // the tasks nobody has taken yet are larger, and ripple under the pointer only: a ripple
+    // always on redraws the SVG every frame, 60-100 ms long tasks every second or so on the
+    // board at rest with a storm's tasks open (measured in Chromium), which the storm cannot spare
+    var tasksEmpty = symbolSeries("tasks-empty", t("map.task.empty"), "circle", 13, P.empty, 6);
     tasksEmpty.type = "effectScatter";
-    tasksEmpty.showEffectOn = reduced || M.printing ? "emphasis" : "render";
+    tasksEmpty.showEffectOn = "emphasis";
     tasksEmpty.rippleEffect = { period: 3, scale: 2.4, brushType: "stroke" };
     return {
       // data changes are redrawn at once: a storm's snapshots would otherwise keep an
       // animation running on the main thread the whole time
       animation: false,
       backgroundColor: "transparent",
-      textStyle: { fontFamily: getComputedStyle(document.body).fontFamily },
+      textStyle: { fontFamily: M.family },
       tooltip: { trigger: "item", confine: true },
       legend: { top: 4, left: 4, right: 4, itemGap: 8, itemWidth: px(0.75), itemHeight: px(0.75),
                 textStyle: { color: P.text, fontSize: px(0.75) },
@@ -204,14 +213,23 @@
   var ruler = document.createElement("canvas").getContext("2d");
 
   function place(data) {
+    // again only when a name, a marker's place, the view's size or the type size changed
+    var key = JSON.stringify([data.labels, ["stations", "warehouse", "tasks-filled", "tasks-partial", "tasks-empty"]
+      .map(function (id) { return data[id].map(function (d) { return d.value; }); }), M.chart.getWidth(), M.chart.getHeight(), M.rem]);
+    if (key !== M.placedKey) { M.placedKey = key; M.offsets = offsets(data); }
+    data.labels.forEach(function (item, i) { if (M.offsets[i]) item.label = { offset: M.offsets[i] }; });
+  }
+
+  function offsets(data) {
+    var out = [];
     var pixel = function (lonlat) { return M.chart.convertToPixel({ geoIndex: 0 }, lonlat); };
     var marks = [];
     [["stations", 6], ["warehouse", 9], ["tasks-filled", 7], ["tasks-partial", 7], ["tasks-empty", 7]].forEach(function (s) {
       data[s[0]].forEach(function (d) { var at = pixel(d.value); if (at) marks.push([at[0], at[1], s[1]]); });
     });
     var size = px(0.8), h = Math.round(size * 1.3) + 2, boxes = [];
-    ruler.font = "600 " + size + "px " + getComputedStyle(document.body).fontFamily;
-    data.labels.forEach(function (item) {
+    ruler.font = "600 " + size + "px " + M.family;
+    data.labels.forEach(function (item, index) {
       var at = pixel(item.value), w = ruler.measureText(item.text).width + 6, best = null;
       if (!at) return;
       for (var i = 0; i < STEPS.length && !(best && best.cost === 0); i++) {
@@ -223,8 +241,9 @@
         if (!best || cost < best.cost) best = { cost: cost, box: b, offset: [Math.round(dx), Math.round(dy)] };
       }
       boxes.push(best.box);
-      item.label = { offset: best.offset };
+      out[index] = best.offset;
     });
+    return out;
   }
 
   // The whole option when the language or the palette changed (the legend's words with the
@@ -246,6 +265,7 @@
       // open tooltip closed first: its words are of the old language
       M.chart.dispatchAction({ type: "hideTip" });
       M.chart.setOption(option);
+      M.placedKey = null;
       place(data);  // now that the view is laid out for this size
       M.chart.setOption({ series: [{ id: "labels", data: data.labels }] });
       M.frame = frame;
@@ -268,6 +288,7 @@
     if (!M.chart || !M.center) return;
     M.chart.setOption({ geo: { center: M.center, zoom: 1 } });
     M.frame = null;  // the names placed again for the whole city
+    M.placedKey = null;
     if (M.snap) update(M.snap);
   }
 
@@ -281,6 +302,7 @@
     M.resizing = requestAnimationFrame(function () {
       M.resizing = 0;
       if (!sized()) return;
+      readRem();
       M.chart.resize();
       if (M.snap) update(M.snap);  // a phone's width or a wall's type size changes the frame
     });
@@ -298,6 +320,7 @@
   function init() {
     M.el = document.getElementById("map");
     if (!M.el || !window.echarts) return;
+    readRem();
     M.chart = echarts.init(M.el, null, { renderer: "svg" });
     var button = document.getElementById("map-reset");
     if (button) button.addEventListener("click", reset);
