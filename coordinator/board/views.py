@@ -285,7 +285,7 @@ def _report_page(request: Request, document: Document, download: str, lang: str)
 def board_outlines(actor: Dispatcher, outlines: OutlinesDep) -> Response:
     """The district outlines for the board's map, fetched once per page (the browser keeps
     them an hour): the snapshot carries only the districts' names and centres, so that a
-    storm's snapshots do not carry 260 KB of borders each."""
+    storm's snapshots do not carry 130 KB of borders each."""
     body = json.dumps(outlines.drawing(), ensure_ascii=False, separators=(",", ":"))
     return Response(
         body,

@@ -157,10 +157,13 @@ def test_the_outlines_route_answers_ten_districts_for_the_map(web: Any, users: A
         drawn = shape(feature["geometry"])
         own = stored.get(feature["properties"]["code"])
         assert own is not None and drawn.is_valid
-        # rounded to 1e-4 degree: no point more than about 10 m from where it was
-        assert drawn.hausdorff_distance(own.shape) < 1e-4
+        # simplified and rounded: no border more than about 150 m from where it was
+        assert drawn.hausdorff_distance(own.shape) < 1.5e-3
         assert drawn.contains(shapely.Point(feature["properties"]["cp"]))
-    assert len(answer.content) < 0.8 * outlines.DATA.stat().st_size
+    # simplified as a coverage: neighbours still share their borders (no gap, no overlap)
+    shapes = [shape(f["geometry"]) for f in data["features"]]
+    assert abs(sum(s.area for s in shapes) / shapely.union_all(shapes).area - 1) < 1e-3
+    assert len(answer.content) < 0.6 * outlines.DATA.stat().st_size
 
 
 def test_the_outlines_route_is_for_dispatchers(web: Any, users: Any) -> None:
