@@ -64,7 +64,8 @@ def cand(
 # -- an independent reference: eligibility, cost, validity -------------------------------------
 def eligible(s: Slot, c: Candidate, extra_busy: Mapping[int, set[str]] | None = None) -> bool:
     held = set(c.busy_shifts) | set((extra_busy or {}).get(c.volunteer_id, set()))
-    return c.available and s.skills <= c.skills and s.shift not in held
+    lapsed = any((skill, s.shift) in c.lapsed for skill in s.skills)
+    return c.available and s.skills <= c.skills and not lapsed and s.shift not in held
 
 
 def ref_cost(s: Slot, c: Candidate, lead: Mapping[str, frozenset[int]]) -> float:
