@@ -427,7 +427,6 @@ _SKILLS_AND_ROTA: tuple[Template, ...] = (
         "your {skill} certificate expires on {date} (in {days} days). After that we will not "
         "ask you for work that needs it; please renew it.",
         purpose="the one reminder 30 days before a skill's certificate expires",
-        max_segments=2,
         skill="急救",
         date="2027-03-01",
         days="30",

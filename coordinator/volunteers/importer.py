@@ -285,10 +285,10 @@ def import_volunteers(
             time.sleep(0)
             next_yield = time.monotonic() + YIELD_S
         try:
-            data = _to_create(row.cells)
-            values = volunteer_values(data, resolver) | {"source": "import"}
+            wanted = _to_create(row.cells)
+            values = volunteer_values(wanted, resolver) | {"source": "import"}
             # `急救:2027-03-01` in the skills cell: the certificate's last day (issue 15)
-            expiry = skill_expiry_of(data)
+            expiry = skill_expiry_of(wanted)
         except InvalidVolunteer as exc:
             errors.append(RowError(row=row.number, column=exc.column, message=exc.message))
             continue

@@ -17,7 +17,7 @@ from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberTyp
 from sqlalchemy import String, and_, cast, func, or_
 from sqlmodel import Session, col, select
 
-from coordinator.common import utcnow
+from coordinator.common import aware, utcnow
 from coordinator.geo.service import District, resolve
 from coordinator.volunteers import skills as expiring
 from coordinator.volunteers.errors import (
@@ -26,16 +26,17 @@ from coordinator.volunteers.errors import (
     InvalidVolunteer,
     PhoneOnRoster,
 )
-from coordinator.volunteers.models import Team, VolunteerCreate
-
-# When an expiring skill stops counting, for the matching (pure: skill dates and windows)
-from coordinator.volunteers.skills import lapsed_pairs as lapsed_pairs
+from coordinator.volunteers.models import Team, VolunteerCreate, VolunteerSession
 
 # The row type this service hands to other domains: they name it from here, never from models
 from coordinator.volunteers.models import Volunteer as Volunteer
 
 # The vocabulary of a volunteer's `status`, for the domains that read it (the reply handler)
 from coordinator.volunteers.models import VolunteerStatus as VolunteerStatus
+
+# When an expiring skill stops counting, for the matching (pure: skill dates and windows)
+from coordinator.volunteers.skills import is_valid_for as is_valid_for
+from coordinator.volunteers.skills import lapsed_pairs as lapsed_pairs
 
 MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
 
@@ -394,7 +395,9 @@ def set_skill_expiry(
     if name is None or name not in volunteer.skills:
         raise InvalidVolunteer("skill", f"{skill[:32]!r} is not one of the volunteer's skills")
     assert volunteer.id is not None
-    expiring.set_expiry(session=session, volunteer_id=volunteer.id, skill=name, expires_on=expires_on)
+    expiring.set_expiry(
+        session=session, volunteer_id=volunteer.id, skill=name, expires_on=expires_on
+    )
     session.flush()
     return expiring.expiries_of(session=session, volunteer_ids=[volunteer.id]).get(volunteer.id, {})
 
@@ -565,3 +568,42 @@ def team_names_of(*, session: Session, volunteer_ids: Iterable[int]) -> dict[int
             if vid is not None:
                 out[vid] = name
     return out
+
+
+# -- the rota page's sign-in (issue 15; the codes themselves: `phone_login`) ------------------
+#: the cookie of a volunteer signed in on the rota page (never a staff session)
+ROTA_COOKIE = "nuanliu_rota"
+
+
+def token_hash(cookie: str) -> str:
+    """What is stored of a rota session's cookie."""
+    return hashlib.sha256(cookie.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class RotaSignIn:
+    """A live rota session: whose it is and the CSRF token its writes must carry."""
+
+    volunteer: Volunteer
+    csrf_token: str
+
+
+def rota_session(*, session: Session, cookie: str | None) -> RotaSignIn | None:
+    """The volunteer a rota cookie signs in (active, not opted out), or None."""
+    if not cookie or len(cookie) > 128:
+        return None
+    now = utcnow()
+    row = session.exec(
+        select(VolunteerSession).where(VolunteerSession.token_hash == token_hash(cookie))
+    ).first()
+    if row is None or (aware(row.expires_at) or now) <= now:
+        return None
+    volunteer = session.get(Volunteer, row.volunteer_id)
+    if (
+        volunteer is None
+        or not volunteer.active
+        or volunteer.opted_out
+        or volunteer.status != VolunteerStatus.ACTIVE
+    ):
+        return None
+    return RotaSignIn(volunteer, row.csrf_token)

@@ -1,9 +1,9 @@
 """Skills that expire (issue 15): a skill's certificate may carry the last day it is valid.
 
 How an expiry is given:
-- in a roster file's skills cell, inline: `急救:2027-03-01、驾驶` (the skill, a colon, full-width
-  `：` too, and the date as YYYY-MM-DD, or YYYY.MM.DD; never `/`, which separates skills): `first_aid` expires after
-  1 March 2027, `driving` never;
+- in a roster file's skills cell, inline: `急救:2027-03-01、驾驶` (the skill, a colon or a
+  full-width `：`, the date as YYYY-MM-DD or YYYY.MM.DD; never `/`, which separates skills):
+  `first_aid` expires after 1 March 2027, `driving` never;
 - through the API, the same inline form inside `skills`, or the separate field
   `skill_expiry: {"first_aid": "2027-03-01"}`; `PUT /api/volunteers/{id}/skill-expiry` sets
   or clears one later.
@@ -109,7 +109,9 @@ def expiries_of(*, session: Session, volunteer_ids: Iterable[int]) -> dict[int, 
     out: dict[int, dict[str, date]] = {}
     for start in range(0, len(wanted), 500):
         rows = session.exec(
-            select(SkillExpiry).where(col(SkillExpiry.volunteer_id).in_(wanted[start : start + 500]))
+            select(SkillExpiry).where(
+                col(SkillExpiry.volunteer_id).in_(wanted[start : start + 500])
+            )
         ).all()
         for row in rows:
             out.setdefault(row.volunteer_id, {})[row.skill] = row.expires_on
@@ -126,9 +128,7 @@ def expiring_before(*, session: Session, before: date) -> dict[int, dict[str, da
     return out
 
 
-def set_expiry(
-    *, session: Session, volunteer_id: int, skill: str, expires_on: date | None
-) -> None:
+def set_expiry(*, session: Session, volunteer_id: int, skill: str, expires_on: date | None) -> None:
     """Set (or with None clear) one skill's expiry, in the caller's transaction. A new date
     makes the 30-day reminder due again for it; the same date changes nothing."""
     row = session.exec(

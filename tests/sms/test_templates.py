@@ -59,6 +59,8 @@ def test_the_one_segment_texts_stay_one_segment() -> None:
         "receipt_booked",
         "receipt_booked_short",
         "receipt_question",
+        "gave_back",
+        "give_back_too_late",
     }
 
 

@@ -44,7 +44,9 @@ def _local(day: date, hour: int) -> datetime:
 
 # -- how an expiry is written --------------------------------------------------------------
 def test_the_inline_form_and_its_bad_data() -> None:
-    names, dates = split_inline(["急救:2027-03-01", "驾驶", "健康证：２０２７-１２-３１", "x : 2030.1.2"])
+    names, dates = split_inline(
+        ["急救:2027-03-01", "驾驶", "健康证：２０２７-１２-３１", "x : 2030.1.2"]
+    )
     assert names == ["急救", "驾驶", "健康证", "x"]
     assert dates == {"急救": date(2027, 3, 1), "健康证": date(2027, 12, 31), "x": date(2030, 1, 2)}
     from coordinator.volunteers.errors import InvalidVolunteer
@@ -55,9 +57,7 @@ def test_the_inline_form_and_its_bad_data() -> None:
         assert caught.value.column == "skills"
 
 
-def test_import_stores_the_expiry_and_reports_bad_dates(
-    api, engine: Engine
-) -> None:  # type: ignore[no-untyped-def]
+def test_import_stores_the_expiry_and_reports_bad_dates(api, engine: Engine) -> None:  # type: ignore[no-untyped-def]
     body = (
         CSV_HEADER
         + "张一,13800138001,云岩区,急救:2027-03-01、驾驶\n"
@@ -86,7 +86,10 @@ def test_import_stores_the_expiry_and_reports_bad_dates(
         }
         # the skills list keeps its plain names (the format other code reads)
         skills = {v.name: v.skills for v in s.exec(select(Volunteer)).all()}
-    assert rows == {("张一", "first_aid"): date(2027, 3, 1), ("张三", "first_aid"): date(2028, 1, 1)}
+    assert rows == {
+        ("张一", "first_aid"): date(2027, 3, 1),
+        ("张三", "first_aid"): date(2028, 1, 1),
+    }
     assert skills["张一"] == ["first_aid", "driving"]
     assert skills["张四"] == ["de_icing"]
 
@@ -151,7 +154,9 @@ def test_lapsed_pairs_count_the_whole_shift() -> None:
     assert got == {("first_aid", "over_midnight"), ("first_aid", "after")}
 
 
-def test_an_expired_first_aider_gets_no_first_aid_slot(session: Session, settings: Settings) -> None:
+def test_an_expired_first_aider_gets_no_first_aid_slot(
+    session: Session, settings: Settings
+) -> None:
     """Nearest has first aid expiring the day before the shift; the next one's expires the
     day after. The matching sends the second, though the first is nearer; a slot with no
     skill still goes to the nearest, whose other skills do not matter."""

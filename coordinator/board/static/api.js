@@ -27,6 +27,7 @@
       }
       var err = new Error(detail || ("HTTP " + res.status));
       err.status = res.status;
+      err.code = data && data.code;  // a domain refusal's stable code, for a page's own words
       throw err;
     }
     return data;

@@ -231,7 +231,9 @@ def refill_slot(
     key = s.isoformat()
     target = slot_of(task, slot, key)
     tz = settings.timezone
-    lapsing = eligible.expiring_by(session=session, shifts={key: (s, e)}, tz=tz) if task.skills else {}
+    lapsing = (
+        eligible.expiring_by(session=session, shifts={key: (s, e)}, tz=tz) if task.skills else {}
+    )
     match = None
     # The nearest few hundred first (a refill must not cost a scan of the whole roster in
     # Python), widening only when none of them has the skills and time.
