@@ -144,15 +144,10 @@ def open_rota_week(*, engine: Engine, settings: Settings, today: date | None = N
     sunday = monday + timedelta(days=6)
     with session_scope(engine) as session:
         for rush in dispatch_service.open_incident_of_kind(session=session, kind="travel_rush"):
+            # from the rush's own start (a rush a dispatcher opened ahead starts when they
+            # said) to its last day
             began = aware(rush.starts_at) or aware(rush.opened_at) or utcnow()
-            first_of_rush = max(
-                began.astimezone(zone).date(),
-                calendar.window_ending_on_or_after(
-                    today,
-                    days_before=settings.travel_rush_days_before,
-                    length_days=settings.travel_rush_length_days,
-                )[1],
-            )
+            first_of_rush = began.astimezone(zone).date()
             first, last = max(monday, first_of_rush), min(sunday, _last_day(rush, settings, zone))
             if first > last:
                 continue
