@@ -164,6 +164,17 @@ def decline_volunteer(
     return _public(done)
 
 
+@router.get("/volunteers/{volunteer_id}/skill-expiry", response_model=SkillExpiryPublic)
+def get_skill_expiry(
+    session: SessionDep, _actor: Dispatcher, volunteer: VolunteerRow
+) -> SkillExpiryPublic:
+    """The last day each of the volunteer's expiring skills is certified (skills without a
+    date never expire)."""
+    vid = volunteer.id or 0
+    found = service.skill_expiries(session=session, volunteer_ids=[vid]).get(vid, {})
+    return SkillExpiryPublic(volunteer_id=vid, skill_expiry=found)
+
+
 @router.put("/volunteers/{volunteer_id}/skill-expiry", response_model=SkillExpiryPublic)
 def put_skill_expiry(
     body: SkillExpiryBody, session: SessionDep, actor: Dispatcher, volunteer: VolunteerRow

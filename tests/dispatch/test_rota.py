@@ -27,6 +27,7 @@ from coordinator.sms.replies import parse_reply
 from coordinator.volunteers.models import PhoneLoginCode, SkillExpiry, Volunteer
 from events.outbox import OutboxEvent
 from tests.conftest import bearer, wait_for
+from tests.dispatch.helpers import reply
 
 ZONE = ZoneInfo("Asia/Shanghai")
 
@@ -340,15 +341,9 @@ def test_a_shift_given_back_goes_to_the_next_volunteer(
             return any(m.template == "accepted" for m in _texts(s, me.phone))
 
     wait_for(confirmed, timeout=30)
-    with Session(engine, expire_on_commit=False) as s:
-        rota.give_back(
-            session=s,
-            volunteer_id=me.id or 0,
-            assignment_id=a.id or 0,
-            settings=settings,
-            source="page",
-        )
-        s.commit()
+    # the volunteer texts `退 <code>` (full-width, as a phone keyboard may send it)
+    wide = a.short_code.translate({ord(c): ord(c) + 0xFEE0 for c in a.short_code})
+    reply(client, tokens["dispatcher"], me.phone, f"退　{wide}")
 
     def refilled() -> Assignment | None:
         with Session(engine, expire_on_commit=False) as s:
@@ -363,6 +358,9 @@ def test_a_shift_given_back_goes_to_the_next_volunteer(
 
     offer = wait_for(refilled, timeout=30)
     assert offer.volunteer_id != me.id
+    with Session(engine) as s:
+        assert s.get(Assignment, a.id).status == "cancelled"  # type: ignore[union-attr]
+        assert any(m.body.startswith("【暖流】已退班：") for m in _texts(s, me.phone))
 
 
 @pytest.mark.integration

@@ -117,6 +117,9 @@ TABLE: dict[tuple[str, str], Row] = {
     ),
     ("POST", "/api/volunteers/import"): Row("/api/volunteers/import", DISPATCH, "name,phone\n"),
     # skills that expire, and the travel-rush rota (issue 15, items 6 and 7)
+    ("GET", "/api/volunteers/{volunteer_id}/skill-expiry"): Row(
+        "/api/volunteers/{V}/skill-expiry", DISPATCH
+    ),
     ("PUT", "/api/volunteers/{volunteer_id}/skill-expiry"): Row(
         "/api/volunteers/{V}/skill-expiry", DISPATCH, {"skill": "first_aid", "expires_on": None}
     ),

@@ -115,6 +115,9 @@ def test_api_sets_and_clears_an_expiry(api, engine: Engine) -> None:  # type: ig
     assert r.json()["skill_expiry"] == {"first_aid": "2027-05-01", "driving": "2026-12-31"}
     r = api.client.put(url, json={"skill": "first_aid", "expires_on": None}, headers=api.headers)
     assert r.json()["skill_expiry"] == {"driving": "2026-12-31"}
+    assert api.client.get(url, headers=api.headers).json()["skill_expiry"] == {
+        "driving": "2026-12-31"
+    }
     # bad data: a skill they lack, a date that is no date, a missing field, a wild year
     for body, status in (
         ({"skill": "legal_aid", "expires_on": "2027-01-01"}, 422),
