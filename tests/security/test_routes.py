@@ -176,6 +176,9 @@ TABLE: dict[tuple[str, str], Row] = {
     ("POST", "/api/stations/{station_id}/distributions"): Row(
         "/api/stations/{A}/distributions", MANAGER_A, {"item": "{sku}", "quantity": 1}
     ),
+    ("POST", "/api/stations/{station_id}/distributions/{distribution_id}/undo"): Row(
+        "/api/stations/{A}/distributions/999999/undo", MANAGER_A
+    ),
     ("POST", "/api/warehouses/{station_id}/adjustments"): Row(
         "/api/warehouses/{W}/adjustments",
         DISPATCH,

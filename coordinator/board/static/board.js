@@ -438,7 +438,8 @@
       "incident.closed": "s.incident.closed", "sms.received": "s.sms", "sms.sent": "s.sms.sent", "sms.failed": "s.sms.failed",
       "stock.changed": "s.stock", "stock.low": "s.stock.low", "shipment.dispatched": "s.shipment.dispatched",
       "shipment.received": "s.shipment.received", "plan.proposed": "s.plan.proposed", "plan.approved": "s.plan.approved",
-      "discrepancy.recorded": "s.discrepancy", "distribution.recorded": "s.handed"
+      "discrepancy.recorded": "s.discrepancy", "distribution.recorded": "s.handed",
+      "distribution.undone": "s.handed.undone"
     }[kind];
     if (kind === "plan.approved") v.who = d.by || "";
     if (kind === "incident.opened" || kind === "incident.closed") v.what = d.title || d.headline || d.reason || "";

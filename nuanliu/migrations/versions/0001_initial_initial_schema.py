@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises: 
-Create Date: 2026-12-04 03:21:24.754984
+Create Date: 2026-12-04 18:52:50.288446
 """
 
 from alembic import op
@@ -329,6 +329,8 @@ def upgrade() -> None:
     sa.Column('cost_fen', sa.Integer(), nullable=True),
     sa.Column('actor', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('undone_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('undone_by', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.ForeignKeyConstraint(['item_id'], ['items.id'], ),
     sa.ForeignKeyConstraint(['place_id'], ['places.id'], ),
     sa.PrimaryKeyConstraint('id')
