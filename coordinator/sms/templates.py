@@ -84,6 +84,9 @@ _EXAMPLE_EN = {
     "K4F、C3M、A7K": "K4F, C3M, A7K",
     "面40 水60 饼20 感10": "MIAN40 SHUI60 BING20 GAN10",
     "面38 水60 饼20 感10": "MIAN38 SHUI60 BING20 GAN10",
+    "面40 水60 饼20 糕20 感10": "MIAN40 SHUI60 BING20 GAO20 GAN10",
+    "面38 水60 饼20 糕20 感10": "MIAN38 SHUI60 BING20 GAO20 GAN10",
+    "面38": "MIAN38",
     "面2": "MIAN2",
     "“水”报了两次": "SHUI given twice",
     "张三丰": "Zhang Sanfeng",
@@ -196,14 +199,16 @@ _ALL: tuple[Template, ...] = (
     # Logistics: a station manager's shipments and receipts by SMS (logistics/sms_receipts.py)
     _t(
         "shipment",
-        "发货{code}至{station}：{counts}。收货后回复 收 {code} 全 或逐项如 收 {code} {counts}",
-        "shipment {code} to {station}: {counts}. On arrival reply RCV {code} ALL "
-        "or per item, e.g. RCV {code} {counts}",
+        # no station name: the manager knows their station, and without it a shipment of the
+        # usual four or five lines fits one part
+        "发货{code}：{counts}。到货回“收 {code} 全”或逐项“收 {code} {example}”",
+        "shipment {code}: {counts}. On arrival reply RCV {code} ALL or per item, "
+        "e.g. RCV {code} {example}",
         purpose="a shipment on its way to a station",
-        max_segments=3,
+        max_segments=2,
         code="S1024",
-        station="云岩汽车客运站平安返乡服务站",
         counts="面40 水60 饼20 感10",
+        example="面38",
     ),
     _t(
         "receipt_not_manager",
@@ -236,31 +241,29 @@ _ALL: tuple[Template, ...] = (
     ),
     _t(
         "receipt_booked",
-        "已登记{code}收货 {booked}。一小时内可在页面更正一次。",
+        "{code}已收货：{booked}。1小时内可在页面更正一次",
         "receipt of {code} booked: {booked}. You may correct it once on the page within an hour.",
         purpose="a receipt booked as sent",
-        max_segments=2,
-        code="S1024",
-        booked="面40 水60 饼20 感10",
+        code="S10240",
+        booked="面40 水60 饼20 糕20 感10",
     ),
     _t(
         "receipt_booked_short",
-        "已登记{code}收货 {booked}，少{short}已报调度。一小时内可在页面更正一次。",
+        "{code}已收货：{booked}，少{short}已报调度。1小时内可在页面更正一次",
         "receipt of {code} booked: {booked}; {short} missing, reported to dispatch. "
-        "You may correct it once on the page within an hour.",
+        "Correct it once on the page within an hour.",
         purpose="a receipt booked with a shortfall",
-        max_segments=2,
-        code="S1024",
-        booked="面38 水60 饼20 感10",
+        code="S10240",
+        booked="面38 水60 饼20 糕20 感10",
         short="面2",
     ),
     _t(
         "receipt_question",
-        "{code}未登记：{why}。发货为 {sent}。请回复 收 {code} 全 或逐项如 收 {code} {sent}",
+        "{code}未登记：{why}。发货为{sent}。请回“收 {code} 全”或逐项如“收 {code} {sent}”",
         "{code} not booked: {why}. Sent: {sent}. Reply RCV {code} ALL or per item, "
         "e.g. RCV {code} {sent}",
         purpose="a receipt text we could not book, with the question",
-        max_segments=3,
+        max_segments=2,
         code="S1024",
         why="“水”报了两次",
         sent="面40 水60 饼20 感10",
