@@ -12,6 +12,7 @@ import json
 import logging
 import mimetypes
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -195,10 +196,21 @@ def phone_page(request: Request, actor: Dispatcher, settings: SettingsDep) -> HT
 
 
 @router.get("/board/phone/inboxes")
-def phone_inboxes(session: ReadSession, actor: Dispatcher, settings: SettingsDep) -> list[Any]:
+def phone_inboxes(
+    session: ReadSession,
+    actor: Dispatcher,
+    settings: SettingsDep,
+    since: datetime | None = None,
+    q: Annotated[str, Query(max_length=64)] = "",
+) -> dict[str, Any]:
+    """The demo phone's wall; `since` is the `cursor` of the page's last look."""
     if settings.sms_gateway != "console":
         raise HTTPException(status.HTTP_404_NOT_FOUND, "the demo phone needs the console gateway")
-    return board.phone_inboxes(session=session)
+    if since is not None and since.tzinfo is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "since needs a UTC offset")
+    return board.phone_inboxes(
+        session=session, since=since, query=q, masked=not _sees_numbers(actor)
+    )
 
 
 @router.get("/stations/{station_id}", response_class=HTMLResponse)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises: 
-Create Date: 2026-12-04 18:52:50.288446
+Create Date: 2026-12-04 19:19:54.776088
 """
 
 from alembic import op
@@ -565,6 +565,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_sms_messages_phone_kind_created', ['phone', 'kind', 'created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_sms_messages_provider_sid'), ['provider_sid'], unique=False)
         batch_op.create_index('ix_sms_messages_status_id', ['status', 'id'], unique=False)
+        batch_op.create_index('ix_sms_messages_updated_at', ['updated_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_sms_messages_volunteer_id'), ['volunteer_id'], unique=False)
 
     op.create_table('stock_movements',
@@ -638,6 +639,7 @@ def downgrade() -> None:
     op.drop_table('stock_movements')
     with op.batch_alter_table('sms_messages', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_sms_messages_volunteer_id'))
+        batch_op.drop_index('ix_sms_messages_updated_at')
         batch_op.drop_index('ix_sms_messages_status_id')
         batch_op.drop_index(batch_op.f('ix_sms_messages_provider_sid'))
         batch_op.drop_index('ix_sms_messages_phone_kind_created')
