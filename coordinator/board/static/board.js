@@ -16,7 +16,7 @@
   var t = function (k) { return I18N.t(k); };
   var esc = NL.esc;
   var FEED_MAX = 200;
-  var GROUPS = { alert: "dispatch", incident: "dispatch", task: "dispatch", assignment: "dispatch",
+  var GROUPS = { alert: "dispatch", incident: "dispatch", task: "dispatch", assignment: "dispatch", attendance: "dispatch",
                  sms: "sms", shipment: "logistics", stock: "logistics", plan: "logistics",
                  discrepancy: "logistics", distribution: "logistics" };
 
@@ -439,7 +439,8 @@
       "stock.changed": "s.stock", "stock.low": "s.stock.low", "shipment.dispatched": "s.shipment.dispatched",
       "shipment.received": "s.shipment.received", "plan.proposed": "s.plan.proposed", "plan.approved": "s.plan.approved",
       "discrepancy.recorded": "s.discrepancy", "distribution.recorded": "s.handed",
-      "distribution.undone": "s.handed.undone"
+      "distribution.undone": "s.handed.undone",
+      "attendance.checked_in": "s.checked_in", "attendance.checked_out": "s.checked_out"
     }[kind];
     if (kind === "plan.approved") v.who = d.by || "";
     if (kind === "incident.opened" || kind === "incident.closed") v.what = d.title || d.headline || d.reason || "";
