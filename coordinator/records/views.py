@@ -1,0 +1,280 @@
+"""Service records and certificates over HTTP: a volunteer's certificate as a PDF, an
+incident's (or a year's) as a zip, the records as CSV/XLSX (dispatchers; phone numbers
+unmasked for admins only), and the public `/verify/{serial}` page that confirms a
+certificate with nothing about its holder but the masked name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.responses import HTMLResponse, StreamingResponse
+
+from coordinator.board.pages import page
+from coordinator.common import local_date, utcnow
+from coordinator.config import Settings
+from coordinator.deps import Dispatcher, SessionDep, SettingsDep
+from coordinator.dispatch import errors as dispatch_errors
+from coordinator.lookup import PathId
+from coordinator.records import batch, certificate_pdf, exports, flows, service
+from coordinator.records.errors import BadPeriod, VolunteerNotFound
+from coordinator.records.service import FIRST_YEAR, LAST_YEAR, Period
+from coordinator.reports.pdf import register_font
+
+router = APIRouter(prefix="/api", tags=["records"])
+public = APIRouter(tags=["records"])
+
+Year = Annotated[
+    int | None,
+    Query(ge=FIRST_YEAR, le=LAST_YEAR, description="a calendar year (local time); default: this"),
+]
+_PDF: dict[int | str, dict[str, Any]] = {200: {"content": {"application/pdf": {}}}}
+_ZIP: dict[int | str, dict[str, Any]] = {200: {"content": {"application/zip": {}}}}
+
+
+def _base_url(settings: Settings, request: Request) -> str:
+    """Where the verify page is reached from outside: the configured public address, else
+    the address this request came to."""
+    return settings.public_base_url or str(request.base_url)
+
+
+def _year(year: int | None, settings: Settings) -> Period:
+    return service.year_period(year or local_date(settings.timezone).year, settings.timezone)
+
+
+def _attachment(filename: str) -> dict[str, str]:
+    # RFC 6266: an ASCII fallback, and the UTF-8 name for the Chinese one
+    fallback = filename.encode("ascii", "replace").decode().replace("?", "_")
+    return {
+        "Content-Disposition": f'attachment; filename="{fallback}"; '
+        f"filename*=UTF-8''{quote(filename)}"
+    }
+
+
+@router.get("/volunteers/{volunteer_id}/certificate.pdf", response_class=Response, responses=_PDF)
+def certificate(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: Dispatcher,
+    volunteer_id: PathId,
+    year: Year = None,
+) -> Response:
+    """The volunteer's 志愿服务证明 of a year: 404 for an unknown volunteer, 409 when they
+    served no hours in it, 422 for a year outside 2000–2100. Asked again with the hours
+    unchanged, the same certificate (serial) comes back."""
+    period = _year(year, settings)
+    holder = service.holder(session=session, volunteer_id=volunteer_id)
+    if holder is None:
+        raise VolunteerNotFound(f"volunteer {volunteer_id} does not exist")
+    register_font(settings.report_font)  # a missing font stops here, before any row is written
+    now = utcnow()
+    mine = service.lines(
+        session=session,
+        period=period,
+        tolerance=settings.hours_tolerance,
+        now=now,
+        volunteer_ids=[volunteer_id],
+    ).get(volunteer_id, [])
+    got = flows.issue(
+        session=session,
+        holder=holder,
+        period=period,
+        lines=mine,
+        organisation=settings.organisation_name,
+        actor=actor,
+        now=now,
+    )
+    session.commit()
+    body = certificate_pdf.render(
+        certificate=got.certificate,
+        holder=holder,
+        lines=got.lines,
+        font_path=settings.report_font,
+        tz=settings.timezone,
+        base_url=_base_url(settings, request),
+    )
+    name = f"志愿服务证明-{period.key}-{got.certificate.serial}.pdf"
+    return Response(body, media_type="application/pdf", headers=_attachment(name))
+
+
+def _zip(
+    issued: Sequence[flows.Issued], settings: Settings, base_url: str, name: str
+) -> StreamingResponse:
+    zone = ZoneInfo(settings.timezone)
+
+    def member(got: flows.Issued) -> tuple[str, Any, Callable[[], bytes]]:
+        c = got.certificate
+
+        def make() -> bytes:
+            return certificate_pdf.render(
+                certificate=c,
+                holder=got.holder,
+                lines=got.lines,
+                font_path=settings.report_font,
+                tz=settings.timezone,
+                base_url=base_url,
+            )
+
+        return f"{got.holder.name}-{c.serial}.pdf", c.issued_at.astimezone(zone), make
+
+    def chunks() -> Iterator[bytes]:
+        yield from batch.zip_stream(member(got) for got in issued)
+
+    return StreamingResponse(chunks(), media_type="application/zip", headers=_attachment(name))
+
+
+def _batch(
+    request: Request,
+    session: SessionDep,
+    settings: Settings,
+    actor: Any,
+    period: Period,
+    subject: str,
+    name: str,
+) -> StreamingResponse:
+    register_font(settings.report_font)
+    now = utcnow()
+    lines = service.lines(
+        session=session, period=period, tolerance=settings.hours_tolerance, now=now
+    )
+    holders = service.holders(session=session, volunteer_ids=lines)
+    issued = flows.issue_many(
+        session=session,
+        period=period,
+        lines=lines,
+        holders=holders,
+        organisation=settings.organisation_name,
+        actor=actor,
+        now=now,
+        subject=subject,
+    )
+    session.commit()
+    return _zip(issued, settings, _base_url(settings, request), name)
+
+
+@router.get("/incidents/{incident_id}/certificates.zip", response_class=Response, responses=_ZIP)
+def incident_certificates(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: Dispatcher,
+    incident_id: PathId,
+) -> StreamingResponse:
+    """One certificate per volunteer who served on the incident (hours > 0), as a zip
+    streamed one PDF at a time; an incident nobody served on gives an empty zip."""
+    period = service.incident_period(session=session, incident_id=incident_id)
+    if period is None:
+        raise dispatch_errors.IncidentNotFound(f"incident {incident_id} does not exist")
+    return _batch(
+        request,
+        session,
+        settings,
+        actor,
+        period,
+        f"incident:{incident_id}",
+        f"志愿服务证明-事件{incident_id}.zip",
+    )
+
+
+@router.get("/certificates/{year}.zip", response_class=Response, responses=_ZIP)
+def year_certificates(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: Dispatcher,
+    year: Annotated[int, Path(ge=FIRST_YEAR, le=LAST_YEAR)],
+) -> StreamingResponse:
+    """One certificate per volunteer with hours in the year (a season's batch), streamed."""
+    period = service.year_period(year, settings.timezone)
+    return _batch(
+        request, session, settings, actor, period, f"year:{year}", f"志愿服务证明-{year}.zip"
+    )
+
+
+@router.get(
+    "/exports/service-records.{fmt}",
+    response_class=Response,
+    responses={200: {"content": {t: {} for t in exports.MEDIA_TYPES.values()}}},
+)
+def service_records(
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: Dispatcher,
+    fmt: Literal["csv", "xlsx"],
+    year: Year = None,
+    start: Annotated[date | None, Query(description="first local day (with `end`)")] = None,
+    end: Annotated[date | None, Query(description="last local day, included")] = None,
+) -> Response:
+    """Every service in a period (a year, this one by default, or `start`–`end`, at most
+    366 days) as rows for the national volunteer information system; phone numbers masked
+    unless an admin asks; audited."""
+    if (start is None) != (end is None):
+        raise BadPeriod("give both start and end, or neither")
+    if start is not None and end is not None:
+        if year is not None:
+            raise BadPeriod("give a year or start and end, not both")
+        period = service.span_period(start, end, settings.timezone)
+    else:
+        period = _year(year, settings)
+    lines = service.lines(
+        session=session, period=period, tolerance=settings.hours_tolerance, now=utcnow()
+    )
+    holders = service.holders(session=session, volunteer_ids=lines)
+    unmasked = actor.role == "admin"
+    table = exports.rows(
+        lines=lines,
+        holders=holders,
+        organisation=settings.organisation_name,
+        tz=settings.timezone,
+        unmasked=unmasked,
+    )
+    flows.record_export(
+        session=session,
+        actor=actor,
+        fmt=fmt,
+        period=period,
+        rows=len(table),
+        volunteers=len(lines),
+        masked=not unmasked,
+    )
+    session.commit()
+    body = exports.to_csv(table) if fmt == "csv" else exports.to_xlsx(table)
+    return Response(
+        body,
+        media_type=exports.MEDIA_TYPES[fmt],
+        headers=_attachment(f"志愿服务记录-{period.key}.{fmt}"),
+    )
+
+
+@public.get("/verify/{serial}", response_class=HTMLResponse)
+def verify(request: Request, session: SessionDep, settings: SettingsDep, serial: str) -> Response:
+    """Anyone (the QR code on a certificate) may confirm it: the organisation, the period,
+    the hours and the holder's masked name, nothing else. 404 with a clear page for a serial
+    that was never issued."""
+    wanted = service.normalise_serial(serial)
+    found = service.by_serial(session=session, serial=wanted) if wanted else None
+    zone = ZoneInfo(settings.timezone)
+    context: dict[str, Any] = {"serial": serial[:40], "certificate": None}
+    if found is not None:
+        context["certificate"] = {
+            "serial": found.serial,
+            "organisation": found.organisation,
+            "period": found.period_label,
+            "served_from": found.served_from.astimezone(zone).date().isoformat(),
+            "served_to": found.served_to.astimezone(zone).date().isoformat(),
+            "hours": found.hours,
+            "holder": found.holder_masked,
+            "issued_on": found.issued_at.astimezone(zone).date().isoformat(),
+            "superseded": found.superseded_at is not None,
+        }
+    response = page(request, "verify.html", context, status_code=200 if found else 404)
+    # the page names a person (masked): not for search engines, caches or referrers
+    response.headers["X-Robots-Tag"] = "noindex"
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
