@@ -48,26 +48,35 @@ def _hours(value: float) -> str:
 def _qr(c: Canvas, url: str, x: float, y: float, size: float) -> None:
     """The QR code of `url` with its quiet zone, `size` points square, lower left at (x, y):
     one rectangle per run of dark modules in a row."""
-    qr = segno.make(url, error="m", micro=False)
+    # a fixed mask: choosing the "best" of eight took most of a certificate's time, and any
+    # mask is valid QR that every decoder reads
+    qr = segno.make(url, error="m", micro=False, mask=4)
     matrix = qr.matrix
     border = 4
     modules = len(matrix) + 2 * border
     unit = size / modules
     c.setFillColor(colors.white)
     c.rect(x, y, size, size, stroke=0, fill=1)
-    c.setFillColor(colors.black)
+    # in module units, so every coordinate is a small integer (reportlab formats each number
+    # it writes; thousands of fractional ones were a third of a certificate's time)
+    c.saveState()
+    c.translate(x, y + size)
+    c.scale(unit, -unit)
+    path = c.beginPath()
     for r, row in enumerate(matrix):
-        top = y + size - (r + border + 1) * unit
         col = 0
         while col < len(row):
             if row[col]:
                 run = col
                 while run < len(row) and row[run]:
                     run += 1
-                c.rect(x + (col + border) * unit, top, (run - col) * unit, unit, stroke=0, fill=1)
+                path.rect(col + border, r + border, run - col, 1)
                 col = run
             else:
                 col += 1
+    c.setFillColor(colors.black)
+    c.drawPath(path, stroke=0, fill=1)
+    c.restoreState()
 
 
 def render(

@@ -50,4 +50,3 @@ class Certificate(SQLModel, table=True):
     issued_at: datetime = Field(default_factory=utcnow, sa_column=tz_column())
     issued_by: str = Field(max_length=64)
     superseded_at: datetime | None = Field(default=None, sa_column=tz_column())
-
