@@ -700,3 +700,20 @@ def served_shifts(
                 )
             )
     return out
+
+
+def served_volunteer_ids(
+    *, session: Session, start: datetime, end: datetime, incident_id: int | None = None
+) -> list[int]:
+    """The volunteers with ledger rows on tasks whose window overlaps [start, end) (of one
+    incident or any), in id order: those `served_shifts` may find hours for, so a batch can
+    read them a chunk at a time."""
+    query = (
+        select(ServiceRecord.volunteer_id)
+        .join(Task, col(Task.id) == ServiceRecord.task_id)
+        .where(col(Task.starts_at) < end, col(Task.ends_at) > start - timedelta(days=1))
+        .distinct()
+    )
+    if incident_id is not None:
+        query = query.where(Task.incident_id == incident_id)
+    return sorted(session.exec(query).all())

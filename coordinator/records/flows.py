@@ -7,7 +7,7 @@ dispatcher's correction) give a new serial; the old row is marked superseded and
 page says a newer certificate replaced it.
 
 Every hand-out of personal data writes an audit row: a certificate (one per request), a batch
-(one row for the zip, with the count), an export of the records."""
+(one row for the zip, with how many volunteers), an export of the records."""
 
 from __future__ import annotations
 
@@ -146,30 +146,31 @@ def issue_many(
     organisation: str,
     actor: Actor | str,
     now: datetime,
-    subject: str,
 ) -> list[Issued]:
-    """Certificates for everyone with hours in `lines` (volunteer id → lines), in id order,
-    with one audit row for the batch."""
+    """Certificates for everyone with hours in `lines` (volunteer id → lines), in id order.
+    Not audited here: a batch is audited once, by `record_batch`."""
     wanted = [(holders[vid], lines[vid]) for vid in sorted(lines) if lines[vid] and vid in holders]
     by = actor_name(actor)
     try:
-        out = _store(session, wanted, period=period, organisation=organisation, by=by, now=now)
+        return _store(session, wanted, period=period, organisation=organisation, by=by, now=now)
     except IntegrityError:
         # another request issued some of them meanwhile: read theirs, issue the rest
-        out = _store(session, wanted, period=period, organisation=organisation, by=by, now=now)
+        return _store(session, wanted, period=period, organisation=organisation, by=by, now=now)
+
+
+def record_batch(
+    *, session: Session, actor: Actor, period: Period, subject: str, volunteers: int
+) -> None:
+    """The audit row of a batch of certificates, written before the first is made: who took
+    the certificates of which period, and of how many volunteers at most (those with ledger
+    rows in it; each certificate row says who issued it)."""
     record_audit(
         session=session,
         actor=actor,
         action="records.certificates_exported",
         subject=subject,
-        detail={
-            "period": period.key,
-            "certificates": len(out),
-            "new": sum(i.new for i in out),
-            "hours": round(sum(i.certificate.hours for i in out), 2),
-        },
+        detail={"period": period.key, "volunteers": volunteers},
     )
-    return out
 
 
 def record_export(

@@ -159,6 +159,14 @@ def lines(
     return out
 
 
+def candidates(*, session: Session, period: Period) -> list[int]:
+    """The volunteers who may have served in the period (ledger rows on its tasks), in id
+    order; `lines` says who did."""
+    return dispatch.served_volunteer_ids(
+        session=session, start=period.start, end=period.end, incident_id=period.incident_id
+    )
+
+
 def total_hours(mine: Sequence[Line]) -> float:
     return round(sum(line.hours for line in mine), 2)
 

@@ -5,19 +5,22 @@ certificate with nothing about its holder but the masked name."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from datetime import date
+from collections.abc import Callable, Iterator
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, StreamingResponse
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
+from coordinator.accounts.service import Actor
 from coordinator.board.pages import page
 from coordinator.common import local_date, utcnow
 from coordinator.config import Settings
-from coordinator.deps import Dispatcher, SessionDep, SettingsDep
+from coordinator.deps import Dispatcher, EngineDep, SessionDep, SettingsDep
 from coordinator.dispatch import errors as dispatch_errors
 from coordinator.lookup import PathId
 from coordinator.records import batch, certificate_pdf, exports, flows, service
@@ -102,12 +105,58 @@ def certificate(
     return Response(body, media_type="application/pdf", headers=_attachment(name))
 
 
-def _zip(
-    issued: Sequence[flows.Issued], settings: Settings, base_url: str, name: str
-) -> StreamingResponse:
-    zone = ZoneInfo(settings.timezone)
+#: volunteers read, issued and rendered per transaction in a batch: memory holds one chunk's
+#: rows and one PDF, whatever the batch's size
+BATCH_CHUNK = 200
 
-    def member(got: flows.Issued) -> tuple[str, Any, Callable[[], bytes]]:
+
+def _batch(
+    request: Request,
+    session: SessionDep,
+    engine: Engine,
+    settings: Settings,
+    actor: Actor,
+    period: Period,
+    subject: str,
+    name: str,
+) -> StreamingResponse:
+    """The zip of a period's certificates, streamed: audited first, then a chunk of
+    volunteers at a time read, issued (committed) and rendered in a session of its own (the
+    request's is closed before the answer is sent)."""
+    register_font(settings.report_font)  # a missing font is a 503 before anything is sent
+    volunteer_ids = service.candidates(session=session, period=period)
+    flows.record_batch(
+        session=session, actor=actor, period=period, subject=subject, volunteers=len(volunteer_ids)
+    )
+    session.commit()
+    zone = ZoneInfo(settings.timezone)
+    base_url = _base_url(settings, request)
+
+    def issued() -> Iterator[flows.Issued]:
+        for i in range(0, len(volunteer_ids), BATCH_CHUNK):
+            chunk = volunteer_ids[i : i + BATCH_CHUNK]
+            with Session(engine, expire_on_commit=False) as s:
+                now = utcnow()
+                lines = service.lines(
+                    session=s,
+                    period=period,
+                    tolerance=settings.hours_tolerance,
+                    now=now,
+                    volunteer_ids=chunk,
+                )
+                got = flows.issue_many(
+                    session=s,
+                    period=period,
+                    lines=lines,
+                    holders=service.holders(session=s, volunteer_ids=lines),
+                    organisation=settings.organisation_name,
+                    actor=actor,
+                    now=now,
+                )
+                s.commit()
+            yield from got
+
+    def member(got: flows.Issued) -> tuple[str, datetime, Callable[[], bytes]]:
         c = got.certificate
 
         def make() -> bytes:
@@ -122,45 +171,15 @@ def _zip(
 
         return f"{got.holder.name}-{c.serial}.pdf", c.issued_at.astimezone(zone), make
 
-    def chunks() -> Iterator[bytes]:
-        yield from batch.zip_stream(member(got) for got in issued)
-
-    return StreamingResponse(chunks(), media_type="application/zip", headers=_attachment(name))
-
-
-def _batch(
-    request: Request,
-    session: SessionDep,
-    settings: Settings,
-    actor: Any,
-    period: Period,
-    subject: str,
-    name: str,
-) -> StreamingResponse:
-    register_font(settings.report_font)
-    now = utcnow()
-    lines = service.lines(
-        session=session, period=period, tolerance=settings.hours_tolerance, now=now
-    )
-    holders = service.holders(session=session, volunteer_ids=lines)
-    issued = flows.issue_many(
-        session=session,
-        period=period,
-        lines=lines,
-        holders=holders,
-        organisation=settings.organisation_name,
-        actor=actor,
-        now=now,
-        subject=subject,
-    )
-    session.commit()
-    return _zip(issued, settings, _base_url(settings, request), name)
+    chunks = batch.zip_stream(member(got) for got in issued())
+    return StreamingResponse(chunks, media_type="application/zip", headers=_attachment(name))
 
 
 @router.get("/incidents/{incident_id}/certificates.zip", response_class=Response, responses=_ZIP)
 def incident_certificates(
     request: Request,
     session: SessionDep,
+    engine: EngineDep,
     settings: SettingsDep,
     actor: Dispatcher,
     incident_id: PathId,
@@ -173,6 +192,7 @@ def incident_certificates(
     return _batch(
         request,
         session,
+        engine,
         settings,
         actor,
         period,
@@ -185,6 +205,7 @@ def incident_certificates(
 def year_certificates(
     request: Request,
     session: SessionDep,
+    engine: EngineDep,
     settings: SettingsDep,
     actor: Dispatcher,
     year: Annotated[int, Path(ge=FIRST_YEAR, le=LAST_YEAR)],
@@ -192,7 +213,14 @@ def year_certificates(
     """One certificate per volunteer with hours in the year (a season's batch), streamed."""
     period = service.year_period(year, settings.timezone)
     return _batch(
-        request, session, settings, actor, period, f"year:{year}", f"志愿服务证明-{year}.zip"
+        request,
+        session,
+        engine,
+        settings,
+        actor,
+        period,
+        f"year:{year}",
+        f"志愿服务证明-{year}.zip",
     )
 
 

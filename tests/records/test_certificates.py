@@ -210,7 +210,7 @@ def test_a_batch_zip_holds_one_valid_pdf_per_volunteer_who_served(
         assert name in texts[member] and f"{1 + k} 小时" in texts[member]
     assert not any("赵六" in t for t in texts.values())
     [audit] = _audits(engine, "records.certificates_exported")
-    assert audit.subject == f"incident:{incident_id}" and audit.detail["certificates"] == 3
+    assert audit.subject == f"incident:{incident_id}" and audit.detail["volunteers"] == 3
     # the year's batch has李雷's other incident too: one certificate each, 李雷 with 3 h
     year = api.get(f"/api/certificates/{_year()}.zip", headers=d)
     assert year.status_code == 200
