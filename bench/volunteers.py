@@ -46,7 +46,7 @@ from sqlmodel import Session, select
 from bench.scratch import drop_scratch, scratch_database
 from bench.serving import serve
 
-console = Console()
+console = Console(width=120)  # the table is wider than a terminal's default 80
 PEOPLE = 3_446
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红梅鹏辉"

@@ -5,6 +5,7 @@ certificate with nothing about its holder but the masked name."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
@@ -105,6 +106,15 @@ def certificate(
     return Response(body, media_type="application/pdf", headers=_attachment(name))
 
 
+#: what a file name in a zip may not hold: a path separator in a name someone texted us
+#: would otherwise unpack outside the folder (zip slip)
+_UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]|^\.+')
+
+
+def _safe(name: str) -> str:
+    return _UNSAFE.sub("_", name.strip())[:32] or "_"
+
+
 #: volunteers read, issued and rendered per transaction in a batch: memory holds one chunk's
 #: rows and one PDF, whatever the batch's size
 BATCH_CHUNK = 200
@@ -169,7 +179,7 @@ def _batch(
                 base_url=base_url,
             )
 
-        return f"{got.holder.name}-{c.serial}.pdf", c.issued_at.astimezone(zone), make
+        return f"{_safe(got.holder.name)}-{c.serial}.pdf", c.issued_at.astimezone(zone), make
 
     chunks = batch.zip_stream(member(got) for got in issued())
     return StreamingResponse(chunks, media_type="application/zip", headers=_attachment(name))

@@ -182,8 +182,11 @@ def test_the_verify_page_shows_the_masked_name_only_and_refuses_a_forged_serial(
 
 
 def test_a_batch_zip_holds_one_valid_pdf_per_volunteer_who_served(
-    api: TestClient, engine: Any, tokens: dict[str, str]
+    api: TestClient, engine: Any, tokens: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from coordinator.records import views
+
+    monkeypatch.setattr(views, "BATCH_CHUNK", 2)  # three volunteers: two chunks
     names = ["李雷", "韩梅梅", "王芳"]
     with Session(engine) as s:
         task = shift(s, slots=4)
@@ -387,3 +390,24 @@ def test_two_requests_at_once_store_one_current_certificate(
     assert codes == [200] * 4
     current = [c for c in _certificates(engine) if c.superseded_at is None]
     assert len(current) == 1
+
+
+def test_a_name_with_a_path_in_it_stays_inside_the_zip(
+    api: TestClient, engine: Any, tokens: dict[str, str]
+) -> None:
+    with Session(engine) as s:
+        task = shift(s, slots=2)
+        serve(s, task, volunteer(s, "../../etc/cron.d/x", "+8613912345003"), slot=0)
+        serve(s, task, volunteer(s, "..\\..\\boot", "+8613912345004"), slot=1)
+        incident_id = task.incident_id
+        s.commit()
+    r = api.get(
+        f"/api/incidents/{incident_id}/certificates.zip",
+        headers=bearer(tokens["dispatcher"]),
+    )
+    assert r.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(r.content)) as archive:
+        names = archive.namelist()
+    assert len(names) == 2
+    for name in names:
+        assert "/" not in name and "\\" not in name and not name.startswith("."), name
