@@ -143,6 +143,13 @@ class Settings(BaseSettings):
         default=Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"), alias="NUANLIU_REPORT_FONT"
     )
 
+    #: the organisation that records volunteer service and issues its certificates
+    #: (志愿服务证明 under 《志愿服务记录与证明出具办法（试行）》): printed on each certificate,
+    #: confirmed by `/verify/{serial}`, the 记录单位 column of the service-record export
+    organisation_name: str = Field(
+        default="暖流志愿服务队", min_length=1, max_length=60, alias="NUANLIU_ORGANISATION_NAME"
+    )
+
     # Logistics: approve supply plans as soon as they are made (else a dispatcher approves)
     plan_auto_approve: bool = Field(default=False, alias="NUANLIU_PLAN_AUTO_APPROVE")
 

@@ -100,6 +100,19 @@ TABLE: dict[tuple[str, str], Row] = {
         },
     ),
     ("GET", "/api/volunteers/{volunteer_id}/hours"): Row("/api/volunteers/{V}/hours", DISPATCH),
+    # service records and certificates (issue 15): personal data, the dispatchers' alone;
+    # the verify page is public (a phone scanning a certificate's QR code)
+    ("GET", "/api/volunteers/{volunteer_id}/certificate.pdf"): Row(
+        "/api/volunteers/{V}/certificate.pdf", DISPATCH
+    ),
+    ("GET", "/api/incidents/{incident_id}/certificates.zip"): Row(
+        "/api/incidents/{I}/certificates.zip", DISPATCH
+    ),
+    ("GET", "/api/certificates/{year}.zip"): Row("/api/certificates/2026.zip", DISPATCH),
+    ("GET", "/api/exports/service-records.{fmt}"): Row(
+        "/api/exports/service-records.csv", DISPATCH
+    ),
+    ("GET", "/verify/{serial}"): Row("/verify/0000-0000-0000-0000", ANY),
     ("POST", "/api/tasks/{task_id}/assign"): Row(
         "/api/tasks/{T}/assign", DISPATCH, {"volunteer_id": 999999}
     ),
