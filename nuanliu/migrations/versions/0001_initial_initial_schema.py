@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises: 
-Create Date: 2026-12-04 19:19:54.776088
+Create Date: 2026-12-04 19:39:33.968457
 """
 
 from alembic import op
@@ -479,6 +479,29 @@ def upgrade() -> None:
         batch_op.create_index('uq_assignment_open_code', ['volunteer_id', 'short_code'], unique=True, sqlite_where=sa.text("status = 'offered'"), postgresql_where=sa.text("status = 'offered'"))
         batch_op.create_index('uq_assignment_open_slot', ['task_id', 'slot'], unique=True, sqlite_where=sa.text("status IN ('offered', 'accepted', 'completed')"), postgresql_where=sa.text("status IN ('offered', 'accepted', 'completed')"))
 
+    op.create_table('certificates',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('serial', sqlmodel.sql.sqltypes.AutoString(length=19), nullable=False),
+    sa.Column('volunteer_id', sa.Integer(), nullable=False),
+    sa.Column('period', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('period_label', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('served_from', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('served_to', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('hours', sa.Float(), nullable=False),
+    sa.Column('tasks', sa.Integer(), nullable=False),
+    sa.Column('organisation', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
+    sa.Column('holder_masked', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('issued_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('issued_by', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('superseded_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['volunteer_id'], ['volunteers.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('serial')
+    )
+    with op.batch_alter_table('certificates', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_certificates_volunteer_id'), ['volunteer_id'], unique=False)
+        batch_op.create_index('uq_certificate_current', ['volunteer_id', 'period'], unique=True, sqlite_where=sa.text('superseded_at IS NULL'), postgresql_where=sa.text('superseded_at IS NULL'))
+
     op.create_table('discrepancies',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('shipment_id', sa.Integer(), nullable=False),
@@ -661,6 +684,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_discrepancies_place_id'))
 
     op.drop_table('discrepancies')
+    with op.batch_alter_table('certificates', schema=None) as batch_op:
+        batch_op.drop_index('uq_certificate_current', sqlite_where=sa.text('superseded_at IS NULL'), postgresql_where=sa.text('superseded_at IS NULL'))
+        batch_op.drop_index(batch_op.f('ix_certificates_volunteer_id'))
+
+    op.drop_table('certificates')
     with op.batch_alter_table('assignments', schema=None) as batch_op:
         batch_op.drop_index('uq_assignment_open_slot', sqlite_where=sa.text("status IN ('offered', 'accepted', 'completed')"), postgresql_where=sa.text("status IN ('offered', 'accepted', 'completed')"))
         batch_op.drop_index('uq_assignment_open_code', sqlite_where=sa.text("status = 'offered'"), postgresql_where=sa.text("status = 'offered'"))
