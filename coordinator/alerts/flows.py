@@ -20,8 +20,10 @@ from coordinator.alerts.errors import (
 )
 from coordinator.alerts.models import Alert
 from coordinator.common import aware, utcnow
+from coordinator.config import Settings
 from coordinator.dispatch import service as dispatch_service
-from coordinator.dispatch.flows import incidents
+from coordinator.dispatch.flows import incidents, planning
+from coordinator.dispatch.playbooks import TaskSpec
 from coordinator.geo.outlines import Outlines
 from coordinator.geo.service import list_districts
 from events.outbox import stage
@@ -355,3 +357,32 @@ def ingest_cap(
         except AlertRejected as exc:
             out.skipped.append(f"{label}: {exc}")
     return out
+
+
+# -- a preview -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Preview:
+    """What raising `data` now would plan: the tasks of its playbook, or none if it had
+    expired (see :func:`raise_alert`)."""
+
+    start: datetime
+    expired: bool
+    tasks: list[TaskSpec]
+
+
+def preview(*, session: Session, data: AlertInput, settings: Settings, now: datetime) -> Preview:
+    """The tasks and slots a new alert `data` would make dispatch plan if it arrived at `now`,
+    by the same planning the dispatch consumer runs on its AlertRaised (the same playbook,
+    districts, stations and start). Reads only: stores, stages and audits nothing."""
+    start = planning.plan_start(starts_at=data.starts_at, now=now)
+    if data.ends_at is not None and service.utc(data.ends_at) <= now:
+        return Preview(start=start, expired=True, tasks=[])
+    specs = planning.plan_specs(
+        session=session,
+        kind=data.kind,
+        level=data.level,
+        districts=data.districts,
+        start=start,
+        settings=settings,
+    )
+    return Preview(start=start, expired=False, tasks=specs)
