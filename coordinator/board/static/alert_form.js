@@ -65,6 +65,12 @@
     return { body: body };
   }
 
+  // a window's end: its time alone when it ends on the day it starts
+  function until(start, end) {
+    var a = NL.when(start), b = NL.when(end);
+    return a.slice(0, 10) === b.slice(0, 10) ? b.slice(11) : b;
+  }
+
   function previewHtml(p) {
     var en = I18N.lang === "en";
     var head = p.expired ? '<p class="bad expired">' + esc(t("alert.expired")) + "</p>" :
@@ -84,7 +90,7 @@
       p.tasks.map(function (x) {
         return '<tr class="preview-task" data-plan-key="' + esc(x.plan_key) + '"><td>' + esc(en && x.title_en ? x.title_en : x.title) +
           "</td><td>" + esc(en && x.place_en ? x.place_en : x.place) + '</td><td class="num">' + x.slots + "</td><td>" +
-          esc(NL.when(x.starts_at)) + " – " + esc(NL.clock(x.ends_at)) + "</td></tr>";
+          esc(NL.when(x.starts_at)) + " – " + esc(until(x.starts_at, x.ends_at)) + "</td></tr>";
       }).join("") + "</tbody></table>";
     return head + districts + tasks;
   }
