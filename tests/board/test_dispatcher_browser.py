@@ -157,7 +157,8 @@ def test_dispatcher_raises_an_alert_from_the_form_after_its_preview(
             "rows => rows.map(r => [r.dataset.district, +r.querySelector('.n-slots').textContent])",
         )
     )
-    # the cold-wave playbook at blue: elderly visits 12 (25 × 0.5, rounded to even) and a reserve of 8 per district
+    # the cold-wave playbook at blue: elderly visits 12 (25 × 0.5, rounded to even) and a
+    # reserve of 8 per district
     assert (total_tasks, total_slots) == (4, 40) and per_district == {"520113": 20, "520102": 20}
     # the window as entered, in Guiyang's time (the browser itself runs in UTC)
     when = starts.strftime("%Y-%m-%d %H:%M")
@@ -336,12 +337,14 @@ CUT_OFF = """limit => {
     const r = el.getBoundingClientRect();
     if (!r.width && !r.height) continue;
     if (r.right > limit + 1 || r.left < -1 || r.width > limit + 1) {
-      out.push(el.tagName + '#' + el.id + '.' + el.className + ' ' + Math.round(r.left) + '-' + Math.round(r.right));
+      out.push(el.tagName + '#' + el.id + '.' + el.className + ' ' +
+               Math.round(r.left) + '-' + Math.round(r.right));
     }
   }
   return {out: out, scroll: document.documentElement.scrollWidth,
           shown: Array.from(document.querySelectorAll('button, dialog[open], form, .filters'))
-            .filter(el => getComputedStyle(el).display !== 'none').map(el => el.outerHTML.slice(0, 60)),
+            .filter(el => getComputedStyle(el).display !== 'none')
+            .map(el => el.outerHTML.slice(0, 60)),
           background: getComputedStyle(document.body).backgroundColor};
 }"""
 
