@@ -376,6 +376,9 @@
     }));
   }
 
+  // money to the fen, for what a dispatcher approves
+  function fen2(fen) { return (fen / 100).toLocaleString("en-GB", { minimumFractionDigits: 2, maximumFractionDigits: 2 }); }
+
   function renderLogistics() {
     var s = S.snap;
     // a plan's lines (station × item × amount, what is bought and what it costs) come first;
@@ -386,14 +389,14 @@
         var item = S.names && S.names.items[l.item], cost = item && item.unit_cost_fen ? l.purchase * item.unit_cost_fen : 0;
         return '<tr class="plan-line"><td>' + esc(placeName(l.station_id)) + "</td><td>" + esc(itemName(l.item)) +
           '</td><td class="num">' + l.allocate + " " + esc(unitName(l.item)) + '</td><td class="num">' +
-          (l.purchase ? l.purchase + " " + esc(unitName(l.item)) : "") + '</td><td class="num">' + (l.purchase ? NL.yuan(cost) : "") + "</td></tr>";
+          (l.purchase ? l.purchase + " " + esc(unitName(l.item)) : "") + '</td><td class="num">' + (l.purchase ? fen2(cost) : "") + "</td></tr>";
       }).join("");
       var why = I18N.t("trigger." + p.trigger) !== "trigger." + p.trigger ? I18N.t("trigger." + p.trigger) : p.trigger;
       return '<div class="row plan" data-plan-id="' + p.id + '"><div class="plan-head">#' + p.id + " · " + esc(why) + "</div>" +
         (shown.length ? '<table class="grid plan-lines"><thead><tr><th>' + t("plan.station") + "</th><th>" + t("plan.item") +
           '</th><th class="num">' + t("plan.allocate") + '</th><th class="num">' + t("plan.purchase") + '</th><th class="num">' +
           t("plan.cost") + "</th></tr></thead><tbody>" + lines + "</tbody></table>" : '<p class="muted">' + t("plan.nolines") + "</p>") +
-        '<p class="plan-total">' + esc(I18N.f("plan.total", { n: NL.yuan(p.purchase_fen) })) + "</p>" +
+        '<p class="plan-total">' + esc(I18N.f("plan.total", { n: fen2(p.purchase_fen) })) + "</p>" +
         '<button type="button" class="mini primary" data-action="approve" data-id="' + p.id + '">' + t("act.approve") + "</button></div>";
     }).join("") : '<p class="muted">' + t("board.none") + "</p>");
     var names = {};
