@@ -12,16 +12,9 @@ from sqlalchemy.exc import IntegrityError
 
 from coordinator.alerts import flows, service
 from coordinator.alerts.errors import NothingTaken
-from coordinator.alerts.models import (
-    AlertAccepted,
-    AlertCreate,
-    AlertPreview,
-    PreviewDistrict,
-    PreviewTask,
-)
+from coordinator.alerts.models import AlertAccepted, AlertCreate, AlertPreview
 from coordinator.common import utcnow
 from coordinator.deps import Dispatcher, OutlinesDep, SessionDep, SettingsDep
-from coordinator.geo.service import list_districts
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 
@@ -131,51 +124,7 @@ def preview_alert(
     its place, slots and window, and the totals per district. The same checks and the same
     planning as the real alert, but nothing is stored, sent or audited."""
     data = _json_input(body, session, actor)
-    got = flows.preview(session=session, data=data, settings=settings, now=data.sent)
-    session.rollback()  # nothing of a preview may outlive it
-    names = {d.code: d for d in list_districts(session=session)}
-    per: dict[str, list[int]] = {code: [0, 0] for code in data.districts}
-    for spec in got.tasks:
-        counts = per.setdefault(spec.place.district_code or "", [0, 0])
-        counts[0] += 1
-        counts[1] += spec.slots
-    return AlertPreview(
-        kind=data.kind,
-        level=data.level,
-        headline=data.headline,
-        starts_at=got.start,
-        ends_at=data.ends_at,
-        expired=got.expired,
-        districts=[
-            PreviewDistrict(
-                code=code,
-                name_zh=names[code].name_zh if code in names else code,
-                name_en=names[code].name_en if code in names else code,
-                tasks=n,
-                slots=slots,
-            )
-            for code, (n, slots) in per.items()
-        ],
-        tasks=[
-            PreviewTask(
-                plan_key=spec.plan_key,
-                kind=spec.kind,
-                title=spec.title[:120],
-                title_en=spec.title_en[:160],
-                place=spec.place.name_zh[:120],
-                place_en=spec.place.name_en[:160],
-                district_code=spec.place.district_code,
-                slots=spec.slots,
-                skills=list(spec.skills),
-                starts_at=spec.starts_at,
-                ends_at=spec.ends_at,
-                team_task=spec.team_task,
-            )
-            for spec in got.tasks
-        ],
-        total_tasks=len(got.tasks),
-        total_slots=sum(spec.slots for spec in got.tasks),
-    )
+    return flows.preview(session=session, data=data, settings=settings, now=data.sent)
 
 
 async def read_limited(request: Request, limit: int) -> bytes:
