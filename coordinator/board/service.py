@@ -370,7 +370,13 @@ def snapshot(*, session: Session, last_id: str | None = None) -> dict[str, Any]:
         "map": map_view(session=session),
         # every item by SKU, so the page names items instead of showing their codes
         "items": {
-            i.sku: {"name_zh": i.name_zh, "name_en": i.name_en, "unit": i.unit}
+            i.sku: {
+                "name_zh": i.name_zh,
+                "name_en": i.name_en,
+                "unit": i.unit,
+                # a plan's purchases are shown with their cost before it is approved
+                "unit_cost_fen": i.unit_cost_fen,
+            }
             for i in logistics.list_items(session=session)
         },
         "stations": stations_view(session=session),

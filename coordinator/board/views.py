@@ -45,6 +45,7 @@ from coordinator.deps import (
     ensure_station,
 )
 from coordinator.dispatch import service as dispatch
+from coordinator.geo import service as geo
 from coordinator.logistics.errors import PlaceNotFound
 from coordinator.lookup import PathId
 from coordinator.reports import service as reports
@@ -93,7 +94,9 @@ def root() -> RedirectResponse:
 
 
 @router.get("/board", response_class=HTMLResponse)
-def board_page(request: Request, actor: Dispatcher, settings: SettingsDep) -> HTMLResponse:
+def board_page(
+    request: Request, actor: Dispatcher, settings: SettingsDep, session: ReadSession
+) -> HTMLResponse:
     # the rush under way, else the last one: the report a cadre looks for
     today = utcnow().astimezone(ZoneInfo(settings.timezone)).date()
     year, first, _ = calendar.window_ending_on_or_after(
@@ -104,7 +107,14 @@ def board_page(request: Request, actor: Dispatcher, settings: SettingsDep) -> HT
     if first > today:
         year -= 1
     return page(
-        request, "board.html", {"phone": settings.sms_gateway == "console", "rush_year": year}
+        request,
+        "board.html",
+        {
+            "phone": settings.sms_gateway == "console",
+            "rush_year": year,
+            # the alert form's district list (alert_form.html)
+            "districts": geo.list_districts(session=session),
+        },
     )
 
 
@@ -264,6 +274,12 @@ def incident_report_page(
         session=session, settings=settings, incident=incident, lang=lang, now=utcnow()
     )
     return _report_page(request, document, f"/api/incidents/{incident_id}/report", lang)
+
+
+@router.get("/board/incidents", response_class=HTMLResponse)
+def incident_history_page(request: Request, actor: Dispatcher) -> HTMLResponse:
+    """Past incidents with their figures (history.js reads `GET /api/reports/incidents`)."""
+    return page(request, "history.html", {})
 
 
 @router.get("/board/reports/travel-rush/{year}", response_class=HTMLResponse)

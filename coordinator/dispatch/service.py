@@ -263,6 +263,7 @@ def summarise(*, session: Session, incidents: Sequence[Incident]) -> list[Incide
                 status=inc.status,
                 opened_at=aware(inc.opened_at) or inc.opened_at,
                 closed_at=aware(inc.closed_at),
+                close_reason=inc.close_reason,
                 needed=t.get("needed", 0),
                 offered=t.get("offered", 0),
                 accepted=t.get("accepted", 0),

@@ -59,6 +59,12 @@ TABLE: dict[tuple[str, str], Row] = {
         {"kind": "snow", "level": "blue", "districts": ["云岩区"], "headline": "test"},
     ),
     ("POST", "/api/alerts/cap"): Row("/api/alerts/cap", DISPATCH, "<alert/>"),
+    ("POST", "/api/alerts/preview"): Row(
+        "/api/alerts/preview",
+        DISPATCH,
+        {"kind": "snow", "level": "blue", "districts": ["云岩区"], "headline": "test"},
+    ),
+    ("GET", "/api/reports/incidents"): Row("/api/reports/incidents?status=closed", DISPATCH),
     ("GET", "/api/incidents"): Row("/api/incidents", DISPATCH),
     ("GET", "/api/incidents/{incident_id}"): Row("/api/incidents/{I}", DISPATCH),
     ("POST", "/api/incidents/{incident_id}/close"): Row("/api/incidents/999/close", DISPATCH, {}),
@@ -235,6 +241,7 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/board/stream"): Row("/board/stream", DISPATCH, stream=True),
     ("GET", "/board/phone"): Row("/board/phone", DISPATCH),
     # the reports (issue 16): figures of every incident and season, for dispatchers
+    ("GET", "/board/incidents"): Row("/board/incidents", DISPATCH),
     ("GET", "/board/incidents/{incident_id}/report"): Row("/board/incidents/{I}/report", DISPATCH),
     ("GET", "/board/reports/travel-rush/{year}"): Row("/board/reports/travel-rush/2026", DISPATCH),
     ("GET", "/board/phone/inboxes"): Row("/board/phone/inboxes", DISPATCH),
