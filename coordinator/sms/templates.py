@@ -320,6 +320,16 @@ _ALL: tuple[Template, ...] = (
         "sorry, your sign-up was not approved. Please contact the union with any questions.",
         purpose="a sign-up declined by a dispatcher",
     ),
+    # the public sign-up page (`/join`): the number is confirmed by a one-time code
+    _t(
+        "join_code",
+        "您的暖流志愿者报名验证码：{code}，{minutes}分钟内有效。如非本人操作请忽略。",
+        "your Nuanliu sign-up code is {code}, valid for {minutes} min. "
+        "If you did not ask for it, ignore this text.",
+        purpose="the one-time code that confirms a number on the sign-up page",
+        code="482913",
+        minutes="10",
+    ),
     # on shift: `到`, `离`, `时长` (times are local, Asia/Shanghai)
     _t(
         "checked_in",
