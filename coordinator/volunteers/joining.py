@@ -52,7 +52,7 @@ from coordinator.volunteers.models import JoinCode, Volunteer
 
 log = logging.getLogger(__name__)
 
-__all__ = ["JoinRefused", "Applicant", "Limits", "SKILLS", "check_form", "confirm", "request_code"]
+__all__ = ["SKILLS", "Applicant", "JoinRefused", "Limits", "check_form", "confirm", "request_code"]
 
 #: the skills the page offers (playbook names, as `service.clean_skills` makes them), with
 #: their words; anything else in a form is refused
@@ -151,9 +151,7 @@ def check_form(
         raise JoinInvalid("Choose your district", zh="请选择所在区县", field="district")
     wanted = [s for s in dict.fromkeys(skills) if s.strip()]
     if any(s not in SKILLS for s in wanted):
-        raise JoinInvalid(
-            "Choose skills from the list", zh="请从列表中选择技能", field="skills"
-        )
+        raise JoinInvalid("Choose skills from the list", zh="请从列表中选择技能", field="skills")
     return Applicant(
         name=clean,
         phone=e164,
@@ -347,8 +345,7 @@ def confirm(
     ):
         # the same words whichever it is: the page is no way to learn a number's standing
         raise AlreadyJoined(
-            "This number has signed up already; no need to sign up again. Questions: ask "
-            "the union",
+            "This number has signed up already; no need to sign up again. Questions: ask the union",
             zh="这个号码已经报过名，无需重复报名。如有疑问请联系工会。",
         )
     raise JoinInvalid(outcome.message or "cannot sign up", zh="报名信息有误", field=outcome.column)

@@ -91,7 +91,7 @@ def test_the_page_is_public_phone_sized_and_prefilled_from_a_poster(
     assert page.status_code == 200
     assert 'name="viewport"' in page.text and "加入暖流志愿者" in page.text
     assert 'data-en="Join Nuanliu' in page.text  # the English toggle has its words
-    assert page.text.count("<option value=\"52") == 10  # the ten districts, by Chinese name
+    assert page.text.count('<option value="52') == 10  # the ten districts, by Chinese name
     assert "云岩区" in page.text and "nuanliu_join_csrf" in page.headers["set-cookie"]
     chosen = web.get(f"/join?district={YUNYAN}").text
     assert f'value="{YUNYAN}" data-en="Yunyan District" selected' in chosen
@@ -284,7 +284,9 @@ def test_one_code_a_minute_and_five_a_day_per_number(web: Any, engine: Engine) -
     token = _csrf(web)
     assert web.post("/join/code", data=_form(token)).status_code == 200
     soon = web.post("/join/code", data=_form(token, step="code"))
-    assert soon.status_code == 429 and re.fullmatch(r"验证码刚刚已发送，请\d+秒后再试", _error(soon.text))
+    assert soon.status_code == 429 and re.fullmatch(
+        r"验证码刚刚已发送，请\d+秒后再试", _error(soon.text)
+    )
     assert 'id="join-code"' in soon.text  # still asking for the code already sent
     assert len(_codes(engine)) == 1 and len(_texts(engine)) == 1
     # four more over the day are allowed (each a minute or more after the last) ...
@@ -372,8 +374,8 @@ def test_posters_are_for_dispatchers_and_point_at_the_join_page(
         assert f"https://nuanliu.example.org/join?station={stations[0]}" in station.text
     finally:
         web.app.state.services.settings.public_base_url = None
-    assert "http://testserver/join?district=520103" in web.get(
-        "/board/posters/district/520103"
-    ).text
+    assert (
+        "http://testserver/join?district=520103" in web.get("/board/posters/district/520103").text
+    )
     for bad in ("district/999999", "station/999999", "station/abc", "nation/1"):
         assert web.get(f"/board/posters/{bad}").status_code in (404, 422), bad
