@@ -187,6 +187,19 @@ def join(
     return _form(request, session, values={"skills": []}, step="done", notice=done)
 
 
+@router.get("/board/posters", response_class=HTMLResponse)
+def posters(request: Request, session: SessionDep, _actor: Dispatcher) -> HTMLResponse:
+    """The posters there are to print: one per district, one per station."""
+    return page(
+        request,
+        "posters.html",
+        {
+            "districts": geo.list_districts(session=session),
+            "stations": logistics.places_of_kind(session=session, kind="station"),
+        },
+    )
+
+
 @router.get("/board/posters/{kind}/{ident}", response_class=HTMLResponse)
 def poster(
     request: Request,

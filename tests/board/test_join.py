@@ -364,6 +364,9 @@ def test_posters_are_for_dispatchers_and_point_at_the_join_page(
     login(web, "mia")  # a station manager
     assert web.get("/board/posters/district/520103").status_code == 403
     login(web, "dora")
+    listing = web.get("/board/posters").text
+    assert listing.count('href="/board/posters/district/') == 10
+    assert f'href="/board/posters/station/{stations[0]}"' in listing
     web.app.state.services.settings.public_base_url = "https://nuanliu.example.org/"
     try:
         district = web.get("/board/posters/district/520103")

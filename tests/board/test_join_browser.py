@@ -185,7 +185,10 @@ def test_a_station_poster_decodes_to_the_join_page_with_its_district(
         page = browser.new_page(viewport={"width": 900, "height": 1300})
         log_in(page, served.url, "dora")
         page.wait_for_url("**/board")
-        page.goto(f"{served.url}/board/posters/station/{stations[0]}")
+        page.click("#nav-posters")  # the board links to the list of posters
+        link = page.locator(f'a[href="/board/posters/station/{stations[0]}"]')
+        assert name in link.inner_text()
+        page.goto(served.url + str(link.get_attribute("href")))
         assert name in page.inner_text("#poster-place")
         shot(page, "poster-station")
         png = page.locator("#qr").screenshot()

@@ -222,6 +222,7 @@ TABLE: dict[tuple[str, str], Row] = {
         "/join/code", NOBODY, form={"name": "x", "phone": "13900000000", "district": "520103"}
     ),
     ("POST", "/join"): Row("/join", NOBODY, form={"name": "x", "phone": "1", "code": "123456"}),
+    ("GET", "/board/posters"): Row("/board/posters", DISPATCH),
     ("GET", "/board/posters/{kind}/{ident}"): Row("/board/posters/district/520103", DISPATCH),
     ("GET", "/favicon.ico"): Row("/favicon.ico", ANY),
     ("GET", "/"): Row("/", ANY),
