@@ -76,9 +76,16 @@ def _form(
     return response
 
 
-def _check_csrf(request: Request, given: str) -> None:
-    if not auth.tokens_match(request.cookies.get(JOIN_CSRF_COOKIE), given):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "CSRF token missing or wrong")
+#: the answer to a form without the page's token: a page left open past the cookie's hour,
+#: or a post from another site; the person sees the form again, nothing is stored or sent
+STALE_FORM = {
+    "zh": "页面已过期，请重新提交。",
+    "en": "This page had expired; please send the form again.",
+}
+
+
+def _csrf_ok(request: Request, given: str) -> bool:
+    return auth.tokens_match(request.cookies.get(JOIN_CSRF_COOKIE), given)
 
 
 Field = Annotated[str, Form(max_length=FIELD_MAX)]
@@ -113,8 +120,9 @@ def join_code(
     step: Field = "details",
 ) -> HTMLResponse:
     """Check the form and text a one-time code to the number; the page then asks for it."""
-    _check_csrf(request, csrf_token)
     values = {"name": name, "phone": phone, "district": district, "skills": skills}
+    if not _csrf_ok(request, csrf_token):
+        return _form(request, session, values=values, error=STALE_FORM, code=403)
     limits = Limits.of(settings)
     try:
         applicant = joining.check_form(
@@ -162,8 +170,9 @@ def join(
     code: Field = "",
 ) -> HTMLResponse:
     """Sign up with the texted code: the person lands in the approval queue."""
-    _check_csrf(request, csrf_token)
     values = {"name": name, "phone": phone, "district": district, "skills": skills}
+    if not _csrf_ok(request, csrf_token):
+        return _form(request, session, values=values, error=STALE_FORM, code=403)
     try:
         applicant = joining.check_form(
             session=session, name=name, phone=phone, district=district, skills=skills, language=lang

@@ -164,6 +164,8 @@ def test_without_the_csrf_token_nothing_is_sent_or_stored(web: Any, engine: Engi
     for path in ("/join/code", "/join"):
         answer = web.post(path, data=_form("forged-token-0123456789", code="123456"))
         assert answer.status_code == 403
+        assert _error(answer.text) == "页面已过期，请重新提交。"  # the form again, kept
+        assert 'value="张三"' in answer.text
     assert _texts(engine) == [] and _codes(engine) == [] and _person(engine) is None
 
 
