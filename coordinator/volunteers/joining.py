@@ -29,7 +29,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, text
+from sqlalchemy import delete, func, text
 from sqlmodel import Session, col, select
 
 from coordinator.common import aware, mask_phone, utcnow
@@ -69,6 +69,8 @@ CODE_DIGITS = 6
 #: the window of `join_codes_per_phone_day` and of `join_codes_per_address_hour`
 DAY = timedelta(hours=24)
 HOUR = timedelta(hours=1)
+#: how long a code's row is kept: longer than any window that counts it
+KEEP = timedelta(days=2)
 #: what goes between the digits of a number as people type it
 _PHONE_NOISE = re.compile(r"[\s\-–—()（）.·]")
 
@@ -236,6 +238,9 @@ def request_code(
             zh="这个号码今天获取验证码的次数已达上限，请明天再试",
             field="phone",
         )
+    # rows past every window are of no more use (a code lives minutes, the limits look back
+    # a day): one indexed delete here keeps the table small without a job of its own
+    session.execute(delete(JoinCode).where(col(JoinCode.created_at) < now - KEEP))
     code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
     salt = secrets.token_hex(16)
     row = JoinCode(

@@ -384,3 +384,41 @@ def test_posters_are_for_dispatchers_and_point_at_the_join_page(
     )
     for bad in ("district/999999", "station/999999", "station/abc", "nation/1"):
         assert web.get(f"/board/posters/{bad}").status_code in (404, 422), bad
+
+
+def test_rows_past_every_window_are_pruned(web: Any, engine: Engine) -> None:
+    token = _csrf(web)
+    with Session(engine) as s:
+        s.add(
+            JoinCode(
+                phone="+8613900000001",
+                salt="x",
+                code_hash="y",
+                created_at=utcnow() - timedelta(days=3),
+                expires_at=utcnow() - timedelta(days=3),
+            )
+        )
+        s.commit()
+    assert web.post("/join/code", data=_form(token)).status_code == 200
+    with Session(engine) as s:
+        assert [r.phone for r in s.exec(select(JoinCode)).all()] == [PHONE]
+
+
+def test_the_code_is_redacted_from_the_log_once_handed_over() -> None:
+    """What the sender keeps of a code text after handing it over (`templates.redacted`):
+    the text and parameters with the code replaced; texts without secrets are untouched."""
+    from coordinator.sms.templates import redacted, render
+
+    params = {"code": "482913", "minutes": "10"}
+    assert "482913" in render("join_code", "zh", **params)
+    hidden = redacted("join_code", params)
+    assert hidden == (
+        "【暖流】您的暖流志愿者报名验证码：******，10分钟内有效。如非本人操作请忽略。",
+        {"code": "******", "minutes": "10"},
+    )
+    english = redacted("join_code.en", params)
+    assert english is not None and english[0].startswith(
+        "Nuanliu: your Nuanliu sign-up code is ******"
+    )
+    assert redacted("signup_approved", {"person": "张三"}) is None
+    assert redacted(None, params) is None and redacted("join_code", None) is None

@@ -21,6 +21,7 @@ from sqlmodel import Session, select
 from bench.serving import Served, serve
 from consumers import CONSUMERS
 from coordinator.config import Settings
+from coordinator.sms.models import SmsMessage
 from coordinator.volunteers.models import Volunteer
 from tests.board.browser import CHROMIUM, CHROMIUM_ARGS, shot
 from tests.board.test_browser import log_in, wait_live
@@ -113,6 +114,14 @@ def test_signing_up_in_chinese_and_being_approved_on_the_board(
         row = f'.signup[data-volunteer-id="{person.id}"]'
         board.wait_for_selector(row, timeout=30_000)
         assert "张三" in board.inner_text(row) and "first_aid" in board.inner_text(row)
+        # handed over, the code is kept in the SMS log (and shown on the board) no more
+        assert code not in board.inner_text("body")
+        with Session(engine) as s:
+            logged = s.exec(
+                select(SmsMessage).where(SmsMessage.phone == phone, SmsMessage.kind == "join_code")
+            ).one()
+            assert code not in logged.body and "******" in logged.body
+            assert logged.params == {"code": "******", "minutes": "10"}
         board.click(f'{row} button[data-action="approve-volunteer"]')
         board.wait_for_selector(row, state="detached", timeout=30_000)
         browser.close()
