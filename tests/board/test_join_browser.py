@@ -210,4 +210,9 @@ def test_a_station_poster_decodes_to_the_join_page_with_its_district(
         form.goto(found.text.replace(PUBLIC, served.url))
         assert form.input_value("#join-district") == district
         browser.close()
-    assert pdf.startswith(b"%PDF") and pdf.count(b"/Type /Page\n") + pdf.count(b"/Type/Page") <= 2
+    import pdfplumber
+
+    with pdfplumber.open(io.BytesIO(pdf)) as printed:
+        assert len(printed.pages) == 1  # one A4 sheet
+        assert round(printed.pages[0].width / 72 * 25.4) == 210
+        assert name in (printed.pages[0].extract_text() or "")
