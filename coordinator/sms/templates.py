@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from string import Formatter
 from typing import Any
@@ -50,6 +50,9 @@ class Template:
     example: Mapping[str, str] = field(default_factory=dict)
     max_segments: int = 1
     purpose: str = ""
+    #: variables that must not stay in the SMS log once the text is handed over (a one-time
+    #: code): the row and its event keep `REDACTED` in their place (see :func:`redacted`)
+    secret: tuple[str, ...] = ()
 
     def text(self, lang: str) -> str:
         return self.en if lang == "en" else self.zh
@@ -320,6 +323,19 @@ _ALL: tuple[Template, ...] = (
         "sorry, your sign-up was not approved. Please contact the union with any questions.",
         purpose="a sign-up declined by a dispatcher",
     ),
+    # the public sign-up page (`/join`): the number is confirmed by a one-time code
+    replace(  # `secret` beside the examples' keywords would be one of them to mypy
+        _t(
+            "join_code",
+            "您的暖流志愿者报名验证码：{code}，{minutes}分钟内有效。如非本人操作请忽略。",
+            "your Nuanliu sign-up code is {code}, valid for {minutes} min. "
+            "If you did not ask for it, ignore this text.",
+            purpose="the one-time code that confirms a number on the sign-up page",
+            code="482913",
+            minutes="10",
+        ),
+        secret=("code",),
+    ),
     # on shift: `到`, `离`, `时长` (times are local, Asia/Shanghai)
     _t(
         "checked_in",
@@ -523,6 +539,26 @@ def split_id(tid: str) -> tuple[str, str]:
     """(kind, lang) of a template id."""
     kind, _, lang = tid.partition(".")
     return kind, language(lang)
+
+
+#: what stands in the log for a secret variable once its text was handed over
+REDACTED = "******"
+
+
+def redacted(
+    tid: str | None, params: Mapping[str, str] | None
+) -> tuple[str, dict[str, str]] | None:
+    """The text and parameters of a queued message of template id `tid` with its secret
+    variables (`Template.secret`) replaced by REDACTED, signature included; None for a
+    template without secrets (or no template: free text has none)."""
+    if not tid or params is None:
+        return None
+    kind, lang = split_id(tid)
+    template = TEMPLATES.get(kind)
+    if template is None or not template.secret:
+        return None
+    hidden = {k: (REDACTED if k in template.secret else v) for k, v in params.items()}
+    return render(kind, lang, **hidden), hidden
 
 
 def load_codes(path: Path) -> Codes:

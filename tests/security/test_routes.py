@@ -234,6 +234,15 @@ TABLE: dict[tuple[str, str], Row] = {
     ("POST", "/admin/users/{user_id}/reset-password"): Row(
         "/admin/users/999/reset-password", ADMIN, form={}
     ),
+    # the public sign-up page (issue 15): anyone may see it; its forms need the page's own
+    # double-submit CSRF token, which no role's credentials carry (403 for all)
+    ("GET", "/join"): Row("/join", ANY),
+    ("POST", "/join/code"): Row(
+        "/join/code", NOBODY, form={"name": "x", "phone": "13900000000", "district": "520103"}
+    ),
+    ("POST", "/join"): Row("/join", NOBODY, form={"name": "x", "phone": "1", "code": "123456"}),
+    ("GET", "/board/posters"): Row("/board/posters", DISPATCH),
+    ("GET", "/board/posters/{kind}/{ident}"): Row("/board/posters/district/520103", DISPATCH),
     ("GET", "/favicon.ico"): Row("/favicon.ico", ANY),
     ("GET", "/"): Row("/", ANY),
     ("GET", "/board"): Row("/board", DISPATCH),

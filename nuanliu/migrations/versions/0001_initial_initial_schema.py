@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises: 
-Create Date: 2026-12-04 19:39:33.968457
+Create Date: 2026-12-04 19:44:15.904881
 """
 
 from alembic import op
@@ -120,6 +120,23 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('items', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_items_sku'), ['sku'], unique=True)
+
+    op.create_table('join_codes',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('phone', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('address', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('salt', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('code_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('join_codes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_join_codes_address'), ['address'], unique=False)
+        batch_op.create_index(batch_op.f('ix_join_codes_created_at'), ['created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_join_codes_phone'), ['phone'], unique=False)
 
     op.create_table('login_attempts',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -775,6 +792,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_login_attempts_address'))
 
     op.drop_table('login_attempts')
+    with op.batch_alter_table('join_codes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_join_codes_phone'))
+        batch_op.drop_index(batch_op.f('ix_join_codes_created_at'))
+        batch_op.drop_index(batch_op.f('ix_join_codes_address'))
+
+    op.drop_table('join_codes')
     with op.batch_alter_table('items', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_items_sku'))
 
