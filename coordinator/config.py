@@ -135,6 +135,21 @@ class Settings(BaseSettings):
     )
     #: ... and this long after it their slot is offered to the next best volunteer
     no_show_after: timedelta = Field(default=timedelta(minutes=45), alias="NUANLIU_NO_SHOW_AFTER")
+    # The travel-rush rota (issue 15): a shift may be given back until this long before it
+    # starts (later, the volunteer is told to call the dispatcher) ...
+    rota_give_back_notice: timedelta = Field(
+        default=timedelta(hours=24), ge=timedelta(0), alias="NUANLIU_ROTA_GIVE_BACK_NOTICE"
+    )
+    #: ... the rota page's sign-in code by SMS: how long it is good for, how many wrong
+    #: tries kill it, how many may be asked for per number and per client address an hour,
+    #: and how long the volunteer stays signed in
+    rota_code_ttl: timedelta = Field(default=timedelta(minutes=10), alias="NUANLIU_ROTA_CODE_TTL")
+    rota_code_attempts: int = Field(default=5, ge=1, alias="NUANLIU_ROTA_CODE_ATTEMPTS")
+    rota_codes_per_phone: int = Field(default=3, ge=1, alias="NUANLIU_ROTA_CODES_PER_PHONE")
+    rota_codes_per_address: int = Field(default=20, ge=1, alias="NUANLIU_ROTA_CODES_PER_ADDRESS")
+    rota_session_lifetime: timedelta = Field(
+        default=timedelta(hours=12), alias="NUANLIU_ROTA_SESSION_LIFETIME"
+    )
     cap_feeds: Annotated[list[str], NoDecode] = Field(
         default_factory=list, alias="NUANLIU_CAP_FEEDS"
     )

@@ -95,6 +95,7 @@ _EXAMPLE_EN = {
     "张三丰": "Zhang Sanfeng",
     "火星区": "Mars",
     "到": "IN",
+    "急救": "first aid",
 }
 
 _ALL: tuple[Template, ...] = (
@@ -436,6 +437,56 @@ _ALL: tuple[Template, ...] = (
         task=_TASK["task"],
     ),
 )
+
+_SKILLS_AND_ROTA: tuple[Template, ...] = (
+    # skills that expire, and the travel-rush rota (issue 15, items 6 and 7)
+    _t(
+        "skill_expiring",
+        "您的{skill}证书将于{date}到期（还有{days}天）。到期后不再安排需要该资质的任务，请及时复审。",
+        "your {skill} certificate expires on {date} (in {days} days). After that we will not "
+        "ask you for work that needs it; please renew it.",
+        purpose="the one reminder 30 days before a skill's certificate expires",
+        skill="急救",
+        date="2027-03-01",
+        days="30",
+    ),
+    _t(
+        "rota_code",
+        "排班登录验证码：{code}，{minutes}分钟内有效。请勿告诉他人。",
+        "your rota sign-in code is {code}, valid for {minutes} min. Do not share it.",
+        purpose="the one-time code that signs a volunteer in on the rota page",
+        code="482913",
+        minutes="10",
+    ),
+    _t(
+        "gave_back",
+        "已退班：{task}，{window}（编号{code}）。岗位将转给其他志愿者，谢谢告知！",
+        "shift given back: {task}, {window} (ref {code}). It goes to another volunteer. "
+        "Thanks for telling us!",
+        purpose="a rota shift given back in time",
+        max_segments=2,
+        task=_TASK["task"],
+        **_WHEN,
+    ),
+    _t(
+        "give_back_too_late",
+        "{task}（{window}）{hours}小时内开始，已不能退班。确实来不了请联系调度员。",
+        "{task} ({window}) starts within {hours} h, too late to give it back. If you really "
+        "cannot come, call the dispatcher.",
+        purpose="a give-back refused: the shift starts within the notice",
+        max_segments=2,
+        task=_TASK["task"],
+        window=_WHEN["window"],
+        hours="24",
+    ),
+    _t(
+        "give_back_none",
+        "没有找到可退的班次。请回复“退 编号”，编号见确认短信。",
+        'no shift of yours to give back. Text "BACK ref" with the ref from your confirmation.',
+        purpose="a give-back naming no accepted shift",
+    ),
+)
+_ALL = (*_ALL, *_SKILLS_AND_ROTA)
 
 TEMPLATES: dict[str, Template] = {t.kind: t for t in _ALL}
 

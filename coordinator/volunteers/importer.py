@@ -27,11 +27,13 @@ from pydantic import ValidationError
 from sqlalchemy import Table, insert
 from sqlmodel import Session
 
+from coordinator.volunteers import skills as expiring
 from coordinator.volunteers.errors import ImportFileError, InvalidVolunteer
 from coordinator.volunteers.models import ImportResult, RowError, Volunteer, VolunteerCreate
 from coordinator.volunteers.service import (
     Resolver,
     existing_phones,
+    skill_expiry_of,
     split_skills,
     volunteer_values,
 )
@@ -272,6 +274,7 @@ def import_volunteers(
     valid: list[tuple[int, dict[str, Any]]] = []
     errors: list[RowError] = []
     seen: dict[str, int] = {}
+    expiries: dict[str, dict[str, Any]] = {}
     rows = 0
     next_yield = time.monotonic() + YIELD_S
     for row in read_rows(data, filename):
@@ -282,7 +285,10 @@ def import_volunteers(
             time.sleep(0)
             next_yield = time.monotonic() + YIELD_S
         try:
-            values = volunteer_values(_to_create(row.cells), resolver) | {"source": "import"}
+            wanted = _to_create(row.cells)
+            values = volunteer_values(wanted, resolver) | {"source": "import"}
+            # `急救:2027-03-01` in the skills cell: the certificate's last day (issue 15)
+            expiry = skill_expiry_of(wanted)
         except InvalidVolunteer as exc:
             errors.append(RowError(row=row.number, column=exc.column, message=exc.message))
             continue
@@ -293,6 +299,8 @@ def import_volunteers(
             continue
         seen[phone] = row.number
         valid.append((row.number, values))
+        if expiry:
+            expiries[phone] = expiry
     on_roster = existing_phones(session=session, phones=[v["phone"] for _, v in valid])
     new: list[dict[str, Any]] = []
     for number, values in valid:
@@ -312,6 +320,13 @@ def import_volunteers(
             # an executemany per chunk: bounded statements, and the GIL handed over between
             session.execute(insert(VOLUNTEERS), new[start : start + INSERT_ROWS])
             time.sleep(0)
+        dated = [v["phone"] for v in new if v["phone"] in expiries]
+        if dated:
+            ids = existing_phones(session=session, phones=dated)
+            expiring.insert_many(
+                session=session,
+                rows=[(ids[p], skill, day) for p in dated for skill, day in expiries[p].items()],
+            )
     created = len(new)
     errors.sort(key=lambda e: e.row)
     return ImportResult(

@@ -8,6 +8,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
@@ -16,21 +17,26 @@ from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberTyp
 from sqlalchemy import String, and_, cast, func, or_
 from sqlmodel import Session, col, select
 
-from coordinator.common import utcnow
+from coordinator.common import aware, utcnow
 from coordinator.geo.service import District, resolve
+from coordinator.volunteers import skills as expiring
 from coordinator.volunteers.errors import (
     InvalidFilter,
     InvalidPhone,
     InvalidVolunteer,
     PhoneOnRoster,
 )
-from coordinator.volunteers.models import Team, VolunteerCreate
+from coordinator.volunteers.models import Team, VolunteerCreate, VolunteerSession
 
 # The row type this service hands to other domains: they name it from here, never from models
 from coordinator.volunteers.models import Volunteer as Volunteer
 
 # The vocabulary of a volunteer's `status`, for the domains that read it (the reply handler)
 from coordinator.volunteers.models import VolunteerStatus as VolunteerStatus
+
+# When an expiring skill stops counting, for the matching (pure: skill dates and windows)
+from coordinator.volunteers.skills import is_valid_for as is_valid_for
+from coordinator.volunteers.skills import lapsed_pairs as lapsed_pairs
 
 MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
 
@@ -177,9 +183,12 @@ def clean_name(value: str | None) -> str:
 
 
 def clean_skills(values: Iterable[str]) -> list[str]:
-    """Skills lower-cased, with common Chinese and English spellings mapped to playbook names."""
+    """Skills lower-cased, with common Chinese and English spellings mapped to playbook names.
+    An inline expiry (`急救:2027-03-01`) is left out of the name (see `skills`; a bad date is
+    an InvalidVolunteer): the list keeps plain names."""
+    names, _dates = expiring.split_inline(values)
     out: list[str] = []
-    for raw in values:
+    for raw in names:
         skill = _text(raw, "skills", max_len=32)
         if not skill:
             continue
@@ -266,6 +275,23 @@ def build_volunteer(data: VolunteerCreate, resolver: Resolver) -> Volunteer:
     return Volunteer(**volunteer_values(data, resolver))
 
 
+def skill_expiry_of(data: VolunteerCreate) -> dict[str, date]:
+    """Skill (playbook name) → the last day its certificate is valid, from the inline form
+    in `skills` (`急救:2027-03-01`) and the `skill_expiry` field; raises InvalidVolunteer
+    for a bad date or a date for a skill the volunteer does not have."""
+    names, inline = expiring.split_inline(data.skills)
+    held = set(clean_skills(names))
+    out: dict[str, date] = {}
+    for raw, day in inline.items():
+        out[clean_skills([raw])[0]] = day
+    for raw, day in data.skill_expiry.items():
+        cleaned = clean_skills([raw])
+        if not cleaned or cleaned[0] not in held:
+            raise InvalidVolunteer("skill_expiry", f"{raw[:32]!r} is not one of the skills")
+        out[cleaned[0]] = expiring.check_year(day)
+    return out
+
+
 def volunteer_values(data: VolunteerCreate, resolver: Resolver) -> dict[str, Any]:
     """The checked columns of a new volunteer from `data` (the rest have column defaults);
     raises InvalidVolunteer naming the column. The importer inserts these as they are:
@@ -349,12 +375,42 @@ def create_volunteer(*, session: Session, data: VolunteerCreate) -> Volunteer:
     """Add a volunteer in the caller's transaction; raises InvalidVolunteer (a number already
     on the roster too)."""
     volunteer = build_volunteer(data, Resolver(session))
+    expiry = skill_expiry_of(data)
     existing = get_by_phone(session=session, phone=volunteer.phone)
     if existing is not None:
         raise PhoneOnRoster(existing.id)
     session.add(volunteer)
     session.flush()
+    assert volunteer.id is not None
+    expiring.set_expiries(session=session, volunteer_id=volunteer.id, expiry=expiry)
     return volunteer
+
+
+def set_skill_expiry(
+    *, session: Session, volunteer: Volunteer, skill: str, expires_on: date | None
+) -> dict[str, date]:
+    """Set or clear the expiry of one of the volunteer's skills (in the caller's
+    transaction); returns all their expiries. InvalidVolunteer for a skill they lack."""
+    name = skill_filter(skill) if skill.strip() else None
+    if name is None or name not in volunteer.skills:
+        raise InvalidVolunteer("skill", f"{skill[:32]!r} is not one of the volunteer's skills")
+    assert volunteer.id is not None
+    expiring.set_expiry(
+        session=session, volunteer_id=volunteer.id, skill=name, expires_on=expires_on
+    )
+    session.flush()
+    return expiring.expiries_of(session=session, volunteer_ids=[volunteer.id]).get(volunteer.id, {})
+
+
+def skill_expiries(*, session: Session, volunteer_ids: Iterable[int]) -> dict[int, dict[str, date]]:
+    """Volunteer id → skill → the last day it is certified, for those with any (the
+    matching and the rota read this: a skill without a row never expires)."""
+    return expiring.expiries_of(session=session, volunteer_ids=volunteer_ids)
+
+
+def skills_expiring_before(*, session: Session, before: date) -> dict[int, dict[str, date]]:
+    """Every certificate that ends before `before` (local date), by volunteer and skill."""
+    return expiring.expiring_before(session=session, before=before)
 
 
 def existing_phones(*, session: Session, phones: Iterable[str]) -> dict[str, int]:
@@ -512,3 +568,42 @@ def team_names_of(*, session: Session, volunteer_ids: Iterable[int]) -> dict[int
             if vid is not None:
                 out[vid] = name
     return out
+
+
+# -- the rota page's sign-in (issue 15; the codes themselves: `phone_login`) ------------------
+#: the cookie of a volunteer signed in on the rota page (never a staff session)
+ROTA_COOKIE = "nuanliu_rota"
+
+
+def token_hash(cookie: str) -> str:
+    """What is stored of a rota session's cookie."""
+    return hashlib.sha256(cookie.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class RotaSignIn:
+    """A live rota session: whose it is and the CSRF token its writes must carry."""
+
+    volunteer: Volunteer
+    csrf_token: str
+
+
+def rota_session(*, session: Session, cookie: str | None) -> RotaSignIn | None:
+    """The volunteer a rota cookie signs in (active, not opted out), or None."""
+    if not cookie or len(cookie) > 128:
+        return None
+    now = utcnow()
+    row = session.exec(
+        select(VolunteerSession).where(VolunteerSession.token_hash == token_hash(cookie))
+    ).first()
+    if row is None or (aware(row.expires_at) or now) <= now:
+        return None
+    volunteer = session.get(Volunteer, row.volunteer_id)
+    if (
+        volunteer is None
+        or not volunteer.active
+        or volunteer.opted_out
+        or volunteer.status != VolunteerStatus.ACTIVE
+    ):
+        return None
+    return RotaSignIn(volunteer, row.csrf_token)

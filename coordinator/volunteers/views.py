@@ -22,6 +22,8 @@ from coordinator.volunteers.models import (
     PendingPage,
     PendingVolunteer,
     SignupDecision,
+    SkillExpiryBody,
+    SkillExpiryPublic,
     Volunteer,
     VolunteerCreate,
     VolunteerPage,
@@ -160,6 +162,38 @@ def decline_volunteer(
     )
     _commit(session)
     return _public(done)
+
+
+@router.get("/volunteers/{volunteer_id}/skill-expiry", response_model=SkillExpiryPublic)
+def get_skill_expiry(
+    session: SessionDep, _actor: Dispatcher, volunteer: VolunteerRow
+) -> SkillExpiryPublic:
+    """The last day each of the volunteer's expiring skills is certified (skills without a
+    date never expire)."""
+    vid = volunteer.id or 0
+    found = service.skill_expiries(session=session, volunteer_ids=[vid]).get(vid, {})
+    return SkillExpiryPublic(volunteer_id=vid, skill_expiry=found)
+
+
+@router.put("/volunteers/{volunteer_id}/skill-expiry", response_model=SkillExpiryPublic)
+def put_skill_expiry(
+    body: SkillExpiryBody, session: SessionDep, actor: Dispatcher, volunteer: VolunteerRow
+) -> SkillExpiryPublic:
+    """Set the last day one of the volunteer's skills is certified (`expires_on`), or clear
+    it (null: the skill no longer expires). The matching leaves an expired skill out for
+    every shift that ends after that day; the volunteer is texted 30 days before."""
+    expiry = service.set_skill_expiry(
+        session=session, volunteer=volunteer, skill=body.skill, expires_on=body.expires_on
+    )
+    record_audit(
+        session=session,
+        actor=actor,
+        action="volunteer.skill_expiry_set",
+        subject=f"volunteer:{volunteer.id}",
+        detail={"skill": body.skill, "expires_on": str(body.expires_on)},
+    )
+    _commit(session)
+    return SkillExpiryPublic(volunteer_id=volunteer.id or 0, skill_expiry=expiry)
 
 
 @router.get("/volunteers/{volunteer_id}", response_model=VolunteerPublic)

@@ -135,6 +135,32 @@ TABLE: dict[tuple[str, str], Row] = {
         "/api/volunteers/999999/decline", DISPATCH, {}
     ),
     ("POST", "/api/volunteers/import"): Row("/api/volunteers/import", DISPATCH, "name,phone\n"),
+    # skills that expire, and the travel-rush rota (issue 15, items 6 and 7)
+    ("GET", "/api/volunteers/{volunteer_id}/skill-expiry"): Row(
+        "/api/volunteers/{V}/skill-expiry", DISPATCH
+    ),
+    ("PUT", "/api/volunteers/{volunteer_id}/skill-expiry"): Row(
+        "/api/volunteers/{V}/skill-expiry", DISPATCH, {"skill": "first_aid", "expires_on": None}
+    ),
+    ("POST", "/api/rota/publish"): Row(
+        "/api/rota/publish",
+        STATION_A,
+        {"first_day": "2027-01-25", "last_day": "2027-01-26", "station_id": "{A}"},
+    ),
+    # the rota page: a volunteer has no account; asking for a code is anyone's (the same
+    # answer for every number), signing in takes a code texted to the phone, and the
+    # volunteer's routes take only the rota cookie: no bearer role passes
+    ("GET", "/rota"): Row("/rota", ANY),
+    ("POST", "/api/rota/code"): Row("/api/rota/code", ANY, {"phone": "+8613000000998"}),
+    ("POST", "/api/rota/session"): Row(
+        "/api/rota/session", NOBODY, {"phone": "+8613000000998", "code": "123456"}
+    ),
+    ("POST", "/api/rota/session/end"): Row("/api/rota/session/end", ANY),
+    ("GET", "/api/rota/shifts"): Row("/api/rota/shifts", NOBODY),
+    ("POST", "/api/rota/shifts/{task_id}/pick"): Row("/api/rota/shifts/1/pick", NOBODY),
+    ("POST", "/api/rota/assignments/{assignment_id}/give-back"): Row(
+        "/api/rota/assignments/1/give-back", NOBODY
+    ),
     # the "volunteer phone": no token is no entry; a phone's reply comes through the provider
     ("POST", "/api/sms/inbound"): Row(
         "/api/sms/inbound", DISPATCH, {"from": "+8613800138000", "body": "1"}

@@ -57,6 +57,8 @@ def test_the_one_segment_texts_stay_one_segment() -> None:
         "reminder",
         "shipment",
         "receipt_question",
+        "gave_back",
+        "give_back_too_late",
     }
 
 

@@ -17,8 +17,10 @@ from sqlmodel import Session
 
 from coordinator.accounts.service import record_audit
 from coordinator.common import aware, mask_phone, utcnow
+from coordinator.config import Settings
+from coordinator.dispatch import errors
 from coordinator.dispatch import service as svc
-from coordinator.dispatch.flows import attendance
+from coordinator.dispatch.flows import attendance, rota
 from coordinator.dispatch.flows.attendance import Attendance, local_time
 from coordinator.dispatch.flows.overrides import cancel_assignment
 from coordinator.dispatch.flows.responses import Result, accept, complete, decline, in_time
@@ -65,6 +67,10 @@ class ReplyResult(StrEnum):
     #: several tasks, and the text did not say which
     WHICH_TASK = "which_task"
     HOURS = "hours"
+    #: a rota shift given back in time (issue 15)
+    GAVE_BACK = "gave_back"
+    #: a give-back refused: too late, or no shift of theirs named
+    GIVE_BACK_REFUSED = "give_back_refused"
 
 
 #: which open assignments each intent acts on
@@ -132,6 +138,7 @@ def handle_reply(
     context: ReplyContext | None = None,
     answered_at: datetime | None = None,
     rules: attendance.Rules | None = None,
+    settings: Settings | None = None,
 ) -> ReplyResult:
     """Act on a volunteer's text (`reply`, as the parser read it when it arrived) and queue
     any direct answer; returns what happened. `context` (from :func:`reply_context`, for many
@@ -144,7 +151,7 @@ def handle_reply(
     `auto_answer_limit` times per number per hour (`Settings.auto_answer_limit`); beyond that
     the text is still acted on (an opt-out still opts out) and the outcome is the same, but
     nothing is queued. `rules` are the check-in and hours settings (`Settings`' defaults when
-    not given)."""
+    not given); `settings` give a rota give-back its notice (the defaults when not given)."""
     now = now or utcnow()
     answered = answered_at or now
     limit = auto_answer_limit
@@ -211,6 +218,10 @@ def handle_reply(
         return R.NOT_APPROVED
     if reply.intent in ("check_in", "check_out", "hours"):
         return _on_shift(session, volunteer, reply, say, rules or attendance.Rules.defaults(), now)
+    if reply.intent == "give_back":
+        return _give_back(
+            session, volunteer, reply, say, settings or Settings.model_construct(), now
+        )
     if reply.intent == "unknown":
         say_auto("help")
         return R.HELP
@@ -443,6 +454,49 @@ def _check_out(
     if outcome.result == Attendance.NOT_CHECKED_IN:
         say("not_checked_in")
     return ReplyResult.ATTENDANCE_REFUSED
+
+
+def _give_back(
+    session: Session,
+    volunteer: Volunteer,
+    reply: Reply,
+    say: Any,
+    settings: Settings,
+    now: datetime,
+) -> ReplyResult:
+    """`退 K4F`: an accepted shift still to come given back, or told why not (none named,
+    which of several, too late)."""
+    R = ReplyResult
+    vid = volunteer.id or 0
+    coming = [
+        (a, t)
+        for a, t in attendance.choose(
+            svc.accepted_with_tasks(session=session, volunteer_id=vid), reply.code
+        )
+        if (aware(t.starts_at) or now) > now
+    ]
+    if not coming:
+        say("give_back_none")
+        return R.GIVE_BACK_REFUSED
+    if len(coming) > 1:
+        codes = [a.short_code for a, _ in coming]
+        word = "BACK" if volunteer.language == "en" else "退"
+        say("which_task", codes=codes, word=word, example=codes[0])
+        return R.WHICH_TASK
+    a, task = coming[0]
+    try:
+        rota.give_back(
+            session=session,
+            volunteer_id=vid,
+            assignment_id=a.id or 0,
+            settings=settings,
+            source="sms",
+            now=now,
+        )
+    except errors.GiveBackTooLate:
+        say("give_back_too_late", a, **rota.too_late_params(task, volunteer.language, settings))
+        return R.GIVE_BACK_REFUSED
+    return R.GAVE_BACK
 
 
 def _hours_text(hours: float) -> str:
