@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises: 
-Create Date: 2026-12-04 19:44:15.904881
+Create Date: 2026-12-04 19:50:31.407175
 """
 
 from alembic import op
@@ -560,6 +560,23 @@ def upgrade() -> None:
     with op.batch_alter_table('fund_charges', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_fund_charges_fund_id'), ['fund_id'], unique=False)
 
+    op.create_table('phone_login_codes',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('phone', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('volunteer_id', sa.Integer(), nullable=True),
+    sa.Column('address', sqlmodel.sql.sqltypes.AutoString(length=45), nullable=False),
+    sa.Column('code_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['volunteer_id'], ['volunteers.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('phone_login_codes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_phone_login_codes_address'), ['address'], unique=False)
+        batch_op.create_index(batch_op.f('ix_phone_login_codes_phone'), ['phone'], unique=False)
+
     op.create_table('shipment_lines',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('shipment_id', sa.Integer(), nullable=False),
@@ -575,6 +592,21 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('shipment_lines', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_shipment_lines_shipment_id'), ['shipment_id'], unique=False)
+
+    op.create_table('skill_expiries',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('volunteer_id', sa.Integer(), nullable=False),
+    sa.Column('skill', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('expires_on', sa.Date(), nullable=False),
+    sa.Column('reminded_for', sa.Date(), nullable=True),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['volunteer_id'], ['volunteers.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('volunteer_id', 'skill', name='uq_skill_expiry')
+    )
+    with op.batch_alter_table('skill_expiries', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_skill_expiries_expires_on'), ['expires_on'], unique=False)
+        batch_op.create_index(batch_op.f('ix_skill_expiries_volunteer_id'), ['volunteer_id'], unique=False)
 
     op.create_table('sms_messages',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -632,6 +664,20 @@ def upgrade() -> None:
         batch_op.create_index('ix_stock_movements_place_item', ['place_id', 'item_id', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_stock_movements_shipment_id'), ['shipment_id'], unique=False)
 
+    op.create_table('volunteer_sessions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('volunteer_id', sa.Integer(), nullable=False),
+    sa.Column('csrf_token', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['volunteer_id'], ['volunteers.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('volunteer_sessions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_volunteer_sessions_token_hash'), ['token_hash'], unique=True)
+        batch_op.create_index(batch_op.f('ix_volunteer_sessions_volunteer_id'), ['volunteer_id'], unique=False)
+
     op.create_table('service_records',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('assignment_id', sa.Integer(), nullable=False),
@@ -670,6 +716,11 @@ def downgrade() -> None:
         batch_op.drop_index('ix_service_record_volunteer')
 
     op.drop_table('service_records')
+    with op.batch_alter_table('volunteer_sessions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_volunteer_sessions_volunteer_id'))
+        batch_op.drop_index(batch_op.f('ix_volunteer_sessions_token_hash'))
+
+    op.drop_table('volunteer_sessions')
     with op.batch_alter_table('stock_movements', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_stock_movements_shipment_id'))
         batch_op.drop_index('ix_stock_movements_place_item')
@@ -688,10 +739,20 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_sms_messages_assignment_id'))
 
     op.drop_table('sms_messages')
+    with op.batch_alter_table('skill_expiries', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_skill_expiries_volunteer_id'))
+        batch_op.drop_index(batch_op.f('ix_skill_expiries_expires_on'))
+
+    op.drop_table('skill_expiries')
     with op.batch_alter_table('shipment_lines', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_shipment_lines_shipment_id'))
 
     op.drop_table('shipment_lines')
+    with op.batch_alter_table('phone_login_codes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_phone_login_codes_phone'))
+        batch_op.drop_index(batch_op.f('ix_phone_login_codes_address'))
+
+    op.drop_table('phone_login_codes')
     with op.batch_alter_table('fund_charges', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_fund_charges_fund_id'))
 
