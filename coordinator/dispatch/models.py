@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydField
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
@@ -336,6 +336,23 @@ class ServedPublic(BaseModel):
     #: window's end), capped (left later than the tolerance), corrected, on_shift,
     #: no_check_in, no_show
     flags: list[str]
+
+
+class OptChange(BaseModel):
+    """A dispatcher's opt-out or opt-in for a volunteer; `reason` is kept in the audit log."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = PydField(default="", max_length=200)
+
+
+class OptChangePublic(BaseModel):
+    """What a dispatcher's opt-out or opt-in did: the volunteer's state now, and how many of
+    their open offers and assignments an opt-out cancelled (to be refilled)."""
+
+    volunteer_id: int
+    opted_out: bool
+    cancelled: int = 0
 
 
 class HoursPublic(BaseModel):

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from sqlalchemy import Table, insert
 from sqlmodel import Session
 
+from coordinator.common import mask_phone
 from coordinator.volunteers.errors import ImportFileError, InvalidVolunteer
 from coordinator.volunteers.models import ImportResult, RowError, Volunteer, VolunteerCreate
 from coordinator.volunteers.service import (
@@ -227,22 +228,30 @@ def _number(value: str, column: str) -> float | None:
     try:
         number = float(text)
     except ValueError:
-        raise InvalidVolunteer(column, f"{text[:20]!r} is not a number") from None
+        raise InvalidVolunteer(
+            column, f"{text[:20]!r} is not a number", zh=f"“{text[:20]}”不是数字"
+        ) from None
     if not math.isfinite(number):
-        raise InvalidVolunteer(column, "must be a finite number")
+        raise InvalidVolunteer(column, "must be a finite number", zh="应为有限的数字")
     return number
 
 
 def _to_create(cells: dict[str, str]) -> VolunteerCreate:
     if "_extra" in cells:
-        raise InvalidVolunteer(None, "more cells than columns in the header")
+        raise InvalidVolunteer(
+            None, "more cells than columns in the header", zh="这一行的格子比表头的列多"
+        )
     for column, value in cells.items():
         if len(value) > MAX_CELL_CHARS:
-            raise InvalidVolunteer(column, f"longer than {MAX_CELL_CHARS} characters")
+            raise InvalidVolunteer(
+                column,
+                f"longer than {MAX_CELL_CHARS} characters",
+                zh=f"超过 {MAX_CELL_CHARS} 个字符",
+            )
     # the phone is checked before anything else, because it identifies the row
     phone = re.sub(r"[\s\-()（）]", "", cells.get("phone", ""))
     if len(phone) > 20:
-        raise InvalidVolunteer("phone", "phone number is too long")
+        raise InvalidVolunteer("phone", "phone number is too long", zh="手机号太长")
     try:
         return VolunteerCreate(
             name=cells.get("name", ""),
@@ -284,12 +293,22 @@ def import_volunteers(
         try:
             values = volunteer_values(_to_create(row.cells), resolver) | {"source": "import"}
         except InvalidVolunteer as exc:
-            errors.append(RowError(row=row.number, column=exc.column, message=exc.message))
+            errors.append(
+                RowError(row=row.number, column=exc.column, message=exc.message, zh=exc.zh)
+            )
             continue
         phone = values["phone"]
         if phone in seen:
-            message = f"{phone} repeats row {seen[phone]}"
-            errors.append(RowError(row=row.number, column="phone", message=message))
+            # the answer is shown on a dispatcher's screen: the number masked, the row named
+            shown = mask_phone(phone)
+            errors.append(
+                RowError(
+                    row=row.number,
+                    column="phone",
+                    message=f"{shown} repeats row {seen[phone]}",
+                    zh=f"{shown} 与第 {seen[phone]} 行重复",
+                )
+            )
             continue
         seen[phone] = row.number
         valid.append((row.number, values))
@@ -301,8 +320,10 @@ def import_volunteers(
                 RowError(
                     row=number,
                     column="phone",
-                    message=f"{values['phone']} is already on the roster "
+                    message=f"{mask_phone(values['phone'])} is already on the roster "
                     f"(volunteer {on_roster[values['phone']]})",
+                    zh=f"{mask_phone(values['phone'])} 已在名册中"
+                    f"（志愿者 {on_roster[values['phone']]}）",
                 )
             )
             continue
