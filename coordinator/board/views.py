@@ -28,7 +28,7 @@ from sqlmodel import Session
 
 from coordinator.accounts.service import Actor
 from coordinator.alerts import calendar
-from coordinator.board import login_views
+from coordinator.board import login_views, roster_views
 from coordinator.board import service as board
 from coordinator.board.hub import Hub, sse_frame
 from coordinator.board.pages import STATIC, PageRoute, page
@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 router.include_router(login_views.router)
+router.include_router(roster_views.router)
 
 #: seconds between keep-alive comments on an idle stream
 PING_S = 15.0

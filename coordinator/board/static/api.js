@@ -20,13 +20,20 @@
     try { data = await res.json(); } catch (e) { data = null; }
     if (!res.ok) {
       var detail = data && data.detail !== undefined ? data.detail : res.statusText;
+      var code = data && data.code ? "code." + data.code : "";
       if (Array.isArray(detail)) {  // FastAPI's validation errors, in words: which field, what is wrong
         detail = detail.map(words).join("; ");
+      } else if (detail && typeof detail === "object" && detail.message !== undefined) {
+        detail = columnWords(detail);  // a refused field: {"column", "message", "zh"}
+      } else if (I18N.lang !== "en" && code && I18N.t(code) !== code) {
+        detail = I18N.t(code);  // the API answers in English: a known refusal in Chinese words
       } else if (typeof detail !== "string") {
         detail = JSON.stringify(detail);
       }
       var err = new Error(detail || ("HTTP " + res.status));
       err.status = res.status;
+      err.code = data && data.code;
+      err.data = data;
       throw err;
     }
     return data;
@@ -41,6 +48,13 @@
     var what = I18N.t(errKey) !== errKey ? I18N.f(errKey, d.ctx || {}) : d.msg;
     var sep = I18N.lang === "en" ? " " : "";
     return name ? name + sep + what : what;
+  }
+
+  // {"column": "phone", "message": "...", "zh": "..."} → "手机号：…" / "Phone: …"
+  function columnWords(d) {
+    var text = I18N.lang === "en" ? d.message : (d.zh || d.message);
+    var key = "f." + d.column, name = d.column && I18N.t(key) !== key ? I18N.t(key) : (d.column || "");
+    return name ? name + (I18N.lang === "en" ? ": " : "：") + text : text;
   }
 
   function esc(s) {
@@ -77,5 +91,5 @@
     var two = function (n) { return (n < 10 ? "0" : "") + n; };
     return (h ? h + ":" + two(m) : m) + ":" + two(sec);
   }
-  window.NL = { api: api, esc: esc, yuan: yuan, clock: clock, day: day, zone: zone, duration: duration, csrf: csrf };
+  window.NL = { api: api, esc: esc, columnWords: columnWords, yuan: yuan, clock: clock, day: day, zone: zone, duration: duration, csrf: csrf };
 })();
