@@ -47,11 +47,10 @@ def _no_volunteer(volunteer_id: int) -> VolunteerNotFound:
 VolunteerRow = Annotated[Volunteer, fetch_or_404("volunteer_id", _volunteer, missing=_no_volunteer)]
 
 
-def _public(volunteer: object, actor: Actor | None = None) -> VolunteerPublic:
-    """The volunteer as the API shows it: the phone masked unless `actor` is an admin (no
-    actor: shown, for the sign-up decisions that answered with it before)."""
+def _public(volunteer: object, actor: Actor) -> VolunteerPublic:
+    """The volunteer as the API shows it: the phone masked unless `actor` is an admin."""
     public = VolunteerPublic.model_validate(volunteer, from_attributes=True)
-    if actor is not None and actor.role != "admin":
+    if actor.role != "admin":
         public.phone = mask_phone(public.phone)
     return public
 
@@ -151,7 +150,7 @@ def approve_volunteer(
         reason=body.reason if body else "",
     )
     _commit(session)
-    return _public(done)
+    return _public(done, actor)
 
 
 @router.post("/volunteers/{volunteer_id}/decline", response_model=VolunteerPublic)
@@ -169,7 +168,7 @@ def decline_volunteer(
         reason=body.reason if body else "",
     )
     _commit(session)
-    return _public(done)
+    return _public(done, actor)
 
 
 @router.get("/volunteers/{volunteer_id}", response_model=VolunteerPublic)

@@ -50,6 +50,14 @@
       clearTimeout(timer);
       timer = setTimeout(search, 200);
     });
+    // Enter in the box takes the first person who may be assigned (it would otherwise
+    // submit the dialog's form, which closes it)
+    dialog.querySelector("#picker-q").addEventListener("keydown", function (e) {
+      if (e.key !== "Enter") return;
+      e.preventDefault();
+      var first = dialog.querySelector("#picker-list button.pick:not([disabled])");
+      if (first) first.click();
+    });
     dialog.querySelector("#picker-list").addEventListener("click", function (e) {
       var b = e.target.closest("button[data-volunteer-id]");
       if (!b || b.disabled) return;
