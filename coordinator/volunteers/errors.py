@@ -81,9 +81,14 @@ class InvalidFilter(VolunteersError):
 
 
 class ImportFileError(VolunteersError):
-    """The file as a whole cannot be imported; the message says why."""
+    """The file as a whole cannot be imported; the message says why, `zh` the same in
+    Chinese (the answer carries both)."""
 
     code = "invalid_roster_file"
+
+    def __init__(self, message: str, *, zh: str = "") -> None:
+        super().__init__(message)
+        self.zh = zh or message
 
 
 class NotPending(VolunteersError):

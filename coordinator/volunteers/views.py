@@ -298,13 +298,13 @@ async def import_volunteers(
         form = await request.form()
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
-            raise ImportFileError("no file field in the form")
+            raise ImportFileError("no file field in the form", zh="表单里没有文件")
         filename = upload.filename or ""
         data = await upload.read()
     else:
         data = await request.body()
     if not data:
-        raise ImportFileError("the file is empty")
+        raise ImportFileError("the file is empty", zh="文件是空的")
     # 20,000 rows take seconds to check and store: on the event loop, every other request
     # (/healthz among them) waited for them
     return await run_in_threadpool(_import, session, actor, data, filename, dry_run)

@@ -231,7 +231,9 @@ def test_import_lists_every_rejected_row_with_its_reason(
     refusal = page.locator("#import-result p.error")
     refusal.wait_for()
     assert refusal.inner_text().startswith(
-        "The file cannot be imported:" if en else "文件无法导入："
+        "The file cannot be imported: missing column(s): name, phone"
+        if en
+        else "文件无法导入：缺少列：姓名、手机号"
     )
     page.context.close()
 

@@ -252,3 +252,26 @@ def test_import_reasons_in_chinese_with_phones_masked(api: Api, engine: Engine) 
     assert "13800138000" not in r.text and "13900139000" not in r.text
     with Session(engine) as s:
         assert len(s.exec(select(Volunteer)).all()) == 2
+
+
+@pytest.mark.parametrize(
+    ("data", "zh"),
+    [
+        (b"hello,world\n1,2\n", "缺少列：姓名、手机号"),
+        (b"\xff\xfe\x00bad", "空字节"),
+        ("姓名,手机号\n张三,13800138000\n".encode(), "需要区县列"),
+        (b"", "文件是空的"),
+    ],
+)
+def test_a_file_refused_as_a_whole_says_why_in_chinese_too(
+    api: Api, engine: Engine, data: bytes, zh: str
+) -> None:
+    r = api.client.post(
+        "/api/volunteers/import", content=data, headers={**api.headers, "Content-Type": "text/csv"}
+    )
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["code"] == "invalid_roster_file" and isinstance(body["detail"], str)
+    assert zh in body["zh"]
+    with Session(engine) as s:
+        assert s.exec(select(Volunteer)).all() == []

@@ -25,6 +25,8 @@
         detail = detail.map(words).join("; ");
       } else if (detail && typeof detail === "object" && detail.message !== undefined) {
         detail = columnWords(detail);  // a refused field: {"column", "message", "zh"}
+      } else if (I18N.lang !== "en" && data && typeof data.zh === "string" && data.zh) {
+        detail = data.zh;  // a refusal with its own Chinese words beside the English
       } else if (I18N.lang !== "en" && code && I18N.t(code) !== code) {
         detail = I18N.t(code);  // the API answers in English: a known refusal in Chinese words
       } else if (typeof detail !== "string") {

@@ -23,7 +23,7 @@
     "vol.saved": "Saved.", "vol.created": "Added {name}.", "vol.phonenew": "new number (required)", "vol.phonekeep": "now {phone}; empty keeps it",
     "vol.imported": "{rows} rows read: {created} imported, {rejected} rejected.", "vol.rejected": "Rejected rows",
     "vol.row": "Row", "vol.column": "Column", "vol.reason": "Reason", "vol.fileerror": "The file cannot be imported: {why}",
-    "vol.importing": "Importing…",
+    "vol.importing": "Importing…", "vol.toolarge": "the file is too large",
     "f.district": "District", "f.skills": "Skills", "f.language": "Language", "f.team": "Team", "f.lat": "Latitude", "f.lon": "Longitude",
     "code.phone_on_roster": "this phone number is on the roster already", "code.roster_conflict": "the number was added at the same moment by someone else; nothing was stored, please retry",
     "code.volunteer_opted_out_already": "the volunteer has opted out already", "code.volunteer_not_opted_out": "the volunteer has not opted out",
@@ -36,7 +36,7 @@
     "vol.add": "新增志愿者", "vol.edit": "编辑志愿者 #{id}", "vol.saved": "已保存。", "vol.created": "已新增 {name}。",
     "vol.phonenew": "新手机号（必填）", "vol.phonekeep": "现为 {phone}，留空不改",
     "vol.imported": "读取 {rows} 行：导入 {created} 行，拒绝 {rejected} 行。", "vol.rejected": "被拒绝的行",
-    "vol.row": "行号", "vol.column": "列", "vol.reason": "原因", "vol.fileerror": "文件无法导入：{why}", "vol.importing": "正在导入…",
+    "vol.row": "行号", "vol.column": "列", "vol.reason": "原因", "vol.fileerror": "文件无法导入：{why}", "vol.importing": "正在导入…", "vol.toolarge": "文件太大",
     "f.district": "区县", "f.skills": "技能", "f.language": "语言", "f.team": "队伍", "f.lat": "纬度", "f.lon": "经度",
     "code.phone_on_roster": "该手机号已在名册中", "code.roster_conflict": "有人同时添加了这个号码，未保存，请重试",
     "code.volunteer_opted_out_already": "该志愿者已经退订", "code.volunteer_not_opted_out": "该志愿者没有退订",
@@ -246,7 +246,8 @@
       var data = null;
       try { data = await res.json(); } catch (x) { data = null; }
       if (!res.ok) {
-        var why = data && typeof data.detail === "string" ? data.detail : ("HTTP " + res.status);
+        var why = data && typeof data.detail === "string" ? (!en() && data.zh ? data.zh : data.detail) :
+          (res.status === 413 ? t("vol.toolarge") : "HTTP " + res.status);
         lastImport = { fileError: why };
       } else {
         lastImport = data;
