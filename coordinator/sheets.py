@@ -41,10 +41,10 @@ def table_bytes(
         raise ValueError(f"no format {fmt!r}")
     from openpyxl import Workbook  # heavy (~0.1 s to import); only XLSX downloads need it
 
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = title[:31]  # Excel's limit for a sheet name
+    # write-only: rows streamed to the file, not kept as cell objects (a roster of 3,448
+    # volunteers took 2.2 s the ordinary way)
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(title[:31])  # Excel's limit for a sheet name
     sheet.append([escape(h) for h in header])
     for row in safe:
         sheet.append(row)
