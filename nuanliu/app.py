@@ -34,6 +34,7 @@ from coordinator.dispatch import views as dispatch_views
 from coordinator.geo import outlines
 from coordinator.logistics import views as logistics_views
 from coordinator.process import Services
+from coordinator.records import views as records_views
 from coordinator.reports import views as reports_views
 from coordinator.reports.errors import FontMissing
 from coordinator.sms import views as sms_views
@@ -55,6 +56,9 @@ ROUTERS = [
     dispatch_views.router,
     volunteers_views.router,
     sms_views.router,
+    # before logistics: its `/api/exports/{filename}` would take `service-records.csv` too
+    records_views.router,
+    records_views.public,
     logistics_views.router,
     reports_views.router,
     board_views.router,

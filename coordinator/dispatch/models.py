@@ -261,6 +261,8 @@ class IncidentSummary(BaseModel):
     status: str
     opened_at: datetime
     closed_at: datetime | None
+    #: why it was closed (a dispatcher's words, or the Cancel that ended it); "" while open
+    close_reason: str = ""
     needed: int = 0
     offered: int = 0
     accepted: int = 0
@@ -280,6 +282,15 @@ class IncidentList(BaseModel):
 
 class AssignVolunteer(BaseModel):
     volunteer_id: int = PydField(gt=0)
+
+
+class CloseIncident(BaseModel):
+    """`POST /api/incidents/{id}/close`: why (kept with the incident, shown in its history,
+    audited). Without one (no body, or no `reason`) the reason says who closed it; a reason
+    given must say something (not blank)."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = PydField(default=None, min_length=1, max_length=200, pattern=r"\S")
 
 
 class CancelAssignment(BaseModel):

@@ -22,6 +22,7 @@ from coordinator.dispatch.models import (
     AttendancePublic,
     CancelAssignment,
     CheckBody,
+    CloseIncident,
     CorrectionBody,
     HoursPublic,
     Incident,
@@ -72,11 +73,17 @@ def get_incident(session: SessionDep, _actor: Dispatcher, incident: IncidentRow)
 
 
 @router.post("/incidents/{incident_id}/close", response_model=IncidentDetail)
-def close_incident(session: SessionDep, actor: Dispatcher, incident: IncidentRow) -> IncidentDetail:
-    """Close an incident by hand; its volunteers are stood down by SMS."""
-    if not incidents.close_incident(
-        session=session, incident=incident, reason=f"closed by {actor.name}", actor=actor
-    ):
+def close_incident(
+    session: SessionDep,
+    actor: Dispatcher,
+    incident: IncidentRow,
+    body: CloseIncident | None = None,
+) -> IncidentDetail:
+    """Close an incident by hand, saying why (`reason`, kept and audited; without a body it
+    says who closed it); its volunteers are stood down by SMS."""
+    given = body.reason.strip() if body and body.reason else ""
+    reason = given or f"closed by {actor.name}"
+    if not incidents.close_incident(session=session, incident=incident, reason=reason, actor=actor):
         raise errors.IncidentClosed("the incident is already closed")
     session.commit()
     return service.incident_detail(session=session, incident=incident)

@@ -111,3 +111,55 @@ class NotOptedOut(VolunteersError):
 
     status = 409
     code = "volunteer_not_opted_out"
+
+
+# -- the public sign-up page (`volunteers.joining`) ----------------------------------------------
+class JoinRefused(VolunteersError):
+    """The sign-up page refuses a form: `message` in English as every refusal, `zh` the same in
+    Chinese for the page, and `field` the form field at fault (None for the whole form)."""
+
+    code = "join_refused"
+
+    def __init__(self, message: str, *, zh: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.zh = zh
+        self.field = field
+
+    @property
+    def text(self) -> dict[str, str]:
+        """Both wordings, for the page: `{"zh": …, "en": …}`."""
+        return {"zh": self.zh, "en": self.message}
+
+
+class JoinInvalid(JoinRefused):
+    """A field of the form that cannot be used (no name, not a mobile number, no district…)."""
+
+    code = "join_invalid"
+
+
+class JoinRateLimited(JoinRefused):
+    """Too many codes asked for, from this number or this address; nothing was stored."""
+
+    status = 429
+    code = "join_rate_limited"
+
+
+class JoinCodeWrong(JoinRefused):
+    """A code that is not the one texted (the try is counted), or none was asked for."""
+
+    code = "join_code_wrong"
+
+
+class JoinCodeExpired(JoinRefused):
+    """The code is too old, or spent by too many wrong tries: a new one is needed."""
+
+    status = 410
+    code = "join_code_expired"
+
+
+class AlreadyJoined(JoinRefused):
+    """The number is known already (waiting for approval, a volunteer, or declined before):
+    the page says only that, to the person who proved they hold the number."""
+
+    status = 409
+    code = "already_joined"

@@ -144,3 +144,26 @@ class ImportResult(BaseModel):
     rejected: int
     errors: list[RowError]
     dry_run: bool = False
+
+
+class JoinCode(SQLModel, table=True):
+    """A one-time code texted to a number that asked to join on the public sign-up page.
+
+    Only a salted hash is kept: the code lives `join_code_lifetime` and is spent after
+    `join_code_attempts` wrong tries. The rows are also the rate limits' record (codes per
+    number and per client address), counted in the database so they hold across processes."""
+
+    __tablename__ = "join_codes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    #: E.164
+    phone: str = Field(max_length=20, index=True)
+    #: the client address that asked for it (the limit per address counts these)
+    address: str = Field(default="", max_length=64, index=True)
+    salt: str = Field(max_length=32)
+    code_hash: str = Field(max_length=64)
+    attempts: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_column=tz_column(index=True))
+    expires_at: datetime = Field(sa_column=tz_column(nullable=False))
+    #: when a right code was given (a code works once)
+    used_at: datetime | None = Field(default=None, sa_column=tz_column())

@@ -59,6 +59,12 @@ TABLE: dict[tuple[str, str], Row] = {
         {"kind": "snow", "level": "blue", "districts": ["云岩区"], "headline": "test"},
     ),
     ("POST", "/api/alerts/cap"): Row("/api/alerts/cap", DISPATCH, "<alert/>"),
+    ("POST", "/api/alerts/preview"): Row(
+        "/api/alerts/preview",
+        DISPATCH,
+        {"kind": "snow", "level": "blue", "districts": ["云岩区"], "headline": "test"},
+    ),
+    ("GET", "/api/reports/incidents"): Row("/api/reports/incidents?status=closed", DISPATCH),
     ("GET", "/api/incidents"): Row("/api/incidents", DISPATCH),
     ("GET", "/api/incidents/{incident_id}"): Row("/api/incidents/{I}", DISPATCH),
     ("POST", "/api/incidents/{incident_id}/close"): Row("/api/incidents/999/close", DISPATCH, {}),
@@ -100,6 +106,19 @@ TABLE: dict[tuple[str, str], Row] = {
         },
     ),
     ("GET", "/api/volunteers/{volunteer_id}/hours"): Row("/api/volunteers/{V}/hours", DISPATCH),
+    # service records and certificates (issue 15): personal data, the dispatchers' alone;
+    # the verify page is public (a phone scanning a certificate's QR code)
+    ("GET", "/api/volunteers/{volunteer_id}/certificate.pdf"): Row(
+        "/api/volunteers/{V}/certificate.pdf", DISPATCH
+    ),
+    ("GET", "/api/incidents/{incident_id}/certificates.zip"): Row(
+        "/api/incidents/{I}/certificates.zip", DISPATCH
+    ),
+    ("GET", "/api/certificates/{year}.zip"): Row("/api/certificates/2026.zip", DISPATCH),
+    ("GET", "/api/exports/service-records.{fmt}"): Row(
+        "/api/exports/service-records.csv", DISPATCH
+    ),
+    ("GET", "/verify/{serial}"): Row("/verify/0000-0000-0000-0000", ANY),
     ("POST", "/api/tasks/{task_id}/assign"): Row(
         "/api/tasks/{T}/assign", DISPATCH, {"volunteer_id": 999999}
     ),
@@ -187,6 +206,9 @@ TABLE: dict[tuple[str, str], Row] = {
     ("POST", "/api/stations/{station_id}/distributions"): Row(
         "/api/stations/{A}/distributions", MANAGER_A, {"item": "{sku}", "quantity": 1}
     ),
+    ("POST", "/api/stations/{station_id}/distributions/{distribution_id}/undo"): Row(
+        "/api/stations/{A}/distributions/999999/undo", MANAGER_A
+    ),
     ("POST", "/api/warehouses/{station_id}/adjustments"): Row(
         "/api/warehouses/{W}/adjustments",
         DISPATCH,
@@ -223,6 +245,15 @@ TABLE: dict[tuple[str, str], Row] = {
     ("POST", "/admin/users/{user_id}/reset-password"): Row(
         "/admin/users/999/reset-password", ADMIN, form={}
     ),
+    # the public sign-up page (issue 15): anyone may see it; its forms need the page's own
+    # double-submit CSRF token, which no role's credentials carry (403 for all)
+    ("GET", "/join"): Row("/join", ANY),
+    ("POST", "/join/code"): Row(
+        "/join/code", NOBODY, form={"name": "x", "phone": "13900000000", "district": "520103"}
+    ),
+    ("POST", "/join"): Row("/join", NOBODY, form={"name": "x", "phone": "1", "code": "123456"}),
+    ("GET", "/board/posters"): Row("/board/posters", DISPATCH),
+    ("GET", "/board/posters/{kind}/{ident}"): Row("/board/posters/district/520103", DISPATCH),
     ("GET", "/favicon.ico"): Row("/favicon.ico", ANY),
     ("GET", "/"): Row("/", ANY),
     ("GET", "/board"): Row("/board", DISPATCH),
@@ -231,6 +262,7 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/board/phone"): Row("/board/phone", DISPATCH),
     ("GET", "/board/volunteers"): Row("/board/volunteers", DISPATCH),
     # the reports (issue 16): figures of every incident and season, for dispatchers
+    ("GET", "/board/incidents"): Row("/board/incidents", DISPATCH),
     ("GET", "/board/incidents/{incident_id}/report"): Row("/board/incidents/{I}/report", DISPATCH),
     ("GET", "/board/reports/travel-rush/{year}"): Row("/board/reports/travel-rush/2026", DISPATCH),
     ("GET", "/board/phone/inboxes"): Row("/board/phone/inboxes", DISPATCH),
