@@ -29,7 +29,7 @@ from sqlmodel import Session
 
 from coordinator.accounts.service import Actor
 from coordinator.alerts import calendar
-from coordinator.board import join_views, login_views
+from coordinator.board import join_views, login_views, roster_views
 from coordinator.board import service as board
 from coordinator.board.hub import Hub, sse_frame
 from coordinator.board.pages import STATIC, PageRoute, page
@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 router.include_router(login_views.router)
+router.include_router(roster_views.router)
 router.include_router(join_views.router)
 
 #: seconds between keep-alive comments on an idle stream

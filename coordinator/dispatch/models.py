@@ -349,6 +349,23 @@ class ServedPublic(BaseModel):
     flags: list[str]
 
 
+class OptChange(BaseModel):
+    """A dispatcher's opt-out or opt-in for a volunteer; `reason` is kept in the audit log."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = PydField(default="", max_length=200)
+
+
+class OptChangePublic(BaseModel):
+    """What a dispatcher's opt-out or opt-in did: the volunteer's state now, and how many of
+    their open offers and assignments an opt-out cancelled (to be refilled)."""
+
+    volunteer_id: int
+    opted_out: bool
+    cancelled: int = 0
+
+
 class HoursPublic(BaseModel):
     volunteer_id: int
     year: int

@@ -23,19 +23,26 @@ class VolunteerNotFound(VolunteersError):
 
 
 class InvalidPhone(VolunteersError):
-    """A phone number Nuanliu cannot text; the message says why, for a row-level error."""
+    """A phone number Nuanliu cannot text; the message says why, for a row-level error, and
+    `zh` says the same in Chinese (the roster page shows the one its reader reads)."""
 
     code = "invalid_phone"
+
+    def __init__(self, message: str, *, zh: str = "") -> None:
+        super().__init__(message)
+        self.zh = zh or message
 
 
 class InvalidVolunteer(VolunteersError):
     """A volunteer record that cannot be stored; `column` names the field at fault, and the
-    answer's `detail` is `{"column", "message"}`."""
+    answer's `detail` is `{"column", "message", "zh"}`: the English message and the same in
+    Chinese, for the roster page and the import's row list."""
 
     code = "invalid_volunteer"
 
-    def __init__(self, column: str | None, message: str) -> None:
-        super().__init__(message, detail={"column": column, "message": message})
+    def __init__(self, column: str | None, message: str, *, zh: str = "") -> None:
+        self.zh = zh or message
+        super().__init__(message, detail={"column": column, "message": message, "zh": self.zh})
         self.column = column
 
 
@@ -46,7 +53,11 @@ class PhoneOnRoster(InvalidVolunteer):
     code = "phone_on_roster"
 
     def __init__(self, volunteer_id: int | None) -> None:
-        super().__init__("phone", f"already on the roster (volunteer {volunteer_id})")
+        super().__init__(
+            "phone",
+            f"already on the roster (volunteer {volunteer_id})",
+            zh=f"该手机号已在名册中（志愿者 {volunteer_id}）",
+        )
 
 
 class RosterConflict(VolunteersError):
@@ -70,9 +81,14 @@ class InvalidFilter(VolunteersError):
 
 
 class ImportFileError(VolunteersError):
-    """The file as a whole cannot be imported; the message says why."""
+    """The file as a whole cannot be imported; the message says why, `zh` the same in
+    Chinese (the answer carries both)."""
 
     code = "invalid_roster_file"
+
+    def __init__(self, message: str, *, zh: str = "") -> None:
+        super().__init__(message)
+        self.zh = zh or message
 
 
 class NotPending(VolunteersError):
@@ -81,6 +97,20 @@ class NotPending(VolunteersError):
 
     status = 409
     code = "volunteer_not_pending"
+
+
+class AlreadyOptedOut(VolunteersError):
+    """An opt-out for a volunteer who receives no task messages already."""
+
+    status = 409
+    code = "volunteer_opted_out_already"
+
+
+class NotOptedOut(VolunteersError):
+    """An opt-in for a volunteer who never opted out (or is back in already)."""
+
+    status = 409
+    code = "volunteer_not_opted_out"
 
 
 # -- the public sign-up page (`volunteers.joining`) ----------------------------------------------

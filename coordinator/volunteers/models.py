@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydField
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -74,6 +74,21 @@ class VolunteerCreate(BaseModel):
     team: str | None = None
 
 
+class VolunteerUpdate(BaseModel):
+    """A dispatcher's edit: only the fields given change. A new district without lat/lon
+    moves the volunteer's home near the new district's centre."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    phone: str | None = None
+    district: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    skills: list[str] | None = None
+    language: str | None = None
+
+
 class VolunteerPublic(VolunteerBase):
     id: int
     active: bool
@@ -121,6 +136,8 @@ class RowError(BaseModel):
     row: int
     column: str | None
     message: str
+    #: the same reason in Chinese (the roster page shows the one its reader reads)
+    zh: str = ""
 
 
 class ImportResult(BaseModel):

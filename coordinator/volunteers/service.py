@@ -17,7 +17,7 @@ from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberTyp
 from sqlalchemy import String, and_, cast, func, or_
 from sqlmodel import Session, col, select
 
-from coordinator.common import aware, utcnow
+from coordinator.common import aware, mask_phone, utcnow
 from coordinator.geo.service import District, resolve
 from coordinator.volunteers import skills as expiring
 from coordinator.volunteers.errors import (
@@ -26,7 +26,7 @@ from coordinator.volunteers.errors import (
     InvalidVolunteer,
     PhoneOnRoster,
 )
-from coordinator.volunteers.models import Team, VolunteerCreate, VolunteerSession
+from coordinator.volunteers.models import Team, VolunteerCreate, VolunteerSession, VolunteerUpdate
 
 # The row type this service hands to other domains: they name it from here, never from models
 from coordinator.volunteers.models import Volunteer as Volunteer
@@ -62,6 +62,16 @@ SKILL_ALIASES = {
     "物流": "logistics",
     "后勤": "logistics",
 }
+#: the playbooks' skill names in words (Chinese, English), for pages and exports
+SKILL_WORDS = {
+    "de_icing": ("除冰", "de-icing"),
+    "elderly_care": ("助老", "elderly care"),
+    "first_aid": ("急救", "first aid"),
+    "driving": ("驾驶", "driving"),
+    "traffic": ("交通疏导", "traffic"),
+    "legal_aid": ("法律援助", "legal aid"),
+    "logistics": ("物流后勤", "logistics"),
+}
 LANGUAGE_ALIASES = {
     "zh": "zh",
     "zh-cn": "zh",
@@ -95,15 +105,20 @@ def normalise_phone(raw: str, *, region: str = "CN", mobile_only: bool = True) -
 def _normalised(raw: str, region: str, mobile_only: bool) -> str:
     text = (raw or "").strip()
     if not text or len(text) > 32:
-        raise InvalidPhone("phone number is empty or too long")
+        raise InvalidPhone("phone number is empty or too long", zh="手机号为空或太长")
     try:
         number = phonenumbers.parse(text, region)
     except NumberParseException as exc:
-        raise InvalidPhone(f"not a phone number: {exc}") from None
+        raise InvalidPhone(f"not a phone number: {exc}", zh="不是电话号码") from None
     if not phonenumbers.is_valid_number(number):
-        raise InvalidPhone(f"{text} is not a valid number")
+        raise InvalidPhone(
+            f"{mask_phone(text)} is not a valid number", zh=f"{mask_phone(text)} 不是有效的号码"
+        )
     if mobile_only and phonenumbers.number_type(number) not in MOBILE_TYPES:
-        raise InvalidPhone(f"{text} is not a mobile number, so it cannot receive SMS")
+        raise InvalidPhone(
+            f"{mask_phone(text)} is not a mobile number, so it cannot receive SMS",
+            zh=f"{mask_phone(text)} 不是手机号，收不到短信",
+        )
     return phonenumbers.format_number(number, PhoneNumberFormat.E164)
 
 
@@ -168,9 +183,11 @@ def volunteer_ids_by_phone(*, session: Session, phones: set[str]) -> dict[str, i
 def _text(value: str | None, column: str, *, max_len: int) -> str:
     text = unicodedata.normalize("NFC", (value or "")).strip()
     if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in text):
-        raise InvalidVolunteer(column, "contains control characters")
+        raise InvalidVolunteer(column, "contains control characters", zh="含有控制字符")
     if len(text) > max_len:
-        raise InvalidVolunteer(column, f"longer than {max_len} characters")
+        raise InvalidVolunteer(
+            column, f"longer than {max_len} characters", zh=f"超过 {max_len} 个字符"
+        )
     return text
 
 
@@ -178,7 +195,7 @@ def clean_name(value: str | None) -> str:
     """The name as given (formulas such as `=HYPERLINK(...)` stay plain text)."""
     name = _text(value, "name", max_len=64)
     if not name:
-        raise InvalidVolunteer("name", "is required")
+        raise InvalidVolunteer("name", "is required", zh="姓名不能为空")
     return name
 
 
@@ -197,7 +214,9 @@ def clean_skills(values: Iterable[str]) -> list[str]:
         if skill not in out:
             out.append(skill)
     if len(out) > MAX_SKILLS:
-        raise InvalidVolunteer("skills", f"more than {MAX_SKILLS} skills")
+        raise InvalidVolunteer(
+            "skills", f"more than {MAX_SKILLS} skills", zh=f"技能超过 {MAX_SKILLS} 项"
+        )
     return out
 
 
@@ -211,7 +230,11 @@ def clean_language(value: str | None) -> str:
     if not key:
         return "zh"
     if key not in LANGUAGE_ALIASES:
-        raise InvalidVolunteer("language", f"{value!r} is not a language we text in (zh, en)")
+        raise InvalidVolunteer(
+            "language",
+            f"{value!r} is not a language we text in (zh, en)",
+            zh=f"“{value}”不是短信可用的语言（中文 zh、英文 en）",
+        )
     return LANGUAGE_ALIASES[key]
 
 
@@ -219,11 +242,19 @@ def clean_coordinates(lat: float | None, lon: float | None) -> tuple[float, floa
     if lat is None and lon is None:
         return None
     if lat is None or lon is None:
-        raise InvalidVolunteer("lat" if lat is None else "lon", "give both lat and lon, or neither")
+        raise InvalidVolunteer(
+            "lat" if lat is None else "lon",
+            "give both lat and lon, or neither",
+            zh="纬度和经度要么都填，要么都不填",
+        )
     if not (math.isfinite(lat) and -90 <= lat <= 90):
-        raise InvalidVolunteer("lat", "latitude must be between -90 and 90")
+        raise InvalidVolunteer(
+            "lat", "latitude must be between -90 and 90", zh="纬度应在 -90 到 90 之间"
+        )
     if not (math.isfinite(lon) and -180 <= lon <= 180):
-        raise InvalidVolunteer("lon", "longitude must be between -180 and 180")
+        raise InvalidVolunteer(
+            "lon", "longitude must be between -180 and 180", zh="经度应在 -180 到 180 之间"
+        )
     return lat, lon
 
 
@@ -254,7 +285,11 @@ class Resolver:
             self._districts[key] = resolve(session=self.session, name_or_code=key)
         district = self._districts[key]
         if district is None:
-            raise InvalidVolunteer("district", f"unknown district {name_or_code!r}")
+            raise InvalidVolunteer(
+                "district",
+                f"unknown district {name_or_code!r}",
+                zh=f"没有“{name_or_code}”这个区县",
+            )
         return district
 
     def team(self, name: str, district: District | None) -> Team:
@@ -300,12 +335,14 @@ def volunteer_values(data: VolunteerCreate, resolver: Resolver) -> dict[str, Any
     try:
         phone = normalise_phone(data.phone)
     except InvalidPhone as exc:
-        raise InvalidVolunteer("phone", str(exc)) from None
+        raise InvalidVolunteer("phone", str(exc), zh=exc.zh) from None
     district = resolver.district(data.district) if data.district and data.district.strip() else None
     where = clean_coordinates(data.lat, data.lon)
     if where is None:
         if district is None:
-            raise InvalidVolunteer("district", "give a district or lat/lon")
+            raise InvalidVolunteer(
+                "district", "give a district or lat/lon", zh="请填写区县或经纬度"
+            )
         where = near_centre(district, phone)
     team = resolver.team(data.team, district) if data.team and data.team.strip() else None
     return {
@@ -411,6 +448,65 @@ def skill_expiries(*, session: Session, volunteer_ids: Iterable[int]) -> dict[in
 def skills_expiring_before(*, session: Session, before: date) -> dict[int, dict[str, date]]:
     """Every certificate that ends before `before` (local date), by volunteer and skill."""
     return expiring.expiring_before(session=session, before=before)
+
+
+def update_volunteer(*, session: Session, volunteer: Volunteer, data: VolunteerUpdate) -> list[str]:
+    """Apply a dispatcher's edit in the caller's transaction, each given field cleaned as a
+    new volunteer's is; returns the names of the fields that changed. Raises
+    InvalidVolunteer naming the column (PhoneOnRoster for another volunteer's number), and
+    changes nothing then."""
+    given = data.model_fields_set
+    values: dict[str, Any] = {}
+    if "name" in given:
+        values["name"] = clean_name(data.name)
+    if "phone" in given:
+        try:
+            phone = normalise_phone(data.phone or "")
+        except InvalidPhone as exc:
+            raise InvalidVolunteer("phone", str(exc), zh=exc.zh) from None
+        other = get_by_phone(session=session, phone=phone)
+        if other is not None and other.id != volunteer.id:
+            raise PhoneOnRoster(other.id)
+        values["phone"] = phone
+    expiry: dict[str, date] = {}
+    if "skills" in given:
+        values["skills"] = clean_skills(data.skills or [])
+        # an inline expiry (`急救:2027-03-01`) is kept as on a new volunteer, not dropped
+        _, inline = expiring.split_inline(data.skills or [])
+        expiry = {clean_skills([raw])[0]: day for raw, day in inline.items()}
+    if "language" in given:
+        values["language"] = clean_language(data.language)
+    where = clean_coordinates(data.lat, data.lon)
+    if "district" in given:
+        if not (data.district or "").strip():
+            raise InvalidVolunteer("district", "is required", zh="区县不能为空")
+        district = Resolver(session).district(data.district or "")
+        values["district_code"] = district.code
+        if where is None and district.code != volunteer.district_code:
+            where = near_centre(district, values.get("phone", volunteer.phone))
+    if where is not None:
+        values["lat"], values["lon"] = where
+    changed = [k for k, v in values.items() if getattr(volunteer, k) != v]
+    for key in changed:
+        setattr(volunteer, key, values[key])
+    if changed:
+        session.add(volunteer)
+        session.flush()
+    if "skills" in changed:  # a skill taken away takes its certificate's date with it
+        assert volunteer.id is not None
+        expiring.drop_for(session=session, volunteer_id=volunteer.id, keep=volunteer.skills)
+    if expiry:
+        assert volunteer.id is not None
+        expiring.set_expiries(session=session, volunteer_id=volunteer.id, expiry=expiry)
+        changed.append("skill_expiry")
+    return changed
+
+
+def opt_in(*, session: Session, volunteer: Volunteer) -> None:
+    """The volunteer asked for task messages again (told a dispatcher); the caller's
+    transaction."""
+    volunteer.opted_out = False
+    session.add(volunteer)
 
 
 def existing_phones(*, session: Session, phones: Iterable[str]) -> dict[str, int]:

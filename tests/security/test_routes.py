@@ -127,6 +127,17 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/api/volunteers"): Row("/api/volunteers", DISPATCH),
     ("POST", "/api/volunteers"): Row("/api/volunteers", DISPATCH, {"name": "x", "phone": "1"}),
     ("GET", "/api/volunteers/{volunteer_id}"): Row("/api/volunteers/{V}", DISPATCH),
+    # the roster page (issue 14): edit, opt out and back in, the roster as a download
+    ("PATCH", "/api/volunteers/{volunteer_id}"): Row(
+        "/api/volunteers/{V}", DISPATCH, {"language": "zh"}
+    ),
+    ("POST", "/api/volunteers/{volunteer_id}/opt-out"): Row(
+        "/api/volunteers/999999/opt-out", DISPATCH, {}
+    ),
+    ("POST", "/api/volunteers/{volunteer_id}/opt-in"): Row(
+        "/api/volunteers/999999/opt-in", DISPATCH, {}
+    ),
+    ("GET", "/api/exports/volunteers.{fmt}"): Row("/api/exports/volunteers.csv", DISPATCH),
     ("GET", "/api/volunteers/pending"): Row("/api/volunteers/pending", DISPATCH),
     ("POST", "/api/volunteers/{volunteer_id}/approve"): Row(
         "/api/volunteers/999999/approve", DISPATCH, {}
@@ -275,6 +286,7 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/board/snapshot"): Row("/board/snapshot", DISPATCH),
     ("GET", "/board/stream"): Row("/board/stream", DISPATCH, stream=True),
     ("GET", "/board/phone"): Row("/board/phone", DISPATCH),
+    ("GET", "/board/volunteers"): Row("/board/volunteers", DISPATCH),
     # the reports (issue 16): figures of every incident and season, for dispatchers
     ("GET", "/board/incidents"): Row("/board/incidents", DISPATCH),
     ("GET", "/board/incidents/{incident_id}/report"): Row("/board/incidents/{I}/report", DISPATCH),

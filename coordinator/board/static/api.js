@@ -23,6 +23,10 @@
       var detail = data && data.detail !== undefined ? data.detail : res.statusText;
       if (Array.isArray(detail)) {  // FastAPI's validation errors, in words: which field, what is wrong
         detail = detail.map(words).join("; ");
+      } else if (detail && typeof detail === "object" && detail.message !== undefined) {
+        detail = columnWords(detail);  // a refused field: {"column", "message", "zh"}
+      } else if (I18N.lang !== "en" && data && typeof data.zh === "string" && data.zh) {
+        detail = data.zh;  // a refusal with its own Chinese words beside the English
       } else if (typeof detail !== "string") {
         detail = JSON.stringify(detail);
       } else if (data && data.code && I18N.t("code." + data.code) !== "code." + data.code) {
@@ -31,6 +35,7 @@
       var err = new Error(detail || ("HTTP " + res.status));
       err.status = res.status;
       err.code = data && data.code;
+      err.data = data;
       throw err;
     }
     return data;
@@ -45,6 +50,13 @@
     var what = I18N.t(errKey) !== errKey ? I18N.f(errKey, d.ctx || {}) : d.msg;
     var sep = I18N.lang === "en" ? " " : "";
     return name ? name + sep + what : what;
+  }
+
+  // {"column": "phone", "message": "...", "zh": "..."} → "手机号：…" / "Phone: …"
+  function columnWords(d) {
+    var text = I18N.lang === "en" ? d.message : (d.zh || d.message);
+    var key = "f." + d.column, name = d.column && I18N.t(key) !== key ? I18N.t(key) : (d.column || "");
+    return name ? name + (I18N.lang === "en" ? ": " : "：") + text : text;
   }
 
   function esc(s) {
@@ -115,6 +127,6 @@
     var two = function (n) { return (n < 10 ? "0" : "") + n; };
     return (h ? h + ":" + two(m) : m) + ":" + two(sec);
   }
-  window.NL = { api: api, esc: esc, yuan: yuan, clock: clock, day: day, zone: zone, duration: duration, csrf: csrf,
+  window.NL = { api: api, esc: esc, columnWords: columnWords, yuan: yuan, clock: clock, day: day, zone: zone, duration: duration, csrf: csrf,
                 fromLocal: fromLocal, localInput: localInput, when: when };
 })();

@@ -140,6 +140,10 @@
     var item = S.names && S.names.items[sku], key = item ? "unit." + item.unit : "";
     return item ? (I18N.t(key) !== key ? I18N.t(key) : item.unit) : "";
   }
+  function districtName(code) {
+    var found = S.snap ? S.snap.map.districts.filter(function (d) { return d.code === code; })[0] : null;
+    return found ? (I18N.lang === "en" ? found.name_en : found.name_zh) : (code || "");
+  }
   function levelName(level) { return I18N.t("level." + level) !== "level." + level ? I18N.t("level." + level) : level; }
   // the fund's name is stored as "中文名 English name": each language shows its own half
   function fundName(name) {
@@ -505,9 +509,13 @@
         if (!confirm(t("act.confirm"))) return;
         await NL.api("POST", "/api/assignments/" + id + "/cancel", { reason: "dispatcher" });
       } else if (action === "assign") {
-        var vid = prompt(t("task.assignprompt"));
-        if (!vid) return;
-        await NL.api("POST", "/api/tasks/" + id + "/assign", { volunteer_id: parseInt(vid, 10) });
+        // by name (picker.js): the dispatcher types a name and picks the person, never an id
+        var who = await NL.pickVolunteer({ districtName: districtName });
+        if (!who) return;
+        await NL.api("POST", "/api/tasks/" + id + "/assign", { volunteer_id: who.id });
+        toast(I18N.f("pick.assigned", { name: who.name }));
+        scheduleRefresh();
+        return;
       } else if (action === "approve") {
         await NL.api("POST", "/api/plans/" + id + "/approve", {});
       } else if (action === "approve-volunteer") {

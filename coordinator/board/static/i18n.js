@@ -5,7 +5,9 @@
   var EN = {
     "role.admin": "admin", "role.dispatcher": "dispatcher", "role.station_manager": "station manager",
     "nav.users": "Users", "nav.logout": "Log out", "nav.home": "Home", "nav.board": "Board", "nav.phone": "Demo phone",
-    "nav.season": "Travel rush report", "incident.report": "report",
+    "nav.season": "Travel rush report", "incident.report": "report", "nav.volunteers": "Volunteers",
+    "nav.exports": "Download:", "nav.export.stock": "stock", "nav.export.movements": "movements",
+    "nav.export.discrepancies": "discrepancies", "nav.export.volunteers": "volunteers",
     "login.title": "Log in", "login.username": "Username", "login.password": "Password", "login.submit": "Log in",
     "password.title": "Choose a new password", "password.onetime": "The one-time password must be replaced at first login.",
     "password.current": "Current password", "password.new": "New password (10+ characters; no common password, name or year)", "password.repeat": "Repeat it",
@@ -239,6 +241,8 @@
       document.dispatchEvent(new CustomEvent("nuanliu:lang"));
     }
   };
+  // a page's own words, from its own script (loaded before I18N.apply runs): I18N.add(en, zh)
+  I18N.add = function (en, zh) { Object.assign(EN, en); Object.assign(ZH, zh); };
   // I18N.f("s.accepted", {who: "张三", task: "路面除冰"}): a sentence with its blanks filled
   I18N.f = function (key, values) {
     return I18N.t(key).replace(/\{(\w+)\}/g, function (m, name) {

@@ -15,14 +15,12 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from coordinator.accounts.service import record_audit
 from coordinator.common import aware, mask_phone, utcnow
 from coordinator.config import Settings
 from coordinator.dispatch import errors
 from coordinator.dispatch import service as svc
-from coordinator.dispatch.flows import attendance, rota
+from coordinator.dispatch.flows import attendance, opting, rota
 from coordinator.dispatch.flows.attendance import Attendance, local_time
-from coordinator.dispatch.flows.overrides import cancel_assignment
 from coordinator.dispatch.flows.responses import Result, accept, complete, decline, in_time
 from coordinator.dispatch.models import FILLED, LIVE, Assignment, Task
 from coordinator.dispatch.models import AssignmentStatus as S
@@ -507,21 +505,4 @@ def _hours_text(hours: float) -> str:
 def opt_out(*, session: Session, volunteer: Volunteer) -> int:
     """The volunteer sent STOP: no more messages, and their open assignments are cancelled
     (and refilled). Returns how many were cancelled."""
-    roster.opt_out(session=session, volunteer=volunteer)
-    open_ = svc.assignments_of(session=session, volunteer_id=volunteer.id or 0, statuses=LIVE)
-    for a in open_:
-        cancel_assignment(
-            session=session,
-            assignment_id=a.id or 0,
-            actor=f"volunteer:{volunteer.id}",
-            reason="volunteer opted out",
-            by="volunteer",
-        )
-    record_audit(
-        session=session,
-        actor=f"volunteer:{volunteer.id}",
-        action="volunteer.opted_out",
-        subject=f"volunteer:{volunteer.id}",
-        detail={"cancelled": len(open_)},
-    )
-    return len(open_)
+    return opting.opt_out(session=session, volunteer=volunteer, actor=f"volunteer:{volunteer.id}")
