@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, str] = {
     "load": "bench.load",
     "soak": "bench.soak",
     "reports": "bench.reports",
+    "volunteers": "bench.volunteers",
 }
 
 

@@ -76,7 +76,14 @@ def solve_dense(
         rows = [s for s in slots if s.shift == shift]
         free = usable & np.array([shift not in c.busy_shifts for c in candidates], dtype=np.bool_)
         has = {
-            need: free & np.array([need <= c.skills for c in candidates], dtype=np.bool_)
+            need: free
+            & np.array(
+                [
+                    need <= c.skills and not any((k, shift) in c.lapsed for k in need)
+                    for c in candidates
+                ],
+                dtype=np.bool_,
+            )
             for need in {s.skills for s in rows}
         }
         cols = np.flatnonzero(np.logical_or.reduce(list(has.values())))

@@ -17,6 +17,7 @@ from coordinator.dispatch.flows import (
     planning,
     replies,
     responses,
+    rota,
 )
 from coordinator.dispatch.models import Assignment, Incident, IncidentStatus
 from coordinator.sms.replies import reply_of
@@ -27,6 +28,7 @@ from events.payloads.assignments import (
     AssignmentExpired,
 )
 from events.payloads.incidents import IncidentClosed, TravelRushDayBegan
+from events.payloads.rota import RotaWeekOpened
 from events.payloads.sms import SmsFailed, SmsReceived
 
 handlers = Handlers("dispatch")
@@ -84,6 +86,23 @@ def on_travel_rush_day_began(ctx: Context, event: TravelRushDayBegan) -> None:
         incident=incident,
         day=event.day,
         starts_at=event.starts_at,
+        settings=ctx.services.settings,
+    )
+    set_offer_timers(ctx, made)
+
+
+@handlers.on(RotaWeekOpened)
+def on_rota_week_opened(ctx: Context, event: RotaWeekOpened) -> None:
+    """Publish the coming week's station shifts of the open rush and offer their free
+    slots by SMS (the weekly rota offer); a volunteer answers as to any offer."""
+    incident = _open_incident(ctx, event.incident_id)
+    if incident is None:
+        return
+    made = rota.plan_week(
+        session=ctx.session,
+        incident=incident,
+        first=event.first_day,
+        last=event.last_day,
         settings=ctx.services.settings,
     )
     set_offer_timers(ctx, made)
@@ -156,4 +175,5 @@ def on_sms_received(ctx: Context, event: SmsReceived) -> None:
         answered_at=ctx.envelope.time,  # staged with the text as it arrived
         auto_answer_limit=ctx.services.settings.auto_answer_limit,
         rules=attendance.Rules.of(ctx.services.settings),
+        settings=ctx.services.settings,
     )

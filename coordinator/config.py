@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     # Web
     host: str = Field(default="127.0.0.1", alias="NUANLIU_HOST")
     port: int = Field(default=8000, alias="NUANLIU_PORT")
+    #: the address people reach Nuanliu at (`https://nuanliu.example.org`): the sign-up
+    #: posters' QR codes point there; unset, a page uses the address it was asked at
     public_base_url: str | None = Field(default=None, alias="NUANLIU_PUBLIC_URL")
     admin_token: SecretStr | None = Field(default=None, alias="NUANLIU_ADMIN_TOKEN")
     session_secret: SecretStr | None = Field(default=None, alias="NUANLIU_SESSION_SECRET")
@@ -98,6 +100,24 @@ class Settings(BaseSettings):
     #: other end cannot ping-pong with ours
     auto_answer_limit: int = Field(default=3, ge=0, alias="NUANLIU_AUTO_ANSWER_LIMIT")
 
+    # Joining by the public sign-up page (issue 15): the phone is confirmed by a one-time SMS
+    # code, and a flood of code requests is refused per number and per client address. The
+    # counts are rows in the database (`join_codes`), so they hold across API processes.
+    #: how long a code may be used, and how many wrong tries it takes before it is spent
+    join_code_lifetime: timedelta = Field(
+        default=timedelta(minutes=10), gt=timedelta(0), alias="NUANLIU_JOIN_CODE_LIFETIME"
+    )
+    join_code_attempts: int = Field(default=5, ge=1, alias="NUANLIU_JOIN_CODE_ATTEMPTS")
+    #: one code per number per this long, and at most so many per number in 24 hours
+    join_code_interval: timedelta = Field(
+        default=timedelta(seconds=60), ge=timedelta(0), alias="NUANLIU_JOIN_CODE_INTERVAL"
+    )
+    join_codes_per_phone_day: int = Field(default=5, ge=1, alias="NUANLIU_JOIN_CODES_PER_DAY")
+    #: codes asked for from one client address per hour (any numbers)
+    join_codes_per_address_hour: int = Field(
+        default=10, ge=1, alias="NUANLIU_JOIN_CODES_PER_ADDRESS"
+    )
+
     # Dispatch
     offer_timeout: timedelta = Field(default=timedelta(minutes=10), alias="NUANLIU_OFFER_TIMEOUT")
     reminder_before: timedelta = Field(default=timedelta(hours=1), alias="NUANLIU_REMINDER_BEFORE")
@@ -115,6 +135,21 @@ class Settings(BaseSettings):
     )
     #: ... and this long after it their slot is offered to the next best volunteer
     no_show_after: timedelta = Field(default=timedelta(minutes=45), alias="NUANLIU_NO_SHOW_AFTER")
+    # The travel-rush rota (issue 15): a shift may be given back until this long before it
+    # starts (later, the volunteer is told to call the dispatcher) ...
+    rota_give_back_notice: timedelta = Field(
+        default=timedelta(hours=24), ge=timedelta(0), alias="NUANLIU_ROTA_GIVE_BACK_NOTICE"
+    )
+    #: ... the rota page's sign-in code by SMS: how long it is good for, how many wrong
+    #: tries kill it, how many may be asked for per number and per client address an hour,
+    #: and how long the volunteer stays signed in
+    rota_code_ttl: timedelta = Field(default=timedelta(minutes=10), alias="NUANLIU_ROTA_CODE_TTL")
+    rota_code_attempts: int = Field(default=5, ge=1, alias="NUANLIU_ROTA_CODE_ATTEMPTS")
+    rota_codes_per_phone: int = Field(default=3, ge=1, alias="NUANLIU_ROTA_CODES_PER_PHONE")
+    rota_codes_per_address: int = Field(default=20, ge=1, alias="NUANLIU_ROTA_CODES_PER_ADDRESS")
+    rota_session_lifetime: timedelta = Field(
+        default=timedelta(hours=12), alias="NUANLIU_ROTA_SESSION_LIFETIME"
+    )
     cap_feeds: Annotated[list[str], NoDecode] = Field(
         default_factory=list, alias="NUANLIU_CAP_FEEDS"
     )
@@ -141,6 +176,13 @@ class Settings(BaseSettings):
     #: .ttc is read at its first face)
     report_font: Path = Field(
         default=Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"), alias="NUANLIU_REPORT_FONT"
+    )
+
+    #: the organisation that records volunteer service and issues its certificates
+    #: (志愿服务证明 under 《志愿服务记录与证明出具办法（试行）》): printed on each certificate,
+    #: confirmed by `/verify/{serial}`, the 记录单位 column of the service-record export
+    organisation_name: str = Field(
+        default="暖流志愿服务队", min_length=1, max_length=60, alias="NUANLIU_ORGANISATION_NAME"
     )
 
     # Logistics: approve supply plans as soon as they are made (else a dispatcher approves)

@@ -57,6 +57,13 @@ class DomainError(Exception):
 
 
 async def answer(request: Request, exc: Exception) -> JSONResponse:
-    """The app's handler for every :class:`DomainError` (async: no worker thread for it)."""
+    """The app's handler for every :class:`DomainError` (async: no worker thread for it). A
+    refusal that has its words in Chinese too (an `zh` attribute: accounts, the roster's
+    phone and file refusals) carries them as `zh` beside the English `detail`, for the
+    pages, which show the one their reader reads."""
     assert isinstance(exc, DomainError)
-    return JSONResponse({"detail": exc.detail, "code": exc.code}, status_code=exc.status)
+    body: dict[str, Any] = {"detail": exc.detail, "code": exc.code}
+    zh = getattr(exc, "zh", "")
+    if isinstance(zh, str) and zh and zh != exc.message:
+        body["zh"] = zh
+    return JSONResponse(body, status_code=exc.status)

@@ -4,12 +4,12 @@ a type that is not here is not an event of ours and goes to the dead-letter topi
 from __future__ import annotations
 
 from events.base import EventPayload
-from events.payloads import alerts, assignments, incidents, logistics, sms
+from events.payloads import alerts, assignments, incidents, logistics, rota, sms
 
 
 def _collect() -> dict[str, type[EventPayload]]:
     found: dict[str, type[EventPayload]] = {}
-    for module in (alerts, incidents, assignments, sms, logistics):
+    for module in (alerts, incidents, assignments, sms, logistics, rota):
         for value in vars(module).values():
             if (
                 isinstance(value, type)

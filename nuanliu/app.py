@@ -28,16 +28,20 @@ from coordinator.accounts import views as accounts_views
 from coordinator.accounts.service import TokenCache
 from coordinator.accounts.web import session_authenticator
 from coordinator.alerts import views as alerts_views
+from coordinator.board import rota_page
 from coordinator.board import views as board_views
 from coordinator.config import Settings, get_settings
+from coordinator.dispatch import rota_views
 from coordinator.dispatch import views as dispatch_views
 from coordinator.geo import outlines
 from coordinator.logistics import views as logistics_views
 from coordinator.process import Services
+from coordinator.records import views as records_views
 from coordinator.reports import views as reports_views
 from coordinator.reports.errors import FontMissing
 from coordinator.sms import views as sms_views
 from coordinator.sms.intake import Intake
+from coordinator.volunteers import rota_login_views
 from coordinator.volunteers import views as volunteers_views
 from events.context import current_request_id
 from nuanliu import system_views
@@ -54,10 +58,16 @@ ROUTERS = [
     alerts_views.router,
     dispatch_views.router,
     volunteers_views.router,
+    rota_login_views.router,
+    rota_views.router,
     sms_views.router,
+    # before logistics: its `/api/exports/{filename}` would take `service-records.csv` too
+    records_views.router,
+    records_views.public,
     logistics_views.router,
     reports_views.router,
     board_views.router,
+    rota_page.router,
 ]
 
 

@@ -24,6 +24,7 @@ from coordinator.config import Settings
 from coordinator.dispatch import jobs as dispatch_jobs
 from coordinator.logistics import jobs as logistics_jobs
 from coordinator.scheduling import JobContext, RecurringJob
+from coordinator.volunteers import jobs as volunteers_jobs
 from nuanliu import repair
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ def recurring_jobs(settings: Settings) -> list[RecurringJob]:
         *dispatch_jobs.recurring(settings),
         *alerts_jobs.recurring(settings),
         *logistics_jobs.recurring(settings),
+        *volunteers_jobs.recurring(settings),
         *repair.recurring(settings),
     ]
 

@@ -20,6 +20,7 @@ from coordinator.alerts import models as alerts_models
 from coordinator.dispatch import models as dispatch_models
 from coordinator.geo import models as geo_models
 from coordinator.logistics import models as logistics_models
+from coordinator.records import models as records_models
 from coordinator.sms import models as sms_models
 from coordinator.volunteers import models as volunteers_models
 from events import outbox
@@ -33,6 +34,7 @@ __all__ = [
     "logistics_models",
     "migrate",
     "outbox",
+    "records_models",
     "sms_models",
     "volunteers_models",
 ]

@@ -89,23 +89,31 @@ def clear_session_cookie(response: Response) -> None:
     response.delete_cookie(SESSION_COOKIE, path="/")
 
 
-def login_csrf(request: Request) -> str:
-    """The double-submit token for the login form: reuse the cookie's value or make one."""
-    current = request.cookies.get(LOGIN_CSRF_COOKIE)
+def login_csrf(request: Request, cookie: str = LOGIN_CSRF_COOKIE) -> str:
+    """The double-submit token for the login form (or another form without a session, under
+    its own `cookie`: the sign-up page's): reuse the cookie's value or make one."""
+    current = request.cookies.get(cookie)
     if current and 20 <= len(current) <= 64:
         return current
     return secrets.token_urlsafe(24)
 
 
-def set_login_csrf_cookie(response: Response, request: Request, value: str) -> None:
+def set_login_csrf_cookie(
+    response: Response,
+    request: Request,
+    value: str,
+    *,
+    cookie: str = LOGIN_CSRF_COOKIE,
+    path: str = "/login",
+) -> None:
     response.set_cookie(
-        LOGIN_CSRF_COOKIE,
+        cookie,
         value,
         max_age=3600,
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
-        path="/login",
+        path=path,
     )
 
 

@@ -18,10 +18,12 @@ from coordinator.alerts.errors import (
     OutsideDistricts,
     UnknownReference,
 )
-from coordinator.alerts.models import Alert
+from coordinator.alerts.models import Alert, AlertPreview, PreviewDistrict, PreviewTask
 from coordinator.common import aware, utcnow
+from coordinator.config import Settings
 from coordinator.dispatch import service as dispatch_service
-from coordinator.dispatch.flows import incidents
+from coordinator.dispatch.flows import incidents, planning
+from coordinator.dispatch.playbooks import TaskSpec
 from coordinator.geo.outlines import Outlines
 from coordinator.geo.service import list_districts
 from events.outbox import stage
@@ -355,3 +357,72 @@ def ingest_cap(
         except AlertRejected as exc:
             out.skipped.append(f"{label}: {exc}")
     return out
+
+
+# -- a preview -------------------------------------------------------------------------------
+def preview(
+    *, session: Session, data: AlertInput, settings: Settings, now: datetime
+) -> AlertPreview:
+    """The tasks and slots a new alert `data` would make dispatch plan if it arrived at `now`,
+    by the same planning the dispatch consumer runs on its AlertRaised (the same playbook,
+    districts, stations and start), with the totals per district; none if it had expired by
+    then (see :func:`raise_alert`). Reads only: stores, stages and audits nothing."""
+    start = planning.plan_start(starts_at=data.starts_at, now=now)
+    expired = data.ends_at is not None and service.utc(data.ends_at) <= now
+    specs = (
+        []
+        if expired
+        else planning.plan_specs(
+            session=session,
+            kind=data.kind,
+            level=data.level,
+            districts=data.districts,
+            start=start,
+            settings=settings,
+        )
+    )
+    names = {d.code: d for d in list_districts(session=session)}
+    per: dict[str, list[int]] = {code: [0, 0] for code in data.districts}
+    for spec in specs:
+        counts = per.setdefault(spec.place.district_code or "", [0, 0])
+        counts[0] += 1
+        counts[1] += spec.slots
+    return AlertPreview(
+        kind=data.kind,
+        level=data.level,
+        headline=data.headline,
+        starts_at=start,
+        ends_at=data.ends_at,
+        expired=expired,
+        districts=[
+            PreviewDistrict(
+                code=code,
+                name_zh=names[code].name_zh if code in names else code,
+                name_en=names[code].name_en if code in names else code,
+                tasks=n,
+                slots=slots,
+            )
+            for code, (n, slots) in per.items()
+        ],
+        tasks=[_preview_task(spec) for spec in specs],
+        total_tasks=len(specs),
+        total_slots=sum(spec.slots for spec in specs),
+    )
+
+
+def _preview_task(spec: TaskSpec) -> PreviewTask:
+    """A planned task as the preview shows it, cut to the lengths a stored task keeps."""
+    return PreviewTask(
+        plan_key=spec.plan_key,
+        kind=spec.kind,
+        title=spec.title[:120],
+        title_en=spec.title_en[:160],
+        place=spec.place.name_zh[:120],
+        place_en=spec.place.name_en[:160],
+        district_code=spec.place.district_code,
+        slots=spec.slots,
+        skills=list(spec.skills),
+        starts_at=spec.starts_at,
+        ends_at=spec.ends_at,
+        team_task=spec.team_task,
+    )

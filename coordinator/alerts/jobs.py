@@ -23,6 +23,7 @@ from coordinator.logistics import service as logistics
 from coordinator.scheduling import JobContext, RecurringJob
 from events.outbox import stage
 from events.payloads.incidents import TravelRushDayBegan
+from events.payloads.rota import RotaWeekOpened
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,35 @@ def _last_day(incident: Incident, settings: Settings, zone: ZoneInfo) -> date:
     return last
 
 
+# -- the rota's weekly offer (issue 15) ---------------------------------------------------------
+def rota_week(context: JobContext) -> str:
+    """The weekly job: open the coming week of the rush's station rota to volunteers."""
+    return open_rota_week(engine=context.engine, settings=context.settings)
+
+
+def open_rota_week(*, engine: Engine, settings: Settings, today: date | None = None) -> str:
+    """Say that the week from next Monday (local dates), as far as it lies inside the open
+    travel rush, is open: the dispatch consumer publishes its station shifts and offers
+    their free slots by SMS. Returns "opened" or "idle" (no rush open, or none that week)."""
+    zone = ZoneInfo(settings.timezone)
+    today = today or utcnow().astimezone(zone).date()
+    monday = today + timedelta(days=7 - today.weekday())
+    sunday = monday + timedelta(days=6)
+    with session_scope(engine) as session:
+        for rush in dispatch_service.open_incident_of_kind(session=session, kind="travel_rush"):
+            # from the rush's own start (a rush a dispatcher opened ahead starts when they
+            # said) to its last day
+            began = aware(rush.starts_at) or aware(rush.opened_at) or utcnow()
+            first_of_rush = began.astimezone(zone).date()
+            first, last = max(monday, first_of_rush), min(sunday, _last_day(rush, settings, zone))
+            if first > last:
+                continue
+            assert rush.id is not None
+            stage(session, RotaWeekOpened(incident_id=rush.id, first_day=first, last_day=last))
+            return "opened"
+    return "idle"
+
+
 # -- CAP feeds ---------------------------------------------------------------------------------
 def poll_feeds(context: JobContext) -> int:
     """Fetch every NUANLIU_CAP_FEEDS URL and take the alerts that concern us."""
@@ -208,6 +238,8 @@ def recurring(settings: Settings) -> list[RecurringJob]:
             {"hour": 0, "minute": 5, "next_run_time": datetime.now(ZoneInfo(settings.timezone))},
         ),
         ("alerts-prune-claims", prune_alert_claims, "interval", {"hours": 1}),
+        # the rota's weekly SMS offer: Friday morning, for the week from Monday
+        ("alerts-rota-week", rota_week, "cron", {"day_of_week": "fri", "hour": 10, "minute": 0}),
     ]
     if settings.cap_feeds:
         jobs.append(

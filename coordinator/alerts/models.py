@@ -104,3 +104,46 @@ class AlertAccepted(BaseModel):
     expired: bool = False
     #: why nothing was opened, for an expired alert
     detail: str | None = None
+
+
+class PreviewTask(BaseModel):
+    """One task the playbook would create, as planning would store it."""
+
+    plan_key: str
+    kind: str
+    title: str
+    title_en: str
+    place: str
+    place_en: str
+    district_code: str | None
+    slots: int
+    skills: list[str]
+    starts_at: datetime
+    ends_at: datetime
+    team_task: bool
+
+
+class PreviewDistrict(BaseModel):
+    code: str
+    name_zh: str
+    name_en: str
+    tasks: int
+    slots: int
+
+
+class AlertPreview(BaseModel):
+    """`POST /api/alerts/preview`: what `POST /api/alerts` with the same body would plan now.
+    Nothing is stored, staged or audited. `expired`: its end has passed, so raising it would
+    record it and send nobody out (no tasks)."""
+
+    kind: str
+    level: str
+    headline: str
+    #: where the playbook's hour-based windows begin (the alert's start, or now if later)
+    starts_at: datetime
+    ends_at: datetime | None
+    expired: bool = False
+    districts: list[PreviewDistrict]
+    tasks: list[PreviewTask]
+    total_tasks: int
+    total_slots: int

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from coordinator.alerts import flows, service
 from coordinator.alerts.errors import NothingTaken
-from coordinator.alerts.models import AlertAccepted, AlertCreate
+from coordinator.alerts.models import AlertAccepted, AlertCreate, AlertPreview
 from coordinator.common import utcnow
 from coordinator.deps import Dispatcher, OutlinesDep, SessionDep, SettingsDep
 
@@ -88,9 +88,16 @@ def post_alert(
 ) -> JSONResponse:
     """Raise an alert by hand: opens an incident; dispatch plans tasks and sends offers. A
     retried or doubled post opens no second incident (see `Idempotency-Key`)."""
+    data = _json_input(body, session, actor)
+    return _commit(session, data, actor, key=idempotency_key, window=settings.alert_dedupe_window)
+
+
+def _json_input(body: AlertCreate, session: SessionDep, actor: Dispatcher) -> flows.AlertInput:
+    """A dispatcher's JSON alert as an intake's input: its window checked, its districts
+    resolved to codes (InvalidPeriod, UnknownDistricts otherwise)."""
     flows.check_period(starts_at=body.starts_at, ends_at=body.ends_at)
     codes = service.resolve_districts(session=session, names=body.districts)
-    data = flows.AlertInput(
+    return flows.AlertInput(
         sender=f"api:{actor.name}",
         identifier=str(uuid.uuid4()),
         sent=utcnow(),
@@ -103,7 +110,21 @@ def post_alert(
         ends_at=body.ends_at,
         raw=body.model_dump_json(),
     )
-    return _commit(session, data, actor, key=idempotency_key, window=settings.alert_dedupe_window)
+
+
+@router.post(
+    "/preview",
+    response_model=AlertPreview,
+    responses={422: {"description": "the same refusals as `POST /api/alerts`"}},
+)
+def preview_alert(
+    body: AlertCreate, session: SessionDep, actor: Dispatcher, settings: SettingsDep
+) -> AlertPreview:
+    """What `POST /api/alerts` with this body would make dispatch plan now: every task with
+    its place, slots and window, and the totals per district. The same checks and the same
+    planning as the real alert, but nothing is stored, sent or audited."""
+    data = _json_input(body, session, actor)
+    return flows.preview(session=session, data=data, settings=settings, now=data.sent)
 
 
 async def read_limited(request: Request, limit: int) -> bytes:

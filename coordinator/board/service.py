@@ -20,12 +20,13 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
 from coordinator.board.hub import masked_event
-from coordinator.common import aware, mask_phone, utcnow
+from coordinator.common import aware, mask_phone, mask_phones_in, utcnow
 from coordinator.dispatch import service as dispatch
 from coordinator.geo import service as geo
 from coordinator.logistics import service as logistics
 from coordinator.logistics.errors import NoOpenFund
 from coordinator.logistics.schemas import MovementPublic
+from coordinator.sms import service as sms
 from coordinator.volunteers import service as roster
 from events.outbox import OutboxEvent
 
@@ -369,7 +370,13 @@ def snapshot(*, session: Session, last_id: str | None = None) -> dict[str, Any]:
         "map": map_view(session=session),
         # every item by SKU, so the page names items instead of showing their codes
         "items": {
-            i.sku: {"name_zh": i.name_zh, "name_en": i.name_en, "unit": i.unit}
+            i.sku: {
+                "name_zh": i.name_zh,
+                "name_en": i.name_en,
+                "unit": i.unit,
+                # a plan's purchases are shown with their cost before it is approved
+                "unit_cost_fen": i.unit_cost_fen,
+            }
             for i in logistics.list_items(session=session)
         },
         "stations": stations_view(session=session),
@@ -423,25 +430,58 @@ def station_page(*, session: Session, station_id: int) -> dict[str, Any]:
     }
 
 
-def phone_inboxes(*, session: Session) -> list[dict[str, Any]]:
-    """Every volunteer who has had an SMS, with their messages oldest first (the demo phone)."""
-    projection, _ = folded(session=session)
-    by_phone: dict[str, list[dict[str, Any]]] = {}
-    for message in projection.sms:
-        by_phone.setdefault(message["phone"], []).append(message)
-    phones = list(by_phone)
-    volunteers = roster.by_phones(session=session, phones=phones)
-    out = []
-    for phone, messages in by_phone.items():
-        volunteer = volunteers.get(phone)
-        out.append(
+#: the demo phone's wall: the phones most recently texted, their newest texts
+PHONE_WALL = 200
+PHONE_TEXTS = 20
+#: how far back a "what changed since" look starts before its cursor: texts are stamped
+#: before their transaction commits, so a later look must see stamps a little older
+PHONE_OVERLAP = timedelta(seconds=10)
+
+
+def phone_inboxes(
+    *, session: Session, since: datetime | None = None, query: str = "", masked: bool = True
+) -> dict[str, Any]:
+    """The demo phone's wall: the `PHONE_WALL` phones texted most recently (or those whose
+    volunteer's name or number matches `query`), each with its newest texts, oldest first.
+    With `since` (the `cursor` of an earlier answer) only the phones changed since then, so
+    a wall of the whole roster costs one small read a tick. `total` (first look only) says
+    how many phones have texts in all. `masked` shows each number as `label` masked (the
+    reply box still needs the number itself: the demo phone exists only with the console
+    gateway, where no text reaches a real phone)."""
+    phones: set[str] | None = None
+    digits = "".join(ch for ch in query if ch.isdigit())
+    if query.strip():
+        named, _ = roster.list_volunteers(session=session, q=query, limit=PHONE_WALL)
+        phones = {v.phone for v in named}
+    found, total = sms.inboxes(
+        session=session,
+        changed_since=since - PHONE_OVERLAP if since is not None else None,
+        phones=phones,
+        phone_part=digits if len(digits) >= 4 else None,
+        limit=PHONE_WALL,
+        per_phone=PHONE_TEXTS,
+    )
+    volunteers = roster.by_phones(session=session, phones=[i.phone for i in found])
+    stamps = [t for t in (aware(i.changed_at) for i in found) if t is not None]
+    cursor = max([*stamps, since] if since is not None else stamps, default=None)
+    return {
+        "phones": [
             {
-                "phone": phone,
-                "name": volunteer.name if volunteer else "",
-                "volunteer_id": volunteer.id if volunteer else None,
-                "messages": messages,
-                "last": messages[-1]["time"],
+                "phone": inbox.phone,
+                "label": mask_phone(inbox.phone) if masked else inbox.phone,
+                "name": volunteers[inbox.phone].name if inbox.phone in volunteers else "",
+                "messages": [
+                    {
+                        "id": m.id,
+                        "direction": m.direction,
+                        "body": mask_phones_in(m.body) if masked else m.body,
+                        "time": aware(m.sent_at or m.created_at),
+                    }
+                    for m in inbox.messages
+                ],
             }
-        )
-    out.sort(key=lambda p: p["last"], reverse=True)
-    return out
+            for inbox in found
+        ],
+        "total": total,
+        "cursor": cursor,
+    }

@@ -12,6 +12,7 @@ import json
 import logging
 import mimetypes
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -28,7 +29,7 @@ from sqlmodel import Session
 
 from coordinator.accounts.service import Actor
 from coordinator.alerts import calendar
-from coordinator.board import login_views
+from coordinator.board import join_views, login_views, roster_views
 from coordinator.board import service as board
 from coordinator.board.hub import Hub, sse_frame
 from coordinator.board.pages import STATIC, PageRoute, page
@@ -45,6 +46,7 @@ from coordinator.deps import (
     ensure_station,
 )
 from coordinator.dispatch import service as dispatch
+from coordinator.geo import service as geo
 from coordinator.logistics.errors import PlaceNotFound
 from coordinator.lookup import PathId
 from coordinator.reports import service as reports
@@ -54,6 +56,8 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 router.include_router(login_views.router)
+router.include_router(roster_views.router)
+router.include_router(join_views.router)
 
 #: seconds between keep-alive comments on an idle stream
 PING_S = 15.0
@@ -93,7 +97,9 @@ def root() -> RedirectResponse:
 
 
 @router.get("/board", response_class=HTMLResponse)
-def board_page(request: Request, actor: Dispatcher, settings: SettingsDep) -> HTMLResponse:
+def board_page(
+    request: Request, actor: Dispatcher, settings: SettingsDep, session: ReadSession
+) -> HTMLResponse:
     # the rush under way, else the last one: the report a cadre looks for
     today = utcnow().astimezone(ZoneInfo(settings.timezone)).date()
     year, first, _ = calendar.window_ending_on_or_after(
@@ -104,7 +110,14 @@ def board_page(request: Request, actor: Dispatcher, settings: SettingsDep) -> HT
     if first > today:
         year -= 1
     return page(
-        request, "board.html", {"phone": settings.sms_gateway == "console", "rush_year": year}
+        request,
+        "board.html",
+        {
+            "phone": settings.sms_gateway == "console",
+            "rush_year": year,
+            # the alert form's district list (alert_form.html)
+            "districts": geo.list_districts(session=session),
+        },
     )
 
 
@@ -196,10 +209,21 @@ def phone_page(request: Request, actor: Dispatcher, settings: SettingsDep) -> HT
 
 
 @router.get("/board/phone/inboxes")
-def phone_inboxes(session: ReadSession, actor: Dispatcher, settings: SettingsDep) -> list[Any]:
+def phone_inboxes(
+    session: ReadSession,
+    actor: Dispatcher,
+    settings: SettingsDep,
+    since: datetime | None = None,
+    q: Annotated[str, Query(max_length=64)] = "",
+) -> dict[str, Any]:
+    """The demo phone's wall; `since` is the `cursor` of the page's last look."""
     if settings.sms_gateway != "console":
         raise HTTPException(status.HTTP_404_NOT_FOUND, "the demo phone needs the console gateway")
-    return board.phone_inboxes(session=session)
+    if since is not None and since.tzinfo is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "since needs a UTC offset")
+    return board.phone_inboxes(
+        session=session, since=since, query=q, masked=not _sees_numbers(actor)
+    )
 
 
 @router.get("/stations/{station_id}", response_class=HTMLResponse)
@@ -253,6 +277,12 @@ def incident_report_page(
         session=session, settings=settings, incident=incident, lang=lang, now=utcnow()
     )
     return _report_page(request, document, f"/api/incidents/{incident_id}/report", lang)
+
+
+@router.get("/board/incidents", response_class=HTMLResponse)
+def incident_history_page(request: Request, actor: Dispatcher) -> HTMLResponse:
+    """Past incidents with their figures (history.js reads `GET /api/reports/incidents`)."""
+    return page(request, "history.html", {})
 
 
 @router.get("/board/reports/travel-rush/{year}", response_class=HTMLResponse)

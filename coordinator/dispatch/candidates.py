@@ -5,9 +5,10 @@ components that group tasks whose windows overlap. Reads only; the offers module
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
@@ -132,17 +133,33 @@ def nearest_candidate_rows(
     return roster.nearest_available(session=session, lat=lat, lon=lon, limit=limit, excluding=asked)
 
 
+def expiring_by(
+    *, session: Session, shifts: Mapping[str, tuple[datetime, datetime]], tz: str
+) -> dict[int, dict[str, date]]:
+    """Volunteer id → skill → expiry for the certificates that end before the last of
+    `shifts` does (only those can lapse within them); for :func:`to_candidates`."""
+    if not shifts:
+        return {}
+    last = max(end for _, end in shifts.values()).astimezone(ZoneInfo(tz)).date()
+    return roster.skills_expiring_before(session=session, before=last)
+
+
 def to_candidates(
     rows: Sequence[Any],
     busy: dict[int, list[tuple[datetime, datetime]]],
     shifts: dict[str, tuple[datetime, datetime]],
     served: dict[int, float] | None = None,
+    *,
+    expiring: Mapping[int, Mapping[str, date]] | None = None,
+    tz: str = "Asia/Shanghai",
 ) -> list[matching.Candidate]:
     """Rows from :func:`candidate_rows` (`volunteers.service.ROSTER_COLUMNS`) as the
     matching's candidates; a volunteer is busy in a shift when something they hold overlaps
     the shift's window; `served` (from :func:`served_hours`) adds to the roster's recent
-    hours."""
+    hours; `expiring` (from :func:`expiring_by`) marks the skills whose certificate has
+    lapsed by a shift's end (local dates in `tz`)."""
     served = served or {}
+    expiring = expiring or {}
     out = []
     for vid, lat, lon, clat, clon, skills, hours, team_id in rows:
         held = busy.get(vid)
@@ -156,6 +173,7 @@ def to_candidates(
             else frozenset()
         )
         here = clat is not None and clon is not None
+        dated = expiring.get(vid)
         out.append(
             matching.Candidate(
                 volunteer_id=vid,
@@ -166,6 +184,7 @@ def to_candidates(
                 team_id=team_id,
                 busy_shifts=busy_shifts,
                 at_home=not here,
+                lapsed=roster.lapsed_pairs(dated, shifts, tz) if dated else frozenset(),
             )
         )
     return out

@@ -79,6 +79,26 @@ class TaskFull(DispatchError):
     code = "task_full"
 
 
+# -- the travel-rush rota (issue 15) ---------------------------------------------------------
+class NotARotaShift(DispatchError):
+    """The task is not a shift of an open travel rush still to come."""
+
+    code = "not_a_rota_shift"
+
+
+class MissingSkill(DispatchError):
+    """The shift needs a skill the volunteer lacks, or whose certificate has lapsed by then."""
+
+    code = "missing_skill"
+
+
+class GiveBackTooLate(DispatchError):
+    """A shift starting within the notice (`NUANLIU_ROTA_GIVE_BACK_NOTICE`) is no longer
+    given back by the volunteer: a dispatcher arranges a stand-in."""
+
+    code = "give_back_too_late"
+
+
 # -- not like that (422) ----------------------------------------------------------------------
 class UnknownLevel(DispatchError):
     status = 422

@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydField
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
@@ -261,6 +261,8 @@ class IncidentSummary(BaseModel):
     status: str
     opened_at: datetime
     closed_at: datetime | None
+    #: why it was closed (a dispatcher's words, or the Cancel that ended it); "" while open
+    close_reason: str = ""
     needed: int = 0
     offered: int = 0
     accepted: int = 0
@@ -280,6 +282,15 @@ class IncidentList(BaseModel):
 
 class AssignVolunteer(BaseModel):
     volunteer_id: int = PydField(gt=0)
+
+
+class CloseIncident(BaseModel):
+    """`POST /api/incidents/{id}/close`: why (kept with the incident, shown in its history,
+    audited). Without one (no body, or no `reason`) the reason says who closed it; a reason
+    given must say something (not blank)."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = PydField(default=None, min_length=1, max_length=200, pattern=r"\S")
 
 
 class CancelAssignment(BaseModel):
@@ -336,6 +347,23 @@ class ServedPublic(BaseModel):
     #: window's end), capped (left later than the tolerance), corrected, on_shift,
     #: no_check_in, no_show
     flags: list[str]
+
+
+class OptChange(BaseModel):
+    """A dispatcher's opt-out or opt-in for a volunteer; `reason` is kept in the audit log."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = PydField(default="", max_length=200)
+
+
+class OptChangePublic(BaseModel):
+    """What a dispatcher's opt-out or opt-in did: the volunteer's state now, and how many of
+    their open offers and assignments an opt-out cancelled (to be refilled)."""
+
+    volunteer_id: int
+    opted_out: bool
+    cancelled: int = 0
 
 
 class HoursPublic(BaseModel):

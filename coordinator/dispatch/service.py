@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -262,6 +263,7 @@ def summarise(*, session: Session, incidents: Sequence[Incident]) -> list[Incide
                 status=inc.status,
                 opened_at=aware(inc.opened_at) or inc.opened_at,
                 closed_at=aware(inc.closed_at),
+                close_reason=inc.close_reason,
                 needed=t.get("needed", 0),
                 offered=t.get("offered", 0),
                 accepted=t.get("accepted", 0),
@@ -621,3 +623,98 @@ def station_shifts(
         left = next((r for r in mine if r.kind == RecordKind.CHECK_OUT), None)
         out.append((a, task, arrived, left))
     return out
+
+
+@dataclass(frozen=True)
+class ServedShift:
+    """One assignment's time served with what its task was and where: a line of a service
+    record (`coordinator.records`), read from the ledger with corrections applied."""
+
+    assignment_id: int
+    volunteer_id: int
+    incident_id: int
+    task_kind: str
+    task_title: str
+    place: str
+    district_code: str | None
+    served: hours.Served
+
+
+def served_shifts(
+    *,
+    session: Session,
+    start: datetime,
+    end: datetime,
+    tolerance: timedelta,
+    now: datetime,
+    incident_id: int | None = None,
+    volunteer_ids: Iterable[int] | None = None,
+) -> list[ServedShift]:
+    """Every assignment with ledger rows whose counted start (else its window's start) lies
+    in [start, end), of one incident or any, of some volunteers or all, as the ledger's
+    rules count it (`hours.served`), in the volunteer's and then the task's order. The
+    same selection as a volunteer's year (`flows.attendance.year_hours`), in a few queries
+    for many volunteers: the assignments in one, their rows in chunks of 500."""
+    with_records = select(ServiceRecord.assignment_id)
+    query = (
+        select(Assignment, Task)
+        .join(Task, col(Task.id) == Assignment.task_id)
+        .where(
+            col(Assignment.id).in_(with_records),
+            col(Task.starts_at) < end,
+            col(Task.ends_at) > start - timedelta(days=1),
+        )
+    )
+    if incident_id is not None:
+        query = query.where(Task.incident_id == incident_id)
+    if volunteer_ids is not None:
+        wanted = sorted(set(volunteer_ids))
+        if not wanted:
+            return []
+        query = query.where(col(Assignment.volunteer_id).in_(wanted))
+    rows = session.exec(
+        query.order_by(col(Assignment.volunteer_id), col(Task.starts_at), col(Assignment.id))
+    ).all()
+    records = records_of(session=session, assignment_ids=[a.id or 0 for a, _ in rows])
+    out = []
+    for a, task in rows:
+        got = hours.served(
+            assignment_id=a.id or 0,
+            window_start=task.starts_at,
+            window_end=task.ends_at,
+            records=records.get(a.id or 0, []),
+            now=now,
+            tolerance=tolerance,
+        )
+        anchor = got.started_at or got.window_start
+        if start <= anchor < end:
+            out.append(
+                ServedShift(
+                    assignment_id=a.id or 0,
+                    volunteer_id=a.volunteer_id,
+                    incident_id=task.incident_id,
+                    task_kind=task.kind,
+                    task_title=task.title,
+                    place=task.place,
+                    district_code=task.district_code,
+                    served=got,
+                )
+            )
+    return out
+
+
+def served_volunteer_ids(
+    *, session: Session, start: datetime, end: datetime, incident_id: int | None = None
+) -> list[int]:
+    """The volunteers with ledger rows on tasks whose window overlaps [start, end) (of one
+    incident or any), in id order: those `served_shifts` may find hours for, so a batch can
+    read them a chunk at a time."""
+    query = (
+        select(ServiceRecord.volunteer_id)
+        .join(Task, col(Task.id) == ServiceRecord.task_id)
+        .where(col(Task.starts_at) < end, col(Task.ends_at) > start - timedelta(days=1))
+        .distinct()
+    )
+    if incident_id is not None:
+        query = query.where(Task.incident_id == incident_id)
+    return sorted(session.exec(query).all())

@@ -14,7 +14,7 @@ from coordinator.alerts.service import KINDS, LEVELS
 from coordinator.common import utcnow
 from coordinator.deps import Dispatcher, SessionDep, SettingsDep, StationStaff
 from coordinator.dispatch import errors, service
-from coordinator.dispatch.flows import attendance, incidents, overrides
+from coordinator.dispatch.flows import attendance, incidents, opting, overrides
 from coordinator.dispatch.models import (
     Assignment,
     AssignmentPublic,
@@ -22,11 +22,14 @@ from coordinator.dispatch.models import (
     AttendancePublic,
     CancelAssignment,
     CheckBody,
+    CloseIncident,
     CorrectionBody,
     HoursPublic,
     Incident,
     IncidentDetail,
     IncidentList,
+    OptChange,
+    OptChangePublic,
     ServedPublic,
     ServiceRecordPublic,
 )
@@ -70,11 +73,17 @@ def get_incident(session: SessionDep, _actor: Dispatcher, incident: IncidentRow)
 
 
 @router.post("/incidents/{incident_id}/close", response_model=IncidentDetail)
-def close_incident(session: SessionDep, actor: Dispatcher, incident: IncidentRow) -> IncidentDetail:
-    """Close an incident by hand; its volunteers are stood down by SMS."""
-    if not incidents.close_incident(
-        session=session, incident=incident, reason=f"closed by {actor.name}", actor=actor
-    ):
+def close_incident(
+    session: SessionDep,
+    actor: Dispatcher,
+    incident: IncidentRow,
+    body: CloseIncident | None = None,
+) -> IncidentDetail:
+    """Close an incident by hand, saying why (`reason`, kept and audited; without a body it
+    says who closed it); its volunteers are stood down by SMS."""
+    given = body.reason.strip() if body and body.reason else ""
+    reason = given or f"closed by {actor.name}"
+    if not incidents.close_incident(session=session, incident=incident, reason=reason, actor=actor):
         raise errors.IncidentClosed("the incident is already closed")
     session.commit()
     return service.incident_detail(session=session, incident=incident)
@@ -269,6 +278,53 @@ def correct_hours(
     )
     session.commit()
     return ServiceRecordPublic.model_validate(row, from_attributes=True)
+
+
+def _volunteer_row(session: Session, volunteer_id: int) -> roster.Volunteer | None:
+    return roster.get_volunteer(session=session, volunteer_id=volunteer_id)
+
+
+def _no_volunteer(volunteer_id: int) -> errors.UnknownVolunteer:
+    return errors.UnknownVolunteer(f"volunteer {volunteer_id} does not exist")
+
+
+#: the volunteer in the path, or 404
+VolunteerRow = Annotated[
+    roster.Volunteer, fetch_or_404("volunteer_id", _volunteer_row, missing=_no_volunteer)
+]
+
+
+@router.post("/volunteers/{volunteer_id}/opt-out", response_model=OptChangePublic)
+def opt_out_volunteer(
+    session: SessionDep, actor: Dispatcher, volunteer: VolunteerRow, body: OptChange | None = None
+) -> OptChangePublic:
+    """Opt a volunteer out of task messages for them (they asked by phone or in person): as
+    their STOP text does, their open offers and assignments are cancelled and refilled. 409
+    when they are out already. Audited, with the reason."""
+    cancelled = opting.opt_out_for(
+        session=session,
+        volunteer_id=volunteer.id or 0,
+        actor=actor,
+        reason=body.reason if body else "",
+    )
+    session.commit()
+    return OptChangePublic(volunteer_id=volunteer.id or 0, opted_out=True, cancelled=cancelled)
+
+
+@router.post("/volunteers/{volunteer_id}/opt-in", response_model=OptChangePublic)
+def opt_in_volunteer(
+    session: SessionDep, actor: Dispatcher, volunteer: VolunteerRow, body: OptChange | None = None
+) -> OptChangePublic:
+    """Take a volunteer back in for task messages (they asked to be). 409 when they never
+    opted out. Audited, with the reason."""
+    opting.opt_in_for(
+        session=session,
+        volunteer_id=volunteer.id or 0,
+        actor=actor,
+        reason=body.reason if body else "",
+    )
+    session.commit()
+    return OptChangePublic(volunteer_id=volunteer.id or 0, opted_out=False)
 
 
 @router.get("/volunteers/{volunteer_id}/hours", response_model=HoursPublic)

@@ -47,6 +47,13 @@ class PlanNotFound(LogisticsError):
     code = "plan_not_found"
 
 
+class DistributionNotFound(LogisticsError):
+    """No hand-out with that id at that station."""
+
+    status = 404
+    code = "distribution_not_found"
+
+
 class ExportNotFound(LogisticsError):
     """No export or no file format of that name."""
 
@@ -81,6 +88,20 @@ class CorrectionWindowClosed(LogisticsError):
 
     status = 409
     code = "correction_window_closed"
+
+
+class HandOutAlreadyUndone(LogisticsError):
+    """A hand-out taken back a second time."""
+
+    status = 409
+    code = "handout_already_undone"
+
+
+class UndoWindowClosed(LogisticsError):
+    """The hand-out is older than the undo window; a dispatcher adjusts."""
+
+    status = 409
+    code = "undo_window_closed"
 
 
 class PlanNotProposed(LogisticsError):

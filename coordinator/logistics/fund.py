@@ -63,3 +63,33 @@ def charge_fund(
     session.add(charge)
     session.flush()
     return charge
+
+
+def refund_charge(*, session: Session, charge: FundCharge, actor: str, reason: str) -> FundCharge:
+    """Give a charge back to its fund in the caller's transaction: a new row of the same kind
+    with the negative amount (the charge itself stays, so the book still says what happened),
+    the fund's spent amount lowered under its row lock. Refuses a charge that is itself a
+    refund."""
+    if charge.amount_fen <= 0:
+        raise InvalidQuantity("only a positive charge can be refunded")
+    fund = session.exec(
+        select(Fund)
+        .where(Fund.id == charge.fund_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    fund.spent_fen -= charge.amount_fen
+    session.add(fund)
+    refund = FundCharge(
+        fund_id=charge.fund_id,
+        amount_fen=-charge.amount_fen,
+        # the charge's own kind, so spending by kind nets the refund out
+        kind=charge.kind,
+        reason=reason[:256],
+        actor=actor[:64],
+        distribution_id=charge.distribution_id,
+        plan_id=charge.plan_id,
+    )
+    session.add(refund)
+    session.flush()
+    return refund

@@ -131,7 +131,7 @@ def record_movement(
         raise LedgerError(f"a movement of {abs(delta)} is more than the limit of {MAX_MOVEMENT}")
     if kind in ("distribution", "write_off", "transfer_out") and delta > 0:
         raise LedgerError(f"a {kind} takes stock away: its delta must be negative")
-    if kind in ("receipt", "transfer_in") and delta < 0:
+    if kind in ("receipt", "transfer_in", "handout_undo") and delta < 0:
         raise LedgerError(f"a {kind} adds stock: its delta must be positive")
     if kind == "adjustment" and not reason.strip():
         raise LedgerError("an adjustment needs a reason")

@@ -58,11 +58,19 @@ class Item(SQLModel, table=True):
 
 # -- the stock ledger --------------------------------------------------------------------
 MovementKind = Literal[
-    "receipt", "distribution", "transfer_out", "transfer_in", "adjustment", "write_off"
+    "receipt",
+    "distribution",
+    "handout_undo",
+    "transfer_out",
+    "transfer_in",
+    "adjustment",
+    "write_off",
 ]
 MOVEMENT_KINDS: tuple[str, ...] = (
     "receipt",
     "distribution",
+    # a hand-out taken back within the undo window: the goods are back on the shelf
+    "handout_undo",
     "transfer_out",
     "transfer_in",
     "adjustment",
@@ -200,6 +208,10 @@ class Distribution(SQLModel, table=True):
     cost_fen: int | None = None
     actor: str = Field(max_length=64)
     at: datetime = Field(default_factory=utcnow, sa_column=tz_column(nullable=False, index=True))
+    #: set when the manager took the hand-out back within the undo window (the ledger holds
+    #: the reversing movement or refund; this row stays as it was recorded)
+    undone_at: datetime | None = Field(default=None, sa_column=tz_column(nullable=True))
+    undone_by: str | None = Field(default=None, max_length=64)
 
 
 class Fund(SQLModel, table=True):
@@ -223,7 +235,8 @@ class FundCharge(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     fund_id: int = Field(foreign_key="funds.id", index=True)
     amount_fen: int
-    #: purchase, ticket or adjustment
+    #: purchase, ticket or adjustment; a negative amount refunds a charge of its kind (a
+    #: ticket's hand-out undone)
     kind: str = Field(max_length=16)
     reason: str = Field(default="", max_length=256)
     actor: str = Field(max_length=64)

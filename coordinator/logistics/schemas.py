@@ -276,6 +276,8 @@ class DistributionPublic(BaseModel):
     cost_fen: int | None
     actor: str
     at: Timestamp
+    #: when the manager took it back (within a minute of `at`), else null
+    undone_at: Timestamp | None = None
 
     @classmethod
     def of(cls, d: Distribution, item: Item) -> DistributionPublic:
@@ -289,6 +291,7 @@ class DistributionPublic(BaseModel):
             cost_fen=d.cost_fen,
             actor=d.actor,
             at=d.at,
+            undone_at=d.undone_at,
         )
 
 

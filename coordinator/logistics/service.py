@@ -409,7 +409,7 @@ class HandOut(NamedTuple):
 
 
 def distributions_between(*, session: Session, since: datetime, until: datetime) -> list[HandOut]:
-    """Hand-outs recorded in [since, until), oldest first."""
+    """Hand-outs recorded in [since, until) and not taken back, oldest first."""
     # more columns than sqlmodel's typed select() takes: SQLAlchemy's own
     rows = session.execute(
         sql_select(
@@ -420,7 +420,11 @@ def distributions_between(*, session: Session, since: datetime, until: datetime)
             col(Distribution.cost_fen),
             col(Distribution.at),
         )
-        .where(col(Distribution.at) >= since, col(Distribution.at) < until)
+        .where(
+            col(Distribution.at) >= since,
+            col(Distribution.at) < until,
+            col(Distribution.undone_at).is_(None),
+        )
         .order_by(col(Distribution.at), col(Distribution.id))
     ).all()
     return [HandOut(*row) for row in rows]

@@ -34,6 +34,7 @@ TEXT: dict[str, dict[str, str]] = {
         "half_filled": "半数到位",
         "all_filled": "全部到位",
         "closed": "事件结束",
+        "close_reason": "结束原因：{reason}",
         "not_yet": "尚未",
         "measure": "指标",
         "value": "数值",
@@ -99,6 +100,7 @@ TEXT: dict[str, dict[str, str]] = {
         "half_filled": "half filled",
         "all_filled": "all filled",
         "closed": "closed",
+        "close_reason": "Closed because: {reason}",
         "not_yet": "not yet",
         "measure": "measure",
         "value": "value",
@@ -202,6 +204,8 @@ def document(
             segments=count(report.sms_segments),
         )
     )
+    if report.close_reason:
+        doc.paragraphs.append(t["close_reason"].format(reason=report.close_reason))
     doc.tables.append(
         Table(
             name="timeline",

@@ -122,6 +122,8 @@ class IncidentReport:
     fill_curve: list[tuple[datetime, int]] = field(default_factory=list)
     #: team name → (volunteers who accepted, of whom no-shows)
     teams: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: why it was closed, in the words of whoever closed it ("" while open)
+    close_reason: str = ""
 
     @property
     def fill_rate(self) -> float:
@@ -304,6 +306,7 @@ def build(
         sms_by_kind=dict(sorted(usage.by_kind.items())),
         fill_curve=curve,
         teams={name: (n, missed) for name, (n, missed) in sorted(teams.items())},
+        close_reason=incident.close_reason,
     )
 
 

@@ -3,7 +3,7 @@ incident's playbook suggestions and which of them a dispatcher accepts."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -84,3 +84,37 @@ class SuggestionsAccepted(BaseModel):
     level: str | None
     accepted: list[str]
     playbook: dict[str, Any]
+
+
+class DistrictName(BaseModel):
+    code: str
+    name_zh: str
+    name_en: str
+
+
+class IncidentFigures(BaseModel):
+    """An incident in the history: what it was, when, why it ended, and its after-action
+    figures (the definitions of `reports.incidents`: filled counts slots taken and then stood
+    down at the close; hours are the hours ledger's time served)."""
+
+    id: int
+    kind: str
+    level: str
+    title: str
+    status: str
+    districts: list[DistrictName]
+    opened_at: datetime
+    closed_at: datetime | None
+    close_reason: str
+    slots: int
+    filled: int
+    fill_rate: float
+    volunteers: int
+    hours_served: float
+    no_shows: int
+
+
+class IncidentHistory(BaseModel):
+    data: list[IncidentFigures]
+    #: how many incidents match the filter in all (for paging)
+    count: int

@@ -65,6 +65,33 @@ def incident_suggestions(
     return playbook_suggestions(session=session, incident=incident, report=report)
 
 
+def incident_history(
+    *,
+    session: Session,
+    settings: Settings,
+    status: str | None,
+    offset: int,
+    limit: int,
+    now: datetime,
+) -> tuple[list[tuple[dispatch.Incident, incidents.IncidentReport]], int]:
+    """A page of incidents, newest first (`status` open or closed, or both), each with its
+    after-action figures as the report computes them, and how many there are in all. The
+    figures are the report's, not the board's live counts: once an incident is closed its
+    volunteers are stood down, and only the report still counts the slots they had filled."""
+    rows, total = dispatch.list_incidents(
+        session=session, status=status, offset=offset, limit=limit
+    )
+    return [
+        (
+            incident,
+            incidents.build(
+                session=session, incident=incident, now=now, tolerance=settings.hours_tolerance
+            ),
+        )
+        for incident in rows
+    ], total
+
+
 def incident_document(
     *, session: Session, settings: Settings, incident: dispatch.Incident, lang: str, now: datetime
 ) -> Document:

@@ -9,17 +9,21 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Response
 from sqlmodel import Session
 
-from coordinator.common import utcnow
+from coordinator.common import aware, utcnow
 from coordinator.deps import Dispatcher, SessionDep, SettingsDep
 from coordinator.dispatch import errors as dispatch_errors
 from coordinator.dispatch import service as dispatch
+from coordinator.geo import service as geo
 from coordinator.lookup import fetch_or_404
 from coordinator.reports import flows, pdf, service, xlsx
 from coordinator.reports.document import Document
 from coordinator.reports.schemas import (
+    DistrictName,
     ForecastAccept,
     ForecastAccepted,
     ForecastProposalPublic,
+    IncidentFigures,
+    IncidentHistory,
     SuggestionPublic,
     SuggestionsAccept,
     SuggestionsAccepted,
@@ -81,6 +85,60 @@ def incident_report(
         session=session, settings=settings, incident=incident, lang=lang, now=utcnow()
     )
     return _file(document, fmt, f"nuanliu-incident-{incident.id}-report", settings)
+
+
+@router.get("/reports/incidents", response_model=IncidentHistory)
+def incident_history(
+    session: SessionDep,
+    settings: SettingsDep,
+    _actor: Dispatcher,
+    status_: Annotated[
+        Literal["open", "closed"] | None, Query(alias="status", description="open or closed")
+    ] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=50, description="each row is a report's figures")] = 20,
+) -> IncidentHistory:
+    """Past (or open) incidents, newest first, with their figures: slots, filled, volunteers,
+    hours served, no-shows, and why each was closed; `count` is the total, for paging."""
+    rows, total = service.incident_history(
+        session=session,
+        settings=settings,
+        status=status_,
+        offset=offset,
+        limit=limit,
+        now=utcnow(),
+    )
+    names = {d.code: d for d in geo.list_districts(session=session)}
+    return IncidentHistory(
+        data=[
+            IncidentFigures(
+                id=report.incident_id,
+                kind=incident.kind,
+                level=incident.level,
+                title=incident.title,
+                status=incident.status,
+                districts=[
+                    DistrictName(
+                        code=code,
+                        name_zh=names[code].name_zh if code in names else code,
+                        name_en=names[code].name_en if code in names else code,
+                    )
+                    for code in incident.districts
+                ],
+                opened_at=aware(incident.opened_at) or incident.opened_at,
+                closed_at=aware(incident.closed_at),
+                close_reason=incident.close_reason,
+                slots=report.needed,
+                filled=report.filled,
+                fill_rate=round(report.fill_rate, 4),
+                volunteers=report.volunteers,
+                hours_served=round(report.hours_served, 2),
+                no_shows=report.no_shows,
+            )
+            for incident, report in rows
+        ],
+        count=total,
+    )
 
 
 #: the season before must be one the calendar knows too

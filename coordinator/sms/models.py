@@ -39,11 +39,14 @@ class SmsMessage(SQLModel, table=True):
 
     __tablename__ = "sms_messages"
     # the sender looks for queued rows in id order; the log is read newest first per phone;
-    # the automatic answers a number got in the last hour are counted before each new one
+    # the automatic answers a number got in the last hour are counted before each new one;
+    # the demo phone reads what changed since it last looked
     __table_args__ = (
         Index("ix_sms_messages_status_id", "status", "id"),
         Index("ix_sms_messages_phone_id", "phone", "id"),
         Index("ix_sms_messages_phone_kind_created", "phone", "kind", "created_at"),
+        # the demo phone asks which inboxes changed since its last look
+        Index("ix_sms_messages_updated_at", "updated_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -25,6 +25,8 @@ intent "signup", the words after the keyword in `rest` (NFKC, case kept, any
 punctuation a separator: `报名：张三，云岩区、急救`), split by :func:`signup_fields`.
 Volunteers on shift text `到 [编号]` (check in), `离 [编号]` (check out) and `时长`
 (their hours this year), read like the reply words (English: `IN`, `OUT`, `HOURS`).
+A rota shift is given back with `退 [编号]` (`退班`, `退岗`; English `BACK`): intent
+"give_back". `退订` stays the opt-out, and `退` inside a longer word (`我要退`) is not a reply.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ Intent = Literal[
     "check_in",
     "check_out",
     "hours",
+    "give_back",
     "unknown",
 ]
 INTENTS: frozenset[str] = frozenset(get_args(Intent))
@@ -87,6 +90,8 @@ STOP = {"退订", "STOP", "TD", "UNSUBSCRIBE", "END", "QUIT", "CANCEL", "T", "ST
 CHECK_IN = {"到", "已到", "签到", "到达", "IN", "CHECKIN", "ARRIVED"}
 CHECK_OUT = {"离", "离开", "签退", "OUT", "CHECKOUT", "LEFT"}
 HOURS = {"时长", "查时长", "服务时长", "HOURS"}
+#: a rota shift given back (issue 15): only as a whole word, never `退订`
+GIVE_BACK = {"退", "退班", "退岗", "BACK", "GIVEBACK"}
 
 WORDS: dict[str, Intent] = {
     **dict.fromkeys(ACCEPT, "accept"),
@@ -96,6 +101,7 @@ WORDS: dict[str, Intent] = {
     **dict.fromkeys(CHECK_IN, "check_in"),
     **dict.fromkeys(CHECK_OUT, "check_out"),
     **dict.fromkeys(HOURS, "hours"),
+    **dict.fromkeys(GIVE_BACK, "give_back"),
 }
 PHRASES: dict[str, Intent] = {
     **dict.fromkeys(ACCEPT_PHRASES, "accept"),

@@ -30,6 +30,7 @@ from coordinator.sms import flows, service
 from coordinator.sms.models import SmsMessage
 from coordinator.sms.ratelimit import TokenBucket
 from coordinator.sms.results import Gateway, SendResult
+from coordinator.sms.templates import redacted
 from events.base import EventPayload
 from events.outbox import stage_many
 from events.payloads.sms import SmsSent
@@ -228,6 +229,10 @@ class Sender:
                     continue
                 status = result.status if result.status in ("sent", "failed") else "unknown"
                 row.status = status
+                # a one-time code has gone (or may have): the log and its event keep it no more
+                hidden = redacted(row.template, row.params)
+                if hidden is not None:
+                    row.body, row.params = hidden
                 row.provider_sid = result.provider_sid
                 row.error = result.error[:500] if result.error else None
                 row.updated_at = now

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, func
+from sqlalchemy import event, func, or_
 from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
@@ -257,6 +257,87 @@ def record_inbound_many(*, session: Session, texts: list[Inbound]) -> list[SmsMe
 #: statuses of a text that was handed to the gateway and may have reached the phone (an
 #: undelivered one did not: the carrier said so)
 HANDED_OVER = ("sending", "sent", "delivered", "unknown")
+
+
+#: what a phone's screen holds: the texts it sent, and those handed to the gateway for it
+ON_THE_PHONE = ("received", *HANDED_OVER)
+
+
+@dataclass(frozen=True)
+class Inbox:
+    """One phone's recent texts as its screen shows them (oldest first)."""
+
+    phone: str
+    messages: list[SmsMessage]
+    #: when anything on this screen last changed
+    changed_at: datetime
+
+
+def inboxes(
+    *,
+    session: Session,
+    changed_since: datetime | None = None,
+    phones: set[str] | None = None,
+    phone_part: str | None = None,
+    limit: int = 200,
+    per_phone: int = 20,
+) -> tuple[list[Inbox], int | None]:
+    """The phones with texts, the most recently changed first: at most `limit` phones and
+    their newest `per_phone` texts. `changed_since` keeps only phones with a text stored or
+    moved on since then (the caller overlaps its cursor: commits land out of stamp order);
+    `phones`/`phone_part` keep those named or whose number contains the digits. The count is
+    how many phones match in all, asked for only without `changed_since` (it scans them)."""
+    shown = col(SmsMessage.status).in_(ON_THE_PHONE)
+    conditions: list[Any] = [shown]
+    if phones is not None or phone_part:
+        options: list[Any] = []
+        if phones:
+            options.append(col(SmsMessage.phone).in_(phones))
+        if phone_part:
+            options.append(col(SmsMessage.phone).contains(phone_part))
+        if not options:
+            return [], 0
+        conditions.append(or_(*options))
+    changed = func.max(SmsMessage.updated_at)
+    query = sql_select(col(SmsMessage.phone), changed).where(*conditions)
+    if changed_since is not None:
+        query = query.where(col(SmsMessage.updated_at) >= changed_since)
+    rows = session.execute(
+        query.group_by(col(SmsMessage.phone)).order_by(changed.desc()).limit(limit)
+    ).all()
+    total = None
+    if changed_since is None:
+        total = int(
+            session.execute(
+                sql_select(func.count(func.distinct(SmsMessage.phone))).where(*conditions)
+            ).scalar_one()
+        )
+    if not rows:
+        return [], total
+    order = {str(phone): i for i, (phone, _) in enumerate(rows)}
+    rank = (
+        func.row_number()
+        .over(partition_by=col(SmsMessage.phone), order_by=col(SmsMessage.id).desc())
+        .label("rank")
+    )
+    newest = (
+        sql_select(col(SmsMessage.id), rank)
+        .where(shown, col(SmsMessage.phone).in_(order))
+        .subquery()
+    )
+    messages = session.exec(
+        select(SmsMessage)
+        .join(newest, newest.c.id == SmsMessage.id)
+        .where(newest.c.rank <= per_phone)
+        .order_by(col(SmsMessage.id))
+    ).all()
+    by_phone: dict[str, list[SmsMessage]] = {phone: [] for phone in order}
+    for message in messages:
+        by_phone[message.phone].append(message)
+    found = []
+    for phone, at in rows:
+        found.append(Inbox(str(phone), by_phone[str(phone)], at))
+    return found, total
 
 
 def was_texted(*, session: Session, assignment_id: int, template: str) -> bool:

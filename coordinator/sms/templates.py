@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from string import Formatter
 from typing import Any
@@ -50,6 +50,9 @@ class Template:
     example: Mapping[str, str] = field(default_factory=dict)
     max_segments: int = 1
     purpose: str = ""
+    #: variables that must not stay in the SMS log once the text is handed over (a one-time
+    #: code): the row and its event keep `REDACTED` in their place (see :func:`redacted`)
+    secret: tuple[str, ...] = ()
 
     def text(self, lang: str) -> str:
         return self.en if lang == "en" else self.zh
@@ -84,11 +87,15 @@ _EXAMPLE_EN = {
     "K4F、C3M、A7K": "K4F, C3M, A7K",
     "面40 水60 饼20 感10": "MIAN40 SHUI60 BING20 GAN10",
     "面38 水60 饼20 感10": "MIAN38 SHUI60 BING20 GAN10",
+    "面40 水60 饼20 糕20 感10": "MIAN40 SHUI60 BING20 GAO20 GAN10",
+    "面38 水60 饼20 糕20 感10": "MIAN38 SHUI60 BING20 GAO20 GAN10",
+    "面38": "MIAN38",
     "面2": "MIAN2",
     "“水”报了两次": "SHUI given twice",
     "张三丰": "Zhang Sanfeng",
     "火星区": "Mars",
     "到": "IN",
+    "急救": "first aid",
 }
 
 _ALL: tuple[Template, ...] = (
@@ -196,14 +203,16 @@ _ALL: tuple[Template, ...] = (
     # Logistics: a station manager's shipments and receipts by SMS (logistics/sms_receipts.py)
     _t(
         "shipment",
-        "发货{code}至{station}：{counts}。收货后回复 收 {code} 全 或逐项如 收 {code} {counts}",
-        "shipment {code} to {station}: {counts}. On arrival reply RCV {code} ALL "
-        "or per item, e.g. RCV {code} {counts}",
+        # no station name: the manager knows their station, and without it a shipment of the
+        # usual four or five lines fits one part
+        "发货{code}：{counts}。到货回“收 {code} 全”或逐项“收 {code} {example}”",
+        "shipment {code}: {counts}. On arrival reply RCV {code} ALL or per item, "
+        "e.g. RCV {code} {example}",
         purpose="a shipment on its way to a station",
-        max_segments=3,
+        max_segments=2,
         code="S1024",
-        station="云岩汽车客运站平安返乡服务站",
         counts="面40 水60 饼20 感10",
+        example="面38",
     ),
     _t(
         "receipt_not_manager",
@@ -236,31 +245,29 @@ _ALL: tuple[Template, ...] = (
     ),
     _t(
         "receipt_booked",
-        "已登记{code}收货 {booked}。一小时内可在页面更正一次。",
+        "{code}已收货：{booked}。1小时内可在页面更正一次",
         "receipt of {code} booked: {booked}. You may correct it once on the page within an hour.",
         purpose="a receipt booked as sent",
-        max_segments=2,
-        code="S1024",
-        booked="面40 水60 饼20 感10",
+        code="S10240",
+        booked="面40 水60 饼20 糕20 感10",
     ),
     _t(
         "receipt_booked_short",
-        "已登记{code}收货 {booked}，少{short}已报调度。一小时内可在页面更正一次。",
+        "{code}已收货：{booked}，少{short}已报调度。1小时内可在页面更正一次",
         "receipt of {code} booked: {booked}; {short} missing, reported to dispatch. "
-        "You may correct it once on the page within an hour.",
+        "Correct it once on the page within an hour.",
         purpose="a receipt booked with a shortfall",
-        max_segments=2,
-        code="S1024",
-        booked="面38 水60 饼20 感10",
+        code="S10240",
+        booked="面38 水60 饼20 糕20 感10",
         short="面2",
     ),
     _t(
         "receipt_question",
-        "{code}未登记：{why}。发货为 {sent}。请回复 收 {code} 全 或逐项如 收 {code} {sent}",
+        "{code}未登记：{why}。发货为{sent}。请回“收 {code} 全”或逐项如“收 {code} {sent}”",
         "{code} not booked: {why}. Sent: {sent}. Reply RCV {code} ALL or per item, "
         "e.g. RCV {code} {sent}",
         purpose="a receipt text we could not book, with the question",
-        max_segments=3,
+        max_segments=2,
         code="S1024",
         why="“水”报了两次",
         sent="面40 水60 饼20 感10",
@@ -316,6 +323,19 @@ _ALL: tuple[Template, ...] = (
         "很抱歉，您的报名未通过审核。如有疑问请联系工会。",
         "sorry, your sign-up was not approved. Please contact the union with any questions.",
         purpose="a sign-up declined by a dispatcher",
+    ),
+    # the public sign-up page (`/join`): the number is confirmed by a one-time code
+    replace(  # `secret` beside the examples' keywords would be one of them to mypy
+        _t(
+            "join_code",
+            "您的暖流志愿者报名验证码：{code}，{minutes}分钟内有效。如非本人操作请忽略。",
+            "your Nuanliu sign-up code is {code}, valid for {minutes} min. "
+            "If you did not ask for it, ignore this text.",
+            purpose="the one-time code that confirms a number on the sign-up page",
+            code="482913",
+            minutes="10",
+        ),
+        secret=("code",),
     ),
     # on shift: `到`, `离`, `时长` (times are local, Asia/Shanghai)
     _t(
@@ -417,6 +437,56 @@ _ALL: tuple[Template, ...] = (
         task=_TASK["task"],
     ),
 )
+
+_SKILLS_AND_ROTA: tuple[Template, ...] = (
+    # skills that expire, and the travel-rush rota (issue 15, items 6 and 7)
+    _t(
+        "skill_expiring",
+        "您的{skill}证书将于{date}到期（还有{days}天）。到期后不再安排需要该资质的任务，请及时复审。",
+        "your {skill} certificate expires on {date} (in {days} days). After that we will not "
+        "ask you for work that needs it; please renew it.",
+        purpose="the one reminder 30 days before a skill's certificate expires",
+        skill="急救",
+        date="2027-03-01",
+        days="30",
+    ),
+    _t(
+        "rota_code",
+        "排班登录验证码：{code}，{minutes}分钟内有效。请勿告诉他人。",
+        "your rota sign-in code is {code}, valid for {minutes} min. Do not share it.",
+        purpose="the one-time code that signs a volunteer in on the rota page",
+        code="482913",
+        minutes="10",
+    ),
+    _t(
+        "gave_back",
+        "已退班：{task}，{window}（编号{code}）。岗位将转给其他志愿者，谢谢告知！",
+        "shift given back: {task}, {window} (ref {code}). It goes to another volunteer. "
+        "Thanks for telling us!",
+        purpose="a rota shift given back in time",
+        max_segments=2,
+        task=_TASK["task"],
+        **_WHEN,
+    ),
+    _t(
+        "give_back_too_late",
+        "{task}（{window}）{hours}小时内开始，已不能退班。确实来不了请联系调度员。",
+        "{task} ({window}) starts within {hours} h, too late to give it back. If you really "
+        "cannot come, call the dispatcher.",
+        purpose="a give-back refused: the shift starts within the notice",
+        max_segments=2,
+        task=_TASK["task"],
+        window=_WHEN["window"],
+        hours="24",
+    ),
+    _t(
+        "give_back_none",
+        "没有找到可退的班次。请回复“退 编号”，编号见确认短信。",
+        'no shift of yours to give back. Text "BACK ref" with the ref from your confirmation.',
+        purpose="a give-back naming no accepted shift",
+    ),
+)
+_ALL = (*_ALL, *_SKILLS_AND_ROTA)
 
 TEMPLATES: dict[str, Template] = {t.kind: t for t in _ALL}
 
@@ -520,6 +590,26 @@ def split_id(tid: str) -> tuple[str, str]:
     """(kind, lang) of a template id."""
     kind, _, lang = tid.partition(".")
     return kind, language(lang)
+
+
+#: what stands in the log for a secret variable once its text was handed over
+REDACTED = "******"
+
+
+def redacted(
+    tid: str | None, params: Mapping[str, str] | None
+) -> tuple[str, dict[str, str]] | None:
+    """The text and parameters of a queued message of template id `tid` with its secret
+    variables (`Template.secret`) replaced by REDACTED, signature included; None for a
+    template without secrets (or no template: free text has none)."""
+    if not tid or params is None:
+        return None
+    kind, lang = split_id(tid)
+    template = TEMPLATES.get(kind)
+    if template is None or not template.secret:
+        return None
+    hidden = {k: (REDACTED if k in template.secret else v) for k, v in params.items()}
+    return render(kind, lang, **hidden), hidden
 
 
 def load_codes(path: Path) -> Codes:

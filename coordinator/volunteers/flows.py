@@ -65,10 +65,12 @@ def sign_up(
     district: str,
     skills: list[str],
     language: str = "zh",
+    via: str = "sms",
 ) -> SignupOutcome:
-    """Put a person who texted `报名` in the approval queue, in the caller's transaction. A
-    number already known (pending, on the roster, declined) changes nothing; two sign-ups
-    from one number at once store one (the unique phone index, inside a savepoint)."""
+    """Put a person who texted `报名` (or confirmed their number on the sign-up page, `via`
+    "web") in the approval queue, in the caller's transaction. A number already known
+    (pending, on the roster, declined) changes nothing; two sign-ups from one number at once
+    store one (the unique phone index, inside a savepoint)."""
     existing = service.get_by_phone(session=session, phone=phone)
     if existing is not None:
         return known(existing)
@@ -80,7 +82,7 @@ def sign_up(
     except InvalidVolunteer as exc:
         result = SignupResult.BAD_DISTRICT if exc.column == "district" else SignupResult.INVALID
         return SignupOutcome(result, None, exc.message, exc.column)
-    volunteer = Volunteer(**values, active=False, status=VolunteerStatus.PENDING, source="sms")
+    volunteer = Volunteer(**values, active=False, status=VolunteerStatus.PENDING, source=via)
     try:
         with session.begin_nested():
             session.add(volunteer)
@@ -96,7 +98,7 @@ def sign_up(
         actor=f"volunteer:{volunteer.id}",
         action="volunteer.signed_up",
         subject=f"volunteer:{volunteer.id}",
-        detail={"district": volunteer.district_code, "skills": volunteer.skills, "via": "sms"},
+        detail={"district": volunteer.district_code, "skills": volunteer.skills, "via": via},
     )
     log.info("sign-up from %s waits for approval", mask_phone(volunteer.phone))
     return SignupOutcome(SignupResult.RECEIVED, volunteer)

@@ -27,17 +27,31 @@ from pydantic import ValidationError
 from sqlalchemy import Table, insert
 from sqlmodel import Session
 
+from coordinator.common import mask_phone
+from coordinator.volunteers import skills as expiring
 from coordinator.volunteers.errors import ImportFileError, InvalidVolunteer
 from coordinator.volunteers.models import ImportResult, RowError, Volunteer, VolunteerCreate
 from coordinator.volunteers.service import (
     Resolver,
     existing_phones,
+    skill_expiry_of,
     split_skills,
     volunteer_values,
 )
 
 COLUMNS = ("name", "phone", "district", "skills", "language", "team", "lat", "lon")
 REQUIRED = ("name", "phone")
+#: the columns as a Chinese header names them, for the refusals' Chinese words
+COLUMN_ZH = {
+    "name": "姓名",
+    "phone": "手机号",
+    "district": "区县",
+    "skills": "技能",
+    "language": "语言",
+    "team": "队伍",
+    "lat": "纬度",
+    "lon": "经度",
+}
 #: header spellings people use → our column names
 HEADER_ALIASES = {
     "姓名": "name",
@@ -93,7 +107,9 @@ def read_rows(data: bytes, filename: str = "") -> Iterator[Row]:
 
 def _decode(data: bytes) -> str:
     if b"\x00" in data:
-        raise ImportFileError("the file contains NUL bytes: not a CSV file")
+        raise ImportFileError(
+            "the file contains NUL bytes: not a CSV file", zh="文件含有空字节，不是 CSV 文件"
+        )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -102,7 +118,8 @@ def _decode(data: bytes) -> str:
         return data.decode("gb18030")
     except UnicodeDecodeError as exc:
         raise ImportFileError(
-            f"the file is neither UTF-8 nor GB18030 text (bad byte at offset {exc.start})"
+            f"the file is neither UTF-8 nor GB18030 text (bad byte at offset {exc.start})",
+            zh=f"文件既不是 UTF-8 也不是 GB18030 文本（第 {exc.start} 个字节有误）",
         ) from None
 
 
@@ -115,17 +132,25 @@ def _header(cells: list[Any]) -> list[str]:
     unknown = [n for n in present if n not in COLUMNS]
     missing = [n for n in REQUIRED if n not in present]
     dupes = sorted({n for n in present if present.count(n) > 1})
-    problems = []
+    problems, problems_zh = [], []
     if missing:
         problems.append(f"missing column(s): {', '.join(missing)}")
+        problems_zh.append(f"缺少列：{'、'.join(COLUMN_ZH[n] for n in missing)}")
     if unknown:
-        problems.append(f"unknown column(s): {', '.join(u[:40] for u in unknown[:10])}")
+        shown = [u[:40] for u in unknown[:10]]
+        problems.append(f"unknown column(s): {', '.join(shown)}")
+        problems_zh.append(f"不认识的列：{'、'.join(shown)}")
     if dupes:
         problems.append(f"repeated column(s): {', '.join(dupes)}")
+        problems_zh.append(f"重复的列：{'、'.join(COLUMN_ZH.get(n, n) for n in dupes)}")
     if "district" not in present and not {"lat", "lon"} <= set(present):
         problems.append("need a district column or lat and lon columns")
+        problems_zh.append("需要区县列，或纬度和经度两列")
     if problems:
-        raise ImportFileError(f"{'; '.join(problems)} (expected: {', '.join(COLUMNS)})")
+        raise ImportFileError(
+            f"{'; '.join(problems)} (expected: {', '.join(COLUMNS)})",
+            zh=f"{'；'.join(problems_zh)}（应有的列：{'、'.join(COLUMN_ZH.values())}）",
+        )
     return names
 
 
@@ -140,9 +165,11 @@ def _csv_rows(data: bytes) -> Iterator[Row]:
     try:
         header = next(reader, None)
     except csv.Error as exc:
-        raise ImportFileError(f"malformed CSV in the header: {exc}") from None
+        raise ImportFileError(
+            f"malformed CSV in the header: {exc}", zh="表头不是规范的 CSV"
+        ) from None
     if header is None:
-        raise ImportFileError("the file is empty")
+        raise ImportFileError("the file is empty", zh="文件是空的")
     names = _header(header)
     return _csv_data(reader, names)
 
@@ -155,10 +182,16 @@ def _csv_data(reader: Any, names: list[str]) -> Iterator[Row]:
         except StopIteration:
             return
         except csv.Error as exc:
-            raise ImportFileError(f"malformed CSV at line {reader.line_num}: {exc}") from None
+            raise ImportFileError(
+                f"malformed CSV at line {reader.line_num}: {exc}",
+                zh=f"第 {reader.line_num} 行不是规范的 CSV",
+            ) from None
         count += 1
         if count > MAX_ROWS:
-            raise ImportFileError(f"more than {MAX_ROWS} rows; split the file")
+            raise ImportFileError(
+                f"more than {MAX_ROWS} rows; split the file",
+                zh=f"超过 {MAX_ROWS} 行，请拆分文件",
+            )
         yield _row(count + 1, names, cells)  # as a spreadsheet numbers it: header is 1
 
 
@@ -191,21 +224,28 @@ def _xlsx_rows(data: bytes) -> Iterator[Row]:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             total = sum(info.file_size for info in archive.infolist())
     except zipfile.BadZipFile:
-        raise ImportFileError("not a valid XLSX file (bad zip)") from None
+        raise ImportFileError(
+            "not a valid XLSX file (bad zip)", zh="不是有效的 XLSX 文件"
+        ) from None
     if total > MAX_XLSX_UNCOMPRESSED:
-        raise ImportFileError("the XLSX file inflates to more than 64 MB; refusing it")
+        raise ImportFileError(
+            "the XLSX file inflates to more than 64 MB; refusing it",
+            zh="XLSX 文件解压后超过 64 MB，不予导入",
+        )
     try:
         # data_only=False: a formula cell is read as its formula text, never evaluated
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=False)
     except Exception as exc:  # openpyxl raises many types for a broken workbook
-        raise ImportFileError(f"not a readable XLSX file: {type(exc).__name__}") from None
+        raise ImportFileError(
+            f"not a readable XLSX file: {type(exc).__name__}", zh="XLSX 文件无法读取"
+        ) from None
     sheet = book.worksheets[0] if book.worksheets else None
     if sheet is None:
-        raise ImportFileError("the workbook has no sheet")
+        raise ImportFileError("the workbook has no sheet", zh="工作簿里没有工作表")
     rows = sheet.iter_rows(values_only=True)
     header = next(rows, None)
     if header is None:
-        raise ImportFileError("the sheet is empty")
+        raise ImportFileError("the sheet is empty", zh="工作表是空的")
     names = _header(list(header))
     return _xlsx_data(book, rows, names)
 
@@ -214,7 +254,10 @@ def _xlsx_data(book: Any, rows: Iterator[tuple[Any, ...]], names: list[str]) -> 
     try:
         for index, cells in enumerate(rows, start=2):
             if index - 1 > MAX_ROWS:
-                raise ImportFileError(f"more than {MAX_ROWS} rows; split the file")
+                raise ImportFileError(
+                    f"more than {MAX_ROWS} rows; split the file",
+                    zh=f"超过 {MAX_ROWS} 行，请拆分文件",
+                )
             yield _row(index, names, list(cells))
     finally:
         book.close()
@@ -227,22 +270,30 @@ def _number(value: str, column: str) -> float | None:
     try:
         number = float(text)
     except ValueError:
-        raise InvalidVolunteer(column, f"{text[:20]!r} is not a number") from None
+        raise InvalidVolunteer(
+            column, f"{text[:20]!r} is not a number", zh=f"“{text[:20]}”不是数字"
+        ) from None
     if not math.isfinite(number):
-        raise InvalidVolunteer(column, "must be a finite number")
+        raise InvalidVolunteer(column, "must be a finite number", zh="应为有限的数字")
     return number
 
 
 def _to_create(cells: dict[str, str]) -> VolunteerCreate:
     if "_extra" in cells:
-        raise InvalidVolunteer(None, "more cells than columns in the header")
+        raise InvalidVolunteer(
+            None, "more cells than columns in the header", zh="这一行的格子比表头的列多"
+        )
     for column, value in cells.items():
         if len(value) > MAX_CELL_CHARS:
-            raise InvalidVolunteer(column, f"longer than {MAX_CELL_CHARS} characters")
+            raise InvalidVolunteer(
+                column,
+                f"longer than {MAX_CELL_CHARS} characters",
+                zh=f"超过 {MAX_CELL_CHARS} 个字符",
+            )
     # the phone is checked before anything else, because it identifies the row
     phone = re.sub(r"[\s\-()（）]", "", cells.get("phone", ""))
     if len(phone) > 20:
-        raise InvalidVolunteer("phone", "phone number is too long")
+        raise InvalidVolunteer("phone", "phone number is too long", zh="手机号太长")
     try:
         return VolunteerCreate(
             name=cells.get("name", ""),
@@ -272,6 +323,7 @@ def import_volunteers(
     valid: list[tuple[int, dict[str, Any]]] = []
     errors: list[RowError] = []
     seen: dict[str, int] = {}
+    expiries: dict[str, dict[str, Any]] = {}
     rows = 0
     next_yield = time.monotonic() + YIELD_S
     for row in read_rows(data, filename):
@@ -282,17 +334,32 @@ def import_volunteers(
             time.sleep(0)
             next_yield = time.monotonic() + YIELD_S
         try:
-            values = volunteer_values(_to_create(row.cells), resolver) | {"source": "import"}
+            wanted = _to_create(row.cells)
+            values = volunteer_values(wanted, resolver) | {"source": "import"}
+            # `急救:2027-03-01` in the skills cell: the certificate's last day (issue 15)
+            expiry = skill_expiry_of(wanted)
         except InvalidVolunteer as exc:
-            errors.append(RowError(row=row.number, column=exc.column, message=exc.message))
+            errors.append(
+                RowError(row=row.number, column=exc.column, message=exc.message, zh=exc.zh)
+            )
             continue
         phone = values["phone"]
         if phone in seen:
-            message = f"{phone} repeats row {seen[phone]}"
-            errors.append(RowError(row=row.number, column="phone", message=message))
+            # the answer is shown on a dispatcher's screen: the number masked, the row named
+            shown = mask_phone(phone)
+            errors.append(
+                RowError(
+                    row=row.number,
+                    column="phone",
+                    message=f"{shown} repeats row {seen[phone]}",
+                    zh=f"{shown} 与第 {seen[phone]} 行重复",
+                )
+            )
             continue
         seen[phone] = row.number
         valid.append((row.number, values))
+        if expiry:
+            expiries[phone] = expiry
     on_roster = existing_phones(session=session, phones=[v["phone"] for _, v in valid])
     new: list[dict[str, Any]] = []
     for number, values in valid:
@@ -301,8 +368,10 @@ def import_volunteers(
                 RowError(
                     row=number,
                     column="phone",
-                    message=f"{values['phone']} is already on the roster "
+                    message=f"{mask_phone(values['phone'])} is already on the roster "
                     f"(volunteer {on_roster[values['phone']]})",
+                    zh=f"{mask_phone(values['phone'])} 已在名册中"
+                    f"（志愿者 {on_roster[values['phone']]}）",
                 )
             )
             continue
@@ -312,6 +381,13 @@ def import_volunteers(
             # an executemany per chunk: bounded statements, and the GIL handed over between
             session.execute(insert(VOLUNTEERS), new[start : start + INSERT_ROWS])
             time.sleep(0)
+        dated = [v["phone"] for v in new if v["phone"] in expiries]
+        if dated:
+            ids = existing_phones(session=session, phones=dated)
+            expiring.insert_many(
+                session=session,
+                rows=[(ids[p], skill, day) for p in dated for skill, day in expiries[p].items()],
+            )
     created = len(new)
     errors.sort(key=lambda e: e.row)
     return ImportResult(

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydField
+from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from coordinator.common import json_column, tz_column, utcnow
@@ -66,8 +67,26 @@ class VolunteerCreate(BaseModel):
     lat: float | None = None
     lon: float | None = None
     skills: list[str] = []
+    #: skill → the last day its certificate is valid (issue 15): `{"first_aid": "2027-03-01"}`;
+    #: a skill in `skills` may also carry it inline, `急救:2027-03-01` (as an import's cell does)
+    skill_expiry: dict[str, date] = {}
     language: str = "zh"
     team: str | None = None
+
+
+class VolunteerUpdate(BaseModel):
+    """A dispatcher's edit: only the fields given change. A new district without lat/lon
+    moves the volunteer's home near the new district's centre."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    phone: str | None = None
+    district: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    skills: list[str] | None = None
+    language: str | None = None
 
 
 class VolunteerPublic(VolunteerBase):
@@ -117,6 +136,8 @@ class RowError(BaseModel):
     row: int
     column: str | None
     message: str
+    #: the same reason in Chinese (the roster page shows the one its reader reads)
+    zh: str = ""
 
 
 class ImportResult(BaseModel):
@@ -127,3 +148,92 @@ class ImportResult(BaseModel):
     rejected: int
     errors: list[RowError]
     dry_run: bool = False
+
+
+class SkillExpiry(SQLModel, table=True):
+    """The last day a volunteer's skill is certified (first aid, a driving licence, a health
+    certificate): a row beside the `skills` list, which keeps its plain names. A skill
+    without a row never expires. `reminded_for` is the expiry date the 30-day SMS was sent
+    for: claimed by a conditional UPDATE, so it goes once per expiry however many processes
+    run the job, and again only when the date is renewed."""
+
+    __tablename__ = "skill_expiries"
+    __table_args__ = (UniqueConstraint("volunteer_id", "skill", name="uq_skill_expiry"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    volunteer_id: int = Field(foreign_key="volunteers.id", index=True)
+    skill: str = Field(max_length=32)
+    #: the certificate is valid through this local date
+    expires_on: date = Field(index=True)
+    reminded_for: date | None = None
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=tz_column())
+
+
+class SkillExpiryBody(BaseModel):
+    """Set (a date) or clear (null) the expiry of one of the volunteer's skills."""
+
+    skill: str = PydField(min_length=1, max_length=32)
+    expires_on: date | None
+
+
+class SkillExpiryPublic(BaseModel):
+    volunteer_id: int
+    skill_expiry: dict[str, date]
+
+
+class PhoneLoginCode(SQLModel, table=True):
+    """A one-time code texted to a volunteer for the rota page (issue 15), or a request
+    for one from a number not on the roster (kept, without a code, so the rate limits count
+    it too). Only a hash of the code is stored."""
+
+    __tablename__ = "phone_login_codes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    #: E.164
+    phone: str = Field(max_length=20, index=True)
+    volunteer_id: int | None = Field(default=None, foreign_key="volunteers.id")
+    #: the client's address (for the per-address limit)
+    address: str = Field(default="", max_length=45, index=True)
+    #: empty for a number not on the roster: nothing can be verified against it
+    code_hash: str = Field(default="", max_length=64)
+    attempts: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_column=tz_column())
+    expires_at: datetime = Field(sa_column=tz_column(nullable=False))
+    used_at: datetime | None = Field(default=None, sa_column=tz_column())
+
+
+class VolunteerSession(SQLModel, table=True):
+    """A volunteer signed in on the rota page by an SMS code: the cookie's hash, scoped to
+    that volunteer alone (it is never a staff `Actor`)."""
+
+    __tablename__ = "volunteer_sessions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True, index=True)
+    volunteer_id: int = Field(foreign_key="volunteers.id", index=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=tz_column())
+    expires_at: datetime = Field(sa_column=tz_column(nullable=False))
+
+
+class JoinCode(SQLModel, table=True):
+    """A one-time code texted to a number that asked to join on the public sign-up page.
+
+    Only a salted hash is kept: the code lives `join_code_lifetime` and is spent after
+    `join_code_attempts` wrong tries. The rows are also the rate limits' record (codes per
+    number and per client address), counted in the database so they hold across processes."""
+
+    __tablename__ = "join_codes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    #: E.164
+    phone: str = Field(max_length=20, index=True)
+    #: the client address that asked for it (the limit per address counts these)
+    address: str = Field(default="", max_length=64, index=True)
+    salt: str = Field(max_length=32)
+    code_hash: str = Field(max_length=64)
+    attempts: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_column=tz_column(index=True))
+    expires_at: datetime = Field(sa_column=tz_column(nullable=False))
+    #: when a right code was given (a code works once)
+    used_at: datetime | None = Field(default=None, sa_column=tz_column())

@@ -8,6 +8,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
@@ -16,21 +17,26 @@ from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberTyp
 from sqlalchemy import String, and_, cast, func, or_
 from sqlmodel import Session, col, select
 
-from coordinator.common import utcnow
+from coordinator.common import aware, mask_phone, utcnow
 from coordinator.geo.service import District, resolve
+from coordinator.volunteers import skills as expiring
 from coordinator.volunteers.errors import (
     InvalidFilter,
     InvalidPhone,
     InvalidVolunteer,
     PhoneOnRoster,
 )
-from coordinator.volunteers.models import Team, VolunteerCreate
+from coordinator.volunteers.models import Team, VolunteerCreate, VolunteerSession, VolunteerUpdate
 
 # The row type this service hands to other domains: they name it from here, never from models
 from coordinator.volunteers.models import Volunteer as Volunteer
 
 # The vocabulary of a volunteer's `status`, for the domains that read it (the reply handler)
 from coordinator.volunteers.models import VolunteerStatus as VolunteerStatus
+
+# When an expiring skill stops counting, for the matching (pure: skill dates and windows)
+from coordinator.volunteers.skills import is_valid_for as is_valid_for
+from coordinator.volunteers.skills import lapsed_pairs as lapsed_pairs
 
 MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
 
@@ -55,6 +61,16 @@ SKILL_ALIASES = {
     "法律援助": "legal_aid",
     "物流": "logistics",
     "后勤": "logistics",
+}
+#: the playbooks' skill names in words (Chinese, English), for pages and exports
+SKILL_WORDS = {
+    "de_icing": ("除冰", "de-icing"),
+    "elderly_care": ("助老", "elderly care"),
+    "first_aid": ("急救", "first aid"),
+    "driving": ("驾驶", "driving"),
+    "traffic": ("交通疏导", "traffic"),
+    "legal_aid": ("法律援助", "legal aid"),
+    "logistics": ("物流后勤", "logistics"),
 }
 LANGUAGE_ALIASES = {
     "zh": "zh",
@@ -89,15 +105,20 @@ def normalise_phone(raw: str, *, region: str = "CN", mobile_only: bool = True) -
 def _normalised(raw: str, region: str, mobile_only: bool) -> str:
     text = (raw or "").strip()
     if not text or len(text) > 32:
-        raise InvalidPhone("phone number is empty or too long")
+        raise InvalidPhone("phone number is empty or too long", zh="手机号为空或太长")
     try:
         number = phonenumbers.parse(text, region)
     except NumberParseException as exc:
-        raise InvalidPhone(f"not a phone number: {exc}") from None
+        raise InvalidPhone(f"not a phone number: {exc}", zh="不是电话号码") from None
     if not phonenumbers.is_valid_number(number):
-        raise InvalidPhone(f"{text} is not a valid number")
+        raise InvalidPhone(
+            f"{mask_phone(text)} is not a valid number", zh=f"{mask_phone(text)} 不是有效的号码"
+        )
     if mobile_only and phonenumbers.number_type(number) not in MOBILE_TYPES:
-        raise InvalidPhone(f"{text} is not a mobile number, so it cannot receive SMS")
+        raise InvalidPhone(
+            f"{mask_phone(text)} is not a mobile number, so it cannot receive SMS",
+            zh=f"{mask_phone(text)} 不是手机号，收不到短信",
+        )
     return phonenumbers.format_number(number, PhoneNumberFormat.E164)
 
 
@@ -162,9 +183,11 @@ def volunteer_ids_by_phone(*, session: Session, phones: set[str]) -> dict[str, i
 def _text(value: str | None, column: str, *, max_len: int) -> str:
     text = unicodedata.normalize("NFC", (value or "")).strip()
     if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in text):
-        raise InvalidVolunteer(column, "contains control characters")
+        raise InvalidVolunteer(column, "contains control characters", zh="含有控制字符")
     if len(text) > max_len:
-        raise InvalidVolunteer(column, f"longer than {max_len} characters")
+        raise InvalidVolunteer(
+            column, f"longer than {max_len} characters", zh=f"超过 {max_len} 个字符"
+        )
     return text
 
 
@@ -172,14 +195,17 @@ def clean_name(value: str | None) -> str:
     """The name as given (formulas such as `=HYPERLINK(...)` stay plain text)."""
     name = _text(value, "name", max_len=64)
     if not name:
-        raise InvalidVolunteer("name", "is required")
+        raise InvalidVolunteer("name", "is required", zh="姓名不能为空")
     return name
 
 
 def clean_skills(values: Iterable[str]) -> list[str]:
-    """Skills lower-cased, with common Chinese and English spellings mapped to playbook names."""
+    """Skills lower-cased, with common Chinese and English spellings mapped to playbook names.
+    An inline expiry (`急救:2027-03-01`) is left out of the name (see `skills`; a bad date is
+    an InvalidVolunteer): the list keeps plain names."""
+    names, _dates = expiring.split_inline(values)
     out: list[str] = []
-    for raw in values:
+    for raw in names:
         skill = _text(raw, "skills", max_len=32)
         if not skill:
             continue
@@ -188,7 +214,9 @@ def clean_skills(values: Iterable[str]) -> list[str]:
         if skill not in out:
             out.append(skill)
     if len(out) > MAX_SKILLS:
-        raise InvalidVolunteer("skills", f"more than {MAX_SKILLS} skills")
+        raise InvalidVolunteer(
+            "skills", f"more than {MAX_SKILLS} skills", zh=f"技能超过 {MAX_SKILLS} 项"
+        )
     return out
 
 
@@ -202,7 +230,11 @@ def clean_language(value: str | None) -> str:
     if not key:
         return "zh"
     if key not in LANGUAGE_ALIASES:
-        raise InvalidVolunteer("language", f"{value!r} is not a language we text in (zh, en)")
+        raise InvalidVolunteer(
+            "language",
+            f"{value!r} is not a language we text in (zh, en)",
+            zh=f"“{value}”不是短信可用的语言（中文 zh、英文 en）",
+        )
     return LANGUAGE_ALIASES[key]
 
 
@@ -210,11 +242,19 @@ def clean_coordinates(lat: float | None, lon: float | None) -> tuple[float, floa
     if lat is None and lon is None:
         return None
     if lat is None or lon is None:
-        raise InvalidVolunteer("lat" if lat is None else "lon", "give both lat and lon, or neither")
+        raise InvalidVolunteer(
+            "lat" if lat is None else "lon",
+            "give both lat and lon, or neither",
+            zh="纬度和经度要么都填，要么都不填",
+        )
     if not (math.isfinite(lat) and -90 <= lat <= 90):
-        raise InvalidVolunteer("lat", "latitude must be between -90 and 90")
+        raise InvalidVolunteer(
+            "lat", "latitude must be between -90 and 90", zh="纬度应在 -90 到 90 之间"
+        )
     if not (math.isfinite(lon) and -180 <= lon <= 180):
-        raise InvalidVolunteer("lon", "longitude must be between -180 and 180")
+        raise InvalidVolunteer(
+            "lon", "longitude must be between -180 and 180", zh="经度应在 -180 到 180 之间"
+        )
     return lat, lon
 
 
@@ -245,7 +285,11 @@ class Resolver:
             self._districts[key] = resolve(session=self.session, name_or_code=key)
         district = self._districts[key]
         if district is None:
-            raise InvalidVolunteer("district", f"unknown district {name_or_code!r}")
+            raise InvalidVolunteer(
+                "district",
+                f"unknown district {name_or_code!r}",
+                zh=f"没有“{name_or_code}”这个区县",
+            )
         return district
 
     def team(self, name: str, district: District | None) -> Team:
@@ -266,6 +310,23 @@ def build_volunteer(data: VolunteerCreate, resolver: Resolver) -> Volunteer:
     return Volunteer(**volunteer_values(data, resolver))
 
 
+def skill_expiry_of(data: VolunteerCreate) -> dict[str, date]:
+    """Skill (playbook name) → the last day its certificate is valid, from the inline form
+    in `skills` (`急救:2027-03-01`) and the `skill_expiry` field; raises InvalidVolunteer
+    for a bad date or a date for a skill the volunteer does not have."""
+    names, inline = expiring.split_inline(data.skills)
+    held = set(clean_skills(names))
+    out: dict[str, date] = {}
+    for raw, day in inline.items():
+        out[clean_skills([raw])[0]] = day
+    for raw, day in data.skill_expiry.items():
+        cleaned = clean_skills([raw])
+        if not cleaned or cleaned[0] not in held:
+            raise InvalidVolunteer("skill_expiry", f"{raw[:32]!r} is not one of the skills")
+        out[cleaned[0]] = expiring.check_year(day)
+    return out
+
+
 def volunteer_values(data: VolunteerCreate, resolver: Resolver) -> dict[str, Any]:
     """The checked columns of a new volunteer from `data` (the rest have column defaults);
     raises InvalidVolunteer naming the column. The importer inserts these as they are:
@@ -274,12 +335,14 @@ def volunteer_values(data: VolunteerCreate, resolver: Resolver) -> dict[str, Any
     try:
         phone = normalise_phone(data.phone)
     except InvalidPhone as exc:
-        raise InvalidVolunteer("phone", str(exc)) from None
+        raise InvalidVolunteer("phone", str(exc), zh=exc.zh) from None
     district = resolver.district(data.district) if data.district and data.district.strip() else None
     where = clean_coordinates(data.lat, data.lon)
     if where is None:
         if district is None:
-            raise InvalidVolunteer("district", "give a district or lat/lon")
+            raise InvalidVolunteer(
+                "district", "give a district or lat/lon", zh="请填写区县或经纬度"
+            )
         where = near_centre(district, phone)
     team = resolver.team(data.team, district) if data.team and data.team.strip() else None
     return {
@@ -349,12 +412,101 @@ def create_volunteer(*, session: Session, data: VolunteerCreate) -> Volunteer:
     """Add a volunteer in the caller's transaction; raises InvalidVolunteer (a number already
     on the roster too)."""
     volunteer = build_volunteer(data, Resolver(session))
+    expiry = skill_expiry_of(data)
     existing = get_by_phone(session=session, phone=volunteer.phone)
     if existing is not None:
         raise PhoneOnRoster(existing.id)
     session.add(volunteer)
     session.flush()
+    assert volunteer.id is not None
+    expiring.set_expiries(session=session, volunteer_id=volunteer.id, expiry=expiry)
     return volunteer
+
+
+def set_skill_expiry(
+    *, session: Session, volunteer: Volunteer, skill: str, expires_on: date | None
+) -> dict[str, date]:
+    """Set or clear the expiry of one of the volunteer's skills (in the caller's
+    transaction); returns all their expiries. InvalidVolunteer for a skill they lack."""
+    name = skill_filter(skill) if skill.strip() else None
+    if name is None or name not in volunteer.skills:
+        raise InvalidVolunteer("skill", f"{skill[:32]!r} is not one of the volunteer's skills")
+    assert volunteer.id is not None
+    expiring.set_expiry(
+        session=session, volunteer_id=volunteer.id, skill=name, expires_on=expires_on
+    )
+    session.flush()
+    return expiring.expiries_of(session=session, volunteer_ids=[volunteer.id]).get(volunteer.id, {})
+
+
+def skill_expiries(*, session: Session, volunteer_ids: Iterable[int]) -> dict[int, dict[str, date]]:
+    """Volunteer id → skill → the last day it is certified, for those with any (the
+    matching and the rota read this: a skill without a row never expires)."""
+    return expiring.expiries_of(session=session, volunteer_ids=volunteer_ids)
+
+
+def skills_expiring_before(*, session: Session, before: date) -> dict[int, dict[str, date]]:
+    """Every certificate that ends before `before` (local date), by volunteer and skill."""
+    return expiring.expiring_before(session=session, before=before)
+
+
+def update_volunteer(*, session: Session, volunteer: Volunteer, data: VolunteerUpdate) -> list[str]:
+    """Apply a dispatcher's edit in the caller's transaction, each given field cleaned as a
+    new volunteer's is; returns the names of the fields that changed. Raises
+    InvalidVolunteer naming the column (PhoneOnRoster for another volunteer's number), and
+    changes nothing then."""
+    given = data.model_fields_set
+    values: dict[str, Any] = {}
+    if "name" in given:
+        values["name"] = clean_name(data.name)
+    if "phone" in given:
+        try:
+            phone = normalise_phone(data.phone or "")
+        except InvalidPhone as exc:
+            raise InvalidVolunteer("phone", str(exc), zh=exc.zh) from None
+        other = get_by_phone(session=session, phone=phone)
+        if other is not None and other.id != volunteer.id:
+            raise PhoneOnRoster(other.id)
+        values["phone"] = phone
+    expiry: dict[str, date] = {}
+    if "skills" in given:
+        values["skills"] = clean_skills(data.skills or [])
+        # an inline expiry (`急救:2027-03-01`) is kept as on a new volunteer, not dropped
+        _, inline = expiring.split_inline(data.skills or [])
+        expiry = {clean_skills([raw])[0]: day for raw, day in inline.items()}
+    if "language" in given:
+        values["language"] = clean_language(data.language)
+    where = clean_coordinates(data.lat, data.lon)
+    if "district" in given:
+        if not (data.district or "").strip():
+            raise InvalidVolunteer("district", "is required", zh="区县不能为空")
+        district = Resolver(session).district(data.district or "")
+        values["district_code"] = district.code
+        if where is None and district.code != volunteer.district_code:
+            where = near_centre(district, values.get("phone", volunteer.phone))
+    if where is not None:
+        values["lat"], values["lon"] = where
+    changed = [k for k, v in values.items() if getattr(volunteer, k) != v]
+    for key in changed:
+        setattr(volunteer, key, values[key])
+    if changed:
+        session.add(volunteer)
+        session.flush()
+    if "skills" in changed:  # a skill taken away takes its certificate's date with it
+        assert volunteer.id is not None
+        expiring.drop_for(session=session, volunteer_id=volunteer.id, keep=volunteer.skills)
+    if expiry:
+        assert volunteer.id is not None
+        expiring.set_expiries(session=session, volunteer_id=volunteer.id, expiry=expiry)
+        changed.append("skill_expiry")
+    return changed
+
+
+def opt_in(*, session: Session, volunteer: Volunteer) -> None:
+    """The volunteer asked for task messages again (told a dispatcher); the caller's
+    transaction."""
+    volunteer.opted_out = False
+    session.add(volunteer)
 
 
 def existing_phones(*, session: Session, phones: Iterable[str]) -> dict[str, int]:
@@ -512,3 +664,42 @@ def team_names_of(*, session: Session, volunteer_ids: Iterable[int]) -> dict[int
             if vid is not None:
                 out[vid] = name
     return out
+
+
+# -- the rota page's sign-in (issue 15; the codes themselves: `phone_login`) ------------------
+#: the cookie of a volunteer signed in on the rota page (never a staff session)
+ROTA_COOKIE = "nuanliu_rota"
+
+
+def token_hash(cookie: str) -> str:
+    """What is stored of a rota session's cookie."""
+    return hashlib.sha256(cookie.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class RotaSignIn:
+    """A live rota session: whose it is and the CSRF token its writes must carry."""
+
+    volunteer: Volunteer
+    csrf_token: str
+
+
+def rota_session(*, session: Session, cookie: str | None) -> RotaSignIn | None:
+    """The volunteer a rota cookie signs in (active, not opted out), or None."""
+    if not cookie or len(cookie) > 128:
+        return None
+    now = utcnow()
+    row = session.exec(
+        select(VolunteerSession).where(VolunteerSession.token_hash == token_hash(cookie))
+    ).first()
+    if row is None or (aware(row.expires_at) or now) <= now:
+        return None
+    volunteer = session.get(Volunteer, row.volunteer_id)
+    if (
+        volunteer is None
+        or not volunteer.active
+        or volunteer.opted_out
+        or volunteer.status != VolunteerStatus.ACTIVE
+    ):
+        return None
+    return RotaSignIn(volunteer, row.csrf_token)

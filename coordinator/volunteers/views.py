@@ -1,10 +1,12 @@
-"""The roster routes: list, create, import."""
+"""The roster routes: list, create, edit, import, export. Phone numbers in the answers are
+masked unless an admin asks (the roster page is often on a shared screen); a dispatcher still
+finds a volunteer by their number (`q`), and types a new one to change it."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -12,20 +14,24 @@ from starlette.datastructures import UploadFile
 
 from coordinator.accounts.service import Actor, record_audit
 from coordinator.common import mask_phone
-from coordinator.deps import Dispatcher, SessionDep
+from coordinator.deps import Dispatcher, SessionDep, SettingsDep
 from coordinator.geo import service as geo
 from coordinator.lookup import fetch_or_404
-from coordinator.volunteers import flows, importer, service
+from coordinator.sheets import MEDIA_TYPES
+from coordinator.volunteers import exports, flows, importer, service
 from coordinator.volunteers.errors import ImportFileError, RosterConflict, VolunteerNotFound
 from coordinator.volunteers.models import (
     ImportResult,
     PendingPage,
     PendingVolunteer,
     SignupDecision,
+    SkillExpiryBody,
+    SkillExpiryPublic,
     Volunteer,
     VolunteerCreate,
     VolunteerPage,
     VolunteerPublic,
+    VolunteerUpdate,
 )
 
 router = APIRouter(prefix="/api", tags=["volunteers"])
@@ -43,14 +49,18 @@ def _no_volunteer(volunteer_id: int) -> VolunteerNotFound:
 VolunteerRow = Annotated[Volunteer, fetch_or_404("volunteer_id", _volunteer, missing=_no_volunteer)]
 
 
-def _public(volunteer: object) -> VolunteerPublic:
-    return VolunteerPublic.model_validate(volunteer, from_attributes=True)
+def _public(volunteer: object, actor: Actor) -> VolunteerPublic:
+    """The volunteer as the API shows it: the phone masked unless `actor` is an admin."""
+    public = VolunteerPublic.model_validate(volunteer, from_attributes=True)
+    if actor.role != "admin":
+        public.phone = mask_phone(public.phone)
+    return public
 
 
 @router.get("/volunteers", response_model=VolunteerPage)
 def get_volunteers(
     session: SessionDep,
-    _actor: Dispatcher,
+    actor: Dispatcher,
     district: Annotated[str | None, Query(max_length=40)] = None,
     skill: Annotated[str | None, Query(max_length=32)] = None,
     q: Annotated[str | None, Query(max_length=64)] = None,
@@ -76,7 +86,8 @@ def get_volunteers(
         offset=offset,
         limit=limit,
     )
-    return VolunteerPage(items=[_public(v) for v in rows], count=total, offset=offset, limit=limit)
+    items = [_public(v, actor) for v in rows]
+    return VolunteerPage(items=items, count=total, offset=offset, limit=limit)
 
 
 @router.post("/volunteers", status_code=status.HTTP_201_CREATED, response_model=VolunteerPublic)
@@ -96,7 +107,7 @@ def post_volunteer(
         detail={"district": volunteer.district_code, "skills": volunteer.skills},
     )
     _commit(session)
-    return _public(volunteer)
+    return _public(volunteer, actor)
 
 
 @router.get("/volunteers/pending", response_model=PendingPage)
@@ -141,7 +152,7 @@ def approve_volunteer(
         reason=body.reason if body else "",
     )
     _commit(session)
-    return _public(done)
+    return _public(done, actor)
 
 
 @router.post("/volunteers/{volunteer_id}/decline", response_model=VolunteerPublic)
@@ -159,12 +170,114 @@ def decline_volunteer(
         reason=body.reason if body else "",
     )
     _commit(session)
-    return _public(done)
+    return _public(done, actor)
+
+
+@router.get("/volunteers/{volunteer_id}/skill-expiry", response_model=SkillExpiryPublic)
+def get_skill_expiry(
+    session: SessionDep, _actor: Dispatcher, volunteer: VolunteerRow
+) -> SkillExpiryPublic:
+    """The last day each of the volunteer's expiring skills is certified (skills without a
+    date never expire)."""
+    vid = volunteer.id or 0
+    found = service.skill_expiries(session=session, volunteer_ids=[vid]).get(vid, {})
+    return SkillExpiryPublic(volunteer_id=vid, skill_expiry=found)
+
+
+@router.put("/volunteers/{volunteer_id}/skill-expiry", response_model=SkillExpiryPublic)
+def put_skill_expiry(
+    body: SkillExpiryBody, session: SessionDep, actor: Dispatcher, volunteer: VolunteerRow
+) -> SkillExpiryPublic:
+    """Set the last day one of the volunteer's skills is certified (`expires_on`), or clear
+    it (null: the skill no longer expires). The matching leaves an expired skill out for
+    every shift that ends after that day; the volunteer is texted 30 days before."""
+    expiry = service.set_skill_expiry(
+        session=session, volunteer=volunteer, skill=body.skill, expires_on=body.expires_on
+    )
+    record_audit(
+        session=session,
+        actor=actor,
+        action="volunteer.skill_expiry_set",
+        subject=f"volunteer:{volunteer.id}",
+        detail={"skill": body.skill, "expires_on": str(body.expires_on)},
+    )
+    _commit(session)
+    return SkillExpiryPublic(volunteer_id=volunteer.id or 0, skill_expiry=expiry)
 
 
 @router.get("/volunteers/{volunteer_id}", response_model=VolunteerPublic)
-def get_volunteer(_actor: Dispatcher, volunteer: VolunteerRow) -> VolunteerPublic:
-    return _public(volunteer)
+def get_volunteer(actor: Dispatcher, volunteer: VolunteerRow) -> VolunteerPublic:
+    return _public(volunteer, actor)
+
+
+@router.patch("/volunteers/{volunteer_id}", response_model=VolunteerPublic)
+def patch_volunteer(
+    body: VolunteerUpdate, session: SessionDep, actor: Dispatcher, volunteer: VolunteerRow
+) -> VolunteerPublic:
+    """Edit a volunteer: only the fields given change, each checked as a new volunteer's is
+    (422 naming the column; 409 for a number on the roster already). Audited with the names
+    of the fields that changed (never the values: a phone number stays out of the log)."""
+    changed = service.update_volunteer(session=session, volunteer=volunteer, data=body)
+    if changed:
+        record_audit(
+            session=session,
+            actor=actor,
+            action="volunteer.updated",
+            subject=f"volunteer:{volunteer.id}",
+            detail={"fields": changed},
+        )
+        _commit(session)
+    return _public(volunteer, actor)
+
+
+@router.get(
+    "/exports/volunteers.{fmt}",
+    response_class=Response,
+    responses={200: {"content": {media_type: {} for media_type in MEDIA_TYPES.values()}}},
+)
+def export_volunteers(
+    fmt: Literal["csv", "xlsx"],
+    session: SessionDep,
+    actor: Dispatcher,
+    settings: SettingsDep,
+    lang: Literal["zh", "en"] = "zh",
+    district: Annotated[str | None, Query(max_length=40)] = None,
+    skill: Annotated[str | None, Query(max_length=32)] = None,
+    q: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    """The roster (filtered as `GET /volunteers` is) as CSV or XLSX, headers and values in
+    `lang`'s words (Chinese by default); phones masked unless an admin asks. Personal data
+    leaving the system: every download is audited."""
+    code = service.district_filter(session=session, name_or_code=district) if district else None
+    skill_name = service.skill_filter(skill) if skill else None
+    masked = actor.role != "admin"
+    body, count = exports.export(
+        session=session,
+        fmt=fmt,
+        lang=lang,
+        masked=masked,
+        tz=settings.timezone,
+        district=code,
+        skill=skill_name,
+        q=q,
+    )
+    record_audit(
+        session=session,
+        actor=actor,
+        action="volunteers.exported",
+        subject=f"volunteers.{fmt}",
+        detail={
+            "rows": count,
+            "masked": masked,
+            "filters": {"district": code, "skill": skill_name, "q": bool(q)},
+        },
+    )
+    _commit(session)
+    return Response(
+        body,
+        media_type=MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="nuanliu-volunteers-{lang}.{fmt}"'},
+    )
 
 
 def _conflict(session: Session) -> RosterConflict:
@@ -219,13 +332,13 @@ async def import_volunteers(
         form = await request.form()
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
-            raise ImportFileError("no file field in the form")
+            raise ImportFileError("no file field in the form", zh="表单里没有文件")
         filename = upload.filename or ""
         data = await upload.read()
     else:
         data = await request.body()
     if not data:
-        raise ImportFileError("the file is empty")
+        raise ImportFileError("the file is empty", zh="文件是空的")
     # 20,000 rows take seconds to check and store: on the event loop, every other request
     # (/healthz among them) waited for them
     return await run_in_threadpool(_import, session, actor, data, filename, dry_run)

@@ -45,3 +45,30 @@ class AssignmentCancelled(_AssignmentEvent):
     TYPE = "nuanliu.assignment.cancelled"
     by: str = "dispatcher"
     reason: str = ""
+
+
+class _AttendanceEvent(EventPayload):
+    """A row of the hours ledger: the volunteer of an accepted assignment arrived or left
+    (by SMS, by hand on the board or the station page). Its noun is not `assignment`: the
+    assignment's own state does not change with it."""
+
+    TOPIC = Topic.ASSIGNMENTS
+    KEY_FIELD = "incident_id"
+
+    record_id: int
+    assignment_id: int
+    task_id: int
+    incident_id: int
+    volunteer_id: int
+    #: the moment recorded (a check-in by hand may be dated back)
+    at: datetime
+    #: sms, board, station, …
+    source: str
+
+
+class VolunteerCheckedIn(_AttendanceEvent):
+    TYPE = "nuanliu.attendance.checked_in"
+
+
+class VolunteerCheckedOut(_AttendanceEvent):
+    TYPE = "nuanliu.attendance.checked_out"

@@ -110,6 +110,21 @@ class DiscrepancyRecorded(EventPayload):
     quantity: int
 
 
+class DistributionUndone(EventPayload):
+    """A hand-out taken back within the undo window: its goods are on the shelf again (for
+    an emergency ticket, its cost is back in the fund)."""
+
+    TYPE = "nuanliu.distribution.undone"
+    TOPIC = Topic.STOCK
+    KEY_FIELD = "station_id"
+
+    distribution_id: int
+    station_id: int
+    sku: str
+    quantity: int
+    refunded_fen: int | None = None
+
+
 class DistributionRecorded(EventPayload):
     """Items handed out at a station (for an emergency ticket also where to and the cost)."""
 

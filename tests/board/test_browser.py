@@ -278,7 +278,7 @@ def test_demo_phone_shows_inboxes_and_replies(
     phone = f'.phone[data-phone="{number}"]'
     page.wait_for_selector(f"{phone} .bubble.in", timeout=30_000)
     page.fill("#phone-filter", number[-6:])  # find one volunteer among everyone offered
-    assert page.locator(".phone:visible").count() == 1
+    page.wait_for_function("document.querySelectorAll('.phone').length === 1", timeout=20_000)
     page.fill(f"{phone} textarea", f"1 {code}")
     page.click(f"{phone} button[type=submit]")
     page.wait_for_selector(f"{phone} .bubble.out", timeout=30_000)

@@ -1,7 +1,8 @@
 """The station manager's page on a 360-px phone (headless Chromium, the whole system): a
 shipment dispatched to the station appears without a reload; a count far from what was sent
 asks 确定吗 first (and is not sent if the manager says no); the one correction within the hour
-is on the page; a hand-out takes an amount typed by hand."""
+is on the page; a hand-out takes an amount typed by hand and can be taken back within a minute,
+in Chinese and in English."""
 
 from __future__ import annotations
 
@@ -110,4 +111,38 @@ def test_a_manager_sees_a_new_shipment_is_asked_about_a_slip_and_corrects_once(
     assert "蛋糕" in page.inner_text("#station-status")
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     shot(page, "station-after-handout-360")
+
+    # the wrong amount: taken back within the minute, once
+    undo = "#recent button[data-undo]"
+    page.wait_for_selector(undo, timeout=20_000)
+    assert page.inner_text(undo) == "撤销"
+    handout = page.get_attribute(undo, "data-undo")
+    page.click(undo)
+    page.wait_for_function(
+        f"""() => document.querySelector('#stock tr[data-sku="FOOD-CAKE"] b')
+                 .textContent === '{before}'""",
+        timeout=20_000,
+    )
+    line = f'#recent li[data-handout="{handout}"]'
+    assert "已撤销" in page.inner_text(line)
+    assert page.query_selector(f"{line} button[data-undo]") is None
+    assert "已撤销发放" in page.inner_text("#station-status")
+    shot(page, "station-handout-undone-360")
+
+    # the same in English
+    page.click("#lang-toggle")
+    page.click('button[data-pick="FOOD-CAKE"]')
+    page.click('button[data-amount="2"]')
+    page.wait_for_selector(f"{undo}:not([data-undo='{handout}'])", timeout=20_000)
+    assert page.inner_text(undo) == "Undo"
+    page.click(undo)
+    page.wait_for_function(
+        f"""() => document.querySelector('#stock tr[data-sku="FOOD-CAKE"] b')
+                 .textContent === '{before}'""",
+        timeout=20_000,
+    )
+    assert "Taken back" in page.inner_text("#station-status")
+    assert "undone" in page.inner_text("#recent")
+    shot(page, "station-handout-undone-360-en")
+    page.click("#lang-toggle")  # leave the next test the default language
     context.close()

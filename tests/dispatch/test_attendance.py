@@ -4,6 +4,7 @@ wrong codes, unknown senders), the answers' local times, and two check-ins at on
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from coordinator.dispatch.flows import attendance
 from coordinator.dispatch.models import Assignment, ServiceRecord, Task
 from coordinator.sms.models import SmsMessage
 from coordinator.volunteers.models import Volunteer
+from events.outbox import OutboxEvent
 from nuanliu.check import check
 from tests.dispatch.helpers import add_assignment, add_task, handle_text
 
@@ -123,6 +125,38 @@ def test_check_in_then_out_counts_the_time_and_completes(engine: Any, demo: None
         # twice: nothing more is written
         assert _text(s, v, "离", out + timedelta(minutes=1)) == "attendance_refused"
         assert [k for k, _ in _records(s, a)] == ["check_in", "check_out"]
+        s.rollback()
+
+
+def _facts(s: Session) -> list[tuple[str, dict[str, Any]]]:
+    rows = s.exec(
+        select(OutboxEvent)
+        .where(col(OutboxEvent.type).startswith("nuanliu.attendance."))
+        .order_by(col(OutboxEvent.id))
+    ).all()
+    return [(r.type, json.loads(r.data)) for r in rows]
+
+
+def test_arriving_and_leaving_are_announced_once_each(engine: Any, demo: None) -> None:
+    """The board's feed hears who arrived and left: one fact per ledger row, none for a
+    second check-in or check-out."""
+    with Session(engine) as s:
+        v = _volunteer(s)
+        a = _accepted(s, v, starts=T0)
+        arrived, left = T0 + timedelta(minutes=10), T0 + timedelta(hours=3)
+        _text(s, v, "到", arrived)
+        _text(s, v, "到", arrived + timedelta(minutes=5))
+        _text(s, v, "离", left)
+        _text(s, v, "离", left + timedelta(minutes=1))
+        facts = _facts(s)
+        assert [t for t, _ in facts] == [
+            "nuanliu.attendance.checked_in",
+            "nuanliu.attendance.checked_out",
+        ]
+        first = facts[0][1]
+        assert first["assignment_id"] == a.id and first["volunteer_id"] == v.id
+        assert first["task_id"] == a.task_id and first["incident_id"] == a.incident_id
+        assert first["source"] == "sms" and datetime.fromisoformat(first["at"]) == arrived
         s.rollback()
 
 

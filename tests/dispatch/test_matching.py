@@ -64,7 +64,8 @@ def cand(
 # -- an independent reference: eligibility, cost, validity -------------------------------------
 def eligible(s: Slot, c: Candidate, extra_busy: Mapping[int, set[str]] | None = None) -> bool:
     held = set(c.busy_shifts) | set((extra_busy or {}).get(c.volunteer_id, set()))
-    return c.available and s.skills <= c.skills and s.shift not in held
+    lapsed = any((skill, s.shift) in c.lapsed for skill in s.skills)
+    return c.available and s.skills <= c.skills and not lapsed and s.shift not in held
 
 
 def ref_cost(s: Slot, c: Candidate, lead: Mapping[str, frozenset[int]]) -> float:
@@ -197,6 +198,13 @@ def instances(
             team_id=draw(st.sampled_from([None, None, 1, 2])),
             busy_shifts=draw(st.frozensets(st.sampled_from(SHIFT_NAMES), max_size=1)),
             available=draw(st.sampled_from([True, True, True, False])),
+            # a skill whose certificate lapsed by a shift's end (issue 15): absent for it
+            lapsed=draw(
+                st.frozensets(
+                    st.tuples(st.sampled_from(SKILL_NAMES), st.sampled_from(SHIFT_NAMES)),
+                    max_size=2,
+                )
+            ),
         )
         for i, (lat, lon) in enumerate(draw(st.lists(coords, max_size=max_cands)))
     ]

@@ -67,7 +67,7 @@ OFFER_TIMEOUT_S = 60
 #: lost to a kill, or the manager never answered)
 TRUCK_ARRIVES_S = 60.0
 OFFER_CODE = re.compile(r"(?:编号|\(ref )([A-Z0-9]{2,8})[)）]")
-SHIPMENT_CODE = re.compile(r"发货(\S+?)至")  # after the 【暖流】 signature
+SHIPMENT_CODE = re.compile(r"发货(\S+?)：")  # after the 【暖流】 signature
 FOOD = ("FOOD-NOODLE", "FOOD-BISCUIT", "FOOD-CAKE", "DRINK-WATER")
 
 

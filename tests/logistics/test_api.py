@@ -341,7 +341,7 @@ def test_every_logistics_route_documents_a_read_model():
         for method, op in ops.items()
         if "logistics" in op.get("tags", [])
     ]
-    assert len(operations) == 28
+    assert len(operations) == 29
     for method, path, op in operations:
         [answer] = [r for code, r in op["responses"].items() if code.startswith("2")]
         if "application/json" not in answer.get("content", {}):

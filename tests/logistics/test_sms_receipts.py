@@ -56,7 +56,7 @@ def test_all_received(engine, demo, places, skus):
     shipment, phone = _setup(engine, places, skus)
     outcome = _handle(engine, phone, f"收 {shipment.short_code} 全")
     assert outcome.status == "booked"
-    assert f"已登记{shipment.short_code}收货 面100 水40" in (outcome.answer or "")
+    assert f"{shipment.short_code}已收货：面100 水40" in (outcome.answer or "")
     with Session(engine) as s:
         assert ledger.balance(session=s, place_id=places["a"], item_id=skus["FOOD-NOODLE"]) == 100
         row = s.get(Shipment, shipment.id)

@@ -59,6 +59,12 @@ TABLE: dict[tuple[str, str], Row] = {
         {"kind": "snow", "level": "blue", "districts": ["云岩区"], "headline": "test"},
     ),
     ("POST", "/api/alerts/cap"): Row("/api/alerts/cap", DISPATCH, "<alert/>"),
+    ("POST", "/api/alerts/preview"): Row(
+        "/api/alerts/preview",
+        DISPATCH,
+        {"kind": "snow", "level": "blue", "districts": ["云岩区"], "headline": "test"},
+    ),
+    ("GET", "/api/reports/incidents"): Row("/api/reports/incidents?status=closed", DISPATCH),
     ("GET", "/api/incidents"): Row("/api/incidents", DISPATCH),
     ("GET", "/api/incidents/{incident_id}"): Row("/api/incidents/{I}", DISPATCH),
     ("POST", "/api/incidents/{incident_id}/close"): Row("/api/incidents/999/close", DISPATCH, {}),
@@ -100,6 +106,19 @@ TABLE: dict[tuple[str, str], Row] = {
         },
     ),
     ("GET", "/api/volunteers/{volunteer_id}/hours"): Row("/api/volunteers/{V}/hours", DISPATCH),
+    # service records and certificates (issue 15): personal data, the dispatchers' alone;
+    # the verify page is public (a phone scanning a certificate's QR code)
+    ("GET", "/api/volunteers/{volunteer_id}/certificate.pdf"): Row(
+        "/api/volunteers/{V}/certificate.pdf", DISPATCH
+    ),
+    ("GET", "/api/incidents/{incident_id}/certificates.zip"): Row(
+        "/api/incidents/{I}/certificates.zip", DISPATCH
+    ),
+    ("GET", "/api/certificates/{year}.zip"): Row("/api/certificates/2026.zip", DISPATCH),
+    ("GET", "/api/exports/service-records.{fmt}"): Row(
+        "/api/exports/service-records.csv", DISPATCH
+    ),
+    ("GET", "/verify/{serial}"): Row("/verify/0000-0000-0000-0000", ANY),
     ("POST", "/api/tasks/{task_id}/assign"): Row(
         "/api/tasks/{T}/assign", DISPATCH, {"volunteer_id": 999999}
     ),
@@ -108,6 +127,17 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/api/volunteers"): Row("/api/volunteers", DISPATCH),
     ("POST", "/api/volunteers"): Row("/api/volunteers", DISPATCH, {"name": "x", "phone": "1"}),
     ("GET", "/api/volunteers/{volunteer_id}"): Row("/api/volunteers/{V}", DISPATCH),
+    # the roster page (issue 14): edit, opt out and back in, the roster as a download
+    ("PATCH", "/api/volunteers/{volunteer_id}"): Row(
+        "/api/volunteers/{V}", DISPATCH, {"language": "zh"}
+    ),
+    ("POST", "/api/volunteers/{volunteer_id}/opt-out"): Row(
+        "/api/volunteers/999999/opt-out", DISPATCH, {}
+    ),
+    ("POST", "/api/volunteers/{volunteer_id}/opt-in"): Row(
+        "/api/volunteers/999999/opt-in", DISPATCH, {}
+    ),
+    ("GET", "/api/exports/volunteers.{fmt}"): Row("/api/exports/volunteers.csv", DISPATCH),
     ("GET", "/api/volunteers/pending"): Row("/api/volunteers/pending", DISPATCH),
     ("POST", "/api/volunteers/{volunteer_id}/approve"): Row(
         "/api/volunteers/999999/approve", DISPATCH, {}
@@ -116,6 +146,32 @@ TABLE: dict[tuple[str, str], Row] = {
         "/api/volunteers/999999/decline", DISPATCH, {}
     ),
     ("POST", "/api/volunteers/import"): Row("/api/volunteers/import", DISPATCH, "name,phone\n"),
+    # skills that expire, and the travel-rush rota (issue 15, items 6 and 7)
+    ("GET", "/api/volunteers/{volunteer_id}/skill-expiry"): Row(
+        "/api/volunteers/{V}/skill-expiry", DISPATCH
+    ),
+    ("PUT", "/api/volunteers/{volunteer_id}/skill-expiry"): Row(
+        "/api/volunteers/{V}/skill-expiry", DISPATCH, {"skill": "first_aid", "expires_on": None}
+    ),
+    ("POST", "/api/rota/publish"): Row(
+        "/api/rota/publish",
+        STATION_A,
+        {"first_day": "2027-01-25", "last_day": "2027-01-26", "station_id": "{A}"},
+    ),
+    # the rota page: a volunteer has no account; asking for a code is anyone's (the same
+    # answer for every number), signing in takes a code texted to the phone, and the
+    # volunteer's routes take only the rota cookie: no bearer role passes
+    ("GET", "/rota"): Row("/rota", ANY),
+    ("POST", "/api/rota/code"): Row("/api/rota/code", ANY, {"phone": "+8613000000998"}),
+    ("POST", "/api/rota/session"): Row(
+        "/api/rota/session", NOBODY, {"phone": "+8613000000998", "code": "123456"}
+    ),
+    ("POST", "/api/rota/session/end"): Row("/api/rota/session/end", ANY),
+    ("GET", "/api/rota/shifts"): Row("/api/rota/shifts", NOBODY),
+    ("POST", "/api/rota/shifts/{task_id}/pick"): Row("/api/rota/shifts/1/pick", NOBODY),
+    ("POST", "/api/rota/assignments/{assignment_id}/give-back"): Row(
+        "/api/rota/assignments/1/give-back", NOBODY
+    ),
     # the "volunteer phone": no token is no entry; a phone's reply comes through the provider
     ("POST", "/api/sms/inbound"): Row(
         "/api/sms/inbound", DISPATCH, {"from": "+8613800138000", "body": "1"}
@@ -176,6 +232,9 @@ TABLE: dict[tuple[str, str], Row] = {
     ("POST", "/api/stations/{station_id}/distributions"): Row(
         "/api/stations/{A}/distributions", MANAGER_A, {"item": "{sku}", "quantity": 1}
     ),
+    ("POST", "/api/stations/{station_id}/distributions/{distribution_id}/undo"): Row(
+        "/api/stations/{A}/distributions/999999/undo", MANAGER_A
+    ),
     ("POST", "/api/warehouses/{station_id}/adjustments"): Row(
         "/api/warehouses/{W}/adjustments",
         DISPATCH,
@@ -212,13 +271,24 @@ TABLE: dict[tuple[str, str], Row] = {
     ("POST", "/admin/users/{user_id}/reset-password"): Row(
         "/admin/users/999/reset-password", ADMIN, form={}
     ),
+    # the public sign-up page (issue 15): anyone may see it; its forms need the page's own
+    # double-submit CSRF token, which no role's credentials carry (403 for all)
+    ("GET", "/join"): Row("/join", ANY),
+    ("POST", "/join/code"): Row(
+        "/join/code", NOBODY, form={"name": "x", "phone": "13900000000", "district": "520103"}
+    ),
+    ("POST", "/join"): Row("/join", NOBODY, form={"name": "x", "phone": "1", "code": "123456"}),
+    ("GET", "/board/posters"): Row("/board/posters", DISPATCH),
+    ("GET", "/board/posters/{kind}/{ident}"): Row("/board/posters/district/520103", DISPATCH),
     ("GET", "/favicon.ico"): Row("/favicon.ico", ANY),
     ("GET", "/"): Row("/", ANY),
     ("GET", "/board"): Row("/board", DISPATCH),
     ("GET", "/board/snapshot"): Row("/board/snapshot", DISPATCH),
     ("GET", "/board/stream"): Row("/board/stream", DISPATCH, stream=True),
     ("GET", "/board/phone"): Row("/board/phone", DISPATCH),
+    ("GET", "/board/volunteers"): Row("/board/volunteers", DISPATCH),
     # the reports (issue 16): figures of every incident and season, for dispatchers
+    ("GET", "/board/incidents"): Row("/board/incidents", DISPATCH),
     ("GET", "/board/incidents/{incident_id}/report"): Row("/board/incidents/{I}/report", DISPATCH),
     ("GET", "/board/reports/travel-rush/{year}"): Row("/board/reports/travel-rush/2026", DISPATCH),
     ("GET", "/board/phone/inboxes"): Row("/board/phone/inboxes", DISPATCH),

@@ -56,10 +56,22 @@ def test_the_one_segment_texts_stay_one_segment() -> None:
         "assigned",
         "reminder",
         "shipment",
-        "receipt_booked",
-        "receipt_booked_short",
         "receipt_question",
+        "gave_back",
+        "give_back_too_late",
     }
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_a_station_manager_s_usual_texts_fit_one_part(lang: str) -> None:
+    """A shipment of the usual four lines and every booked receipt (five lines, the longest
+    codes) cost the manager one part, signature included."""
+    usual = {**TEMPLATES["shipment"].example_in(lang), "code": "S10240"}
+    shipment = render("shipment", lang, **usual)
+    assert segments(shipment)[0] == 1, shipment
+    for name in ("receipt_booked", "receipt_booked_short"):
+        text = render(name, lang, **TEMPLATES[name].example_in(lang))
+        assert segments(text)[0] == 1, text
 
 
 def test_provider_texts_mark_variables_their_way() -> None:

@@ -23,7 +23,10 @@ def test_create_and_list(api: Api, engine: Engine) -> None:
     )
     assert response.status_code == 201, response.text
     body = response.json()
-    assert body["phone"] == "+8613800138000" and body["district_code"] == "520103"
+    # stored as E.164; the answer to a dispatcher shows it masked (an admin's in full)
+    assert body["phone"] == "+86 138****8000" and body["district_code"] == "520103"
+    with Session(engine) as s:
+        assert s.get(Volunteer, body["id"]).phone == "+8613800138000"
     assert body["skills"] == ["de_icing"] and body["team_id"] is not None
     assert (
         create(

@@ -16,7 +16,7 @@
   var t = function (k) { return I18N.t(k); };
   var esc = NL.esc;
   var FEED_MAX = 200;
-  var GROUPS = { alert: "dispatch", incident: "dispatch", task: "dispatch", assignment: "dispatch",
+  var GROUPS = { alert: "dispatch", incident: "dispatch", task: "dispatch", assignment: "dispatch", attendance: "dispatch",
                  sms: "sms", shipment: "logistics", stock: "logistics", plan: "logistics",
                  discrepancy: "logistics", distribution: "logistics" };
 
@@ -139,6 +139,10 @@
   function unitName(sku) {
     var item = S.names && S.names.items[sku], key = item ? "unit." + item.unit : "";
     return item ? (I18N.t(key) !== key ? I18N.t(key) : item.unit) : "";
+  }
+  function districtName(code) {
+    var found = S.snap ? S.snap.map.districts.filter(function (d) { return d.code === code; })[0] : null;
+    return found ? (I18N.lang === "en" ? found.name_en : found.name_zh) : (code || "");
   }
   function levelName(level) { return I18N.t("level." + level) !== "level." + level ? I18N.t("level." + level) : level; }
   // the fund's name is stored as "中文名 English name": each language shows its own half
@@ -273,8 +277,9 @@
     if (!box.__keyed) { box.innerHTML = ""; S.drawn.incidents = null; }
     patch(box, list.map(function (inc) {
       return ["i" + inc.id, '<article class="incident level-' + esc(inc.level) + '" data-incident-id="' + inc.id + '">' +
-        '<h3><span class="badge ' + esc(inc.level) + '">' + esc(levelName(inc.level)) + "</span> " + esc(inc.title) +
-        ' <a class="report-link" href="/board/incidents/' + inc.id + '/report">' + t("incident.report") + "</a></h3>" +
+        '<h3><span class="badge ' + esc(inc.level) + '">' + esc(levelName(inc.level)) + '</span> <span class="incident-title">' + esc(inc.title) +
+        '</span> <a class="report-link" href="/board/incidents/' + inc.id + '/report">' + t("incident.report") + "</a>" +
+        ' <button type="button" class="mini close-incident" data-close-incident="' + inc.id + '">' + t("close.button") + "</button></h3>" +
         '<div class="tasks"></div></article>'];
     }));
     list.forEach(function (inc) {
@@ -328,17 +333,28 @@
     }));
   }
 
+  // money to the fen, for what a dispatcher approves
+  function fen2(fen) { return (fen / 100).toLocaleString("en-GB", { minimumFractionDigits: 2, maximumFractionDigits: 2 }); }
+
   function renderLogistics() {
     var s = S.snap;
+    // a plan's lines (station × item × amount, what is bought and what it costs) come first;
+    // the approve button only after them, so nobody approves a plan they have not seen
     setHtml($("plans"), s.plans.length ? s.plans.map(function (p) {
-      var lines = p.lines.filter(function (l) { return l.allocate || l.purchase; }).map(function (l) {
-        return '<li class="plan-line">' + esc(I18N.f("plan.lines", { place: placeName(l.station_id), item: itemName(l.item),
-          n: l.allocate, unit: unitName(l.item) })) + (l.purchase ? " · " + esc(I18N.f("plan.buy", { n: l.purchase })) : "") + "</li>";
+      var shown = p.lines.filter(function (l) { return l.allocate || l.purchase; });
+      var lines = shown.map(function (l) {
+        var item = S.names && S.names.items[l.item], cost = item && item.unit_cost_fen ? l.purchase * item.unit_cost_fen : 0;
+        return '<tr class="plan-line"><td>' + esc(placeName(l.station_id)) + "</td><td>" + esc(itemName(l.item)) +
+          '</td><td class="num">' + l.allocate + " " + esc(unitName(l.item)) + '</td><td class="num">' +
+          (l.purchase ? l.purchase + " " + esc(unitName(l.item)) : "") + '</td><td class="num">' + (l.purchase ? fen2(cost) : "") + "</td></tr>";
       }).join("");
       var why = I18N.t("trigger." + p.trigger) !== "trigger." + p.trigger ? I18N.t("trigger." + p.trigger) : p.trigger;
-      return '<div class="row plan" data-plan-id="' + p.id + '">#' + p.id + " · " + esc(why) + " · " +
-        NL.yuan(p.purchase_fen) + ' ¥ <button type="button" class="mini primary" data-action="approve" data-id="' + p.id + '">' +
-        t("act.approve") + '</button><ul class="plan-lines">' + lines + "</ul></div>";
+      return '<div class="row plan" data-plan-id="' + p.id + '"><div class="plan-head">#' + p.id + " · " + esc(why) + "</div>" +
+        (shown.length ? '<table class="grid plan-lines"><thead><tr><th>' + t("plan.station") + "</th><th>" + t("plan.item") +
+          '</th><th class="num">' + t("plan.allocate") + '</th><th class="num">' + t("plan.purchase") + '</th><th class="num">' +
+          t("plan.cost") + "</th></tr></thead><tbody>" + lines + "</tbody></table>" : '<p class="muted">' + t("plan.nolines") + "</p>") +
+        '<p class="plan-total">' + esc(I18N.f("plan.total", { n: fen2(p.purchase_fen) })) + "</p>" +
+        '<button type="button" class="mini primary" data-action="approve" data-id="' + p.id + '">' + t("act.approve") + "</button></div>";
     }).join("") : '<p class="muted">' + t("board.none") + "</p>");
     var names = {};
     s.map.places.forEach(function (p) { names[p.id] = I18N.lang === "en" ? p.name_en : p.name_zh; });
@@ -391,7 +407,9 @@
       "incident.closed": "s.incident.closed", "sms.received": "s.sms", "sms.sent": "s.sms.sent", "sms.failed": "s.sms.failed",
       "stock.changed": "s.stock", "stock.low": "s.stock.low", "shipment.dispatched": "s.shipment.dispatched",
       "shipment.received": "s.shipment.received", "plan.proposed": "s.plan.proposed", "plan.approved": "s.plan.approved",
-      "discrepancy.recorded": "s.discrepancy", "distribution.recorded": "s.handed"
+      "discrepancy.recorded": "s.discrepancy", "distribution.recorded": "s.handed",
+      "distribution.undone": "s.handed.undone",
+      "attendance.checked_in": "s.checked_in", "attendance.checked_out": "s.checked_out"
     }[kind];
     if (kind === "plan.approved") v.who = d.by || "";
     if (kind === "incident.opened" || kind === "incident.closed") v.what = d.title || d.headline || d.reason || "";
@@ -444,9 +462,13 @@
         if (!confirm(t("act.confirm"))) return;
         await NL.api("POST", "/api/assignments/" + id + "/cancel", { reason: "dispatcher" });
       } else if (action === "assign") {
-        var vid = prompt(t("task.assignprompt"));
-        if (!vid) return;
-        await NL.api("POST", "/api/tasks/" + id + "/assign", { volunteer_id: parseInt(vid, 10) });
+        // by name (picker.js): the dispatcher types a name and picks the person, never an id
+        var who = await NL.pickVolunteer({ districtName: districtName });
+        if (!who) return;
+        await NL.api("POST", "/api/tasks/" + id + "/assign", { volunteer_id: who.id });
+        toast(I18N.f("pick.assigned", { name: who.name }));
+        scheduleRefresh();
+        return;
       } else if (action === "approve") {
         await NL.api("POST", "/api/plans/" + id + "/approve", {});
       } else if (action === "approve-volunteer") {

@@ -309,8 +309,10 @@
   }
 
   // paper: the print palette and the page's width, drawn before the browser lays out the print
+  // (no early return when already on: beforeprint comes before the print layout, the media
+  // query's change after it, and only then is the box its paper size)
   function setPrinting(on) {
-    if (M.printing === on || !M.chart) return;
+    if (!M.chart) return;
     M.printing = on;
     if (!sized()) return;
     M.chart.resize();

@@ -1,6 +1,6 @@
 /* The station manager's page, phone-first: confirm deliveries line by line, hand out in two
    taps (item, then amount, or an amount typed), see the stock, correct a receipt once within
-   the hour. Submissions go to the logistics JSON API; a failed one keeps what was typed and
+   the hour, take a hand-out back within a minute (a wrong tile, a double tap). Submissions go to the logistics JSON API; a failed one keeps what was typed and
    says why; a number far from what was sent (330 cakes where 33 were sent) asks first. The
    page refreshes itself every few seconds while it is on screen, so a shipment dispatched to
    the station appears without a reload. */
@@ -9,8 +9,9 @@
   var root = document.getElementById("station");
   var id = root.getAttribute("data-station-id");
   var esc = NL.esc, t = function (k) { return I18N.t(k); };
-  var data = null, pick = null, shown = "", busy = false, correcting = null;
-  var REFRESH_MS = 5000, CORRECTION_MS = 60 * 60 * 1000;
+  var data = null, pick = null, shown = "", busy = false, correcting = null, undoTimer = null;
+  // the server enforces both windows; these only decide which buttons to show
+  var REFRESH_MS = 5000, CORRECTION_MS = 60 * 60 * 1000, UNDO_MS = 60 * 1000;
   var $ = function (x) { return document.getElementById(x); };
 
   function status(text, bad) {
@@ -94,8 +95,21 @@
         (s.corrected_at ? ' <small class="muted">' + t("station.corrected") + "</small>" : "") +
         (open ? ' <button type="button" class="mini" data-correct="' + s.id + '">' + t("station.correct") + "</button>" : "") +
         (correcting === s.id ? correctionForm(s) : "") + "</li>";
-    }).concat(data.distributions.map(function (d) { return "<li>" + esc(d.item) + " −" + d.quantity + " · " + NL.clock(d.at) + "</li>"; }));
+    }).concat(data.distributions.map(handoutLine));
     $("recent").innerHTML = "<ul>" + recent.join("") + "</ul>";
+    // take the undo buttons away when their minute is up, without waiting for new data
+    clearTimeout(undoTimer);
+    var left = data.distributions.filter(undoable).map(function (d) { return UNDO_MS - (Date.now() - Date.parse(d.at)); });
+    if (left.length) undoTimer = setTimeout(function () { if (!correcting) renderStock(); }, Math.max(0, Math.min.apply(null, left)) + 50);
+  }
+
+  function undoable(d) { return !d.undone_at && Date.now() - Date.parse(d.at) < UNDO_MS; }
+  function itemOf(sku) { return data.items.filter(function (i) { return i.sku === sku; })[0] || { sku: sku, item: sku }; }
+
+  function handoutLine(d) {
+    return '<li data-handout="' + d.id + '"' + (d.undone_at ? ' class="undone"' : "") + ">" + esc(name(itemOf(d.item))) + " −" + d.quantity + " · " + NL.clock(d.at) +
+      (d.undone_at ? ' <small class="muted">' + t("station.undone") + "</small>" : "") +
+      (undoable(d) ? ' <button type="button" class="mini" data-undo="' + d.id + '">' + t("station.undo") + "</button>" : "") + "</li>";
   }
 
   function correctionForm(s) {
@@ -196,6 +210,23 @@
         await load();
       } catch (err) {
         status(t("station.failed") + " " + err.message, true);
+      } finally {
+        busy = false;
+      }
+      return;
+    }
+    var u = e.target.closest("button[data-undo]");
+    if (u) {
+      busy = true;
+      u.disabled = true;
+      try {
+        var back = await NL.api("POST", "/api/stations/" + id + "/distributions/" + u.getAttribute("data-undo") + "/undo", {});
+        status(t("station.undonedone") + " " + name(itemOf(back.item)) + " +" + back.quantity);
+        shown = "";
+        await load();
+      } catch (err) {
+        status(t("station.failed") + " " + err.message, true);
+        u.disabled = false;
       } finally {
         busy = false;
       }

@@ -29,9 +29,13 @@ from coordinator.dispatch.flows.responses import complete
 from coordinator.dispatch.flows.transitions import reload
 from coordinator.dispatch.models import Assignment, RecordKind, ServiceRecord, Task
 from coordinator.dispatch.models import AssignmentStatus as S
+from events.outbox import stage
+from events.payloads.assignments import VolunteerCheckedIn, VolunteerCheckedOut
 
 #: how far back a check-in or check-out by hand may be dated
 BACKDATE_LIMIT = timedelta(days=1)
+#: the fact each kind of ledger row announces (the board's feed shows who arrived and left)
+_FACTS = {RecordKind.CHECK_IN: VolunteerCheckedIn, RecordKind.CHECK_OUT: VolunteerCheckedOut}
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,21 @@ def _write(
         subject=f"assignment:{a.id}",
         detail={"at": at.isoformat(), "source": source, "record_id": row.id},
     )
+    fact = _FACTS.get(kind)
+    if fact is not None:
+        assert row.id is not None and a.id is not None
+        stage(
+            session,
+            fact(
+                record_id=row.id,
+                assignment_id=a.id,
+                task_id=a.task_id,
+                incident_id=a.incident_id,
+                volunteer_id=a.volunteer_id,
+                at=at,
+                source=source[:32],
+            ),
+        )
     return row
 
 

@@ -170,7 +170,9 @@ def offer_open_slots(
     rows = eligible.candidate_rows(session=session)
     busy = eligible.busy_windows(session=session, start=start, end=end)
     served = eligible.served_hours(session=session, now=now)
-    candidates = eligible.to_candidates(rows, busy, windows, served)
+    tz = settings.timezone
+    lapsing = eligible.expiring_by(session=session, shifts=windows, tz=tz)
+    candidates = eligible.to_candidates(rows, busy, windows, served, expiring=lapsing, tz=tz)
     matches = matching.solve(slots, candidates)
     expires_at = now + settings.offer_timeout
     codes = svc.open_codes(session=session, volunteer_ids={m.volunteer_id for m in matches})
@@ -228,6 +230,10 @@ def refill_slot(
     assert s is not None and e is not None
     key = s.isoformat()
     target = slot_of(task, slot, key)
+    tz = settings.timezone
+    lapsing = (
+        eligible.expiring_by(session=session, shifts={key: (s, e)}, tz=tz) if task.skills else {}
+    )
     match = None
     # The nearest few hundred first (a refill must not cost a scan of the whole roster in
     # Python), widening only when none of them has the skills and time.
@@ -242,7 +248,9 @@ def refill_slot(
             ids = [r[0] for r in rows]
             busy = eligible.busy_windows(session=session, start=s, end=e, volunteer_ids=ids)
             served = eligible.served_hours(session=session, now=now, volunteer_ids=ids)
-            candidates = eligible.to_candidates(rows, busy, {key: (s, e)}, served)
+            candidates = eligible.to_candidates(
+                rows, busy, {key: (s, e)}, served, expiring=lapsing, tz=tz
+            )
             match = matching.refill(target, candidates, exclude=exclude, prefer_teams=teams)
         if match is not None or (limit is not None and len(rows) < limit):
             break

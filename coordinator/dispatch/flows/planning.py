@@ -22,17 +22,28 @@ from events.outbox import stage
 from events.payloads.incidents import TaskPlanned
 
 
-def plan_incident(
-    *, session: Session, incident: Incident, start: datetime, settings: Settings
-) -> list[Task]:
-    """Create the tasks the playbook asks for (or grow ones planned before, e.g. after an
-    Update raised the level); stages TaskPlanned for each new or grown task. Returns every
-    task of the incident."""
-    assert incident.id is not None
-    data = svc.playbook_for(session=session, kind=incident.kind, level=incident.level)
-    districts = [
+def plan_start(*, starts_at: datetime | None, now: datetime) -> datetime:
+    """Where an alert's hour-based windows begin: its start, or now if that is later (work
+    is never planned in the past)."""
+    return max(aware(starts_at) or now, now)
+
+
+def plan_specs(
+    *,
+    session: Session,
+    kind: str,
+    level: str,
+    districts: list[str],
+    start: datetime,
+    settings: Settings,
+) -> list[playbooks.TaskSpec]:
+    """The tasks the playbook of (`kind`, `level`) asks for in `districts` (GB/T 2260 codes)
+    from `start`: what :func:`plan_incident` stores, and what a preview of an alert shows
+    before it is raised (nothing is written here)."""
+    data = svc.playbook_for(session=session, kind=kind, level=level)
+    infos = [
         playbooks.DistrictInfo(d.code, d.name_zh, d.name_en, d.lat, d.lon, d.radius_km)
-        for code in incident.districts
+        for code in districts
         if (d := geo.get_district(session=session, code=code)) is not None
     ]
     stations = [
@@ -40,14 +51,31 @@ def plan_incident(
         for p in logistics.places_of_kind(session=session, kind="station")
     ]
     day = start.astimezone(ZoneInfo(settings.timezone)).date()
-    specs = playbooks.plan(
+    return playbooks.plan(
         data,
-        level=incident.level,
-        districts=districts,
+        level=level,
+        districts=infos,
         stations=stations,
         start=start,
         day=day,
         tz=settings.timezone,
+    )
+
+
+def plan_incident(
+    *, session: Session, incident: Incident, start: datetime, settings: Settings
+) -> list[Task]:
+    """Create the tasks the playbook asks for (or grow ones planned before, e.g. after an
+    Update raised the level); stages TaskPlanned for each new or grown task. Returns every
+    task of the incident."""
+    assert incident.id is not None
+    specs = plan_specs(
+        session=session,
+        kind=incident.kind,
+        level=incident.level,
+        districts=list(incident.districts),
+        start=start,
+        settings=settings,
     )
     existing = {t.plan_key: t for t in svc.tasks_of(session=session, incident_id=incident.id)}
     changed: list[Task] = []
@@ -118,7 +146,7 @@ def plan_and_offer(
     (planning adds only what is new; offers go only to free slots). The caller schedules the
     offers' expiry timers after its commit (`jobs.schedule_expiries`)."""
     now = now or utcnow()
-    start = max(aware(starts_at) or now, now)
+    start = plan_start(starts_at=starts_at, now=now)
     tasks = plan_incident(session=session, incident=incident, start=start, settings=settings)
     return offer_open_slots(session=session, tasks=tasks, settings=settings, now=now)
 

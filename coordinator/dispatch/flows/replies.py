@@ -15,12 +15,12 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from coordinator.accounts.service import record_audit
 from coordinator.common import aware, mask_phone, utcnow
+from coordinator.config import Settings
+from coordinator.dispatch import errors
 from coordinator.dispatch import service as svc
-from coordinator.dispatch.flows import attendance
+from coordinator.dispatch.flows import attendance, opting, rota
 from coordinator.dispatch.flows.attendance import Attendance, local_time
-from coordinator.dispatch.flows.overrides import cancel_assignment
 from coordinator.dispatch.flows.responses import Result, accept, complete, decline, in_time
 from coordinator.dispatch.models import FILLED, LIVE, Assignment, Task
 from coordinator.dispatch.models import AssignmentStatus as S
@@ -65,6 +65,10 @@ class ReplyResult(StrEnum):
     #: several tasks, and the text did not say which
     WHICH_TASK = "which_task"
     HOURS = "hours"
+    #: a rota shift given back in time (issue 15)
+    GAVE_BACK = "gave_back"
+    #: a give-back refused: too late, or no shift of theirs named
+    GIVE_BACK_REFUSED = "give_back_refused"
 
 
 #: which open assignments each intent acts on
@@ -132,6 +136,7 @@ def handle_reply(
     context: ReplyContext | None = None,
     answered_at: datetime | None = None,
     rules: attendance.Rules | None = None,
+    settings: Settings | None = None,
 ) -> ReplyResult:
     """Act on a volunteer's text (`reply`, as the parser read it when it arrived) and queue
     any direct answer; returns what happened. `context` (from :func:`reply_context`, for many
@@ -144,7 +149,7 @@ def handle_reply(
     `auto_answer_limit` times per number per hour (`Settings.auto_answer_limit`); beyond that
     the text is still acted on (an opt-out still opts out) and the outcome is the same, but
     nothing is queued. `rules` are the check-in and hours settings (`Settings`' defaults when
-    not given)."""
+    not given); `settings` give a rota give-back its notice (the defaults when not given)."""
     now = now or utcnow()
     answered = answered_at or now
     limit = auto_answer_limit
@@ -211,6 +216,10 @@ def handle_reply(
         return R.NOT_APPROVED
     if reply.intent in ("check_in", "check_out", "hours"):
         return _on_shift(session, volunteer, reply, say, rules or attendance.Rules.defaults(), now)
+    if reply.intent == "give_back":
+        return _give_back(
+            session, volunteer, reply, say, settings or Settings.model_construct(), now
+        )
     if reply.intent == "unknown":
         say_auto("help")
         return R.HELP
@@ -445,6 +454,49 @@ def _check_out(
     return ReplyResult.ATTENDANCE_REFUSED
 
 
+def _give_back(
+    session: Session,
+    volunteer: Volunteer,
+    reply: Reply,
+    say: Any,
+    settings: Settings,
+    now: datetime,
+) -> ReplyResult:
+    """`退 K4F`: an accepted shift still to come given back, or told why not (none named,
+    which of several, too late)."""
+    R = ReplyResult
+    vid = volunteer.id or 0
+    coming = [
+        (a, t)
+        for a, t in attendance.choose(
+            svc.accepted_with_tasks(session=session, volunteer_id=vid), reply.code
+        )
+        if (aware(t.starts_at) or now) > now
+    ]
+    if not coming:
+        say("give_back_none")
+        return R.GIVE_BACK_REFUSED
+    if len(coming) > 1:
+        codes = [a.short_code for a, _ in coming]
+        word = "BACK" if volunteer.language == "en" else "退"
+        say("which_task", codes=codes, word=word, example=codes[0])
+        return R.WHICH_TASK
+    a, task = coming[0]
+    try:
+        rota.give_back(
+            session=session,
+            volunteer_id=vid,
+            assignment_id=a.id or 0,
+            settings=settings,
+            source="sms",
+            now=now,
+        )
+    except errors.GiveBackTooLate:
+        say("give_back_too_late", a, **rota.too_late_params(task, volunteer.language, settings))
+        return R.GIVE_BACK_REFUSED
+    return R.GAVE_BACK
+
+
 def _hours_text(hours: float) -> str:
     """`3.5`, `4`, `0.25`: hours as a person writes them."""
     return f"{hours:.2f}".rstrip("0").rstrip(".")
@@ -453,21 +505,4 @@ def _hours_text(hours: float) -> str:
 def opt_out(*, session: Session, volunteer: Volunteer) -> int:
     """The volunteer sent STOP: no more messages, and their open assignments are cancelled
     (and refilled). Returns how many were cancelled."""
-    roster.opt_out(session=session, volunteer=volunteer)
-    open_ = svc.assignments_of(session=session, volunteer_id=volunteer.id or 0, statuses=LIVE)
-    for a in open_:
-        cancel_assignment(
-            session=session,
-            assignment_id=a.id or 0,
-            actor=f"volunteer:{volunteer.id}",
-            reason="volunteer opted out",
-            by="volunteer",
-        )
-    record_audit(
-        session=session,
-        actor=f"volunteer:{volunteer.id}",
-        action="volunteer.opted_out",
-        subject=f"volunteer:{volunteer.id}",
-        detail={"cancelled": len(open_)},
-    )
-    return len(open_)
+    return opting.opt_out(session=session, volunteer=volunteer, actor=f"volunteer:{volunteer.id}")

@@ -96,8 +96,11 @@ def move(
     )
 
 
-def assigned(session: Session, a: Assignment, *, actor: Actor, detail: dict[str, Any]) -> None:
-    """A dispatcher's assignment, created accepted: the same event as an accepted offer."""
+def assigned(
+    session: Session, a: Assignment, *, actor: Actor | str, detail: dict[str, Any]
+) -> None:
+    """A dispatcher's assignment, or a volunteer's pick of a rota shift, created accepted:
+    the same event as an accepted offer."""
     if a.status != S.ACCEPTED:
         raise IllegalTransition(f"an assignment made by hand is accepted, not {a.status}")
     session.flush()

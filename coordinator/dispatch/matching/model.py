@@ -41,6 +41,9 @@ class Candidate:
     available: bool = True
     #: whether lat/lon is the home address (True) or a reported current location (False)
     at_home: bool = True
+    #: (skill, shift) pairs where a skill held has expired by the shift's end (its
+    #: certificate lapsed): for that shift the volunteer counts as not having it
+    lapsed: frozenset[tuple[str, str]] = frozenset()
 
 
 @dataclass(frozen=True)

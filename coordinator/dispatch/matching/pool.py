@@ -36,6 +36,7 @@ _VOLUNTEER_ID = attrgetter("volunteer_id")
 _LAT, _LON, _HOURS = attrgetter("lat"), attrgetter("lon"), attrgetter("recent_hours")
 _TEAM, _AVAILABLE = attrgetter("team_id"), attrgetter("available")
 _SKILLS, _BUSY = attrgetter("skills"), attrgetter("busy_shifts")
+_LAPSED = attrgetter("lapsed")
 _NO_TEAM: dict[int | None, int] = {None: -1}
 
 
@@ -77,6 +78,10 @@ class CandidatePool:
             np.where(self.ok, self.lat, 0.0), np.where(self.ok, self.lon, 0.0)
         )
         self._busy: dict[str, BoolArray] = {}
+        # the few candidates with an expired certificate somewhere (most have none)
+        self._lapsing: IntArray = np.flatnonzero(
+            np.fromiter(map(bool, map(_LAPSED, cands)), np.bool_, n)
+        )
         self._skill: dict[str, BoolArray] = {}
         self._eligible: dict[tuple[frozenset[str], str], BoolArray] = {}
         self._embedding: dict[tuple[float, float], FloatArray] = {}
@@ -107,12 +112,23 @@ class CandidatePool:
             self._busy[shift] = mask
         return mask
 
+    def lapsed_mask(self, skills: frozenset[str], shift: str) -> BoolArray:
+        """True for candidates one of whose `skills` has expired by the end of `shift`."""
+        mask = np.zeros(self.size, dtype=np.bool_)
+        for i in self._lapsing:
+            lapsed = self.candidates[i].lapsed
+            mask[i] = any((skill, shift) in lapsed for skill in skills)
+        return mask
+
     def eligible_mask(self, skills: frozenset[str], shift: str) -> BoolArray:
-        """Available, has every skill in `skills`, not busy in `shift` (cached; do not modify)."""
+        """Available, has every skill in `skills` (certified through `shift`), not busy in
+        `shift` (cached; do not modify)."""
         key = (skills, shift)
         mask = self._eligible.get(key)
         if mask is None:
             mask = self._skilled(skills) & ~self.busy_mask(shift)
+            if skills and self._lapsing.size:
+                mask &= ~self.lapsed_mask(skills, shift)
             mask.flags.writeable = False
             self._eligible[key] = mask
         return mask

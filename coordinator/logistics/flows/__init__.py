@@ -3,7 +3,8 @@ the caller's transaction; none commits.
 
 - `shipments`: a shipment dispatched (stock leaves the origin; the station is texted).
 - `receipts`: a station's receipt, its one correction, a discrepancy acknowledged.
-- `stock`: hand-outs (and emergency tickets charged to the fund), adjustments, write-offs.
+- `stock`: hand-outs (and emergency tickets charged to the fund), their undo within a minute,
+  adjustments, write-offs.
 - `resupply`: a station topped up from the warehouse, buying what the warehouse lacks.
 - `plans`: supply plans proposed and approved.
 
@@ -20,12 +21,19 @@ from coordinator.logistics.flows.receipts import (
 )
 from coordinator.logistics.flows.resupply import buy_into_warehouse, resupply_station
 from coordinator.logistics.flows.shipments import dispatch_shipment
-from coordinator.logistics.flows.stock import MAX_TICKET_FEN, adjust_stock, record_distribution
+from coordinator.logistics.flows.stock import (
+    MAX_TICKET_FEN,
+    UNDO_WINDOW,
+    adjust_stock,
+    record_distribution,
+    undo_distribution,
+)
 
 __all__ = [
     "CORRECTION_WINDOW",
     "MAX_QUANTITY",
     "MAX_TICKET_FEN",
+    "UNDO_WINDOW",
     "LineCount",
     "acknowledge_discrepancy",
     "actor_label",
@@ -40,4 +48,5 @@ __all__ = [
     "receive_shipment",
     "record_distribution",
     "resupply_station",
+    "undo_distribution",
 ]

@@ -28,6 +28,8 @@ def _dispatch_sms(
     if not phones:
         return
     counts = " ".join(f"{item.short_name}{qty}" for item, qty in lines)
+    # the example of a count per item: the first line, short by none (the manager edits it)
+    example = f"{lines[0][0].short_name}{lines[0][1]}" if lines else ""
     for phone in phones:
         try:
             sms.queue_template(
@@ -35,8 +37,8 @@ def _dispatch_sms(
                 phone=phone,
                 template="shipment",
                 code=shipment.short_code,
-                station=to.name_zh,
                 counts=counts,
+                example=example,
             )
         except ValueError as exc:  # a bad number must not stop the shipment
             masked = mask_phone(phone)  # the reason repeats the number as it was written

@@ -3,18 +3,31 @@ on the spot and charged to the fund), a dispatcher's adjustments and write-offs.
 
 from __future__ import annotations
 
-from sqlmodel import Session
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, select
 
 from coordinator.accounts.service import Actor, record_audit
+from coordinator.common import aware, utcnow
 from coordinator.logistics import fund, ledger, service
-from coordinator.logistics.errors import InvalidAdjustment, InvalidDistribution, UnknownItem
+from coordinator.logistics.errors import (
+    DistributionNotFound,
+    HandOutAlreadyUndone,
+    InvalidAdjustment,
+    InvalidDistribution,
+    UndoWindowClosed,
+    UnknownItem,
+)
 from coordinator.logistics.flows.common import actor_label, check_quantity
-from coordinator.logistics.models import Distribution, Item
+from coordinator.logistics.models import Distribution, FundCharge, Item
 from events.outbox import stage
 from events.payloads import logistics as ev
 
 #: the dearest emergency ticket the fund pays without a second look (fen)
 MAX_TICKET_FEN = 1_000_000
+#: a manager may take a hand-out back within this time (a wrong tile, a double tap); later
+#: only a dispatcher's adjustment changes the stock
+UNDO_WINDOW = timedelta(minutes=1)
 
 
 def record_distribution(
@@ -99,6 +112,79 @@ def record_distribution(
         action="distribution.recorded",
         subject=f"station:{station_id}",
         detail={"sku": item.sku, "quantity": quantity, "cost_fen": cost_fen},
+    )
+    return row
+
+
+def undo_distribution(
+    *,
+    session: Session,
+    station_id: int,
+    distribution_id: int,
+    actor: Actor | str,
+    now: datetime | None = None,
+) -> Distribution:
+    """Take a hand-out back within `UNDO_WINDOW` of its recording, once: the goods return to
+    the shelf by a reversing movement, an emergency ticket's cost returns to the fund by a
+    refund. Nothing recorded is changed but the hand-out's `undone_at`/`undone_by`."""
+    who = actor_label(actor)
+    now = now or utcnow()
+    row = session.exec(
+        select(Distribution)
+        .where(Distribution.id == distribution_id, Distribution.place_id == station_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    if row is None:
+        raise DistributionNotFound(f"no hand-out {distribution_id} at station {station_id}")
+    if row.undone_at is not None:
+        raise HandOutAlreadyUndone(f"hand-out {distribution_id} was already taken back")
+    recorded_at = aware(row.at)
+    assert recorded_at is not None
+    if now - recorded_at > UNDO_WINDOW:
+        raise UndoWindowClosed(
+            f"hand-out {distribution_id} is more than a minute old; ask a dispatcher for an "
+            "adjustment"
+        )
+    item = session.get(Item, row.item_id)
+    assert item is not None and row.id is not None
+    refunded: int | None = None
+    charge = session.exec(
+        select(FundCharge).where(FundCharge.distribution_id == row.id, FundCharge.amount_fen > 0)
+    ).first()
+    reason = f"hand-out {row.id} undone"
+    if charge is not None:
+        fund.refund_charge(session=session, charge=charge, actor=who, reason=reason)
+        refunded = charge.amount_fen
+    else:
+        ledger.record_movement(
+            session=session,
+            place_id=station_id,
+            item_id=row.item_id,
+            delta=row.quantity,
+            kind="handout_undo",
+            actor=who,
+            reason=reason,
+            distribution_id=row.id,
+        )
+    row.undone_at, row.undone_by = now, who[:64]
+    session.add(row)
+    stage(
+        session,
+        ev.DistributionUndone(
+            distribution_id=row.id,
+            station_id=station_id,
+            sku=item.sku,
+            quantity=row.quantity,
+            refunded_fen=refunded,
+        ),
+    )
+    record_audit(
+        session=session,
+        actor=actor,
+        action="distribution.undone",
+        subject=f"station:{station_id}",
+        detail={"distribution_id": row.id, "sku": item.sku, "quantity": row.quantity},
     )
     return row
 

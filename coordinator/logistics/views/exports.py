@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
 
 from coordinator.deps import Dispatcher, SessionDep
 from coordinator.logistics import exports
+from coordinator.sheets import MEDIA_TYPES
 
 router = APIRouter(prefix="/api", tags=["logistics"])
-
-
-MEDIA_TYPES = {
-    "csv": "text/csv; charset=utf-8",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
 
 
 @router.get(
@@ -21,12 +18,19 @@ MEDIA_TYPES = {
     response_class=Response,
     responses={200: {"content": {media_type: {} for media_type in MEDIA_TYPES.values()}}},
 )
-def download(filename: str, session: SessionDep, actor: Dispatcher) -> Response:
-    """`stock|movements|discrepancies` `.csv|.xlsx`, formula injection escaped."""
+def download(
+    filename: str,
+    session: SessionDep,
+    actor: Dispatcher,
+    lang: Annotated[Literal["zh", "en"] | None, Query()] = None,
+) -> Response:
+    """`stock|movements|discrepancies` `.csv|.xlsx`, formula injection escaped; `lang=zh`
+    (or `en`) for column headers, names and kinds in words instead of the machine names."""
     name, _, fmt = filename.rpartition(".")
-    body = exports.export(session=session, name=name, fmt=fmt)
+    body = exports.export(session=session, name=name, fmt=fmt, lang=lang)
+    suffix = f"-{lang}" if lang else ""
     return Response(
         body,
         media_type=MEDIA_TYPES[fmt],
-        headers={"Content-Disposition": f'attachment; filename="nuanliu-{name}.{fmt}"'},
+        headers={"Content-Disposition": f'attachment; filename="nuanliu-{name}{suffix}.{fmt}"'},
     )

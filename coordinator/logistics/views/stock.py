@@ -89,6 +89,28 @@ def distribute(
 
 
 @router.post(
+    "/stations/{station_id}/distributions/{distribution_id}/undo",
+    response_model=DistributionRecorded,
+)
+def undo_distribution(
+    station_id: PathId, distribution_id: PathId, session: SessionDep, actor: StationManager
+) -> DistributionRecorded:
+    """Take a hand-out back within a minute of recording it (409 after, or twice)."""
+    ensure_station(actor, station_id)
+
+    def act() -> Distribution:
+        return flows.undo_distribution(
+            session=session, station_id=station_id, distribution_id=distribution_id, actor=actor
+        )
+
+    row = write(session, act)
+    item = session.get(Item, row.item_id)
+    assert item is not None and item.id is not None
+    balance = ledger.balance(session=session, place_id=station_id, item_id=item.id)
+    return DistributionRecorded(**dict(DistributionPublic.of(row, item)), balance=balance)
+
+
+@router.post(
     "/stations/{station_id}/adjustments",
     status_code=status.HTTP_201_CREATED,
     response_model=PlaceStock,

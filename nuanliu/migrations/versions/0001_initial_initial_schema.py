@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises: 
-Create Date: 2026-12-04 03:21:24.754984
+Create Date: 2026-12-04 19:50:31.407175
 """
 
 from alembic import op
@@ -120,6 +120,23 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('items', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_items_sku'), ['sku'], unique=True)
+
+    op.create_table('join_codes',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('phone', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('address', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('salt', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('code_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('join_codes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_join_codes_address'), ['address'], unique=False)
+        batch_op.create_index(batch_op.f('ix_join_codes_created_at'), ['created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_join_codes_phone'), ['phone'], unique=False)
 
     op.create_table('login_attempts',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -329,6 +346,8 @@ def upgrade() -> None:
     sa.Column('cost_fen', sa.Integer(), nullable=True),
     sa.Column('actor', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('undone_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('undone_by', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.ForeignKeyConstraint(['item_id'], ['items.id'], ),
     sa.ForeignKeyConstraint(['place_id'], ['places.id'], ),
     sa.PrimaryKeyConstraint('id')
@@ -477,6 +496,29 @@ def upgrade() -> None:
         batch_op.create_index('uq_assignment_open_code', ['volunteer_id', 'short_code'], unique=True, sqlite_where=sa.text("status = 'offered'"), postgresql_where=sa.text("status = 'offered'"))
         batch_op.create_index('uq_assignment_open_slot', ['task_id', 'slot'], unique=True, sqlite_where=sa.text("status IN ('offered', 'accepted', 'completed')"), postgresql_where=sa.text("status IN ('offered', 'accepted', 'completed')"))
 
+    op.create_table('certificates',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('serial', sqlmodel.sql.sqltypes.AutoString(length=19), nullable=False),
+    sa.Column('volunteer_id', sa.Integer(), nullable=False),
+    sa.Column('period', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('period_label', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('served_from', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('served_to', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('hours', sa.Float(), nullable=False),
+    sa.Column('tasks', sa.Integer(), nullable=False),
+    sa.Column('organisation', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
+    sa.Column('holder_masked', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('issued_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('issued_by', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('superseded_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['volunteer_id'], ['volunteers.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('serial')
+    )
+    with op.batch_alter_table('certificates', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_certificates_volunteer_id'), ['volunteer_id'], unique=False)
+        batch_op.create_index('uq_certificate_current', ['volunteer_id', 'period'], unique=True, sqlite_where=sa.text('superseded_at IS NULL'), postgresql_where=sa.text('superseded_at IS NULL'))
+
     op.create_table('discrepancies',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('shipment_id', sa.Integer(), nullable=False),
@@ -518,6 +560,23 @@ def upgrade() -> None:
     with op.batch_alter_table('fund_charges', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_fund_charges_fund_id'), ['fund_id'], unique=False)
 
+    op.create_table('phone_login_codes',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('phone', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('volunteer_id', sa.Integer(), nullable=True),
+    sa.Column('address', sqlmodel.sql.sqltypes.AutoString(length=45), nullable=False),
+    sa.Column('code_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['volunteer_id'], ['volunteers.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('phone_login_codes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_phone_login_codes_address'), ['address'], unique=False)
+        batch_op.create_index(batch_op.f('ix_phone_login_codes_phone'), ['phone'], unique=False)
+
     op.create_table('shipment_lines',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('shipment_id', sa.Integer(), nullable=False),
@@ -533,6 +592,21 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('shipment_lines', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_shipment_lines_shipment_id'), ['shipment_id'], unique=False)
+
+    op.create_table('skill_expiries',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('volunteer_id', sa.Integer(), nullable=False),
+    sa.Column('skill', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('expires_on', sa.Date(), nullable=False),
+    sa.Column('reminded_for', sa.Date(), nullable=True),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['volunteer_id'], ['volunteers.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('volunteer_id', 'skill', name='uq_skill_expiry')
+    )
+    with op.batch_alter_table('skill_expiries', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_skill_expiries_expires_on'), ['expires_on'], unique=False)
+        batch_op.create_index(batch_op.f('ix_skill_expiries_volunteer_id'), ['volunteer_id'], unique=False)
 
     op.create_table('sms_messages',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -563,6 +637,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_sms_messages_phone_kind_created', ['phone', 'kind', 'created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_sms_messages_provider_sid'), ['provider_sid'], unique=False)
         batch_op.create_index('ix_sms_messages_status_id', ['status', 'id'], unique=False)
+        batch_op.create_index('ix_sms_messages_updated_at', ['updated_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_sms_messages_volunteer_id'), ['volunteer_id'], unique=False)
 
     op.create_table('stock_movements',
@@ -588,6 +663,20 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_stock_movements_kind'), ['kind'], unique=False)
         batch_op.create_index('ix_stock_movements_place_item', ['place_id', 'item_id', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_stock_movements_shipment_id'), ['shipment_id'], unique=False)
+
+    op.create_table('volunteer_sessions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('volunteer_id', sa.Integer(), nullable=False),
+    sa.Column('csrf_token', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['volunteer_id'], ['volunteers.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('volunteer_sessions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_volunteer_sessions_token_hash'), ['token_hash'], unique=True)
+        batch_op.create_index(batch_op.f('ix_volunteer_sessions_volunteer_id'), ['volunteer_id'], unique=False)
 
     op.create_table('service_records',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -627,6 +716,11 @@ def downgrade() -> None:
         batch_op.drop_index('ix_service_record_volunteer')
 
     op.drop_table('service_records')
+    with op.batch_alter_table('volunteer_sessions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_volunteer_sessions_volunteer_id'))
+        batch_op.drop_index(batch_op.f('ix_volunteer_sessions_token_hash'))
+
+    op.drop_table('volunteer_sessions')
     with op.batch_alter_table('stock_movements', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_stock_movements_shipment_id'))
         batch_op.drop_index('ix_stock_movements_place_item')
@@ -636,6 +730,7 @@ def downgrade() -> None:
     op.drop_table('stock_movements')
     with op.batch_alter_table('sms_messages', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_sms_messages_volunteer_id'))
+        batch_op.drop_index('ix_sms_messages_updated_at')
         batch_op.drop_index('ix_sms_messages_status_id')
         batch_op.drop_index(batch_op.f('ix_sms_messages_provider_sid'))
         batch_op.drop_index('ix_sms_messages_phone_kind_created')
@@ -644,10 +739,20 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_sms_messages_assignment_id'))
 
     op.drop_table('sms_messages')
+    with op.batch_alter_table('skill_expiries', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_skill_expiries_volunteer_id'))
+        batch_op.drop_index(batch_op.f('ix_skill_expiries_expires_on'))
+
+    op.drop_table('skill_expiries')
     with op.batch_alter_table('shipment_lines', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_shipment_lines_shipment_id'))
 
     op.drop_table('shipment_lines')
+    with op.batch_alter_table('phone_login_codes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_phone_login_codes_phone'))
+        batch_op.drop_index(batch_op.f('ix_phone_login_codes_address'))
+
+    op.drop_table('phone_login_codes')
     with op.batch_alter_table('fund_charges', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_fund_charges_fund_id'))
 
@@ -657,6 +762,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_discrepancies_place_id'))
 
     op.drop_table('discrepancies')
+    with op.batch_alter_table('certificates', schema=None) as batch_op:
+        batch_op.drop_index('uq_certificate_current', sqlite_where=sa.text('superseded_at IS NULL'), postgresql_where=sa.text('superseded_at IS NULL'))
+        batch_op.drop_index(batch_op.f('ix_certificates_volunteer_id'))
+
+    op.drop_table('certificates')
     with op.batch_alter_table('assignments', schema=None) as batch_op:
         batch_op.drop_index('uq_assignment_open_slot', sqlite_where=sa.text("status IN ('offered', 'accepted', 'completed')"), postgresql_where=sa.text("status IN ('offered', 'accepted', 'completed')"))
         batch_op.drop_index('uq_assignment_open_code', sqlite_where=sa.text("status = 'offered'"), postgresql_where=sa.text("status = 'offered'"))
@@ -743,6 +853,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_login_attempts_address'))
 
     op.drop_table('login_attempts')
+    with op.batch_alter_table('join_codes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_join_codes_phone'))
+        batch_op.drop_index(batch_op.f('ix_join_codes_created_at'))
+        batch_op.drop_index(batch_op.f('ix_join_codes_address'))
+
+    op.drop_table('join_codes')
     with op.batch_alter_table('items', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_items_sku'))
 
