@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help run test lint fmt typecheck bench migration clean
+.PHONY: help run test lint fmt typecheck bench migration vendor clean
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
 
@@ -37,6 +37,9 @@ typecheck: $(STAMP) ## mypy on the four packages
 
 migration: $(STAMP) ## regenerate the initial migration from the models (pre-release only)
 	$(PY) -m nuanliu.migrations.regenerate
+
+vendor: $(STAMP) ## re-vendor the board's front-end files from npm (needs npm; the result is committed)
+	$(PY) -m coordinator.board.vendor
 
 bench: $(STAMP) ## run every benchmark
 	$(VENV)/bin/nuanliu bench pipeline

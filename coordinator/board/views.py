@@ -39,6 +39,7 @@ from coordinator.db import read_only
 from coordinator.deps import (
     Dispatcher,
     EngineDep,
+    OutlinesDep,
     ServicesDep,
     SettingsDep,
     StationStaff,
@@ -307,6 +308,19 @@ def _report_page(request: Request, document: Document, download: str, lang: str)
         request,
         "report.html",
         {"doc": document, "charts": charts, "download": download, "lang": lang},
+    )
+
+
+@router.get("/board/geo/guiyang.json")
+def board_outlines(actor: Dispatcher, outlines: OutlinesDep) -> Response:
+    """The district outlines for the board's map, fetched once per page (the browser keeps
+    them an hour): the snapshot carries only the districts' names and centres, so that a
+    storm's snapshots do not carry 130 KB of borders each."""
+    body = json.dumps(outlines.drawing(), ensure_ascii=False, separators=(",", ":"))
+    return Response(
+        body,
+        media_type="application/geo+json",
+        headers={"Cache-Control": "private, max-age=3600"},
     )
 
 

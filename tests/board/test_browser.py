@@ -106,7 +106,7 @@ def test_dispatcher_watches_tasks_fill_without_reloading(
     )
     assert page.evaluate("window.__sameDocument") == "yes"  # no reload happened
     page.wait_for_selector("#feed li.assignment-accepted")
-    page.wait_for_selector("#map circle.task")
+    page.wait_for_selector("#map[data-state=drawn] svg path")  # test_map_browser checks it
     page.wait_for_selector("#sms li.inbound")
     page.click('#filters button[data-filter="sms"]')  # the feed's filter keeps only SMS
     kinds = page.eval_on_selector_all("#feed li", "els => els.map(e => e.classList[1])")

@@ -297,56 +297,9 @@
     });
   }
 
-  // -- the map: district centres, stations and tasks, projected from lon/lat ----------------
+  // -- the map: map.js draws it (ECharts), redrawing only the series whose data changed ----
   function renderMap() {
-    var m = S.snap.map, svg = $("map");
-    if (!m.districts.length) { setHtml(svg, ""); return; }
-    // frame the tasks when there are any (that is where the work is), else the whole city;
-    // districts and stations outside the frame are clipped, not moved
-    var taskPts = [];
-    S.snap.incidents.forEach(function (inc) {
-      inc.tasks.forEach(function (task) { if (task.lat !== undefined) taskPts.push([task.lon, task.lat]); });
-    });
-    var pts = taskPts.length ? taskPts : m.districts.map(function (d) { return [d.lon, d.lat]; }).concat(m.places.map(function (p) { return [p.lon, p.lat]; }));
-    var pad = taskPts.length ? 0.06 : 0.08;
-    var minX = Math.min.apply(null, pts.map(function (p) { return p[0]; })) - pad;
-    var maxX = Math.max.apply(null, pts.map(function (p) { return p[0]; })) + pad;
-    var minY = Math.min.apply(null, pts.map(function (p) { return p[1]; })) - pad;
-    var maxY = Math.max.apply(null, pts.map(function (p) { return p[1]; })) + pad;
-    var k = Math.cos(26.6 * Math.PI / 180); // degrees of longitude are shorter here
-    var scale = 580 / Math.max((maxX - minX) * k, maxY - minY);
-    var X = function (lon) { return 10 + (lon - minX) * k * scale; };
-    var Y = function (lat) { return 10 + (maxY - lat) * scale; };
-    var perKm = scale / 111;
-    var byCode = {};
-    var out = [];
-    m.districts.forEach(function (d) {
-      byCode[d.code] = d;
-      out.push('<circle class="district" cx="' + X(d.lon) + '" cy="' + Y(d.lat) + '" r="' + d.radius_km * perKm + '"></circle>');
-    });
-    m.districts.forEach(function (d) {
-      out.push('<text class="dlabel" x="' + X(d.lon) + '" y="' + Y(d.lat) + '">' + esc(I18N.lang === "en" ? d.name_en.replace(/ (District|County|City)$/, "") : d.name_zh) + "</text>");
-    });
-    m.places.forEach(function (p) {
-      var cls = p.kind === "warehouse" ? "warehouse" : "station";
-      out.push('<rect class="' + cls + '" x="' + (X(p.lon) - 5) + '" y="' + (Y(p.lat) - 5) + '" width="10" height="10"><title>' + esc(p.name_zh) + "</title></rect>");
-    });
-    S.snap.incidents.forEach(function (inc) {
-      inc.tasks.forEach(function (task) {
-        var x, y, d = byCode[task.district_code];
-        if (task.lat !== undefined && task.lon !== undefined) {
-          x = X(task.lon); y = Y(task.lat);
-        } else if (d) {  // no location known: somewhere in its district, stable per task
-          var angle = task.id * 2.399963, r = (0.25 + 0.5 * ((task.id * 7919) % 100) / 100) * d.radius_km * perKm;
-          x = X(d.lon) + r * Math.cos(angle); y = Y(d.lat) + r * Math.sin(angle);
-        } else {
-          return;
-        }
-        var c = task.counts, state = c.unfilled === 0 ? "filled" : (c.accepted + c.done > 0 ? "partial" : "empty");
-        out.push('<circle class="task ' + state + '" data-task-id="' + task.id + '" cx="' + x + '" cy="' + y + '" r="7"><title>' + esc(taskTitle(task)) + "</title></circle>");
-      });
-    });
-    setHtml(svg, out.join(""));
+    if (window.NLMap) NLMap.update(S.snap);
   }
 
   // -- stations: gauges against targets, stock over time, the fund -------------------------
