@@ -1,5 +1,7 @@
-"""Fixtures for the board's tests: people with passwords, and an app without consumers for
-the tests that only need HTTP."""
+"""Fixtures for the board's tests: people with passwords, an app without consumers for the
+tests that only need HTTP, and for the browser tests one Chromium per module and the whole
+system served on a loopback port (a module that needs another shape defines its own
+`served`)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,30 @@ from coordinator.accounts import people
 from coordinator.logistics.models import Place
 
 PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright, with the flags of `tests.board.browser`."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.board.browser import CHROMIUM, CHROMIUM_ARGS
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def served(make_runtime: Callable[..., Any], users: Any) -> Iterator[Any]:
+    """The whole system (relay and every consumer) behind a real HTTP server."""
+    from bench.serving import serve
+    from consumers import CONSUMERS
+
+    s = serve(make_runtime(consumers=CONSUMERS))
+    yield s
+    s.stop()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from bench.serving import Served, serve
 from coordinator.accounts import rules
 from coordinator.accounts.models import User
-from tests.board.browser import CHROMIUM, CHROMIUM_ARGS, shot
+from tests.board.browser import shot
 from tests.board.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -32,16 +32,6 @@ UNLABELLED = """() => Array.from(document.querySelectorAll("input, select, texta
 
 LABELS = """() => Array.from(document.querySelectorAll("label[for]"))
     .map(l => l.textContent.trim())"""
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ real broker). Screenshots go to tests/artifacts/ for a person to look at."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,28 +12,11 @@ from sqlmodel import Session, col, select
 
 from bench.serving import Served, serve
 from consumers import CONSUMERS
-from tests.board.browser import CHROMIUM, CHROMIUM_ARGS, shot
+from tests.board.browser import shot
 from tests.board.conftest import PASSWORD
 from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def served(make_runtime: Any, users: Any) -> Iterator[Served]:
-    s = serve(make_runtime(consumers=CONSUMERS))
-    yield s
-    s.stop()
 
 
 def log_in(page: Any, url: str, username: str) -> None:

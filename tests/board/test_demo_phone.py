@@ -22,7 +22,6 @@ from coordinator.volunteers.models import Volunteer
 from tests.board.browser import shot
 from tests.board.conftest import login
 from tests.board.test_browser import log_in
-from tests.board.test_storm import chromium  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -79,7 +78,7 @@ def _text(engine: Engine, phone: str, body: str, direction: str = "inbound") -> 
 
 def test_the_wall_shows_the_latest_phones_and_redraws_only_what_changed(
     wall: tuple[Served, list[str]],
-    chromium: Any,  # noqa: F811
+    chromium: Any,
     engine: Engine,
 ) -> None:
     served, numbers = wall

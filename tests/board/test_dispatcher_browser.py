@@ -7,7 +7,6 @@ lines; and the board and a report printed on A4 with nothing cut off."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,11 +17,10 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from bench.serving import Served, serve
-from consumers import CONSUMERS
+from bench.serving import Served
 from coordinator.alerts.models import Alert
 from coordinator.dispatch.models import Incident, Task
-from tests.board.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, shot
+from tests.board.browser import ARTIFACTS, shot
 from tests.board.test_browser import log_in, offered, wait_live
 from tests.conftest import bearer, wait_for
 
@@ -57,23 +55,6 @@ WORDS = {
         "stale": "preview it again",
     },
 }
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def served(make_runtime: Any, users: Any) -> Iterator[Served]:
-    s = serve(make_runtime(consumers=CONSUMERS))
-    yield s
-    s.stop()
 
 
 def board(chromium: Any, served: Served, lang: str, width: int = 1600) -> Any:

@@ -25,7 +25,6 @@ from coordinator.geo import service as geo
 from coordinator.logistics import service as logistics
 from tests.board.browser import shot
 from tests.board.test_browser import log_in, wait_live
-from tests.board.test_storm import chromium, served  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -176,8 +175,8 @@ def _check_labels_readable(page: Any, names: list[str]) -> None:
 
 
 def test_the_map_draws_guiyang_and_its_alerts(
-    served: Served,  # noqa: F811
-    chromium: Any,  # noqa: F811
+    served: Served,
+    chromium: Any,
     engine: Engine,
     tokens: dict[str, str],
 ) -> None:

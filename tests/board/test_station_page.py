@@ -17,7 +17,6 @@ from bench.serving import Served
 from coordinator.logistics.models import Shipment
 from tests.board.browser import shot
 from tests.board.test_browser import log_in
-from tests.board.test_storm import chromium, served  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -43,8 +42,8 @@ def _shipment(engine: Engine, shipment_id: int) -> Shipment:
 
 
 def test_a_manager_sees_a_new_shipment_is_asked_about_a_slip_and_corrects_once(
-    served: Served,  # noqa: F811
-    chromium: Any,  # noqa: F811
+    served: Served,
+    chromium: Any,
     engine: Engine,
     stations: list[int],
     tokens: dict[str, str],

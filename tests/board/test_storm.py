@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import time
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,34 +17,16 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, func, select
 
-from bench.serving import Served, serve
-from consumers import CONSUMERS
+from bench.serving import Served
 from coordinator.dispatch.models import Assignment
 from coordinator.volunteers.models import Volunteer
-from tests.board.browser import CHROMIUM, CHROMIUM_ARGS, shot
+from tests.board.browser import shot
 from tests.board.test_browser import accepted_on_board, log_in, wait_live
 from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 FEED_MAX = 200  # board.js
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def served(make_runtime: Any, users: Any) -> Iterator[Served]:
-    s = serve(make_runtime(consumers=CONSUMERS))
-    yield s
-    s.stop()
 
 
 def _offers_by_task(engine: Engine, incident_id: int) -> dict[int, list[tuple[str, str]]]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -19,11 +18,10 @@ from openpyxl import load_workbook
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from bench.serving import Served, serve
-from consumers import CONSUMERS
+from bench.serving import Served
 from coordinator.dispatch.models import Assignment
 from coordinator.volunteers.models import Volunteer
-from tests.board.browser import CHROMIUM, CHROMIUM_ARGS, shot
+from tests.board.browser import shot
 from tests.board.test_browser import log_in, wait_live
 from tests.conftest import wait_for
 from tests.dispatch.helpers import SMALL_PLAYBOOK
@@ -31,23 +29,6 @@ from tests.dispatch.helpers import SMALL_PLAYBOOK
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 LANGS = ["zh", "en"]
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def served(make_runtime: Any, users: Any) -> Iterator[Served]:
-    s = serve(make_runtime(consumers=CONSUMERS))
-    yield s
-    s.stop()
 
 
 def _page(chromium: Any, served: Served, lang: str, **kwargs: Any) -> Any:

@@ -14,15 +14,14 @@ from sqlalchemy.engine import Engine
 from bench.serving import Served
 from tests.board.browser import shot
 from tests.board.test_browser import log_in, offered, wait_live
-from tests.board.test_storm import chromium, served  # noqa: F401  (fixtures)
 from tests.conftest import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 
 def test_the_board_says_levels_items_and_events_in_words(
-    served: Served,  # noqa: F811
-    chromium: Any,  # noqa: F811
+    served: Served,
+    chromium: Any,
     engine: Engine,
     tokens: dict[str, str],
 ) -> None:
