@@ -357,6 +357,26 @@ def test_a_yes_sent_in_time_counts_though_the_offer_expired_before_it_was_read(
         s.rollback()
 
 
+@pytest.mark.parametrize("ended", ["expired", "declined", "cancelled"])
+def test_a_no_to_an_offer_that_is_over_is_not_answered_as_not_understood(engine, demo, ended):
+    """A "2" that reaches us after the offer ended (it expired while the text waited, or a
+    second "no") changes nothing and sends nothing: the volunteer was told when it ended."""
+    from coordinator.sms.models import SmsMessage
+    from coordinator.volunteers.models import Volunteer
+
+    with Session(engine) as s:
+        v = s.exec(select(Volunteer).order_by(Volunteer.id)).first()
+        task = add_task(s, slots=1)
+        mine = add_assignment(s, task, v.id, code="K4F", status=ended)
+        s.flush()
+        for body in ("2", "2 K4F", "否"):
+            assert handle_text(s, v.phone, body) == "already", body
+        assert s.get(Assignment, mine.id).status == ended
+        outbound = select(SmsMessage).where(SmsMessage.direction == "outbound")
+        assert s.exec(outbound).all() == []
+        s.rollback()
+
+
 def _auto_answers(s: Session, phone: str) -> list[str]:
     from coordinator.sms.models import SmsMessage
 

@@ -234,6 +234,10 @@ def handle_reply(
         )
         if reply.intent == "accept" and recent and recent.status in FILLED:
             return R.ALREADY  # a repeated "yes": they are confirmed already
+        if reply.intent == "decline" and recent:
+            # a "no" to an offer that is over (expired, declined, cancelled): they were told
+            # when it ended; "not understood" would be wrong, and a second answer is noise
+            return R.ALREADY
         if (
             reply.intent == "accept"
             and recent
