@@ -100,6 +100,21 @@ def test_a_burst_of_replies_patches_the_board_and_keeps_the_feed_newest_first(
 
     replies = [offer for task in busy_tasks for offer in by_task[task]]
     assert len(replies) >= 5
+    # the counts move from the events themselves: whatever the page shows on the way must
+    # never pass what the database holds (an event applied on top of a snapshot that already
+    # held it would)
+    page.evaluate(
+        """id => {
+          window.__most = 0;
+          const total = () => Array.from(document.querySelectorAll(
+              `.incident[data-incident-id="${id}"] .n-accepted`))
+            .reduce((n, el) => n + parseInt(el.textContent, 10), 0);
+          new MutationObserver(() => { window.__most = Math.max(window.__most, total()); })
+            .observe(document.getElementById('incidents'),
+                     {childList: true, subtree: true, characterData: true});
+        }""",
+        incident_id,
+    )
     with httpx.Client(base_url=served.url, headers=auth, timeout=30) as http:
         for code, phone in replies:  # as fast as the API takes them
             r = http.post("/api/sms/inbound", json={"from": phone, "body": f"1 {code}"})
@@ -115,6 +130,7 @@ def test_a_burst_of_replies_patches_the_board_and_keeps_the_feed_newest_first(
     )
     assert not errors, errors
     print(f"board equal to the database {time.monotonic() - t0:.1f} s after the last commit")
+    assert page.evaluate("window.__most") == _accepted(engine, incident_id)
     # the task nobody answered was not redrawn: the same element, marker and all
     assert page.eval_on_selector(quiet, "el => el.__untouched === true")
     times = _feed_times(page)

@@ -1,5 +1,7 @@
-/* The dispatcher's board. Numbers always come from a snapshot (pushed on connect, fetched again
-   shortly after events arrive); events only feed the live list and trigger that refresh. When
+/* The dispatcher's board. Numbers come from a snapshot (pushed on connect, fetched again
+   shortly after events arrive); events feed the live list, trigger that refresh and, for an
+   assignment's event newer than the snapshot, move its task's counts at once (`moveCounts`,
+   the server's own rule, so the snapshot that follows agrees). When
    the stream is down the board says so and greys the numbers instead of showing them as live.
 
    In a storm (hundreds of offers and replies a second) the page must not block: events are
@@ -29,6 +31,8 @@
     el.setAttribute("data-state", live ? "live" : "stale");
     $("conn-text").textContent = t(live ? "conn.live" : "conn.stale");
     document.body.classList.toggle("is-stale", !live);
+    // in the same task: a page that is behind never flickers to 实时 on each event
+    if (live) showLag();
   }
 
   function connect() {
@@ -56,6 +60,7 @@
       if (S.seen.has(ev.id)) return; // a redelivered event or one the snapshot already had
       remember(ev);
       S.pending.push(ev);
+      if (moveCounts(ev, e.lastEventId)) S.tasksDirty = true;
       draw();
       scheduleRefresh();
     });
@@ -133,6 +138,36 @@
     snap.map.places.forEach(function (p) { places[p.id] = p; });
     S.names = { tasks: tasks, people: people, places: places, items: snap.items || {} };
   }
+  // An assignment's event moves its task's numbers at once, as the server's projection does
+  // (an assignment's state is its newest event's), so the counts need not wait for the next
+  // snapshot, which confirms them. An event the snapshot already holds (its hub id is not
+  // after the snapshot's) is left alone; ids from another process cannot be compared, and
+  // then the snapshot alone decides. Applying one twice sets the same state: nothing counts
+  // twice.
+  function moveCounts(ev, hubId) {
+    var kind = ev.type.replace("nuanliu.", "");
+    if (!S.snap || kind.indexOf("assignment.") !== 0) return false;
+    if (!hubId || !before(S.snap.last_id, hubId)) return false;
+    var d = ev.data, task = S.names && S.names.tasks[d.task_id];
+    if (!task) return false;  // a task planned since: the next snapshot brings it
+    var a = task.assignments.filter(function (x) { return x.id === d.assignment_id; })[0];
+    if (!a) {
+      a = { id: d.assignment_id, volunteer_id: d.volunteer_id, volunteer_name: S.names.people[d.volunteer_id] || "" };
+      task.assignments.push(a);
+    }
+    a.state = kind.slice("assignment.".length);
+    task.counts = countsOf(task);
+    return true;
+  }
+
+  // the same numbers as `board.service.task_counts`
+  function countsOf(task) {
+    var n = function (state) { return task.assignments.filter(function (a) { return a.state === state; }).length; };
+    var accepted = n("accepted"), done = n("completed");
+    return { needed: task.slots, offered: n("offered"), accepted: accepted, done: done,
+             declined: n("declined"), expired: n("expired"), unfilled: Math.max(0, task.slots - accepted - done) };
+  }
+
   function nameOf(obj, zh, en) { return obj ? (I18N.lang === "en" && obj[en] ? obj[en] : obj[zh]) : ""; }
   function itemName(sku) { return nameOf(S.names && S.names.items[sku], "name_zh", "name_en") || sku; }
   function placeName(id) { return nameOf(S.names && S.names.places[id], "name_zh", "name_en") || ("#" + id); }
@@ -166,8 +201,10 @@
 
   function frame() {
     S.frame = 0;
+    if (S.tasksDirty && !S.snapDirty && S.snap) { S.tasksDirty = false; renderIncidents(); }
     if (S.snapDirty && S.snap) {
       S.snapDirty = false;
+      S.tasksDirty = false;
       $("as-of").textContent = NL.clock(S.snap.as_of);
       renderIncidents(); renderMap(); renderStations(); renderLogistics(); renderSignups(); renderSms();
       tickWaiting();
