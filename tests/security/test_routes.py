@@ -292,6 +292,7 @@ TABLE: dict[tuple[str, str], Row] = {
     ("GET", "/board/incidents/{incident_id}/report"): Row("/board/incidents/{I}/report", DISPATCH),
     ("GET", "/board/reports/travel-rush/{year}"): Row("/board/reports/travel-rush/2026", DISPATCH),
     ("GET", "/board/phone/inboxes"): Row("/board/phone/inboxes", DISPATCH),
+    ("GET", "/board/geo/guiyang.json"): Row("/board/geo/guiyang.json", DISPATCH),
     ("GET", "/stations/{station_id}"): Row("/stations/{A}", STATION_A),
     ("GET", "/stations/{station_id}/data"): Row("/stations/{A}/data", STATION_A),
     ("GET", "/board/static/{path:path}"): Row("/board/static/board.css", ANY),
